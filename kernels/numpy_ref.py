@@ -1,0 +1,102 @@
+"""Plain NumPy reference kernels: the oracle every fast kernel is tested against.
+
+Layout is channels-last throughout: images are (N, H, W, C), conv kernels are
+(kh, kw, C_in, C_out) as in Keras. ``pads`` is (top, bottom, left, right).
+
+Every function keeps the dtype of its inputs (float32 in, float32 out; float64
+in, float64 out). Readability comes first here; speed lives in ``numba_cpu``.
+"""
+import numpy as np
+
+__all__ = [
+    "output_size", "im2col", "col2im",
+    "conv2d_forward", "conv2d_backward",
+    "maxpool2d_forward", "maxpool2d_backward",
+]
+
+
+def output_size(size, k, stride, pad_before, pad_after):
+    """Number of window positions along one axis."""
+    return (size + pad_before + pad_after - k) // stride + 1
+
+
+def _windows(height, width, kh, kw, strides, pads):
+    """Yield (i, j, rows, cols): kernel offset (i, j) and the slices of the padded
+    image that this offset reads for every output position."""
+    sh, sw = strides
+    ho = output_size(height, kh, sh, pads[0], pads[1])
+    wo = output_size(width, kw, sw, pads[2], pads[3])
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)
+
+
+def im2col(x, kh, kw, strides, pads, pad_value=0):
+    """Unfold x (N, H, W, C) into (N, Ho, Wo, kh, kw, C): every window's pixels."""
+    n, h, w, c = x.shape
+    pt, pb, pl, pr = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=pad_value)
+    ho = output_size(h, kh, strides[0], pt, pb)
+    wo = output_size(w, kw, strides[1], pl, pr)
+    cols = np.empty((n, ho, wo, kh, kw, c), dtype=x.dtype)
+    for i, j, rows, columns in _windows(h, w, kh, kw, strides, pads):
+        cols[:, :, :, i, j, :] = xp[:, rows, columns, :]
+    return cols
+
+
+def col2im(cols, x_shape, strides, pads):
+    """Adjoint of im2col: sum (N, Ho, Wo, kh, kw, C) windows back into (N, H, W, C)."""
+    n, h, w, c = x_shape
+    kh, kw = cols.shape[3], cols.shape[4]
+    pt, pb, pl, pr = pads
+    dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=cols.dtype)
+    for i, j, rows, columns in _windows(h, w, kh, kw, strides, pads):
+        dxp[:, rows, columns, :] += cols[:, :, :, i, j, :]
+    return dxp[:, pt:pt + h, pl:pl + w, :]
+
+
+def conv2d_forward(x, w, b, strides, pads):
+    """y = conv(x, w) + b. Returns (y, cache); b may be None."""
+    kh, kw, c_in, c_out = w.shape
+    cols = im2col(x, kh, kw, strides, pads)
+    n, ho, wo = cols.shape[:3]
+    y = cols.reshape(n * ho * wo, -1) @ w.reshape(-1, c_out)
+    if b is not None:
+        y += b
+    return y.reshape(n, ho, wo, c_out), (cols, x.shape, w, strides, pads)
+
+
+def conv2d_backward(dy, cache, need_dx=True):
+    """Gradients of conv2d_forward: (dx or None, dw, db)."""
+    cols, x_shape, w, strides, pads = cache
+    c_out = w.shape[3]
+    dy2 = dy.reshape(-1, c_out)
+    cols2 = cols.reshape(dy2.shape[0], -1)
+    dw = (cols2.T @ dy2).reshape(w.shape)
+    db = dy2.sum(axis=0)
+    dx = None
+    if need_dx:
+        dcols = (dy2 @ w.reshape(-1, c_out).T).reshape(cols.shape)
+        dx = col2im(dcols, x_shape, strides, pads)
+    return dx, dw, db
+
+
+def maxpool2d_forward(x, pool, strides, pads):
+    """Max over each window; padding never wins. Returns (y, argmax) where argmax is
+    the row-major index inside the window of the first maximum (ties go to the first)."""
+    kh, kw = pool
+    cols = im2col(x, kh, kw, strides, pads, pad_value=-np.inf)
+    n, ho, wo = cols.shape[:3]
+    cols = cols.reshape(n, ho, wo, kh * kw, -1)
+    argmax = cols.argmax(axis=3)
+    y = np.take_along_axis(cols, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    return y, argmax.astype(np.int32)
+
+
+def maxpool2d_backward(dy, argmax, x_shape, pool, strides, pads):
+    """Route each dy to the input position its window's argmax names."""
+    kh, kw = pool
+    n, ho, wo, c = dy.shape
+    dcols = np.zeros((n, ho, wo, kh * kw, c), dtype=dy.dtype)
+    np.put_along_axis(dcols, argmax[:, :, :, None, :].astype(np.intp), dy[:, :, :, None, :], axis=3)
+    return col2im(dcols.reshape(n, ho, wo, kh, kw, c), x_shape, strides, pads)

@@ -1,0 +1,31 @@
+"""Global settings: the default float type (``floatx``) and the random generator."""
+import numpy as np
+
+_FLOATX = "float32"
+_VALID_FLOATX = ("float32", "float64")
+_rng = np.random.default_rng()
+
+
+def floatx():
+    """Default dtype name of new layers' weights and of converted inputs ('float32')."""
+    return _FLOATX
+
+
+def set_floatx(value):
+    """Set the default dtype: 'float32' (training) or 'float64' (gradient checks)."""
+    global _FLOATX
+    value = np.dtype(value).name
+    if value not in _VALID_FLOATX:
+        raise ValueError(f"floatx must be one of {_VALID_FLOATX}, got {value!r}")
+    _FLOATX = value
+
+
+def set_random_seed(seed):
+    """Seed every random choice scratchnet makes (initializers, dropout, shuffling)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def rng():
+    """The generator behind every random choice scratchnet makes."""
+    return _rng
