@@ -1,0 +1,111 @@
+"""Callbacks called by ``fit``: History (always), the progress bar, and a base class for
+your own, with Keras's hook names."""
+import sys
+import time
+
+
+class Callback:
+    """Override any hook; ``self.model`` is set before training starts."""
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None): pass
+    def on_train_end(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): pass
+    def on_train_batch_end(self, batch, logs=None): pass
+
+
+class History(Callback):
+    """``history.history['loss']`` etc.: one value per epoch for each logged quantity."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.params = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"
+
+
+def format_duration(seconds):
+    if seconds >= 1:
+        return f"{seconds:.0f}s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms"
+    return f"{seconds * 1e6:.0f}us"
+
+
+def format_logs(logs):
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+def _interactive(stream):
+    if "ipykernel" in sys.modules:
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class Progbar:
+    """Keras's progress line: ``1875/1875 [=====>....] - ETA: 3s - loss: 0.1234``.
+
+    ``verbose=1`` redraws the line in a terminal or notebook (and prints it once, when
+    finished, anywhere else); ``verbose=2`` prints one summary line at the end."""
+
+    width = 30
+
+    def __init__(self, target, verbose=1, stream=None, interval=0.1):
+        self.target, self.verbose = target, verbose
+        self.stream = stream or sys.stdout
+        self.interactive = _interactive(self.stream)
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+        self.interval = interval
+
+    def _bar(self, current):
+        if self.target is None:
+            return f"{current}/Unknown"
+        done = int(self.width * current / self.target) if self.target else self.width
+        arrow = ">" if current < self.target else "="
+        bar = ("=" * max(done - 1, 0) + arrow if done else "") + "." * (self.width - done)
+        digits = len(str(self.target))
+        return f"{current:{digits}d}/{self.target} [{bar}]"
+
+    def update(self, current, logs=None):
+        """Draw progress after ``current`` steps (no more often than ``interval``)."""
+        if self.verbose != 1 or not self.interactive:
+            return
+        now = time.perf_counter()
+        if now - self.last_draw < self.interval:
+            return
+        self.last_draw = now
+        elapsed = now - self.start
+        eta = elapsed / current * (self.target - current) if self.target and current else 0
+        line = f"{self._bar(current)} - ETA: {format_duration(eta)}"
+        if logs:
+            line += " - " + format_logs(logs)
+        self.stream.write("\r" + line)
+        self.stream.flush()
+
+    def finish(self, current, logs=None):
+        """Print the final line for ``current`` steps."""
+        if self.verbose == 0:
+            return
+        elapsed = time.perf_counter() - self.start
+        per_step = format_duration(elapsed / max(current, 1))
+        extra = (" - " + format_logs(logs)) if logs else ""
+        if self.verbose == 1:
+            line = f"{self._bar(current)} - {format_duration(elapsed)} {per_step}/step{extra}"
+            self.stream.write(("\r" if self.interactive else "") + line + "\n")
+        else:
+            line = (f"{current}/{self.target or current} - {format_duration(elapsed)}{extra} - "
+                    f"{format_duration(elapsed)}/epoch - {per_step}/step")
+            self.stream.write(line + "\n")
+        self.stream.flush()

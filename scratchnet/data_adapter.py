@@ -1,0 +1,118 @@
+"""Turns what ``fit``/``evaluate``/``predict`` are given into batches.
+
+Two kinds of input: arrays (x, y), cut into batches here; or any iterable of (x, y)
+batches (a generator, a list, ``flow_from_directory``), read ``steps`` batches at a time.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from . import config
+
+
+def is_batch_stream(x, y):
+    """An iterable of batches is something iterable, given without y, that is not an array."""
+    return y is None and not isinstance(x, (np.ndarray, list, tuple)) and hasattr(x, "__iter__")
+
+
+def check_inputs(x, input_shape, dtype, what="x"):
+    """x as an array of ``dtype`` shaped (N,) + input_shape, or a clear error."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got an array of dtype {x.dtype}")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{what} is empty (shape {x.shape}); expected at least one sample")
+    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+        raise ValueError(f"{what} has shape {x.shape}; the model expects (N,) + {tuple(input_shape)} "
+                         f"= {(None,) + tuple(input_shape)}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        raise ValueError(f"{what} contains NaN or Inf in {len(bad)} sample(s), the first at index "
+                         f"{bad[0]}; expected finite numbers")
+    return x.astype(dtype, copy=False) if x.dtype.kind == "f" else x
+
+
+def check_lengths(x, y):
+    if len(x) != len(y):
+        raise ValueError(f"x and y must hold the same number of samples: x has {len(x)}, "
+                         f"y has {len(y)}")
+
+
+class ArrayBatches:
+    """Batches of (x, y) arrays; a fresh order each epoch when shuffling."""
+
+    def __init__(self, x, y, batch_size, shuffle, dtype):
+        self.x, self.y, self.batch_size, self.shuffle, self.dtype = x, y, batch_size, shuffle, dtype
+        self.steps = math.ceil(len(x) / batch_size)
+
+    def __iter__(self):
+        n = len(self.x)
+        order = config.rng().permutation(n) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                part = slice(start, start + self.batch_size)
+            else:
+                part = order[start:start + self.batch_size]
+            yield self.x[part].astype(self.dtype, copy=False), (None if self.y is None else self.y[part])
+
+
+class StreamBatches:
+    """Reads ``steps`` batches per pass from an iterable of batches.
+
+    With ``steps`` unknown, one pass is one full iteration. With it known, one iterator is
+    kept across passes (so an endless generator continues where it stopped) and a
+    re-iterable that runs out is started again; an exhausted one-shot iterator ends the
+    pass early with a warning, as in Keras."""
+
+    def __init__(self, data, steps, what):
+        self.data, self.what = data, what
+        if steps is None and hasattr(data, "__len__"):
+            steps = len(data)
+        self.steps = steps
+        self.ran_out = False
+        self._iterator = None
+
+    def __iter__(self):
+        if self.steps is None:
+            yield from self._full_pass()
+            return
+        done, fresh = 0, False
+        while done < self.steps:
+            if self._iterator is None:
+                self._iterator, fresh = iter(self.data), True
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                one_shot = self._iterator is self.data
+                self._iterator = None
+                if fresh or one_shot:
+                    warnings.warn(f"{self.what} ran out of data after {done} of {self.steps} steps; "
+                                  f"interrupting. Give steps that the data can provide.", stacklevel=3)
+                    self.ran_out = True
+                    return
+                continue  # a re-iterable reached its end: start it again
+            fresh = False
+            done += 1
+            yield batch
+
+    def _full_pass(self):
+        count = 0
+        for batch in self.data:
+            count += 1
+            yield batch
+        if count == 0:
+            raise ValueError(f"{self.what} produced no batches; a generator can be read only once, "
+                             f"so pass steps_per_epoch / validation_steps, or a re-iterable")
+
+
+def split_batch(batch, what):
+    """(x, y) from one batch of a stream; y is None for x-only batches."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) == 2:
+            return batch[0], batch[1]
+        if len(batch) == 1:
+            return batch[0], None
+        raise ValueError(f"each batch of {what} must be (x, y) or x; got a {len(batch)}-tuple "
+                         f"(sample weights are not supported)")
+    return batch, None

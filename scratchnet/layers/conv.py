@@ -1,0 +1,93 @@
+"""Conv2D: 2-D convolution over channels-last images, with Keras's padding rules."""
+from .base import Layer, as_pair
+from ..kernels.numpy_ref import output_size
+
+
+def padding_amounts(size, k, stride, padding):
+    """(before, after) padding along one axis. 'same' follows TensorFlow: the output has
+    ceil(size / stride) positions and any odd padding goes after."""
+    if padding == "valid":
+        return 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def window_geometry(layer, input_shape, kernel_size):
+    """Padding and output size of a sliding-window layer over (H, W, C) inputs."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), "
+                         f"got input_shape {tuple(input_shape)}")
+    h, w = input_shape[0], input_shape[1]
+    pads = (padding_amounts(h, kernel_size[0], layer.strides[0], layer.padding)
+            + padding_amounts(w, kernel_size[1], layer.strides[1], layer.padding))
+    ho = output_size(h, kernel_size[0], layer.strides[0], pads[0], pads[1])
+    wo = output_size(w, kernel_size[1], layer.strides[1], pads[2], pads[3])
+    if ho < 1 or wo < 1:
+        raise ValueError(f"{layer.describe()}: a {kernel_size} window with padding {layer.padding!r} "
+                         f"does not fit an input of {h}x{w}; use a smaller window or padding='same'")
+    return pads, (ho, wo)
+
+
+def check_padding(layer, padding):
+    padding = padding.lower() if isinstance(padding, str) else padding
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{layer.describe()}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding
+
+
+def check_data_format(layer, data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{layer.describe()}: only data_format='channels_last' (N, H, W, C) is "
+                         f"supported, got {data_format!r}")
+
+
+class Conv2D(Layer):
+    """2-D convolution: ``filters`` kernels of ``kernel_size`` slid over (N, H, W, C) inputs."""
+
+    has_activation = True
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{self.describe()}: filters must be a positive int, got {filters!r}")
+        self.filters = filters
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.strides = as_pair(strides, "strides")
+        self.padding = check_padding(self, padding)
+        check_data_format(self, data_format)
+        if as_pair(dilation_rate, "dilation_rate") != (1, 1):
+            raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        kh, kw = self.kernel_size
+        self.add_weight("kernel", (kh, kw, input_shape[2], self.filters), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        self.pads, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
+        return (ho, wo, self.filters)
+
+    def call(self, x, training):
+        y, cache = self.backend.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
+                                               self.strides, self.pads)
+        self._cache = cache if training else None
+        return y
+
+    def call_backward(self, dy, need_dx):
+        dx, dw, db = self.backend.conv2d_backward(dy, self._cache, need_dx)
+        self.grads["kernel"] = dw
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "use_bias": self.use_bias}
