@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+import scratchnet
+from scratchnet import config
+
+settings.register_profile("default", deadline=None, max_examples=30, print_blob=True)
+settings.register_profile("ci", deadline=None, max_examples=30, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+MNIST_DIR = SHARED / "mnist"
+
+
+def require_mnist():
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST files not found in {MNIST_DIR} (../shared is only on the project's machines)")
+    return MNIST_DIR
+
+
+@pytest.fixture
+def float64():
+    """Layers created inside the test default to float64 (for gradient checks)."""
+    config.set_floatx("float64")
+    yield
+    config.set_floatx("float32")
+
+
+@pytest.fixture(autouse=True)
+def _reset_state():
+    scratchnet.set_random_seed(1234)
+    yield
+    config.set_floatx("float32")
+    scratchnet.set_backend("numpy")
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)

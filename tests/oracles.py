@@ -1,0 +1,49 @@
+"""Independent loop-by-loop definitions, slow and obvious, for checking the kernels."""
+import numpy as np
+
+
+def conv2d_naive(x, w, b, strides, pads):
+    n, h, wd, c = x.shape
+    kh, kw, _, c_out = w.shape
+    pt, pb, pl, pr = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    ho = (h + pt + pb - kh) // strides[0] + 1
+    wo = (wd + pl + pr - kw) // strides[1] + 1
+    y = np.zeros((n, ho, wo, c_out), dtype=np.float64)
+    for s in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[s, i * strides[0]:i * strides[0] + kh, j * strides[1]:j * strides[1] + kw, :]
+                y[s, i, j] = np.tensordot(window, w, axes=3) + (0 if b is None else b)
+    return y
+
+
+def maxpool_naive(x, pool, strides, pads):
+    """Max of each window and, as a flat (h, w) position in x, where the first maximum is."""
+    n, h, w, c = x.shape
+    pt, pb, pl, pr = pads
+    ho = (h + pt + pb - pool[0]) // strides[0] + 1
+    wo = (w + pl + pr - pool[1]) // strides[1] + 1
+    y = np.zeros((n, ho, wo, c), dtype=x.dtype)
+    where = np.zeros((n, ho, wo, c), dtype=np.int64)
+    for s in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    best, best_at = -np.inf, -1
+                    for a in range(pool[0]):
+                        for bb in range(pool[1]):
+                            r, q = i * strides[0] + a - pt, j * strides[1] + bb - pl
+                            if 0 <= r < h and 0 <= q < w and x[s, r, q, ch] > best:
+                                best, best_at = x[s, r, q, ch], r * w + q
+                    y[s, i, j, ch], where[s, i, j, ch] = best, best_at
+    return y, where
+
+
+def maxpool_backward_naive(dy, where, x_shape):
+    n, h, w, c = x_shape
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    for s, i, j, ch in np.ndindex(*dy.shape):
+        pos = where[s, i, j, ch]
+        dx[s, pos // w, pos % w, ch] += dy[s, i, j, ch]
+    return dx

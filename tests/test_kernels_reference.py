@@ -1,0 +1,64 @@
+"""The NumPy reference kernels against loop-by-loop oracles, on hypothesis-drawn geometry."""
+import numpy as np
+from hypothesis import given, strategies as st
+
+from oracles import conv2d_naive, maxpool_backward_naive, maxpool_naive
+from strategies import window_case
+from scratchnet.kernels import numpy_ref as ref
+
+
+@given(window_case(), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_conv2d_forward_matches_direct_loops(case, c_out, seed):
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c))
+    wt = rng.standard_normal(kernel + (c, c_out))
+    b = rng.standard_normal(c_out)
+    y, _ = ref.conv2d_forward(x, wt, b, strides, pads)
+    np.testing.assert_allclose(y, conv2d_naive(x, wt, b, strides, pads), rtol=1e-12, atol=1e-12)
+
+
+@given(window_case(), st.integers(0, 2**31 - 1))
+def test_col2im_is_the_adjoint_of_im2col(case, seed):
+    # <im2col(x), c> == <x, col2im(c)> for all x, c: the backward pass of an unfold.
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c))
+    cols = ref.im2col(x, kernel[0], kernel[1], strides, pads)
+    probe = rng.standard_normal(cols.shape)
+    lhs = float((cols * probe).sum())
+    rhs = float((x * ref.col2im(probe, x.shape, strides, pads)).sum())
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+
+
+@given(window_case(), st.integers(0, 2**31 - 1), st.booleans())
+def test_maxpool_matches_loops_including_ties(case, seed, with_ties):
+    n, h, w, c, pool, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    # Small integers make exact ties common; the first maximum in row-major order must win.
+    x = rng.integers(0, 3, (n, h, w, c)).astype(np.float32) if with_ties else \
+        rng.standard_normal((n, h, w, c)).astype(np.float32)
+    y, argmax = ref.maxpool2d_forward(x, pool, strides, pads)
+    y_loop, where = maxpool_naive(x, pool, strides, pads)
+    np.testing.assert_array_equal(y, y_loop)
+    assert y.dtype == np.float32
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = ref.maxpool2d_backward(dy, argmax, x.shape, pool, strides, pads)
+    np.testing.assert_allclose(dx, maxpool_backward_naive(dy, where, x.shape), rtol=1e-6, atol=1e-6)
+    assert dx.dtype == np.float32
+
+
+def test_maxpool_tie_goes_to_first_in_row_major_order():
+    x = np.array([[1, 5], [5, 5]], dtype=np.float32).reshape(1, 2, 2, 1)
+    y, argmax = ref.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0))
+    dx = ref.maxpool2d_backward(np.ones_like(y), argmax, x.shape, (2, 2), (2, 2), (0, 0, 0, 0))
+    np.testing.assert_array_equal(dx.reshape(2, 2), [[0, 1], [0, 0]])
+
+
+def test_kernels_keep_float32():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    y, cache = ref.conv2d_forward(x, w, np.zeros(4, np.float32), (1, 1), (1, 1, 1, 1))
+    dx, dw, db = ref.conv2d_backward(np.ones_like(y), cache)
+    assert {a.dtype for a in (y, dx, dw, db)} == {np.dtype(np.float32)}

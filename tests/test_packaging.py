@@ -1,0 +1,18 @@
+"""import scratchnet stays light: no JIT, no CuPy, no matplotlib at import time."""
+import subprocess
+import sys
+
+
+def test_import_loads_no_jit_compiler_or_gpu_library():
+    code = ("import sys, scratchnet, scratchnet.layers, scratchnet.models;"
+            "print(sorted(m for m in ('numba', 'cupy', 'matplotlib', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_top_level_names_mirror_keras():
+    import scratchnet
+    from scratchnet import layers, losses, models, optimizers
+    assert scratchnet.Sequential is models.Sequential
+    assert {"Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout"} <= set(dir(layers))
+    assert callable(losses.binary_crossentropy) and optimizers.RMSprop(lr=1e-4).learning_rate == 1e-4
