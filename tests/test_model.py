@@ -259,7 +259,7 @@ def test_wrong_order_and_unknown_names():
     with pytest.raises(ValueError, match=r"unknown activation 'relu6'.*'relu'"):
         layers.Dense(3, activation="relu6")
     with pytest.raises(ValueError, match=r"unknown initializer 'he_normall'.*'he_normal'"):
-        layers.Dense(3, kernel_initializer="he_normall").build((4,))
+        layers.Dense(3, kernel_initializer="he_normall")
     with pytest.raises(ValueError, match="unknown optimizer"):
         model.compile(optimizer="adamax", loss="mse")
     with pytest.raises(ValueError, match=r"unknown metric 'auc'"):

@@ -1,4 +1,5 @@
 """Conv2D: 2-D convolution over channels-last images, with Keras's padding rules."""
+from .. import initializers
 from .base import Layer, as_pair
 from ..kernels.numpy_ref import output_size
 
@@ -63,6 +64,7 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
 
     def build(self, input_shape):
         super().build(input_shape)

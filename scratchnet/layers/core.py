@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .. import config
+from .. import config, initializers
 from .base import Layer
 
 
@@ -21,6 +21,7 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
 
     def build(self, input_shape):
         super().build(input_shape)
