@@ -12,7 +12,11 @@ __all__ = [
     "output_size", "im2col", "col2im",
     "conv2d_forward", "conv2d_backward",
     "maxpool2d_forward", "maxpool2d_backward",
+    "bias_activation", "bias_activation_backward",
 ]
+
+# Activations the bias_activation kernels apply themselves; layers do the others.
+KERNEL_ACTIVATIONS = ("linear", "relu")
 
 
 def output_size(size, k, stride, pad_before, pad_after):
@@ -55,30 +59,29 @@ def col2im(cols, x_shape, strides, pads):
     return dxp[:, pt:pt + h, pl:pl + w, :]
 
 
-def conv2d_forward(x, w, b, strides, pads):
-    """y = conv(x, w) + b. Returns (y, cache); b may be None."""
+def conv2d_forward(x, w, strides, pads, workspace=None):
+    """y = conv(x, w) (no bias: see bias_activation). Returns (y, cache).
+    ``workspace`` is a dict a layer owns, where fast kernels keep buffers between
+    calls; the reference allocates afresh and ignores it."""
     kh, kw, c_in, c_out = w.shape
     cols = im2col(x, kh, kw, strides, pads)
     n, ho, wo = cols.shape[:3]
     y = cols.reshape(n * ho * wo, -1) @ w.reshape(-1, c_out)
-    if b is not None:
-        y += b
     return y.reshape(n, ho, wo, c_out), (cols, x.shape, w, strides, pads)
 
 
-def conv2d_backward(dy, cache, need_dx=True):
-    """Gradients of conv2d_forward: (dx or None, dw, db)."""
+def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+    """Gradients of conv2d_forward: (dx, or None when not needed, and dw)."""
     cols, x_shape, w, strides, pads = cache
     c_out = w.shape[3]
     dy2 = dy.reshape(-1, c_out)
     cols2 = cols.reshape(dy2.shape[0], -1)
     dw = (cols2.T @ dy2).reshape(w.shape)
-    db = dy2.sum(axis=0)
     dx = None
     if need_dx:
         dcols = (dy2 @ w.reshape(-1, c_out).T).reshape(cols.shape)
         dx = col2im(dcols, x_shape, strides, pads)
-    return dx, dw, db
+    return dx, dw
 
 
 def maxpool2d_forward(x, pool, strides, pads):
@@ -100,3 +103,20 @@ def maxpool2d_backward(dy, argmax, x_shape, pool, strides, pads):
     dcols = np.zeros((n, ho, wo, kh * kw, c), dtype=dy.dtype)
     np.put_along_axis(dcols, argmax[:, :, :, None, :].astype(np.intp), dy[:, :, :, None, :], axis=3)
     return col2im(dcols.reshape(n, ho, wo, kh, kw, c), x_shape, strides, pads)
+
+
+def bias_activation(z, b, activation):
+    """In place: z = activation(z + b) over the last axis; activation is 'linear' or
+    'relu'; b may be None. Returns z."""
+    if b is not None:
+        z += b
+    if activation == "relu":
+        np.maximum(z, 0, out=z)
+    return z
+
+
+def bias_activation_backward(dy, a, activation, need_db):
+    """From dL/da and a = bias_activation(...): (dL/dz, dL/db or None)."""
+    dz = dy * (a > 0) if activation == "relu" else dy
+    db = dz.reshape(-1, dz.shape[-1]).sum(axis=0) if need_db else None
+    return dz, db

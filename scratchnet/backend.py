@@ -1,15 +1,16 @@
 """The one interface between layers and kernels.
 
-A backend names an array module (``xp``) and a kernel module that provides
-``conv2d_forward``, ``conv2d_backward``, ``maxpool2d_forward`` and
-``maxpool2d_backward`` (see ``kernels/numpy_ref.py`` for their contracts).
+A backend names an array module (``xp``) and a kernel module that provides the
+functions in ``KERNEL_FUNCTIONS`` and the tuple ``KERNEL_ACTIVATIONS`` (see
+``kernels/numpy_ref.py`` for their contracts).
 Layers call ``backend.current()`` and never import a kernel module themselves.
 """
 import importlib
 
 import numpy as np
 
-KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward")
+KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+                    "bias_activation", "bias_activation_backward")
 
 # name -> (kernel module, description)
 _BACKENDS = {
@@ -28,6 +29,8 @@ class Backend:
             raise TypeError(f"kernel module {kernel_module.__name__} lacks {missing}")
         for f in KERNEL_FUNCTIONS:
             setattr(self, f, getattr(kernel_module, f))
+        self.kernel_activations = kernel_module.KERNEL_ACTIVATIONS
+        self.kernels = kernel_module
 
     def __repr__(self):
         return f"<Backend {self.name!r}>"

@@ -14,7 +14,8 @@ def test_conv2d_forward_matches_direct_loops(case, c_out, seed):
     x = rng.standard_normal((n, h, w, c))
     wt = rng.standard_normal(kernel + (c, c_out))
     b = rng.standard_normal(c_out)
-    y, _ = ref.conv2d_forward(x, wt, b, strides, pads)
+    y, _ = ref.conv2d_forward(x, wt, strides, pads)
+    y = ref.bias_activation(y, b, "linear")
     np.testing.assert_allclose(y, conv2d_naive(x, wt, b, strides, pads), rtol=1e-12, atol=1e-12)
 
 
@@ -59,6 +60,8 @@ def test_kernels_keep_float32():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
     w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
-    y, cache = ref.conv2d_forward(x, w, np.zeros(4, np.float32), (1, 1), (1, 1, 1, 1))
-    dx, dw, db = ref.conv2d_backward(np.ones_like(y), cache)
-    assert {a.dtype for a in (y, dx, dw, db)} == {np.dtype(np.float32)}
+    y, cache = ref.conv2d_forward(x, w, (1, 1), (1, 1, 1, 1))
+    y = ref.bias_activation(y, np.zeros(4, np.float32), "relu")
+    dz, db = ref.bias_activation_backward(np.ones_like(y), y, "relu", True)
+    dx, dw = ref.conv2d_backward(dz, cache)
+    assert {a.dtype for a in (y, dx, dw, db, dz)} == {np.dtype(np.float32)}

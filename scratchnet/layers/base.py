@@ -41,7 +41,8 @@ def as_pair(value, what):
 
 class Layer:
     """Base of every layer. Subclasses implement ``build``, ``compute_output_shape``,
-    ``call`` (the part before the activation) and ``call_backward``."""
+    ``call`` (the linear part: no bias, no activation) and ``call_backward``; the bias
+    (a weight named 'bias') and the activation are applied here, by one fused kernel."""
 
     has_activation = False
 
@@ -90,8 +91,14 @@ class Layer:
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         z = self.call(x, training)
-        if self.activation is not None and not logits:
-            z = self.activation.forward(z)
+        kernel_activation, after = self._activation_plan(logits)
+        bias = self.params.get("bias")
+        if bias is not None or kernel_activation != "linear":
+            if z is x or np.may_share_memory(z, x):   # the kernel works in place: never on the input
+                z = z.copy()
+            z = self.backend.bias_activation(z, bias, kernel_activation)
+        if after is not None:
+            z = after.forward(z)
         self._output = z if training else None
         return z
 
@@ -100,9 +107,26 @@ class Layer:
         (None when ``need_dx`` is false, which spares the first layer that work)."""
         if self._output is None:
             raise RuntimeError(f"{self.describe()}: backward() needs a forward(x, training=True) first")
-        if self.activation is not None and not logits:
-            dy = self.activation.backward(dy, self._output)
+        kernel_activation, after = self._activation_plan(logits)
+        if after is not None:
+            dy = after.backward(dy, self._output)
+        bias = self.params.get("bias")
+        if bias is not None or kernel_activation != "linear":
+            dy, db = self.backend.bias_activation_backward(dy, self._output, kernel_activation,
+                                                           bias is not None)
+            if bias is not None:
+                self.grads["bias"] = db
         return self.call_backward(dy, need_dx)
+
+    def _activation_plan(self, logits):
+        """Split the activation into the part the backend's fused bias+activation kernel
+        applies (a name) and the part left for the layer (an Activation, or None)."""
+        act = self.activation
+        if act is None or logits or act.name == "linear":
+            return "linear", None
+        if act.name in self.backend.kernel_activations:
+            return act.name, None
+        return "linear", act
 
     def call(self, x, training):
         return x

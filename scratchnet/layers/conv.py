@@ -62,6 +62,7 @@ class Conv2D(Layer):
         if as_pair(dilation_rate, "dilation_rate") != (1, 1):
             raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")
         self.use_bias = use_bias
+        self._workspace = {}   # buffers the backend's kernels keep between steps
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
@@ -78,16 +79,13 @@ class Conv2D(Layer):
         return (ho, wo, self.filters)
 
     def call(self, x, training):
-        y, cache = self.backend.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
-                                               self.strides, self.pads)
+        y, cache = self.backend.conv2d_forward(x, self.params["kernel"], self.strides, self.pads,
+                                               self._workspace)
         self._cache = cache if training else None
         return y
 
     def call_backward(self, dy, need_dx):
-        dx, dw, db = self.backend.conv2d_backward(dy, self._cache, need_dx)
-        self.grads["kernel"] = dw
-        if self.use_bias:
-            self.grads["bias"] = db
+        dx, self.grads["kernel"] = self.backend.conv2d_backward(dy, self._cache, need_dx, self._workspace)
         return dx
 
     def get_config(self):

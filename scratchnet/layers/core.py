@@ -35,8 +35,6 @@ class Dense(Layer):
     def call(self, x, training):
         x2 = x.reshape(-1, x.shape[-1])
         y = x2 @ self.params["kernel"]
-        if self.use_bias:
-            y += self.params["bias"]
         self._cache = x2 if training else None
         return y.reshape(x.shape[:-1] + (self.units,))
 
@@ -44,8 +42,6 @@ class Dense(Layer):
         x2 = self._cache
         dy2 = dy.reshape(-1, self.units)
         self.grads["kernel"] = x2.T @ dy2
-        if self.use_bias:
-            self.grads["bias"] = dy2.sum(axis=0)
         if not need_dx:
             return None
         return (dy2 @ self.params["kernel"].T).reshape(dy.shape[:-1] + (x2.shape[1],))
