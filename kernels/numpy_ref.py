@@ -13,6 +13,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward",
     "maxpool2d_forward", "maxpool2d_backward",
     "bias_activation", "bias_activation_backward",
+    "adam_update", "rmsprop_update",
 ]
 
 # Activations the bias_activation kernels apply themselves; layers do the others.
@@ -120,3 +121,17 @@ def bias_activation_backward(dy, a, activation, need_db):
     dz = dy * (a > 0) if activation == "relu" else dy
     db = dz.reshape(-1, dz.shape[-1]).sum(axis=0) if need_db else None
     return dz, db
+
+
+def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+    """In place: m, v track g and g^2; p -= lr_t * m / (sqrt(v) + epsilon)."""
+    m += (1 - beta_1) * (g - m)
+    v += (1 - beta_2) * (g * g - v)
+    p -= lr_t * m / (np.sqrt(v) + epsilon)
+
+
+def rmsprop_update(p, g, s, lr, rho, epsilon):
+    """In place: s = rho*s + (1-rho)*g^2; p -= lr * g / sqrt(s + epsilon)."""
+    s *= rho
+    s += (1 - rho) * (g * g)
+    p -= lr * g / np.sqrt(s + epsilon)

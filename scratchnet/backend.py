@@ -10,10 +10,11 @@ import importlib
 import numpy as np
 
 KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-                    "bias_activation", "bias_activation_backward")
+                    "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update")
 
 # name -> (kernel module, description)
 _BACKENDS = {
+    "cpu": ("scratchnet.kernels.numba_cpu", "Numba-compiled CPU kernels (the default)"),
     "numpy": ("scratchnet.kernels.numpy_ref", "plain NumPy reference kernels"),
 }
 
@@ -37,7 +38,7 @@ class Backend:
 
 
 _loaded = {}
-_current_name = "numpy"
+_current_name = "cpu"
 
 
 def available():
@@ -60,8 +61,13 @@ def current():
     return get(_current_name)
 
 
-def set_backend(name):
-    """Make ``name`` the backend that layers use from now on."""
+def set_backend(name, threads=None):
+    """Make ``name`` ('cpu', 'numpy') the backend that layers use from now on; ``threads``
+    sets how many CPU threads its kernels and BLAS use (default: NUMBA_NUM_THREADS, or
+    all cores)."""
     global _current_name
     get(name)
     _current_name = name
+    if threads is not None:
+        from .threads import set_num_threads
+        set_num_threads(threads)

@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 
+from . import backend
+
 
 class Optimizer:
     """Base class: holds the learning rate, the step count and one slot list per weight."""
@@ -88,6 +90,9 @@ class RMSprop(Optimizer):
 
     def update(self, p, g, slot):
         s = slot["velocity"]
+        if not self.centered and not self.momentum:   # the common case, in one fused kernel
+            backend.current().rmsprop_update(p, g, s, self.learning_rate, self.rho, self.epsilon)
+            return
         s *= self.rho
         s += (1 - self.rho) * (g * g)
         denominator = s + self.epsilon
@@ -125,10 +130,8 @@ class Adam(Optimizer):
     def update(self, p, g, slot):
         t = self.iterations
         lr_t = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        m, v = slot["m"], slot["v"]
-        m += (1 - self.beta_1) * (g - m)
-        v += (1 - self.beta_2) * (g * g - v)
-        p -= lr_t * m / (np.sqrt(v) + self.epsilon)
+        backend.current().adam_update(p, g, slot["m"], slot["v"], lr_t, self.beta_1, self.beta_2,
+                                      self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -3,13 +3,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 import scratchnet
 from scratchnet import config
 
-settings.register_profile("default", deadline=None, max_examples=30, print_blob=True)
-settings.register_profile("ci", deadline=None, max_examples=30, derandomize=True, print_blob=True)
+# Our function-scoped fixtures (backend choice, chunk size) hold constants, so sharing them
+# between the examples of one @given test is what we want.
+_common = dict(deadline=None, max_examples=30, print_blob=True,
+               suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("default", **_common)
+settings.register_profile("ci", derandomize=True, **_common)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -35,7 +39,14 @@ def _reset_state():
     scratchnet.set_random_seed(1234)
     yield
     config.set_floatx("float32")
-    scratchnet.set_backend("numpy")
+    scratchnet.set_backend("cpu")
+
+
+@pytest.fixture(params=["numpy", "cpu"])
+def backend_name(request):
+    """Run the test once on the NumPy reference and once on the Numba kernels."""
+    scratchnet.set_backend(request.param)
+    return request.param
 
 
 def rng(seed=0):

@@ -1,4 +1,5 @@
-"""Every layer's backward pass against central differences in float64 (rel. error < 1e-6)."""
+"""Every layer's backward pass against central differences in float64 (rel. error < 1e-6),
+through both backends: the NumPy reference and the Numba kernels."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -17,7 +18,7 @@ def assert_gradients_match(layer, x, **kwargs):
 
 
 @given(window_case(), st.integers(1, 4), st.sampled_from([None, "relu", "tanh"]), st.booleans(), seeds)
-def test_conv2d(case, filters, activation, use_bias, seed):
+def test_conv2d(backend_name, case, filters, activation, use_bias, seed):
     n, h, w, c, kernel, strides, padding, _ = case
     layer = layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation,
                           use_bias=use_bias, bias_initializer="glorot_uniform" if use_bias else "zeros",
@@ -28,7 +29,7 @@ def test_conv2d(case, filters, activation, use_bias, seed):
 
 
 @given(window_case(), seeds)
-def test_maxpool2d_distinct_values(case, seed):
+def test_maxpool2d_distinct_values(backend_name, case, seed):
     n, h, w, c, pool, strides, padding, _ = case
     layer = layers.MaxPooling2D(pool, strides=strides, padding=padding, dtype="float64")
     x = np.random.default_rng(seed).standard_normal((n, h, w, c))
@@ -36,7 +37,7 @@ def test_maxpool2d_distinct_values(case, seed):
 
 
 @given(window_case(), seeds)
-def test_maxpool2d_ties_send_everything_to_the_first_maximum(case, seed):
+def test_maxpool2d_ties_send_everything_to_the_first_maximum(backend_name, case, seed):
     # At a tie the function has no derivative, so compare with the one-sided limit that
     # the rule "first maximum in row-major order wins" promises: subtract a tiny ramp
     # that grows in row-major order (earlier pixels end up larger, so among tied values
@@ -59,20 +60,20 @@ def test_maxpool2d_ties_send_everything_to_the_first_maximum(case, seed):
 
 @given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 5),
        st.sampled_from([None, "relu", "sigmoid", "tanh", "softmax", "elu", "softplus"]), seeds)
-def test_dense(n, features, units, activation, seed):
+def test_dense(backend_name, n, features, units, activation, seed):
     layer = layers.Dense(units, activation=activation, bias_initializer="glorot_uniform", dtype="float64")
     x = np.random.default_rng(seed).standard_normal((n, features))
     assert_gradients_match(layer, x)
 
 
 @given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5), st.integers(1, 4), seeds)
-def test_flatten(n, h, w, c, seed):
+def test_flatten(backend_name, n, h, w, c, seed):
     x = np.random.default_rng(seed).standard_normal((n, h, w, c))
     assert_gradients_match(layers.Flatten(dtype="float64"), x)
 
 
 @given(st.integers(1, 4), st.integers(1, 8), st.floats(0.0, 0.9), seeds)
-def test_dropout_with_its_mask_held_fixed(n, features, rate, seed):
+def test_dropout_with_its_mask_held_fixed(backend_name, n, features, rate, seed):
     x = np.random.default_rng(seed).standard_normal((n, features))
     assert_gradients_match(layers.Dropout(rate, dtype="float64"), x, seed=seed)
 
@@ -85,7 +86,7 @@ def test_dropout_with_its_mask_held_fixed(n, features, rate, seed):
     lambda: layers.Softmax(dtype="float64"),
 ])
 @given(st.integers(1, 4), st.integers(1, 6), seeds)
-def test_activation_layers(layer_factory, n, features, seed):
+def test_activation_layers(backend_name, layer_factory, n, features, seed):
     x = np.random.default_rng(seed).standard_normal((n, features))
     assert_gradients_match(layer_factory(), x)
 

@@ -288,7 +288,7 @@ def test_nan_loss_stops_training_naming_epoch_and_step():
 ])
 @settings(max_examples=10)
 @given(st.integers(1, 4), st.integers(0, 2**31 - 1))
-def test_whole_model_gradients(loss, last_activation, make_y, n, seed):
+def test_whole_model_gradients(backend_name, loss, last_activation, make_y, n, seed):
     rng = np.random.default_rng(seed)
     model = Sequential([
         layers.Conv2D(3, 3, activation="relu", padding="same", input_shape=(7, 7, 2), dtype="float64"),

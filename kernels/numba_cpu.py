@@ -1,0 +1,423 @@
+"""Numba CPU kernels: the same functions as ``numpy_ref``, compiled and parallel.
+
+Convolution is im2col + one BLAS GEMM per chunk of images; the unfolded matrix lives in
+a buffer the layer keeps (``workspace``), sized for at most CHUNK_BYTES, so a batch of
+1000 images, or of 32 photos of 150x150, never needs hundreds of MB. ``prange`` runs
+only over loops whose iterations write disjoint outputs (rows of cols, whole images of
+dx), so results do not depend on the number of threads.
+
+Compiled on first call for each dtype and cached on disk (``cache=True``).
+"""
+import ctypes
+import ctypes.util
+import os
+import threading
+
+# GNU OpenMP threads spin for a long while after each parallel loop; on 2 cores that spin
+# steals the core BLAS needs for the next GEMM (measured: a 300x300 GEMM after a parallel
+# kernel took 8 ms instead of 0.8). A short spin keeps back-to-back launches cheap and
+# frees the core soon after. Read by libgomp when Numba first loads it, i.e. after this.
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+from .numpy_ref import KERNEL_ACTIVATIONS, output_size  # noqa: F401  (same contract)
+
+__all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+           "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
+           "CHUNK_BYTES"]
+
+CHUNK_BYTES = 8 << 20   # largest im2col buffer per layer; bigger batches go in chunks
+
+_jit = dict(nogil=True, cache=True, fastmath=False)
+
+# Below this many elements a kernel runs on the calling thread: waking the other thread
+# costs more than it saves on 2 cores (measured: a 1 MB im2col takes 0.15 ms alone and
+# 0.25 ms split in two), and a thread pool spinning beside BLAS's slows the next GEMM.
+PARALLEL_MIN_ELEMENTS = 1 << 22
+
+
+_launch_lock = None   # set when only the workqueue layer (not thread-safe) could be loaded
+
+
+def _pin_threading_layer():
+    """Use a thread-safe threading layer (TBB or OpenMP); if neither loads, fall back to
+    Numba's workqueue and serialise parallel launches with a lock, which makes it safe."""
+    global _launch_lock
+
+    @njit(parallel=True)
+    def probe(a):
+        for i in prange(a.size):
+            a[i] += 1
+
+    if numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = "threadsafe"
+    try:
+        probe(np.zeros(2))
+    except Exception:   # Numba raises ValueError when no threading layer of that kind loads
+        numba.config.THREADING_LAYER = "workqueue"
+        probe(np.zeros(2))
+        _launch_lock = threading.Lock()
+    return numba.threading_layer()
+
+
+def _kernel(function):
+    """Compile ``function`` twice, serial and parallel; call the one that fits the work."""
+    serial = njit(**_jit)(function)
+    parallel = njit(parallel=True, **_jit)(function)
+
+    def run(work, *args):
+        if work < PARALLEL_MIN_ELEMENTS:
+            return serial(*args)
+        if _launch_lock is None:
+            return parallel(*args)
+        with _launch_lock:
+            return parallel(*args)
+
+    run.serial, run.parallel, run.__name__, run.__doc__ = serial, parallel, function.__name__, function.__doc__
+    return run
+
+
+# ----- kernels --------------------------------------------------------------------------
+# How these loops are written so that LLVM vectorises them (each measured 3-10x):
+# - inner loops index 1-D views with a bare range() variable, so Numba knows the index is
+#   non-negative and drops its wrap-around check (a computed offset such as base + t keeps it);
+# - max() rather than "a if a > b else b" on the same element;
+# - selects mix only same-width types: argmax is int32 beside float32 values, and constants
+#   come in typed (zero, np.int32(k)), never as Python ints or floats that widen to 64 bits.
+
+@_kernel
+def _im2col(x, kh, kw, sh, sw, pt, pl, ho, wo, first, last, cols):
+    # cols[((b - first) * ho + i) * wo + j, (di * kw + dj) * c + ch] = xpad[b, i*sh + di, j*sw + dj, ch]
+    n, h, w, c = x.shape
+    x3 = x.reshape(n, h, w * c)       # a window row (kw pixels x c channels) is contiguous here
+    seg = kw * c
+    for r in prange((last - first) * ho):
+        b = first + r // ho
+        i = r % ho
+        for j in range(wo):
+            crow = cols[r * wo + j]
+            w0 = j * sw - pl
+            for di in range(kh):
+                hi = i * sh + di - pt
+                dst = crow[di * seg:(di + 1) * seg]
+                if hi < 0 or hi >= h:
+                    for t in range(seg):
+                        dst[t] = 0
+                elif w0 >= 0 and w0 + kw <= w:
+                    src = x3[b, hi, w0 * c:w0 * c + seg]
+                    for t in range(seg):
+                        dst[t] = src[t]
+                else:
+                    for dj in range(kw):
+                        wj = w0 + dj
+                        d = dst[dj * c:(dj + 1) * c]
+                        if 0 <= wj < w:
+                            src = x3[b, hi, wj * c:(wj + 1) * c]
+                            for ch in range(c):
+                                d[ch] = src[ch]
+                        else:
+                            for ch in range(c):
+                                d[ch] = 0
+
+
+@_kernel
+def _col2im(dcols, kh, kw, sh, sw, pt, pl, ho, wo, first, last, dx):
+    # dx[b] = sum over windows of dcols (the adjoint of _im2col), images first..last-1
+    n, h, w, c = dx.shape
+    dx3 = dx.reshape(n, h, w * c)
+    seg = kw * c
+    for b in prange(first, last):
+        image = dx3[b].reshape(h * w * c)
+        for t in range(h * w * c):
+            image[t] = 0
+        for i in range(ho):
+            for j in range(wo):
+                crow = dcols[((b - first) * ho + i) * wo + j]
+                w0 = j * sw - pl
+                for di in range(kh):
+                    hi = i * sh + di - pt
+                    if hi < 0 or hi >= h:
+                        continue
+                    src = crow[di * seg:(di + 1) * seg]
+                    if w0 >= 0 and w0 + kw <= w:
+                        dst = dx3[b, hi, w0 * c:w0 * c + seg]
+                        for t in range(seg):
+                            dst[t] += src[t]
+                    else:
+                        for dj in range(kw):
+                            wj = w0 + dj
+                            if 0 <= wj < w:
+                                dst = dx3[b, hi, wj * c:(wj + 1) * c]
+                                s = src[dj * c:(dj + 1) * c]
+                                for ch in range(c):
+                                    dst[ch] += s[ch]
+
+
+@_kernel
+def _adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
+    # m += (1-b1)(g-m); v += (1-b2)(g^2-v); p -= lr_t m / (sqrt(v) + eps)
+    for k in prange(p.size):
+        gk = g[k]
+        m[k] += one_minus_b1 * (gk - m[k])
+        v[k] += one_minus_b2 * (gk * gk - v[k])
+        p[k] -= lr_t * m[k] / (np.sqrt(v[k]) + eps)
+
+
+@_kernel
+def _rmsprop(p, g, s, lr, rho, one_minus_rho, eps):
+    # s = rho s + (1-rho) g^2; p -= lr g / sqrt(s + eps)
+    for k in prange(p.size):
+        gk = g[k]
+        s[k] = rho * s[k] + one_minus_rho * gk * gk
+        p[k] -= lr * gk / np.sqrt(s[k] + eps)
+
+
+@_kernel
+def _maxpool_forward(x, kh, kw, sh, sw, pt, pl, y, argmax, lowest):
+    # y = max over each window (padding never wins); argmax = row-major index of the first max
+    n, h, w, c = x.shape
+    ho, wo = y.shape[1], y.shape[2]
+    for r in prange(n * ho):
+        b = r // ho
+        i = r % ho
+        for j in range(wo):
+            best = y[b, i, j]
+            at = argmax[b, i, j]
+            for ch in range(c):
+                best[ch] = lowest
+                at[ch] = 0
+            for di in range(kh):
+                hi = i * sh + di - pt
+                if hi < 0 or hi >= h:
+                    continue
+                for dj in range(kw):
+                    wj = j * sw + dj - pl
+                    if wj < 0 or wj >= w:
+                        continue
+                    k = np.int32(di * kw + dj)
+                    v = x[b, hi, wj]
+                    for ch in range(c):      # strict > keeps the first of equal maxima
+                        better = v[ch] > best[ch]
+                        at[ch] = k if better else at[ch]
+                        best[ch] = max(best[ch], v[ch])
+
+
+@_kernel
+def _maxpool_backward(dy, argmax, kh, kw, sh, sw, pt, pl, dx, zero):
+    # dx[window's argmax position] += dy, one image per iteration (windows may overlap)
+    n, ho, wo, c = dy.shape
+    h, w = dx.shape[1], dx.shape[2]
+    for b in prange(n):
+        image = dx[b].reshape(h * w * c)
+        for t in range(h * w * c):
+            image[t] = 0
+        for i in range(ho):
+            for j in range(wo):
+                g = dy[b, i, j]
+                at = argmax[b, i, j]
+                for di in range(kh):
+                    hi = i * sh + di - pt
+                    if hi < 0 or hi >= h:
+                        continue
+                    for dj in range(kw):
+                        wj = j * sw + dj - pl
+                        if wj < 0 or wj >= w:
+                            continue
+                        k = np.int32(di * kw + dj)
+                        dst = dx[b, hi, wj]
+                        for ch in range(c):
+                            dst[ch] += g[ch] if at[ch] == k else zero
+
+
+@_kernel
+def _bias_activation(z, bias, has_bias, relu, zero):
+    # in place: z = relu?(z + bias) row by row; zero is 0 in z's dtype
+    rows, cols = z.shape
+    for r in prange(rows):
+        row = z[r]
+        if relu:
+            for k in range(cols):
+                row[k] = max(row[k] + bias[k], zero)
+        elif has_bias:
+            for k in range(cols):
+                row[k] += bias[k]
+
+
+@_kernel
+def _bias_activation_backward(dy, a, relu, dz, parts, zero):
+    # dz = dy where a > 0 else 0 (or dz = dy when not relu); parts[p] = column sums of dz over
+    # the p-th of a fixed split of the rows, so db = parts.sum(0) whatever the thread count
+    rows, cols = dy.shape
+    count = parts.shape[0]
+    for p in prange(count):
+        acc = parts[p]
+        for k in range(cols):
+            acc[k] = zero
+        for r in range(p * rows // count, (p + 1) * rows // count):
+            g, out, d = dy[r], a[r], dz[r]
+            if relu:
+                for k in range(cols):
+                    d[k] = g[k] if out[k] > zero else zero
+            for k in range(cols):
+                acc[k] += d[k]
+
+
+# ----- process set-up -----------------------------------------------------------------------
+def _keep_freed_memory():
+    """Ask glibc to keep freed memory for reuse instead of returning it to the kernel.
+
+    A training step allocates and frees the same few MB-sized arrays every step. By
+    default glibc serves those with mmap and gives them back on free, so every step pays
+    page faults on fresh zeroed pages: about 1,600 per MNIST step, 4 ms of a 16 ms step.
+    Raising the mmap and trim thresholds removes them. Set SCRATCHNET_KEEP_MEMORY=0 to
+    leave malloc alone."""
+    if os.environ.get("SCRATCHNET_KEEP_MEMORY", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 256 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):   # not glibc: nothing to tune
+        return False
+
+
+KEEPS_FREED_MEMORY = _keep_freed_memory()
+THREADING_LAYER = _pin_threading_layer()
+
+
+# ----- the kernel API ---------------------------------------------------------------------
+def _buffer(workspace, name, shape, dtype):
+    """A view of a reusable buffer: grows when needed, never shrinks."""
+    size = int(np.prod(shape))
+    buf = workspace.get(name)
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = workspace[name] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
+def _geometry(x_shape, kh, kw, strides, pads):
+    ho = output_size(x_shape[1], kh, strides[0], pads[0], pads[1])
+    wo = output_size(x_shape[2], kw, strides[1], pads[2], pads[3])
+    return ho, wo
+
+
+def _images_per_chunk(rows_per_image, row_bytes):
+    return max(1, CHUNK_BYTES // max(1, rows_per_image * row_bytes))
+
+
+def conv2d_forward(x, w, strides, pads, workspace=None):
+    """y = conv(x, w): im2col + GEMM in chunks of images. Returns (y, cache)."""
+    x = np.ascontiguousarray(x)
+    n = x.shape[0]
+    kh, kw, c_in, c_out = w.shape
+    ho, wo = _geometry(x.shape, kh, kw, strides, pads)
+    k, rows = kh * kw * c_in, ho * wo
+    geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], ho, wo)
+    workspace = {} if workspace is None else workspace
+    w2 = np.ascontiguousarray(w.reshape(k, c_out))
+    y = np.empty((n * rows, c_out), x.dtype)
+    per = min(n, _images_per_chunk(rows, k * x.dtype.itemsize))
+    cols = _buffer(workspace, "cols", (per * rows, k), x.dtype)
+    for first in range(0, n, per):
+        last = min(n, first + per)
+        part = cols[:(last - first) * rows]
+        _im2col(part.size, x, *geometry, first, last, part)
+        np.matmul(part, w2, out=y[first * rows:last * rows])
+    # one chunk: backward reuses cols as they are; several: it unfolds each chunk again
+    kept = cols if per >= n else None
+    return y.reshape(n, ho, wo, c_out), (x, w, strides, pads, kept)
+
+
+def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+    """(dx or None, dw) for conv2d_forward, chunk by chunk as in the forward pass."""
+    x, w, strides, pads, kept = cache
+    n = x.shape[0]
+    kh, kw, c_in, c_out = w.shape
+    ho, wo = _geometry(x.shape, kh, kw, strides, pads)
+    k, rows = kh * kw * c_in, ho * wo
+    geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], ho, wo)
+    workspace = {} if workspace is None else workspace
+    dy2 = np.ascontiguousarray(dy).reshape(n * rows, c_out)
+    w2 = w.reshape(k, c_out)
+    dx = np.empty(x.shape, x.dtype) if need_dx else None
+    dw = np.zeros((k, c_out), x.dtype)
+    per = n if kept is not None else min(n, _images_per_chunk(rows, k * x.dtype.itemsize))
+    cols = kept if kept is not None else _buffer(workspace, "cols", (per * rows, k), x.dtype)
+    dcols = _buffer(workspace, "dcols", (per * rows, k), x.dtype) if need_dx else None
+    partial = _buffer(workspace, "dw", (k, c_out), x.dtype) if per < n else dw
+    for first in range(0, n, per):
+        last = min(n, first + per)
+        dy_part = dy2[first * rows:last * rows]
+        part = cols[:(last - first) * rows]
+        if kept is None:
+            _im2col(part.size, x, *geometry, first, last, part)
+        np.matmul(part.T, dy_part, out=partial)
+        if partial is not dw:
+            dw += partial
+        if need_dx:
+            dpart = dcols[:(last - first) * rows]
+            np.matmul(dy_part, w2.T, out=dpart)
+            _col2im(dpart.size, dpart, *geometry, first, last, dx)
+    return dx, dw.reshape(w.shape)
+
+
+def maxpool2d_forward(x, pool, strides, pads):
+    """Max over each window. Returns (y, argmax) with argmax (int32) the row-major index
+    inside the window of the first maximum."""
+    x = np.ascontiguousarray(x)
+    ho, wo = _geometry(x.shape, pool[0], pool[1], strides, pads)
+    y = np.empty((x.shape[0], ho, wo, x.shape[3]), x.dtype)
+    argmax = np.empty(y.shape, np.int32)
+    _maxpool_forward(x.size, x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], y,
+                     argmax, x.dtype.type(-np.inf))
+    return y, argmax
+
+
+def maxpool2d_backward(dy, argmax, x_shape, pool, strides, pads):
+    """Route each dy to the input position its window's argmax names."""
+    dx = np.empty(x_shape, dy.dtype)
+    _maxpool_backward(dx.size, np.ascontiguousarray(dy), argmax, pool[0], pool[1], strides[0],
+                      strides[1], pads[0], pads[2], dx, dy.dtype.type(0))
+    return dx
+
+
+def bias_activation(z, b, activation):
+    """In place: z = activation(z + b) over the last axis ('linear' or 'relu'). Returns z."""
+    z2 = z.reshape(-1, z.shape[-1])
+    has_bias = b is not None
+    _bias_activation(z2.size, z2, b if has_bias else np.zeros(z.shape[-1], z.dtype), has_bias,
+                     activation == "relu", z.dtype.type(0))
+    return z
+
+
+DB_PARTS = 8   # fixed split of the bias-gradient sum (same result for any thread count)
+
+
+def bias_activation_backward(dy, a, activation, need_db):
+    """(dL/dz, dL/db or None) from dL/da and a = bias_activation(...), in one pass."""
+    relu = activation == "relu"
+    if not relu and not need_db:
+        return dy, None
+    c = dy.shape[-1]
+    dy2 = np.ascontiguousarray(dy).reshape(-1, c)
+    dz = np.empty(dy.shape, dy.dtype) if relu else dy
+    parts = np.empty((DB_PARTS, c), dy.dtype)
+    _bias_activation_backward(dy2.size, dy2, a.reshape(-1, c), relu, dz.reshape(-1, c), parts,
+                              dy.dtype.type(0))
+    return dz, (parts.sum(axis=0) if need_db else None)
+
+
+def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+    """In place, as numpy_ref.adam_update."""
+    t = p.dtype.type
+    _adam(p.size, p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), t(lr_t), t(1 - beta_1),
+          t(1 - beta_2), t(epsilon))
+
+
+def rmsprop_update(p, g, s, lr, rho, epsilon):
+    """In place, as numpy_ref.rmsprop_update."""
+    t = p.dtype.type
+    _rmsprop(p.size, p.reshape(-1), g.reshape(-1), s.reshape(-1), t(lr), t(rho), t(1 - rho), t(epsilon))

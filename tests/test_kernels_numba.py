@@ -1,0 +1,159 @@
+"""The Numba kernels against the NumPy reference, on hypothesis-drawn geometry.
+
+Max-pool and im2col-based data movement must match exactly; sums (GEMMs, bias
+gradients) match to float32 rounding, since the order of summation differs."""
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from strategies import window_case
+from scratchnet.kernels import numba_cpu as fast, numpy_ref as ref
+
+seeds = st.integers(0, 2**31 - 1)
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+def tolerance(dtype):
+    return dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture(params=[None, 1 << 10], ids=["one-chunk", "many-chunks"])
+def chunk_bytes(request, monkeypatch):
+    """Also run with a tiny chunk so that the chunked path (and its recomputed im2col) is used."""
+    if request.param:
+        monkeypatch.setattr(fast, "CHUNK_BYTES", request.param)
+    return request.param
+
+
+@given(case=window_case(), c_out=st.integers(1, 5), dtype=dtypes, seed=seeds, need_dx=st.booleans())
+def test_conv2d_matches_reference(chunk_bytes, case, c_out, dtype, seed, need_dx):
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
+    workspace = {}
+    y, cache = fast.conv2d_forward(x, wt, strides, pads, workspace)
+    y_ref, cache_ref = ref.conv2d_forward(x, wt, strides, pads)
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, **tolerance(dtype))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw = fast.conv2d_backward(dy, cache, need_dx, workspace)
+    dx_ref, dw_ref = ref.conv2d_backward(dy, cache_ref, need_dx)
+    np.testing.assert_allclose(dw, dw_ref, **tolerance(dtype))
+    assert dw.dtype == dtype
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tolerance(dtype))
+        assert dx.dtype == dtype
+    else:
+        assert dx is None
+
+
+@given(case=window_case(), dtype=dtypes, seed=seeds, ties=st.booleans())
+def test_maxpool_matches_reference_exactly(case, dtype, seed, ties):
+    n, h, w, c, pool, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(0, 3, (n, h, w, c)) if ties else rng.standard_normal((n, h, w, c))).astype(dtype)
+    y, argmax = fast.maxpool2d_forward(x, pool, strides, pads)
+    y_ref, argmax_ref = ref.maxpool2d_forward(x, pool, strides, pads)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = fast.maxpool2d_backward(dy, argmax, x.shape, pool, strides, pads)
+    dx_ref = ref.maxpool2d_backward(dy, argmax_ref, x.shape, pool, strides, pads)
+    # overlapping windows add several dy into one dx: same values, maybe another order
+    np.testing.assert_allclose(dx, dx_ref, **tolerance(dtype))
+    assert y.dtype == dx.dtype == dtype
+
+
+@given(rows=st.integers(1, 50), cols=st.integers(1, 9), activation=st.sampled_from(["linear", "relu"]),
+       has_bias=st.booleans(), need_db=st.booleans(), dtype=dtypes, seed=seeds)
+def test_bias_activation_matches_reference(rows, cols, activation, has_bias, need_db, dtype, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((rows, 2, cols)).astype(dtype)
+    b = rng.standard_normal(cols).astype(dtype) if has_bias else None
+    a = fast.bias_activation(z.copy(), b, activation)
+    a_ref = ref.bias_activation(z.copy(), b, activation)
+    np.testing.assert_array_equal(a, a_ref)
+    dy = rng.standard_normal(z.shape).astype(dtype)
+    dz, db = fast.bias_activation_backward(dy, a, activation, need_db)
+    dz_ref, db_ref = ref.bias_activation_backward(dy, a_ref, activation, need_db)
+    np.testing.assert_array_equal(dz, dz_ref)
+    if need_db:
+        np.testing.assert_allclose(db, db_ref, **tolerance(dtype))
+    else:
+        assert db is None
+
+
+@given(size=st.integers(1, 300), dtype=dtypes, seed=seeds, steps=st.integers(1, 3))
+def test_optimizer_kernels_match_reference(size, dtype, seed, steps):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(size).astype(dtype)
+    states = {name: [p.copy(), np.zeros_like(p), np.zeros_like(p)] for name in ("fast", "ref")}
+    for _ in range(steps):
+        g = rng.standard_normal(size).astype(dtype)
+        fast.adam_update(states["fast"][0], g, states["fast"][1], states["fast"][2], 1e-2, 0.9, 0.999, 1e-7)
+        ref.adam_update(states["ref"][0], g, states["ref"][1], states["ref"][2], 1e-2, 0.9, 0.999, 1e-7)
+        fast.rmsprop_update(states["fast"][0], g, states["fast"][1], 1e-3, 0.9, 1e-7)
+        ref.rmsprop_update(states["ref"][0], g, states["ref"][1], 1e-3, 0.9, 1e-7)
+    for a, b in zip(states["fast"], states["ref"]):
+        np.testing.assert_allclose(a, b, **tolerance(dtype))
+        assert a.dtype == dtype
+
+
+@settings(max_examples=10)
+@given(case=window_case(max_batch=8, max_channels=8, max_size=16), seed=seeds)
+def test_serial_and_parallel_variants_agree_bit_for_bit(monkeypatch, case, seed):
+    # Force every kernel onto its parallel variant, then onto its serial one.
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    wt = rng.standard_normal(kernel + (c, 3)).astype(np.float32)
+    results = []
+    for threshold in (0, 1 << 62):
+        monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", threshold)
+        y, cache = fast.conv2d_forward(x, wt, strides, pads)
+        a = fast.bias_activation(y, rng.standard_normal(3).astype(np.float32) * 0 + 0.1, "relu")
+        p, argmax = fast.maxpool2d_forward(a, kernel, strides, pads)
+        dp = fast.maxpool2d_backward(np.ones_like(p), argmax, a.shape, kernel, strides, pads)
+        dz, db = fast.bias_activation_backward(dp, a, "relu", True)
+        dx, dw = fast.conv2d_backward(dz, cache, True)
+        results.append([y, p, argmax, dp, dz, db, dx, dw])
+    for serial, parallel in zip(*results):
+        np.testing.assert_array_equal(serial, parallel)
+
+
+def test_one_and_two_threads_give_equal_training_steps(monkeypatch):
+    import scratchnet
+    from scratchnet import layers, models
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0)   # use the threads even on small data
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 12, 12, 3)).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+    weights = []
+    for threads in (1, 2):
+        scratchnet.set_backend("cpu", threads=threads)
+        scratchnet.set_random_seed(3)
+        model = models.Sequential([layers.Conv2D(8, 3, activation="relu", input_shape=(12, 12, 3)),
+                                   layers.MaxPooling2D(2), layers.Conv2D(8, 3, activation="relu"),
+                                   layers.Flatten(), layers.Dense(4, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        weights.append(model.get_weights())
+    scratchnet.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for one, two in zip(*weights):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_chunked_buffers_stay_small(monkeypatch):
+    # a batch larger than one chunk must not grow the im2col buffer beyond CHUNK_BYTES
+    x = np.ones((64, 10, 10, 4), np.float32)
+    w = np.ones((3, 3, 4, 2), np.float32)
+    workspace = {}
+    monkeypatch.setattr(fast, "CHUNK_BYTES", 64 * 36 * 4 * 4)   # room for 4 images' windows
+    y, cache = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0), workspace)
+    fast.conv2d_backward(np.ones_like(y), cache, True, workspace)
+    assert workspace["cols"].nbytes <= fast.CHUNK_BYTES
+    np.testing.assert_array_equal(y, np.full(y.shape, 36, np.float32))
