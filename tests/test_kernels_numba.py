@@ -157,3 +157,22 @@ def test_chunked_buffers_stay_small(monkeypatch):
     fast.conv2d_backward(np.ones_like(y), cache, True, workspace)
     assert workspace["cols"].nbytes <= fast.CHUNK_BYTES
     np.testing.assert_array_equal(y, np.full(y.shape, 36, np.float32))
+
+
+def test_disk_cache_survives_a_change_of_thread_count(tmp_path):
+    # parallel + cache=True once crashed when the cache was written under one thread count
+    # and read under another (numba#7518): run both ways on one cache directory.
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np; from scratchnet.kernels import numba_cpu as k; "
+            "x = np.arange(2 * 20 * 20 * 3, dtype=np.float32).reshape(2, 20, 20, 3); "
+            "cols = np.empty((2 * 18 * 18, 27), np.float32); "
+            "k._im2col.parallel(x, 3, 3, 1, 1, 0, 0, 18, 18, 0, 2, cols); print(float(cols.sum()))")
+    sums = []
+    for threads in ("1", "2", "1"):
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        sums.append(out.stdout.strip())
+    assert len(set(sums)) == 1
