@@ -199,6 +199,14 @@ _CLASSES = {cls.default_name: cls for cls in (BinaryCrossentropy, CategoricalCro
 _ALIASES = {"mse": "mean_squared_error"}
 
 
+def get_class(class_name):
+    """The Loss class called ``class_name`` (used when loading model files)."""
+    classes = {cls.__name__: cls for cls in _CLASSES.values()}
+    if class_name not in classes:
+        raise ValueError(f"unknown loss class {class_name!r}; expected one of {sorted(classes)}")
+    return classes[class_name]
+
+
 def get(identifier):
     """A Loss instance from a Keras name ('binary_crossentropy', ...) or an instance."""
     if isinstance(identifier, Loss):

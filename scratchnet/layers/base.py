@@ -69,17 +69,20 @@ class Layer:
     # ----- construction -------------------------------------------------------------
     def build(self, input_shape):
         """Create weights for inputs of shape ``input_shape`` (no batch dimension)."""
+        from .. import initializers
         self.input_shape = tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
+        for name, shape in self.weight_shapes(self.input_shape).items():
+            initializer = self.bias_initializer if name == "bias" else self.kernel_initializer
+            self.params[name] = initializers.get(initializer)(tuple(shape), self.dtype)
         self.built = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def add_weight(self, name, shape, initializer):
-        from .. import initializers
-        self.params[name] = initializers.get(initializer)(tuple(shape), self.dtype)
-        return self.params[name]
+    def weight_shapes(self, input_shape):
+        """{name: shape} of the weights this layer creates for ``input_shape``."""
+        return {}
 
     # ----- forward / backward ----------------------------------------------------------
     def forward(self, x, training=False, logits=False):

@@ -67,12 +67,11 @@ class Conv2D(Layer):
         self.bias_initializer = bias_initializer
         initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        kh, kw = self.kernel_size
-        self.add_weight("kernel", (kh, kw, input_shape[2], self.filters), self.kernel_initializer)
+    def weight_shapes(self, input_shape):
+        shapes = {"kernel": self.kernel_size + (input_shape[-1], self.filters)}
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            shapes["bias"] = (self.filters,)
+        return shapes
 
     def compute_output_shape(self, input_shape):
         self.pads, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)

@@ -23,11 +23,11 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
         initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+    def weight_shapes(self, input_shape):
+        shapes = {"kernel": (input_shape[-1], self.units)}
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer)
+            shapes["bias"] = (self.units,)
+        return shapes
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -1,0 +1,215 @@
+"""Model files: architecture, weights and optimizer state in one file, without pickle.
+
+The file is a NumPy .npz archive (a zip of .npy arrays) read with allow_pickle=False:
+``format`` (the version), ``model.json`` (architecture, compile settings and anything
+else JSON can hold, as UTF-8 bytes), ``weight_<i>`` and ``optimizer_<i>``. Before any
+array is read, every member's .npy header is checked: plain numeric dtypes only, sizes
+that match the bytes stored and stay under a limit. Loading builds layers only from the
+known layer classes with the arguments they accept, so a file can never run code.
+
+Writes go to a temporary file in the same folder, renamed over the target at the end:
+a crash or Ctrl-C while saving leaves the old file intact.
+"""
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MAX_ARRAY_BYTES = 2 << 30      # no single array above 2 GiB
+_ALLOWED_KINDS = "biuf"
+
+
+class ModelFileError(ValueError):
+    """The file is not a readable scratchnet model file; the message says why."""
+
+
+# ----- writing --------------------------------------------------------------------------------
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model, path, extra=None):
+    """Write ``model`` (layers, weights, compile settings, optimizer state) to ``path``.
+    ``extra`` is any JSON-serialisable dict stored beside (used by checkpoints)."""
+    if not model.built:
+        raise ValueError(f"model {model.name!r} has not been built, so it has no weights to save")
+    document = {
+        "format": FORMAT_VERSION,
+        "name": model.name,
+        "input_shape": list(model.input_shape),
+        "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                   for layer in model.layers],
+        "compile": None,
+        "extra": extra or {},
+    }
+    arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
+    if model.compiled:
+        optimizer = model.optimizer
+        slots = optimizer.slots or []
+        document["compile"] = {
+            "optimizer": {"class_name": type(optimizer).__name__, "config": optimizer.get_config(),
+                          "iterations": optimizer.iterations,
+                          "slots": [sorted(slot) for slot in slots]},
+            "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
+            "metrics": list(model._metric_names),
+        }
+        k = 0
+        for slot in slots:
+            for name in sorted(slot):
+                arrays[f"optimizer_{k}"] = slot[name]
+                k += 1
+    arrays["format"] = np.array(FORMAT_VERSION, dtype=np.int64)
+    arrays["model.json"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+# ----- reading --------------------------------------------------------------------------------
+def _check_members(path):
+    """Validate every .npy header in the archive before NumPy reads any data."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ModelFileError(f"{path} is not a scratchnet model file (not a zip archive: {error})") from error
+    with archive:
+        names = set()
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy") or "/" in info.filename:
+                raise ModelFileError(f"{path}: unexpected member {info.filename!r}")
+            try:
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    shape, fortran, dtype = (np.lib.format.read_array_header_1_0(member) if version == (1, 0)
+                                             else np.lib.format.read_array_header_2_0(member))
+                    header_end = member.tell()
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+                raise ModelFileError(f"{path}: member {info.filename!r} is not a valid array ({error})") from error
+            if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject:
+                raise ModelFileError(f"{path}: member {info.filename!r} has dtype {dtype}; only numeric "
+                                     f"arrays are allowed")
+            nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if nbytes > MAX_ARRAY_BYTES:
+                raise ModelFileError(f"{path}: member {info.filename!r} declares {nbytes:,} bytes, more than "
+                                     f"the {MAX_ARRAY_BYTES:,} allowed")
+            if info.file_size != header_end + nbytes:
+                raise ModelFileError(f"{path}: member {info.filename!r} declares shape {shape} ({nbytes:,} "
+                                     f"bytes) but holds {info.file_size - header_end:,}; the file is "
+                                     f"truncated or corrupted")
+            names.add(info.filename[:-4])
+    return names
+
+
+def read_model_file(path):
+    """(document dict, {name: array}) from a model file, or ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    names = _check_members(path)
+    if "model.json" not in names or "format" not in names:
+        raise ModelFileError(f"{path} is not a scratchnet model file (no model.json / format)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in names}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        raise ModelFileError(f"{path} could not be read: {error}") from error
+    version = int(arrays.pop("format"))
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format version {version}; this scratchnet reads version "
+                             f"{FORMAT_VERSION}")
+    try:
+        document = json.loads(arrays.pop("model.json").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: model.json is not valid JSON ({error})") from error
+    if not isinstance(document, dict) or not isinstance(document.get("layers"), list):
+        raise ModelFileError(f"{path}: model.json does not describe a model")
+    return document, arrays
+
+
+def _construct(kind, registry_get, spec, path):
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise ModelFileError(f"{path}: a {kind} entry is malformed: {spec!r:.200}")
+    try:
+        cls = registry_get(spec.get("class_name"))
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from error
+    try:
+        return cls(**spec["config"])
+    except (TypeError, ValueError, NotImplementedError) as error:
+        raise ModelFileError(f"{path}: cannot build {spec.get('class_name')} from {spec['config']!r:.300}: "
+                             f"{error}") from error
+
+
+def load_model(path, compile=True):
+    """The model stored at ``path`` by ``model.save``: same layers, weights and, when it
+    was compiled, the same optimizer state (so training continues where it stopped)."""
+    from . import layers, losses, optimizers
+    from .models import Sequential
+    document, arrays = read_model_file(path)
+    input_shape = document.get("input_shape")
+    if not isinstance(input_shape, list) or not all(isinstance(d, int) and d > 0 for d in input_shape):
+        raise ModelFileError(f"{path}: input_shape {input_shape!r:.100} is not a list of positive ints")
+    built = [_construct("layer", layers.get, spec, path) for spec in document["layers"]]
+    # Check every weight shape against the file before anything is allocated, so that a
+    # file declaring absurd layer sizes is refused instead of exhausting memory.
+    shape, weights = tuple(input_shape), []
+    for layer in built:
+        try:
+            expected = list(layer.weight_shapes(shape).values())
+            shape = layer.compute_output_shape(shape)
+        except ValueError as error:
+            raise ModelFileError(f"{path}: {error}") from error
+        for expected_shape in expected:
+            array = arrays.get(f"weight_{len(weights)}")
+            if array is None or array.shape != tuple(expected_shape):
+                got = None if array is None else array.shape
+                raise ModelFileError(f"{path}: {layer.describe()} needs a weight of shape "
+                                     f"{tuple(expected_shape)}, the file has {got}")
+            weights.append(array)
+    model = Sequential(name=document.get("name"))
+    model.add(layers.Input(shape=tuple(input_shape)))
+    for layer in built:
+        model.add(layer)
+    model.set_weights(weights)
+    settings = document.get("compile")
+    if compile and settings:
+        optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
+        loss = _construct("loss", losses.get_class, settings["loss"], path)
+        model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics") or None)
+        slot_names = settings["optimizer"].get("slots") or []
+        if slot_names:
+            params = model.trainable_weights
+            if len(slot_names) != len(params):
+                raise ModelFileError(f"{path}: optimizer state for {len(slot_names)} weights, model has "
+                                     f"{len(params)}")
+            slots, k = [], 0
+            for names, param in zip(slot_names, params):
+                slot = {}
+                for name in names:
+                    value = arrays.get(f"optimizer_{k}")
+                    if value is None or value.shape != param.shape:
+                        raise ModelFileError(f"{path}: optimizer slot {name!r} is missing or has the "
+                                             f"wrong shape")
+                    slot[name] = value.astype(param.dtype)
+                    k += 1
+                slots.append(slot)
+            optimizer.slots = slots
+        optimizer.iterations = int(settings["optimizer"].get("iterations", 0))
+    model.saved_extra = document.get("extra") or {}
+    return model

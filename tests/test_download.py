@@ -1,0 +1,105 @@
+"""Verified, atomic fetching of data files, and preparing the cats/dogs layout."""
+import gzip
+import hashlib
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from scratchnet.datasets import catsdogs
+from scratchnet.datasets.download import DownloadError, fetch_verified
+
+GOOD = b"the real bytes"
+FILES = {"data-file": hashlib.sha256(GOOD).hexdigest()}
+
+
+def writer(payload, gz=True):
+    def fetch(names, folder):
+        for name in names:
+            (folder / (name + (".gz" if gz else ""))).write_bytes(gzip.compress(payload) if gz else payload)
+    return fetch
+
+
+def broken(names, folder):
+    (folder / "data-file.gz").write_bytes(b"half")
+    raise OSError("connection reset")
+
+
+def test_first_good_source_wins_and_the_cache_is_used_next_time(tmp_path):
+    found = fetch_verified(FILES, tmp_path, [("broken", broken), ("good", writer(GOOD))], "hint")
+    assert gzip.decompress(found["data-file"].read_bytes()) == GOOD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data-file.gz"]   # nothing half-written left
+    assert fetch_verified(FILES, tmp_path, [], "hint") == found
+
+
+def test_every_source_failing_gives_one_error_listing_each(tmp_path):
+    with pytest.raises(DownloadError) as error:
+        fetch_verified(FILES, tmp_path, [("mirror", broken), ("tampered", writer(b"evil", gz=False))],
+                       "Put the files in FOLDER by hand.")
+    text = str(error.value)
+    assert "- mirror: connection reset" in text
+    assert "- tampered: data-file has SHA-256" in text and FILES["data-file"] in text
+    assert "by hand" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def jpeg_bytes():
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_prepare_from_a_tar_in_the_train_validation_layout(tmp_path):
+    archive = tmp_path / "photos.tar"
+    with tarfile.open(archive, "w") as tar:
+        for split in ("train", "validation"):
+            for label in ("cats", "dogs"):
+                for i in range(2):
+                    data = jpeg_bytes()
+                    info = tarfile.TarInfo(f"catsdogs/{split}/{label}/{label}.{i}.jpg")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        evil = tarfile.TarInfo("../../escape.jpg")
+        evil.size = 3
+        tar.addfile(evil, io.BytesIO(b"bad"))
+    root = catsdogs.prepare(archive, dest=tmp_path / "prepared", verbose=False)
+    assert catsdogs.is_prepared(root)
+    assert len(list((root / "validation" / "dogs").iterdir())) == 2
+    assert not (tmp_path.parent / "escape.jpg").exists()
+    assert catsdogs.prepare(root) == root
+
+
+def test_prepare_from_kaggle_and_microsoft_zips(tmp_path):
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        for i in range(5):
+            z.writestr(f"train/cat.{i}.jpg", jpeg_bytes())
+            z.writestr(f"train/dog.{i}.jpg", jpeg_bytes())
+        z.writestr("test1/1.jpg", jpeg_bytes())
+    kaggle = tmp_path / "dogs-vs-cats.zip"
+    with zipfile.ZipFile(kaggle, "w") as z:
+        z.writestr("train.zip", inner.getvalue())
+    root = catsdogs.prepare(kaggle, dest=tmp_path / "k", validation_per_class=2, verbose=False)
+    assert len(list((root / "validation" / "cats").iterdir())) == 2
+    assert len(list((root / "train" / "dogs").iterdir())) == 3
+    microsoft = tmp_path / "petimages.zip"
+    with zipfile.ZipFile(microsoft, "w") as z:
+        for i in range(3):
+            z.writestr(f"PetImages/Cat/{i}.jpg", jpeg_bytes())
+            z.writestr(f"PetImages/Dog/{i}.jpg", jpeg_bytes())
+    root = catsdogs.prepare(microsoft, dest=tmp_path / "m", validation_per_class=1, verbose=False)
+    assert len(list((root / "train" / "cats").iterdir())) == 2
+
+
+def test_prepare_rejects_what_it_cannot_use(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(ValueError, match="neither a folder"):
+        catsdogs.prepare(tmp_path / "notes.txt", dest=tmp_path / "x")
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("readme.md", "nothing")
+    with pytest.raises(ValueError, match="no cats/dogs images"):
+        catsdogs.prepare(empty, dest=tmp_path / "y")
+    assert not (tmp_path / "y").exists() and not list(tmp_path.glob("y.partial-*"))

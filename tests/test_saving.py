@@ -1,0 +1,161 @@
+"""Model files: round trips, and refusal of every kind of bad file without running code."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import scratchnet
+from scratchnet import layers, models, optimizers
+from scratchnet.saving import ModelFileError, load_model, save_model
+
+
+def trained_model():
+    rng = np.random.default_rng(0)
+    model = models.Sequential([layers.Conv2D(3, 3, activation="relu", input_shape=(8, 8, 2)),
+                               layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.1),
+                               layers.Dense(4, activation="softmax")])
+    model.compile(optimizer=optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["acc"])
+    x, y = rng.standard_normal((16, 8, 8, 2)).astype(np.float32), rng.integers(0, 4, 16)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    return model, x, y
+
+
+def test_round_trip_is_bit_identical_and_training_continues_identically(tmp_path):
+    model, x, y = trained_model()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = scratchnet.load_model(path)
+    np.testing.assert_array_equal(model.predict(x), loaded.predict(x))
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+    scratchnet.set_random_seed(9)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    scratchnet.set_random_seed(9)
+    loaded.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_saving_over_a_file_is_atomic(tmp_path, monkeypatch):
+    model, x, _ = trained_model()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+def rewrite(path, target, change):
+    """Copy model file ``path`` to ``target`` with ``change(members)`` applied to its members."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    change(members)
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def npy(array):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def document(path):
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(np.load(io.BytesIO(archive.read("model.json.npy"))).tobytes())
+
+
+def with_document(members, doc):
+    members["model.json.npy"] = npy(np.frombuffer(json.dumps(doc).encode(), np.uint8))
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model, _, _ = trained_model()
+    path = tmp_path / "good.npz"
+    model.save(path)
+    return path
+
+
+def test_truncated_and_garbage_files(saved, tmp_path):
+    data = saved.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ModelFileError, match="not a zip archive"):
+        load_model(tmp_path / "cut.npz")
+    (tmp_path / "junk.npz").write_bytes(b"hello")
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "junk.npz")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "absent.npz")
+
+
+def test_object_arrays_are_refused_without_unpickling(saved, tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('code ran')",))
+    bad = rewrite(saved, tmp_path / "pickle.npz",
+                  lambda m: m.__setitem__("weight_0.npy", npy(np.array([Boom()], dtype=object))))
+    with pytest.raises(ModelFileError, match="dtype object"):
+        load_model(bad)
+
+
+def test_huge_declared_sizes_are_refused_before_allocation(saved, tmp_path):
+    def huge_header(members):
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                       "shape": (100000, 100000, 100)})
+        members["weight_0.npy"] = header.getvalue() + b"\0" * 64
+    with pytest.raises(ModelFileError, match="more than"):
+        load_model(rewrite(saved, tmp_path / "huge.npz", huge_header))
+
+    def huge_layer(members):
+        doc = document(saved)
+        doc["layers"][-1]["config"]["units"] = 10 ** 12
+        with_document(members, doc)
+    with pytest.raises(ModelFileError, match=r"needs a weight of shape"):
+        load_model(rewrite(saved, tmp_path / "huge_layer.npz", huge_layer))
+
+
+def test_wrong_shapes_unknown_layers_and_bad_json(saved, tmp_path):
+    def wrong_shape(members):
+        members["weight_0.npy"] = npy(np.zeros((3, 3, 2, 5), np.float32))
+    with pytest.raises(ModelFileError, match=r"needs a weight of shape \(3, 3, 2, 3\).*\(3, 3, 2, 5\)"):
+        load_model(rewrite(saved, tmp_path / "shape.npz", wrong_shape))
+
+    def unknown_layer(members):
+        doc = document(saved)
+        doc["layers"][0]["class_name"] = "Lambda"
+        with_document(members, doc)
+    with pytest.raises(ModelFileError, match="unknown layer type 'Lambda'"):
+        load_model(rewrite(saved, tmp_path / "lambda.npz", unknown_layer))
+
+    def bad_argument(members):
+        doc = document(saved)
+        doc["layers"][0]["config"]["function"] = "os.system('true')"
+        with_document(members, doc)
+    with pytest.raises(ModelFileError, match="unexpected arguments"):
+        load_model(rewrite(saved, tmp_path / "argument.npz", bad_argument))
+
+    def bad_json(members):
+        members["model.json.npy"] = npy(np.frombuffer(b"{not json", np.uint8))
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_model(rewrite(saved, tmp_path / "json.npz", bad_json))
+
+    def future_version(members):
+        members["format.npy"] = npy(np.array(99))
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_model(rewrite(saved, tmp_path / "version.npz", future_version))
+
+
+def test_unbuilt_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="not been built"):
+        save_model(models.Sequential([layers.Dense(2)]), tmp_path / "m.npz")
