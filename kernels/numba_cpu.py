@@ -1,7 +1,7 @@
 """Numba CPU kernels: the same functions as ``numpy_ref``, compiled and parallel.
 
-Convolution is im2col + one BLAS GEMM per chunk of images; the unfolded matrix lives in
-a buffer the layer keeps (``workspace``), sized for at most CHUNK_BYTES, so a batch of
+Convolution is im2col + one BLAS GEMM per chunk of images (``im2col_gemm``); the
+unfolded matrix lives in a buffer the layer keeps, of at most CHUNK_BYTES, so a batch of
 1000 images, or of 32 photos of 150x150, never needs hundreds of MB. ``prange`` runs
 only over loops whose iterations write disjoint outputs (rows of cols, whole images of
 dx), so results do not depend on the number of threads.
@@ -23,7 +23,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
-from .numpy_ref import KERNEL_ACTIVATIONS, output_size  # noqa: F401  (same contract)
+from . import im2col_gemm  # noqa: E402
+from .numpy_ref import KERNEL_ACTIVATIONS  # noqa: E402,F401  (same contract)
 
 __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
            "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
@@ -289,79 +290,28 @@ THREADING_LAYER = _pin_threading_layer()
 
 
 # ----- the kernel API ---------------------------------------------------------------------
-def _buffer(workspace, name, shape, dtype):
-    """A view of a reusable buffer: grows when needed, never shrinks."""
-    size = int(np.prod(shape))
-    buf = workspace.get(name)
-    if buf is None or buf.size < size or buf.dtype != dtype:
-        buf = workspace[name] = np.empty(size, dtype)
-    return buf[:size].reshape(shape)
+def _launch_im2col(x, geo, first, last, cols):
+    _im2col(cols.size, x, *geo, first, last, cols)
 
 
-def _geometry(x_shape, kh, kw, strides, pads):
-    ho = output_size(x_shape[1], kh, strides[0], pads[0], pads[1])
-    wo = output_size(x_shape[2], kw, strides[1], pads[2], pads[3])
-    return ho, wo
-
-
-def _images_per_chunk(rows_per_image, row_bytes):
-    return max(1, CHUNK_BYTES // max(1, rows_per_image * row_bytes))
+def _launch_col2im(dcols, geo, first, last, dx):
+    _col2im(dcols.size, dcols, *geo, first, last, dx)
 
 
 def conv2d_forward(x, w, strides, pads, workspace=None):
-    """y = conv(x, w): im2col + GEMM in chunks of images. Returns (y, cache)."""
-    x = np.ascontiguousarray(x)
-    n = x.shape[0]
-    kh, kw, c_in, c_out = w.shape
-    ho, wo = _geometry(x.shape, kh, kw, strides, pads)
-    k, rows = kh * kw * c_in, ho * wo
-    geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], ho, wo)
-    workspace = {} if workspace is None else workspace
-    w2 = np.ascontiguousarray(w.reshape(k, c_out))
-    y = np.empty((n * rows, c_out), x.dtype)
-    per = min(n, _images_per_chunk(rows, k * x.dtype.itemsize))
-    cols = _buffer(workspace, "cols", (per * rows, k), x.dtype)
-    for first in range(0, n, per):
-        last = min(n, first + per)
-        part = cols[:(last - first) * rows]
-        _im2col(part.size, x, *geometry, first, last, part)
-        np.matmul(part, w2, out=y[first * rows:last * rows])
-    # one chunk: backward reuses cols as they are; several: it unfolds each chunk again
-    kept = cols if per >= n else None
-    return y.reshape(n, ho, wo, c_out), (x, w, strides, pads, kept)
+    """y = conv(x, w): im2col + BLAS GEMM in chunks of images. Returns (y, cache)."""
+    return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=np, im2col=_launch_im2col,
+                                      chunk_bytes=CHUNK_BYTES)
 
 
 def conv2d_backward(dy, cache, need_dx=True, workspace=None):
-    """(dx or None, dw) for conv2d_forward, chunk by chunk as in the forward pass."""
-    x, w, strides, pads, kept = cache
-    n = x.shape[0]
-    kh, kw, c_in, c_out = w.shape
-    ho, wo = _geometry(x.shape, kh, kw, strides, pads)
-    k, rows = kh * kw * c_in, ho * wo
-    geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], ho, wo)
-    workspace = {} if workspace is None else workspace
-    dy2 = np.ascontiguousarray(dy).reshape(n * rows, c_out)
-    w2 = w.reshape(k, c_out)
-    dx = np.empty(x.shape, x.dtype) if need_dx else None
-    dw = np.zeros((k, c_out), x.dtype)
-    per = n if kept is not None else min(n, _images_per_chunk(rows, k * x.dtype.itemsize))
-    cols = kept if kept is not None else _buffer(workspace, "cols", (per * rows, k), x.dtype)
-    dcols = _buffer(workspace, "dcols", (per * rows, k), x.dtype) if need_dx else None
-    partial = _buffer(workspace, "dw", (k, c_out), x.dtype) if per < n else dw
-    for first in range(0, n, per):
-        last = min(n, first + per)
-        dy_part = dy2[first * rows:last * rows]
-        part = cols[:(last - first) * rows]
-        if kept is None:
-            _im2col(part.size, x, *geometry, first, last, part)
-        np.matmul(part.T, dy_part, out=partial)
-        if partial is not dw:
-            dw += partial
-        if need_dx:
-            dpart = dcols[:(last - first) * rows]
-            np.matmul(dy_part, w2.T, out=dpart)
-            _col2im(dpart.size, dpart, *geometry, first, last, dx)
-    return dx, dw.reshape(w.shape)
+    """(dx or None, dw) for conv2d_forward."""
+    return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=np, im2col=_launch_im2col,
+                                       col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES)
+
+
+def _geometry(x_shape, kh, kw, strides, pads):
+    return im2col_gemm.geometry(x_shape, (kh, kw), strides, pads)[6:]
 
 
 def maxpool2d_forward(x, pool, strides, pads):

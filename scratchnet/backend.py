@@ -16,7 +16,43 @@ KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "m
 _BACKENDS = {
     "cpu": ("scratchnet.kernels.numba_cpu", "Numba-compiled CPU kernels (the default)"),
     "numpy": ("scratchnet.kernels.numpy_ref", "plain NumPy reference kernels"),
+    "gpu": ("scratchnet.kernels.cupy_gpu", "CuPy arrays, cuBLAS and numba.cuda kernels on an NVIDIA GPU"),
 }
+GPU_INSTALL = "pip install 'scratchnet[gpu]'  (CuPy for CUDA 12 and numba-cuda)"
+
+
+class GPUUnavailable(RuntimeError):
+    """The GPU backend was asked for on a machine that cannot run it."""
+
+
+def _gpu_array_module():
+    """CuPy (checked to see a GPU), or NumPy under the CUDA simulator; else GPUUnavailable."""
+    import os
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return np
+    missing = []
+    try:
+        import cupy
+    except ImportError as error:
+        missing.append(f"CuPy is not installed ({error})")
+        cupy = None
+    try:
+        from numba import cuda
+    except ImportError as error:
+        missing.append(f"numba-cuda is not installed ({error})")
+        cuda = None
+    if missing:
+        raise GPUUnavailable("the GPU backend needs CuPy and numba-cuda: " + "; ".join(missing)
+                             + f". Install them with: {GPU_INSTALL}")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:   # CUDARuntimeError without a driver or device
+        raise GPUUnavailable(f"the GPU backend found no usable NVIDIA GPU: {error}. Check the driver "
+                             f"with nvidia-smi, or use the 'cpu' backend") from error
+    if count == 0 or not cuda.is_available():
+        raise GPUUnavailable("the GPU backend found no NVIDIA GPU (CuPy sees none, or numba-cuda cannot "
+                             "use it); use the 'cpu' backend")
+    return cupy
 
 
 class Backend:
@@ -51,8 +87,9 @@ def get(name):
     if name not in _BACKENDS:
         raise ValueError(f"unknown backend {name!r}; expected one of {available()}")
     if name not in _loaded:
+        xp = _gpu_array_module() if name == "gpu" else np
         module = importlib.import_module(_BACKENDS[name][0])
-        _loaded[name] = Backend(name, module)
+        _loaded[name] = Backend(name, module, xp)
     return _loaded[name]
 
 
@@ -62,7 +99,7 @@ def current():
 
 
 def set_backend(name, threads=None):
-    """Make ``name`` ('cpu', 'numpy') the backend that layers use from now on; ``threads``
+    """Make ``name`` ('cpu', 'numpy', 'gpu') the backend new layers use; ``threads``
     sets how many CPU threads its kernels and BLAS use (default: NUMBA_NUM_THREADS, or
     all cores)."""
     global _current_name

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from . import config
+from .arrays import to_host
 
 
 def is_batch_stream(x, y):
@@ -17,8 +18,9 @@ def is_batch_stream(x, y):
 
 
 def check_inputs(x, input_shape, dtype, what="x"):
-    """x as an array of ``dtype`` shaped (N,) + input_shape, or a clear error."""
-    x = np.asarray(x)
+    """x as a NumPy array of ``dtype`` shaped (N,) + input_shape, or a clear error. A CuPy
+    array is copied to the host explicitly (batches go back to the GPU one at a time)."""
+    x = to_host(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric, got an array of dtype {x.dtype}")
     if x.ndim == 0 or x.shape[0] == 0:

@@ -8,6 +8,8 @@ logits of any size, and with the simple gradient ``activation(z) - y``.
 """
 import numpy as np
 
+from .arrays import module_of
+
 EPSILON = 1e-7  # Keras's clip for probabilities
 
 
@@ -164,13 +166,13 @@ class SparseCategoricalCrossentropy(Loss):
 
     def _from_logits(self, y, z):
         log_p = _log_softmax(z)
-        rows = np.arange(z.shape[0])
+        rows = module_of(z).arange(z.shape[0])
         grad = np.exp(log_p)
         grad[rows, y] -= 1
         return -log_p[rows, y], grad
 
     def _from_probabilities(self, y, p):
-        rows = np.arange(p.shape[0])
+        rows = module_of(p).arange(p.shape[0])
         s = p.sum(axis=-1, keepdims=True)
         q = p / s
         qc, inside = _clip(q[rows, y])

@@ -3,8 +3,10 @@ import math
 
 import numpy as np
 
+from . import backend as backend_module
 from . import callbacks as callbacks_module
 from . import data_adapter, losses, metrics as metrics_module, optimizers
+from .arrays import to_host, to_module
 from .layers.base import Layer, unique_name
 from .layers.core import InputLayer
 
@@ -101,12 +103,29 @@ class Sequential:
             self._metrics = [metrics_module.get(m, self.loss, self.output_shape)
                              for m in self._metric_names]
 
+    # ----- devices -------------------------------------------------------------------
+    @property
+    def backend(self):
+        """The backend the model's weights live on."""
+        return self.layers[0].backend if self.layers else backend_module.current()
+
+    def to(self, name):
+        """Move weights and optimizer state to backend ``name`` ('cpu', 'numpy' or 'gpu')."""
+        target = backend_module.get(name)
+        for layer in self.layers:
+            layer.to(name)
+        if self.optimizer is not None and self.optimizer.slots:
+            self.optimizer.slots = [{k: to_module(v, target.xp) for k, v in slot.items()}
+                                    for slot in self.optimizer.slots]
+        return self
+
     # ----- forward / backward -----------------------------------------------------------
     @property
     def dtype(self):
         return self.layers[0].dtype if self.layers else np.dtype("float32")
 
     def _forward(self, x, training, logits=False):
+        x = to_module(x, self.backend.xp)   # a batch moves to the GPU once, here
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = layer.forward(x, training=training, logits=logits and i == last)
@@ -149,14 +168,24 @@ class Sequential:
         return loss, [layer.grads[key] for layer, key in self._trainable_pairs()], dx
 
     def _train_step(self, x, y):
-        out = self._forward(x, training=True, logits=self._fused)
-        loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits)
-        if not math.isfinite(loss):
-            return loss, out
-        self._backward(grad, self._fused)
-        pairs = self._trainable_pairs()
-        self.optimizer.apply_gradients([layer.params[k] for layer, k in pairs],
-                                       [layer.grads[k] for layer, k in pairs])
+        try:
+            out = self._forward(x, training=True, logits=self._fused)
+            loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits)
+            if not math.isfinite(loss):
+                return loss, out
+            self._backward(grad, self._fused)
+            pairs = self._trainable_pairs()
+            self.optimizer.apply_gradients([layer.params[k] for layer, k in pairs],
+                                           [layer.grads[k] for layer, k in pairs], self.backend)
+        except MemoryError as error:
+            raise MemoryError(f"out of memory in a training step of batch size {len(x)} on the "
+                              f"'{self.backend.name}' backend; lower batch_size (e.g. {max(1, len(x) // 2)})"
+                              ) from error
+        except Exception as error:
+            if type(error).__name__ == "OutOfMemoryError":   # CuPy's, without importing CuPy
+                raise MemoryError(f"GPU out of memory in a training step of batch size {len(x)}: "
+                                  f"{error}. Lower batch_size (e.g. {max(1, len(x) // 2)})") from error
+            raise
         return loss, out
 
     # ----- data ---------------------------------------------------------------------
@@ -185,10 +214,15 @@ class Sequential:
         return xb, self.loss.prepare_targets(yb, (len(xb),) + self.output_shape, self.dtype)
 
     def _checked(self, data, what):
-        """Iterate (x, y) batches of ``data``, checking those that come from a stream."""
+        """Iterate (x, y) batches of ``data``, checking those that come from a stream, and
+        moving each to the model's device (once per step: the GPU backend's only copy)."""
         stream = isinstance(data, data_adapter.StreamBatches)
         for batch in data:
-            yield self._check_batch(batch, what) if stream else batch
+            xb, yb = self._check_batch(batch, what) if stream else batch
+            yield self._to_device(xb), self._to_device(yb)
+
+    def _to_device(self, a):
+        return to_module(a, self.backend.xp)
 
     # ----- training -------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -321,8 +355,8 @@ class Sequential:
         self._ensure_built(x.shape)
         out = np.empty((len(x),) + self.output_shape, dtype=self.dtype)
         for start in range(0, len(x), batch_size):
-            out[start:start + batch_size] = self._forward(
-                x[start:start + batch_size].astype(self.dtype, copy=False), training=False)
+            out[start:start + batch_size] = to_host(self._forward(
+                x[start:start + batch_size].astype(self.dtype, copy=False), training=False))
         return out
 
     predict_generator = predict
@@ -330,7 +364,7 @@ class Sequential:
     def _predict_batch(self, xb):
         xb = data_adapter.check_inputs(xb, self.input_shape, self.dtype, what="a batch of the input")
         self._ensure_built(xb.shape)
-        return self._forward(xb.astype(self.dtype, copy=False), training=False)
+        return to_host(self._forward(xb.astype(self.dtype, copy=False), training=False))
 
     def __call__(self, x, training=False):
         x = data_adapter.check_inputs(x, self.input_shape, self.dtype)
@@ -341,6 +375,7 @@ class Sequential:
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xb, yb = self._check_batch((x, y), "train_on_batch")
+        xb, yb = self._to_device(xb), self._to_device(yb)
         for metric in self._metrics:
             metric.reset()
         loss, out = self._train_step(xb, yb)

@@ -22,14 +22,17 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self.slots = None
+        self._kernels = None
 
     lr = property(lambda self: self.learning_rate,
                   lambda self, value: setattr(self, "learning_rate", float(value)))
 
     slot_names = ()
 
-    def apply_gradients(self, params, grads):
-        """One update of every array in ``params`` (in place) from ``grads``."""
+    def apply_gradients(self, params, grads, backend_=None):
+        """One update of every array in ``params`` (in place) from ``grads``, using the
+        kernels of ``backend_`` (the backend the arrays live on; default: the current one)."""
+        self._kernels = backend_ or backend.current()
         if self.slots is None:
             self.slots = [{name: np.zeros_like(p) for name in self.slot_names} for p in params]
         if len(self.slots) != len(params):
@@ -91,7 +94,7 @@ class RMSprop(Optimizer):
     def update(self, p, g, slot):
         s = slot["velocity"]
         if not self.centered and not self.momentum:   # the common case, in one fused kernel
-            backend.current().rmsprop_update(p, g, s, self.learning_rate, self.rho, self.epsilon)
+            self._kernels.rmsprop_update(p, g, s, self.learning_rate, self.rho, self.epsilon)
             return
         s *= self.rho
         s += (1 - self.rho) * (g * g)
@@ -130,8 +133,7 @@ class Adam(Optimizer):
     def update(self, p, g, slot):
         t = self.iterations
         lr_t = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        backend.current().adam_update(p, g, slot["m"], slot["v"], lr_t, self.beta_1, self.beta_2,
-                                      self.epsilon)
+        self._kernels.adam_update(p, g, slot["m"], slot["v"], lr_t, self.beta_1, self.beta_2, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

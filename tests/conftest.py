@@ -16,6 +16,10 @@ settings.register_profile("default", **_common)
 settings.register_profile("ci", derandomize=True, **_common)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+# The GPU kernels' tests run under the CUDA simulator, which must be switched on before
+# Numba is imported: tests/test_gpu.py runs them in a process of their own.
+collect_ignore = [] if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else ["gpu_sim"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MNIST_DIR = SHARED / "mnist"
 

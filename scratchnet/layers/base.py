@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import activations, backend, config
+from ..arrays import to_host, to_module
 
 _name_counts = defaultdict(int)
 
@@ -65,6 +66,7 @@ class Layer:
         self.output_shape = None
         self._cache = None
         self._output = None
+        self._backend_name = None   # fixed when the weights are created; model.to() changes it
 
     # ----- construction -------------------------------------------------------------
     def build(self, input_shape):
@@ -72,10 +74,22 @@ class Layer:
         from .. import initializers
         self.input_shape = tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
+        self._backend_name = self._backend_name or backend.current().name
+        xp = self.backend.xp
         for name, shape in self.weight_shapes(self.input_shape).items():
             initializer = self.bias_initializer if name == "bias" else self.kernel_initializer
-            self.params[name] = initializers.get(initializer)(tuple(shape), self.dtype)
+            self.params[name] = xp.asarray(initializers.get(initializer)(tuple(shape), self.dtype))
         self.built = True
+
+    def to(self, name):
+        """Move this layer's weights to backend ``name`` ('cpu', 'numpy', 'gpu')."""
+        target = backend.get(name)
+        self.params = {k: to_module(v, target.xp) for k, v in self.params.items()}
+        self.grads, self._cache, self._output = {}, None, None
+        if hasattr(self, "_workspace"):
+            self._workspace.clear()
+        self._backend_name = name
+        return self
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -142,15 +156,17 @@ class Layer:
 
     # ----- weights ----------------------------------------------------------------
     def get_weights(self):
-        return [p.copy() for p in self.params.values()]
+        """Copies of the weights as NumPy arrays (from the GPU if they live there)."""
+        return [to_host(p).copy() for p in self.params.values()]
 
     def set_weights(self, weights):
         expected = [p.shape for p in self.params.values()]
         got = [np.shape(w) for w in weights]
         if expected != got:
             raise ValueError(f"{self.describe()} expects weights of shapes {expected}, got {got}")
+        xp = self.backend.xp
         for key, value in zip(self.params, weights):
-            self.params[key][...] = np.asarray(value, dtype=self.dtype)
+            self.params[key][...] = xp.asarray(to_host(value), dtype=self.dtype)
 
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))
@@ -170,7 +186,8 @@ class Layer:
 
     @property
     def backend(self):
-        return backend.current()
+        """The backend this layer's weights live on (the current one until it is built)."""
+        return backend.get(self._backend_name) if self._backend_name else backend.current()
 
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}

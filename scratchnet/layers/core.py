@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from .. import config, initializers
+from ..arrays import module_of
 from .base import Layer
 
 
@@ -82,8 +83,8 @@ class Dropout(Layer):
             self._cache = None
             return x
         rng = self._rng or config.rng()
-        keep = rng.random(x.shape, dtype=np.float32) >= self.rate
-        self._cache = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
+        keep = rng.random(x.shape, dtype=np.float32) >= self.rate   # drawn on the host: same masks everywhere
+        self._cache = module_of(x).asarray(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
         return x * self._cache
 
     def call_backward(self, dy, need_dx):

@@ -1,0 +1,157 @@
+"""GPU kernels: the same functions as ``numpy_ref``, on CuPy arrays.
+
+GEMMs and reductions are CuPy's (cuBLAS); the loops CuPy lacks are numba.cuda kernels
+(``cuda_conv``, ``cuda_pool``, ``cuda_elementwise``) launched on CuPy arrays through
+__cuda_array_interface__. Under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) NumPy
+stands in for CuPy, so this whole path runs, slowly, on a machine with no GPU: that is
+how the test suite checks it.
+
+Nothing here imports CuPy until a function needs it.
+"""
+import os
+
+import numpy as np
+
+from . import cuda_conv, cuda_elementwise, cuda_pool, im2col_gemm
+from .cuda_conv import THREADS, blocks
+from .numpy_ref import KERNEL_ACTIVATIONS  # noqa: F401  (same contract)
+
+CHUNK_BYTES = 64 << 20   # GPU memory is roomier than caches; still bounded
+
+
+def simulating():
+    return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def array_module():
+    """CuPy, or NumPy under the CUDA simulator."""
+    if simulating():
+        return np
+    import cupy
+    return cupy
+
+
+def _zero(array):
+    return array.dtype.type(0)
+
+
+# Every launch goes through _launch. Tests set LAUNCH_LOG to a list to record the
+# argument types of each launch, and check them against SIGNATURES, the table that the
+# PTX compilation test compiles: so that table cannot fall behind the code.
+LAUNCH_LOG = None
+
+
+def _launch(kernel, n, *args):
+    if LAUNCH_LOG is not None:
+        import numba
+        LAUNCH_LOG.append((kernel.__name__, tuple(numba.typeof(a) for a in args)))
+    kernel[blocks(n), THREADS](*args)
+
+
+def signatures():
+    """{kernel name: [argument types]} for float32 and float64, as the functions below launch."""
+    from numba import types
+    out = {}
+    for f in (types.float32, types.float64):
+        a = {d: types.Array(f, d, "C") for d in (1, 2, 4)}
+        i32 = types.Array(types.int32, 4, "C")
+        i, b = types.int64, types.boolean
+        entries = {
+            "im2col": (a[4], i, i, i, i, i, i, i, i, i, a[2]),
+            "col2im": (a[2], i, i, i, i, i, i, i, i, i, i, a[4], f),
+            "maxpool_forward": (a[4], i, i, i, i, i, i, a[4], i32, f),
+            "maxpool_backward": (a[4], i32, i, i, i, i, i, i, a[4], f),
+            "bias_activation": (a[2], a[1], b, b, f),
+            "relu_backward": (a[1], a[1], a[1], f),
+            "adam": (a[1], a[1], a[1], a[1], f, f, f, f),
+            "rmsprop": (a[1], a[1], a[1], f, f, f, f),
+        }
+        for name, sig in entries.items():
+            out.setdefault(name, []).append(sig)
+    return out
+
+
+KERNELS = {"im2col": cuda_conv.im2col, "col2im": cuda_conv.col2im, "maxpool_forward": cuda_pool.maxpool_forward,
+           "maxpool_backward": cuda_pool.maxpool_backward, "bias_activation": cuda_elementwise.bias_activation,
+           "relu_backward": cuda_elementwise.relu_backward, "adam": cuda_elementwise.adam,
+           "rmsprop": cuda_elementwise.rmsprop}
+
+
+def _launch_im2col(x, geo, first, last, cols):
+    _launch(cuda_conv.im2col, cols.size, x, *geo, first, cols)
+
+
+def _launch_col2im(dcols, geo, first, last, dx):
+    n = (last - first) * dx.shape[1] * dx.shape[2] * dx.shape[3]
+    _launch(cuda_conv.col2im, n, dcols, *geo, first, last, dx, _zero(dx))
+
+
+def conv2d_forward(x, w, strides, pads, workspace=None):
+    """y = conv(x, w): im2col kernel + cuBLAS GEMM in chunks. Returns (y, cache)."""
+    return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=array_module(),
+                                      im2col=_launch_im2col, chunk_bytes=CHUNK_BYTES)
+
+
+def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+    """(dx or None, dw) for conv2d_forward."""
+    return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=array_module(),
+                                       im2col=_launch_im2col, col2im=_launch_col2im,
+                                       chunk_bytes=CHUNK_BYTES)
+
+
+def maxpool2d_forward(x, pool, strides, pads):
+    """Max over each window; returns (y, argmax int32: row-major index of the first max)."""
+    xp = array_module()
+    x = xp.ascontiguousarray(x)
+    ho, wo = im2col_gemm.geometry(x.shape, pool, strides, pads)[6:]
+    y = xp.empty((x.shape[0], ho, wo, x.shape[3]), x.dtype)
+    argmax = xp.empty(y.shape, np.int32)
+    _launch(cuda_pool.maxpool_forward, y.size, x, pool[0], pool[1], strides[0], strides[1], pads[0],
+            pads[2], y, argmax, x.dtype.type(-np.inf))
+    return y, argmax
+
+
+def maxpool2d_backward(dy, argmax, x_shape, pool, strides, pads):
+    """Route each dy to the input position its window's argmax names."""
+    xp = array_module()
+    dx = xp.empty(x_shape, dy.dtype)
+    _launch(cuda_pool.maxpool_backward, dx.size, xp.ascontiguousarray(dy), argmax, pool[0], pool[1],
+            strides[0], strides[1], pads[0], pads[2], dx, _zero(dy))
+    return dx
+
+
+def bias_activation(z, b, activation):
+    """In place: z = activation(z + b) over the last axis ('linear' or 'relu'). Returns z."""
+    xp = array_module()
+    z2 = z.reshape(-1, z.shape[-1])
+    bias = b if b is not None else xp.zeros(z.shape[-1], z.dtype)
+    _launch(cuda_elementwise.bias_activation, z2.size, z2, bias, b is not None, activation == "relu",
+            _zero(z))
+    return z
+
+
+def bias_activation_backward(dy, a, activation, need_db):
+    """(dL/dz, dL/db or None) from dL/da and a = bias_activation(...)."""
+    xp = array_module()
+    if activation == "relu":
+        dz = xp.empty(dy.shape, dy.dtype)
+        _launch(cuda_elementwise.relu_backward, dz.size, xp.ascontiguousarray(dy).reshape(-1),
+                a.reshape(-1), dz.reshape(-1), _zero(dy))
+    else:
+        dz = dy
+    db = dz.reshape(-1, dz.shape[-1]).sum(axis=0) if need_db else None
+    return dz, db
+
+
+def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+    """In place, as numpy_ref.adam_update."""
+    t = p.dtype.type
+    _launch(cuda_elementwise.adam, p.size, p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+            t(lr_t), t(1 - beta_1), t(1 - beta_2), t(epsilon))
+
+
+def rmsprop_update(p, g, s, lr, rho, epsilon):
+    """In place, as numpy_ref.rmsprop_update."""
+    t = p.dtype.type
+    _launch(cuda_elementwise.rmsprop, p.size, p.reshape(-1), g.reshape(-1), s.reshape(-1), t(lr), t(rho),
+            t(1 - rho), t(epsilon))

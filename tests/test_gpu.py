@@ -1,0 +1,110 @@
+"""The GPU backend, checked on a machine without a GPU:
+- its kernels and a whole training step run under the CUDA simulator (tests/gpu_sim, in a
+  process of its own, since the simulator must be on before Numba is imported);
+- every kernel compiles to PTX for compute capability 8.0 and 9.0 with every signature
+  the backend launches it with;
+- asking for the GPU without CuPy or a GPU gives one clear error.
+Tests marked ``gpu`` need a real GPU: ``pytest -m gpu`` on a GPU machine."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchnet
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_gpu_kernels_and_training_step_under_the_cuda_simulator():
+    pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "gpu_sim")],
+                         env=env, capture_output=True, text=True, cwd=HERE.parent, timeout=1500)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "failed" not in out.stdout
+
+
+def _ptx_compiler():
+    try:
+        from numba import cuda
+        cuda.compile_ptx(lambda a: None, "void(float32[::1])", cc=(8, 0))
+    except Exception as error:   # no numba-cuda, NVVM or NVRTC on this machine
+        pytest.skip(f"cannot compile PTX here ({type(error).__name__}: {str(error)[:200]}); "
+                    f"needs numba-cuda, the CUDA toolkit's libNVVM and the nvidia-cuda-nvrtc wheel")
+    return cuda
+
+
+@pytest.mark.parametrize("cc", [(8, 0), (9, 0)])
+def test_every_gpu_kernel_compiles_to_ptx(cc):
+    cuda = _ptx_compiler()
+    from scratchnet.kernels import cupy_gpu
+    compiled = 0
+    for name, signatures in cupy_gpu.signatures().items():
+        for signature in signatures:
+            ptx, _ = cuda.compile_ptx(cupy_gpu.KERNELS[name].py_func, signature, cc=cc)
+            assert ".entry" in ptx and f"sm_{cc[0]}{cc[1]}" in ptx, name
+            compiled += 1
+    assert compiled == 2 * len(cupy_gpu.KERNELS)
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="the simulator stands in for a GPU")
+def test_asking_for_the_gpu_without_one_says_what_is_missing():
+    try:
+        import cupy  # noqa: F401
+        has_cupy = True
+    except ImportError:
+        has_cupy = False
+    if has_cupy:
+        pytest.skip("CuPy is installed; this checks the message on machines without it")
+    with pytest.raises(scratchnet.backend.GPUUnavailable, match=r"needs CuPy.*pip install 'scratchnet\[gpu\]'"):
+        scratchnet.set_backend("gpu")
+    assert scratchnet.backend.current().name == "cpu"   # nothing changed
+
+
+def test_cupy_input_to_a_cpu_model_is_converted_explicitly():
+    class FakeCupyArray:      # what matters: type's module is cupy, and .get() copies to the host
+        __module__ = "cupy._core.core"
+
+        def __init__(self, values):
+            self.values = values
+
+        def get(self):
+            return self.values
+    from scratchnet.data_adapter import check_inputs
+    x = np.ones((2, 3), np.float32)
+    converted = check_inputs(FakeCupyArray(x), (3,), np.float32)
+    assert isinstance(converted, np.ndarray) and converted.shape == (2, 3)
+
+
+@pytest.mark.gpu
+def test_real_gpu_matches_cpu():
+    pytest.importorskip("cupy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 12, 12, 3)).astype(np.float32)
+    y = rng.integers(0, 4, 8)
+    from scratchnet import layers, models
+    cpu = models.Sequential([layers.Conv2D(8, 3, activation="relu", input_shape=(12, 12, 3)), layers.MaxPooling2D(2),
+                             layers.Flatten(), layers.Dense(4, activation="softmax")])
+    cpu.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    gpu = models.Sequential([layers.Conv2D(8, 3, activation="relu", input_shape=(12, 12, 3)), layers.MaxPooling2D(2),
+                             layers.Flatten(), layers.Dense(4, activation="softmax")])
+    gpu.set_weights(cpu.get_weights())
+    gpu.to("gpu")
+    gpu.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    for _ in range(3):
+        assert gpu.train_on_batch(x, y) == pytest.approx(cpu.train_on_batch(x, y), rel=1e-4)
+    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+
+
+def test_cpu_vs_gpu_benchmark_says_when_the_gpu_half_was_not_measured(capsys, monkeypatch):
+    sys.path.insert(0, str(HERE.parent / "benchmarks"))
+    import cpu_vs_gpu
+    monkeypatch.setattr(cpu_vs_gpu, "gpu_available", lambda: (False, "no CuPy"))
+    cpu, gpu = cpu_vs_gpu.main(["--tiny", "--repeats", "1", "--no-write"])
+    assert gpu == {} and len(cpu) == 10
+    assert "The GPU half was not measured" in capsys.readouterr().out
