@@ -1,7 +1,10 @@
 """CUDA kernels (numba.cuda) for max-pooling with a stored argmax.
 
 Forward: one thread per output element. Backward gathers: one thread per input pixel
-sums dy over the windows whose argmax names that pixel (no atomics, fixed order)."""
+sums dy over the windows whose argmax names that pixel (no atomics, fixed order).
+The window search is written out here and in cuda_conv.col2im rather than shared as a
+device function: compiling a kernel that calls a device function to PTX makes numba-cuda
+initialise the CUDA driver, which a machine without a GPU cannot do."""
 from numba import cuda
 
 
