@@ -1,8 +1,10 @@
-"""Re-execute every notebook in place, top to bottom in a fresh kernel, saving outputs.
+"""Re-execute every notebook in place, top to bottom in a fresh kernel, saving outputs
+(and each notebook's first figure as notebooks/figures/NAME.png).
 
     python notebooks/run_all.py            # all of them
     python notebooks/run_all.py 02 04      # those whose names start with these
 """
+import base64
 import sys
 import time
 from pathlib import Path
@@ -21,7 +23,20 @@ def execute(path, write=True):
                    resources={"metadata": {"path": str(HERE)}}).execute()
     if write:
         nbformat.write(book, path)
+        save_first_figure(book, HERE / "figures" / (path.stem + ".png"))
     return book
+
+
+def save_first_figure(book, target):
+    """Write the notebook's first figure as a PNG (the README shows some of them)."""
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                target.parent.mkdir(exist_ok=True)
+                target.write_bytes(base64.b64decode(png))
+                return target
+    return None
 
 
 def main(prefixes):

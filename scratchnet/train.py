@@ -58,16 +58,19 @@ def catsdogs_model(size=150):
 class Checkpoint(callbacks.Callback):
     """Saves model, optimizer, history and random state atomically after every epoch."""
 
-    def __init__(self, run_dir, extra, previous_history):
+    def __init__(self, run_dir, extra, previous_history, previous_seconds=0.0):
         self.path = Path(run_dir) / CHECKPOINT
         self.extra = extra
         self.previous = previous_history
+        self.previous_seconds = previous_seconds   # training time before a resume
+        self.start = time.perf_counter()
         self.last_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
         history = merge_history(self.previous, self.model.history.history)
+        seconds = self.previous_seconds + time.perf_counter() - self.start
         save_model(self.model, self.path, extra={**self.extra, "epoch": epoch + 1, "history": history,
-                                                 "rng": config.rng().bit_generator.state})
+                                                 "rng": config.rng().bit_generator.state, "seconds": seconds})
         self.last_epoch = epoch + 1
 
 
@@ -243,8 +246,7 @@ def train(args):
         config.rng().bit_generator.state = extra["rng"]
         print(f"Resuming {out} after epoch {initial_epoch} of {args.epochs}")
         if initial_epoch >= args.epochs:
-            print("nothing left to train; pass a larger --epochs")
-            return 0
+            print("no epochs left to train: evaluating and writing the run's model and plots")
     else:
         if args.seed is not None:
             config.set_random_seed(args.seed)
@@ -253,7 +255,8 @@ def train(args):
         loss = "sparse_categorical_crossentropy" if args.experiment == "mnist" else "binary_crossentropy"
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         model.summary()
-    checkpoint = Checkpoint(out, {"experiment": args.experiment, "settings": settings}, previous)
+    checkpoint = Checkpoint(out, {"experiment": args.experiment, "settings": settings}, previous,
+                            model.saved_extra.get("seconds", 0.0) if args.resume else 0.0)
     start = time.perf_counter()
     try:
         result = run(args, model, initial_epoch, [checkpoint])
@@ -265,8 +268,8 @@ def train(args):
               f"({done}) is in {out / CHECKPOINT}.\nResume with: python -m scratchnet.train "
               f"{args.experiment} --out {out} --resume" + (f" --data {args.data}" if args.data else ""))
         return 130
-    seconds = time.perf_counter() - start
-    history = merge_history(previous, model.history.history)
+    seconds = time.perf_counter() - start + (model.saved_extra.get("seconds", 0) if args.resume else 0)
+    history = merge_history(previous, model.history.history if model.history else {})
     final = out / FINAL_MODEL
     save_model(model, final, extra={"experiment": args.experiment, "settings": settings,
                                     "class_names": result["class_names"], **result["preprocessing"]})

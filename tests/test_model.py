@@ -9,32 +9,9 @@ import scratchnet
 from scratchnet import gradcheck, layers, models, optimizers
 from scratchnet.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from scratchnet.models import Sequential
-
-
-def mnist_model():
-    return models.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
-
-
-def catsdogs_model():
-    model = Sequential()
-    model.add(Conv2D(32, (3, 3), activation="relu", input_shape=(150, 150, 3)))
-    model.add(MaxPooling2D((2, 2)))
-    for filters in (64, 128, 128):
-        model.add(Conv2D(filters, (3, 3), activation="relu"))
-        model.add(MaxPooling2D((2, 2)))
-    model.add(Flatten())
-    model.add(Dense(512, activation="relu"))
-    model.add(Dense(1, activation="sigmoid"))
-    return model
+# The seed tutorials' models as the command line builds them (the MNIST one is the seed code
+# verbatim; benchmarks/mnist_seed.py and notebook 4 run that code as a user writes it).
+from scratchnet.train import catsdogs_model, mnist_model
 
 
 def tiny_images(n=64, seed=0, classes=3):
