@@ -145,12 +145,13 @@ def median_seconds(run, repeats):
     return float(np.median(times))
 
 
-def worker(contender, workload, threads):
+def worker(contender, workload, threads, train_batches=None):
     """Run one workload for one contender; print a JSON line with its figures."""
     task, kind, batch = workload.split("_")
     batch = int(batch)
     spec, shape = (MNIST_LAYERS, (28, 28, 1)) if task == "mnist" else (CATSDOGS_LAYERS, (150, 150, 3))
-    n = {"train": batch * (4 if task == "catsdogs" else 40), "infer": batch * 5, "latency": 50}[kind]
+    steps = train_batches or (4 if task == "catsdogs" else 40)
+    n = {"train": batch * steps, "infer": batch * 5, "latency": 50}[kind]
     if task == "catsdogs" and kind == "train" and contender == "scratchnet-numpy":
         n = batch * 2
     x, y = mnist_images(n) if task == "mnist" else catsdogs_images(max(n, 2))
@@ -249,10 +250,12 @@ def installed(contender):
     return importlib.util.find_spec(module) is not None
 
 
-def run_worker(contender, workload, threads):
+def run_worker(contender, workload, threads, train_batches=None):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads))
     cmd = [sys.executable, __file__, "--worker", contender, workload, "--threads", str(threads)]
+    if train_batches:
+        cmd += ["--train-batches", str(train_batches)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         print(f"  {contender} {workload} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -287,9 +290,15 @@ def main():
     parser.add_argument("--worker", nargs=2, metavar=("CONTENDER", "WORKLOAD"), help=argparse.SUPPRESS)
     parser.add_argument("--kernels", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print, but leave RESULTS.md alone")
+    parser.add_argument("--train-batches", type=int, default=None,
+                        help="batches per timed training run (default 40 for MNIST, 4 for cats/dogs); "
+                             "more amortises each framework's per-fit() overhead")
+    parser.add_argument("--section", default="cpu-comparison", help="RESULTS.md section to write")
+    parser.add_argument("--quick", action="store_true", help="the throughput table only: no RSS table, "
+                        "kernel timings or time-to-first-step")
     args = parser.parse_args()
     if args.worker:
-        return worker(*args.worker, args.threads)
+        return worker(*args.worker, args.threads, args.train_batches)
     if args.kernels:
         return kernel_timings(args.threads)
 
@@ -302,7 +311,7 @@ def main():
                 if not installed(contender):
                     continue
                 print(f"rep {rep + 1}/{args.reps}: {contender} {workload}", flush=True)
-                result = run_worker(contender, workload, args.threads)
+                result = run_worker(contender, workload, args.threads, args.train_batches)
                 if result is not None:
                     results.setdefault((contender, workload), []).append(result)
     median = {key: (float(np.median([r["value"] for r in runs])), float(np.median([r["peak_rss_mb"] for r in runs])))
@@ -330,6 +339,14 @@ def main():
             f"{median[(c, workload)][1]:,.0f}" if (c, workload) in median else "skipped"
             for c in args.contenders) + " |")
 
+    if args.quick:
+        body = "\n".join([f"## CPU comparison, {args.train_batches or 'default'} batches per timed training run "
+                          f"({args.threads} threads each)", "", f"Medians of {args.reps} interleaved repetition(s); "
+                          f"ratios as in the main comparison. Versions: {versions()}.", ""] + lines)
+        print(body)
+        if not args.no_write:
+            write_section(args.section, body)
+        return
     env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
     out = subprocess.run([sys.executable, __file__, "--kernels", "--threads", str(args.threads)], env=env,
                          capture_output=True, text=True, check=True)
@@ -359,7 +376,7 @@ def main():
                      + lines + rss + kernels + jit)
     print(body)
     if not args.no_write:
-        write_section("cpu-comparison", body)
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def train_command(settings):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="the run folder (with history.json)")
+    parser.add_argument("--note", default="", help="a sentence to add (e.g. what else ran meanwhile)")
     args = parser.parse_args()
     record = json.loads((Path(args.run) / "history.json").read_text())
     settings, history = record["settings"], record["history"]
@@ -42,6 +43,7 @@ def main():
 Training command: `{train_command(settings)}`{size}.
 **{split.capitalize()} accuracy after {len(history['loss'])} epochs: {record['accuracy']:.4f}**;
 {record['seconds'] / 60:.1f} minutes of training (wall time, including the end-of-epoch evaluations).
+{args.note}
 
 | epoch | loss | accuracy | val_loss | val_accuracy |
 |---|---|---|---|---|
