@@ -28,6 +28,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="the run folder (with history.json)")
     parser.add_argument("--note", default="", help="a sentence to add (e.g. what else ran meanwhile)")
+    parser.add_argument("--section", default=None, help="RESULTS.md section (default run-EXPERIMENT)")
     args = parser.parse_args()
     record = json.loads((Path(args.run) / "history.json").read_text())
     settings, history = record["settings"], record["history"]
@@ -49,7 +50,7 @@ Training command: `{train_command(settings)}`{size}.
 |---|---|---|---|---|
 {rows}
 """
-    write_section(f"run-{experiment}", body)
+    write_section(args.section or f"run-{experiment}", body)
     print(body)
 
 
