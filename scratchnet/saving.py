@@ -10,7 +10,6 @@ known layer classes with the arguments they accept, so a file can never run code
 Writes go to a temporary file in the same folder, renamed over the target at the end:
 a crash or Ctrl-C while saving leaves the old file intact.
 """
-import io
 import json
 import os
 import tempfile

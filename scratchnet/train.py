@@ -22,6 +22,7 @@ from . import backend, callbacks, config, layers, models, optimizers, plots
 from .saving import ModelFileError, atomic_write, load_model, save_model
 
 CHECKPOINT = "checkpoint.npz"
+MISCLASSIFIED_SHOWN = 25   # examples in misclassified.png
 FINAL_MODEL = "model.npz"
 CATSDOGS_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
                              shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
@@ -98,8 +99,10 @@ def run_mnist(args, model, initial_epoch, hooks):
               validation_data=(x_test, y_test), callbacks=hooks)
     probabilities = model.predict(x_test, batch_size=500, verbose=0)
     predicted = probabilities.argmax(axis=1)
-    return {"y": y_test, "predicted": predicted, "confidence": probabilities.max(axis=1),
-            "examples": x_test, "class_names": [str(d) for d in range(10)],
+    wrong = np.flatnonzero(predicted != y_test)[:MISCLASSIFIED_SHOWN]
+    return {"y": y_test, "predicted": predicted, "class_names": [str(d) for d in range(10)],
+            "misclassified": {"x": x_test[wrong], "y": y_test[wrong], "predicted": predicted[wrong],
+                              "confidence": probabilities[wrong].max(axis=1)},
             "preprocessing": {"rescale": 1 / 255, "color_mode": "grayscale"}}
 
 
@@ -137,7 +140,7 @@ def run_catsdogs(args, model, initial_epoch, hooks):
             labels.append(yb.astype(int))
             # keep images only where they are needed: the misclassified ones, for the plot
             examples += [(x, label, p_k) for x, label, p_k in zip(xb, yb.astype(int), p)
-                         if (p_k > 0.5) != label][:25 - len(examples)]
+                         if (p_k > 0.5) != label][:MISCLASSIFIED_SHOWN - len(examples)]
     finally:
         skipped = train.skipped + val.skipped
         train.close()
@@ -147,11 +150,12 @@ def run_catsdogs(args, model, initial_epoch, hooks):
     p = np.concatenate(probabilities)
     predicted = (p > 0.5).astype(int)
     names = sorted(train.class_indices, key=train.class_indices.get)
-    wrong = {"x": np.array([e[0] for e in examples]), "y": np.array([e[1] for e in examples], int),
-             "p": np.array([e[2] for e in examples])}
-    return {"y": np.concatenate(labels), "predicted": predicted,
-            "confidence": np.where(predicted == 1, p, 1 - p), "class_names": names,
-            "examples": wrong, "preprocessing": {"rescale": 1 / 255, "color_mode": "rgb"}}
+    wrong_y = np.array([e[1] for e in examples], int)
+    wrong_p = np.array([e[2] for e in examples])
+    return {"y": np.concatenate(labels), "predicted": predicted, "class_names": names,
+            "misclassified": {"x": np.array([e[0] for e in examples]), "y": wrong_y, "predicted": 1 - wrong_y,
+                              "confidence": np.maximum(wrong_p, 1 - wrong_p)},
+            "preprocessing": {"rescale": 1 / 255, "color_mode": "rgb"}}
 
 
 EXPERIMENTS = {
@@ -277,15 +281,11 @@ def train(args):
               "accuracy": float(np.mean(result["predicted"] == result["y"]))}
     atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
     names = result["class_names"]
-    examples = result["examples"]
-    if isinstance(examples, dict):   # only the misclassified images were kept
-        shown = (examples["x"], examples["y"], 1 - examples["y"], np.maximum(examples["p"], 1 - examples["p"]))
-    else:
-        shown = (examples, result["y"], result["predicted"], result["confidence"])
+    wrong = result["misclassified"]
     paths = [plots.plot_history(history, out / "history.png", title=f"{args.experiment}"),
              plots.plot_confusion_matrix(result["y"], result["predicted"], names, out / "confusion.png"),
-             plots.plot_misclassified(shown[0], shown[1], shown[2], names, out / "misclassified.png",
-                                      probabilities=shown[3])]
+             plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names, out / "misclassified.png",
+                                      probabilities=wrong["confidence"])]
     split = "test" if args.experiment == "mnist" else "validation"
     print(f"{split} accuracy: {record['accuracy']:.4f} ({seconds:.0f} s of training)")
     print(f"saved the model to {final}, checkpoints to {out / CHECKPOINT}")

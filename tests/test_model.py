@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import scratchnet
-from scratchnet import gradcheck, layers, models, optimizers
-from scratchnet.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from scratchnet import gradcheck, layers, optimizers
+from scratchnet.layers import Conv2D, Dense, Flatten
 from scratchnet.models import Sequential
 # The seed tutorials' models as the command line builds them (the MNIST one is the seed code
 # verbatim; benchmarks/mnist_seed.py and notebook 4 run that code as a user writes it).
