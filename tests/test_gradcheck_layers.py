@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 from strategies import window_case
 from scratchnet import gradcheck, layers
 
-TOLERANCE = 1e-6
+TOLERANCE = gradcheck.TOLERANCE   # 1e-6, elementwise, in float64
 seeds = st.integers(0, 2**31 - 1)
 
 
@@ -55,7 +55,8 @@ def test_maxpool2d_ties_send_everything_to_the_first_maximum(backend_name, case,
 
     broken = tied - ramp
     numeric = gradcheck.numerical_gradient(lambda: float((layer.forward(broken) * r).sum()), broken)
-    assert gradcheck.relative_error(analytic, numeric) < TOLERANCE
+    scale = np.abs(layer.forward(broken) * r).sum()
+    assert gradcheck.relative_error(analytic, numeric, gradcheck.rounding_floor(scale)) < TOLERANCE
 
 
 @given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 5),
@@ -104,3 +105,53 @@ def test_gradcheck_catches_a_wrong_backward():
     layer.call_backward = wrong_backward
     errors = gradcheck.check_layer(layer, np.random.default_rng(0).standard_normal((2, 4)))
     assert errors["kernel"] > 1e-3 and errors["x"] < TOLERANCE
+
+
+def test_relative_error_is_elementwise():
+    # One entry 10% off, a million times smaller than the other: the error is that 10%
+    # (0.1 / 2.1), not 1e-7 as a division by the array's largest entry would say.
+    assert gradcheck.relative_error([1.0, 1e-6], [1.0, 1.1e-6]) == pytest.approx(0.1 / 2.1)
+    assert gradcheck.relative_error([0.0, 2.0], [0.0, 2.0]) == 0.0
+    assert gradcheck.relative_error([1e-12], [0.0]) == pytest.approx(1e-4)   # below tiny=1e-8
+    with pytest.raises(ValueError, match="shapes differ"):
+        gradcheck.relative_error(np.zeros(2), np.zeros(3))
+
+
+def test_an_error_on_a_small_entry_cannot_hide_under_the_largest():
+    # The first input feature is 1e5 times smaller than the others, so row 0 of the
+    # kernel gradient is too. A backward that gets that row 10% wrong is, relative to the
+    # array's largest entry, off by less than 1e-6: the old check (divide by the largest)
+    # passed it. Elementwise it fails, while the untouched x gradient still passes.
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x[:, 0] *= 1e-5
+    layer = layers.Dense(3, dtype="float64")
+    original = layer.call_backward
+
+    def wrong_on_the_small_row(dy, need_dx):
+        dx = original(dy, need_dx)
+        layer.grads["kernel"][0] *= 1.1
+        return dx
+
+    layer.call_backward = wrong_on_the_small_row
+    errors = gradcheck.check_layer(layer, x)
+    assert errors["kernel"] > 10 * TOLERANCE and errors["x"] < TOLERANCE, errors
+
+    y = layer.forward(x, training=True)
+    r = np.random.default_rng(1).standard_normal(y.shape)
+    layer.backward(r)
+    analytic = layer.grads["kernel"].copy()
+    numeric = gradcheck.numerical_gradient(lambda: float((layer.forward(x) * r).sum()), layer.params["kernel"])
+    divided_by_the_largest = np.abs(analytic - numeric).max() / np.abs(numeric).max()
+    assert divided_by_the_largest < TOLERANCE   # what the old check saw
+
+
+def test_a_kink_between_the_two_difference_points_is_not_reported_as_an_error():
+    # relu(z) with z = 3e-6 for one entry: z - 1e-5 and z + 1e-5 straddle the kink, so the
+    # central difference there is 0.65 instead of 1. The retry with a 100x smaller step
+    # measures 1, as the backward pass says.
+    layer = layers.Activation("relu", dtype="float64")
+    x = np.array([[3e-6, 0.5, -0.7]])
+    probe = x.copy()
+    assert gradcheck.numerical_gradient(lambda: float(layer.forward(probe).sum()), probe)[0, 0] \
+        == pytest.approx(0.65)
+    assert gradcheck.check_layer(layer, x)["x"] < TOLERANCE
