@@ -8,23 +8,14 @@ dx), so results do not depend on the number of threads.
 
 Compiled on first call for each dtype and cached on disk (``cache=True``).
 """
-import ctypes
-import ctypes.util
-import os
 import threading
 
-# GNU OpenMP threads spin for a long while after each parallel loop; on 2 cores that spin
-# steals the core BLAS needs for the next GEMM (measured: a 300x300 GEMM after a parallel
-# kernel took 8 ms instead of 0.8). A short spin keeps back-to-back launches cheap and
-# frees the core soon after. Read by libgomp when Numba first loads it, i.e. after this.
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+import numba
+import numpy as np
+from numba import njit, prange
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
-
-from . import im2col_gemm  # noqa: E402
-from .numpy_ref import KERNEL_ACTIVATIONS  # noqa: E402,F401  (same contract)
+from . import im2col_gemm
+from .numpy_ref import KERNEL_ACTIVATIONS  # noqa: F401  (same contract)
 
 __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
            "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
@@ -40,28 +31,23 @@ _jit = dict(nogil=True, cache=True, fastmath=False)
 PARALLEL_MIN_ELEMENTS = 1 << 22
 
 
-_launch_lock = None   # set when only the workqueue layer (not thread-safe) could be loaded
+# Numba picks its threading layer at the first parallel launch (TBB, else OpenMP, else its
+# own workqueue), for the whole process; scratchnet does not choose for it. The workqueue
+# layer is not thread-safe, so the first launch runs under a lock and, if Numba chose
+# workqueue, every later one does too.
+_launch_lock = threading.Lock()
+_threadsafe_layer = None   # unknown until the first parallel launch
 
 
-def _pin_threading_layer():
-    """Use a thread-safe threading layer (TBB or OpenMP); if neither loads, fall back to
-    Numba's workqueue and serialise parallel launches with a lock, which makes it safe."""
-    global _launch_lock
-
-    @njit(parallel=True)
-    def probe(a):
-        for i in prange(a.size):
-            a[i] += 1
-
-    if numba.config.THREADING_LAYER == "default":
-        numba.config.THREADING_LAYER = "threadsafe"
-    try:
-        probe(np.zeros(2))
-    except Exception:   # Numba raises ValueError when no threading layer of that kind loads
-        numba.config.THREADING_LAYER = "workqueue"
-        probe(np.zeros(2))
-        _launch_lock = threading.Lock()
-    return numba.threading_layer()
+def _launch_parallel(kernel, args):
+    global _threadsafe_layer
+    if _threadsafe_layer:
+        return kernel(*args)
+    with _launch_lock:
+        if _threadsafe_layer is None:
+            numba.get_num_threads()   # starts the threading layer (a cached kernel may not)
+            _threadsafe_layer = numba.threading_layer() != "workqueue"
+        return kernel(*args)
 
 
 def _kernel(function):
@@ -72,10 +58,7 @@ def _kernel(function):
     def run(work, *args):
         if work < PARALLEL_MIN_ELEMENTS:
             return serial(*args)
-        if _launch_lock is None:
-            return parallel(*args)
-        with _launch_lock:
-            return parallel(*args)
+        return _launch_parallel(parallel, args)
 
     run.serial, run.parallel, run.__name__, run.__doc__ = serial, parallel, function.__name__, function.__doc__
     return run
@@ -264,29 +247,6 @@ def _bias_activation_backward(dy, a, relu, dz, parts, zero):
                     d[k] = g[k] if out[k] > zero else zero
             for k in range(cols):
                 acc[k] += d[k]
-
-
-# ----- process set-up -----------------------------------------------------------------------
-def _keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse instead of returning it to the kernel.
-
-    A training step allocates and frees the same few MB-sized arrays every step. By
-    default glibc serves those with mmap and gives them back on free, so every step pays
-    page faults on fresh zeroed pages: about 1,600 per MNIST step, 4 ms of a 16 ms step.
-    Raising the mmap and trim thresholds removes them. Set SCRATCHNET_KEEP_MEMORY=0 to
-    leave malloc alone."""
-    if os.environ.get("SCRATCHNET_KEEP_MEMORY", "1") == "0":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_mmap_threshold, 256 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):   # not glibc: nothing to tune
-        return False
-
-
-KEEPS_FREED_MEMORY = _keep_freed_memory()
-THREADING_LAYER = _pin_threading_layer()
 
 
 # ----- the kernel API ---------------------------------------------------------------------

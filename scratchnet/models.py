@@ -5,7 +5,7 @@ import numpy as np
 
 from . import backend as backend_module
 from . import callbacks as callbacks_module
-from . import data_adapter, losses, metrics as metrics_module, optimizers
+from . import data_adapter, losses, metrics as metrics_module, optimizers, runtime
 from .arrays import to_host, to_module
 from .layers.base import Layer, unique_name
 from .layers.core import InputLayer
@@ -231,6 +231,7 @@ class Sequential:
             validation_freq=1):
         """Train for ``epochs`` epochs; returns a History (also kept as ``model.history``)."""
         self._require_compiled("fit")
+        runtime.prepare(self.backend.name)
         verbose = 1 if verbose == "auto" else verbose
         batch_size = batch_size or 32
         if validation_split:
@@ -332,6 +333,7 @@ class Sequential:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False):
         """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics."""
         self._require_compiled("evaluate")
+        runtime.prepare(self.backend.name)
         verbose = 1 if verbose == "auto" else verbose
         data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data")
         bar = callbacks_module.Progbar(data.steps, verbose)
@@ -346,6 +348,7 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None):
         """Outputs for every sample, computed ``batch_size`` samples at a time."""
+        runtime.prepare(self.backend.name)
         batch_size = batch_size or 32
         if data_adapter.is_batch_stream(x, None):
             outputs = [self._predict_batch(data_adapter.split_batch(batch, "the input")[0])
@@ -374,6 +377,7 @@ class Sequential:
     def train_on_batch(self, x, y):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
+        runtime.prepare(self.backend.name)
         xb, yb = self._check_batch((x, y), "train_on_batch")
         xb, yb = self._to_device(xb), self._to_device(yb)
         for metric in self._metrics:

@@ -2,65 +2,48 @@
 
     scratchnet.set_num_threads(2)     # or NUMBA_NUM_THREADS=2 / --threads 2
 
-Numba reads NUMBA_NUM_THREADS when it starts and can then use at most that many; BLAS
-(OpenBLAS in NumPy's wheels) is told through its own C function, found in the
-process's loaded libraries.
+Numba reads NUMBA_NUM_THREADS when it starts and can then use at most that many; the
+BLAS libraries loaded in the process (OpenBLAS in NumPy's wheels, or MKL) are found and
+limited with threadpoolctl. Nothing changes either count unless asked to here.
 """
-import ctypes
-import os
-
-# C functions that set the thread count of the BLAS libraries NumPy may be built with
-_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                 "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
-_BLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
-                 "openblas_get_num_threads64_", "openblas_get_num_threads", "MKL_Get_Max_Threads")
+import operator
 
 
-def _loaded_blas_libraries():
-    """Paths of loaded shared libraries that look like a BLAS (Linux: /proc/self/maps)."""
-    import numpy  # noqa: F401  (make sure NumPy's BLAS is loaded)
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if ".so" in line}
-    except OSError:
-        return []
-    return sorted(p for p in paths if "blas" in os.path.basename(p).lower() or "mkl_rt" in p)
-
-
-def _blas_function(names):
-    for path in _loaded_blas_libraries():
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in names:
-            if hasattr(library, name):
-                return getattr(library, name)
-    return None
+def _blas_controller():
+    import numpy  # noqa: F401  (NumPy's BLAS must be loaded to be found)
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController().select(user_api="blas")
 
 
 def set_blas_threads(n):
-    """Set the BLAS thread count; returns False when no known BLAS is loaded."""
-    setter = _blas_function(_BLAS_SETTERS)
-    if setter is None:
+    """Limit every loaded BLAS to ``n`` threads; returns False when none is loaded."""
+    controller = _blas_controller()
+    if not controller.lib_controllers:
         return False
-    setter(ctypes.c_int(n)) if "MKL" in setter.__name__ else setter(n)
+    controller.limit(limits=int(n))
     return True
 
 
 def get_blas_threads():
-    getter = _blas_function(_BLAS_GETTERS)
-    return int(getter()) if getter is not None else None
+    """Threads of the loaded BLAS (the largest, if several), or None when none is loaded."""
+    counts = [lib.num_threads for lib in _blas_controller().lib_controllers]
+    return max(counts) if counts else None
 
 
 def set_num_threads(n):
     """Use ``n`` threads for the CPU backend's kernels and for BLAS."""
     import numba
-    n = int(n)
+
+    from . import runtime
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"threads must be an int, got {n!r}") from None
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= n <= limit:
         raise ValueError(f"threads must be between 1 and {limit} (NUMBA_NUM_THREADS, read when "
                          f"Numba starts), got {n}")
+    runtime.prepare("cpu")    # before Numba starts its threads: GOMP_SPINCOUNT is read then
     numba.set_num_threads(n)
     set_blas_threads(n)
 
