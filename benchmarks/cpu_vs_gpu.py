@@ -80,15 +80,16 @@ def measure(backend_name, tiny, repeats):
 
 
 def gpu_available():
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return True, "CUDA simulator (NumPy standing in for CuPy): timings are NOT GPU speed"
     import scratchnet
     try:
         scratchnet.backend.get("gpu")
     except scratchnet.backend.GPUUnavailable as error:
         return False, str(error)
     import cupy
-    return True, cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return True, f"CUDA simulator with {name}: timings are NOT GPU speed"
+    return True, name
 
 
 def main(argv=None):

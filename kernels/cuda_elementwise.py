@@ -1,8 +1,13 @@
-"""CUDA kernels (numba.cuda) for elementwise work: fused bias + ReLU, its backward, and
-the Adam and RMSprop updates. One thread per element of a flattened array."""
+"""CUDA kernels (numba.cuda) for elementwise work: fused bias + ReLU, its backward, the
+Adam and RMSprop updates, and dropout masks. One thread per element of a flattened array."""
 import math
 
+import numpy as np
 from numba import cuda
+
+from .numpy_ref import GOLDEN, MIX_1, MIX_2, RANDOM_BITS
+
+_S27, _S30, _S31, _SKEEP = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(64 - RANDOM_BITS)
 
 
 @cuda.jit
@@ -51,3 +56,16 @@ def rmsprop(p, g, s, lr, rho, one_minus_rho, eps):
     gt = g[t]
     s[t] = rho * s[t] + one_minus_rho * gt * gt
     p[t] -= lr * gt / math.sqrt(s[t] + eps)
+
+
+@cuda.jit
+def dropout_mask(mask, seed, threshold, scale, zero):
+    # mask[t] = scale if the top bits of splitmix64(seed + (t+1) * golden) >= threshold else 0
+    t = cuda.grid(1)
+    if t >= mask.size:
+        return
+    z = seed + np.uint64(t + 1) * GOLDEN
+    z = (z ^ (z >> _S30)) * MIX_1
+    z = (z ^ (z >> _S27)) * MIX_2
+    z = z ^ (z >> _S31)
+    mask[t] = scale if (z >> _SKEEP) >= threshold else zero

@@ -2,19 +2,24 @@
 
 GEMMs and reductions are CuPy's (cuBLAS); the loops CuPy lacks are numba.cuda kernels
 (``cuda_conv``, ``cuda_pool``, ``cuda_elementwise``) launched on CuPy arrays through
-__cuda_array_interface__. Under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) NumPy
-stands in for CuPy, so this whole path runs, slowly, on a machine with no GPU: that is
-how the test suite checks it.
+__cuda_array_interface__. Every array in and out lives on the device; a kernel given a
+host (NumPy) array refuses it instead of letting numba-cuda copy it there and back.
+
+Under numba-cuda's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) the kernels run on the CPU
+and read the arrays' memory through that same interface: with a strict CuPy double
+installed as ``cupy`` (tests/strict_cupy.py), this whole path runs on a machine with no
+GPU, and that is how the test suite checks it.
 
 Nothing here imports CuPy until a function needs it.
 """
 import os
+import warnings
 
 import numpy as np
 
 from . import cuda_conv, cuda_elementwise, cuda_pool, im2col_gemm
 from .cuda_conv import THREADS, blocks
-from .numpy_ref import KERNEL_ACTIVATIONS  # noqa: F401  (same contract)
+from .numpy_ref import KERNEL_ACTIVATIONS, dropout_threshold  # noqa: F401  (same contract)
 
 CHUNK_BYTES = 64 << 20   # GPU memory is roomier than caches; still bounded
 
@@ -24,9 +29,7 @@ def simulating():
 
 
 def array_module():
-    """CuPy, or NumPy under the CUDA simulator."""
-    if simulating():
-        return np
+    """CuPy (whatever ``import cupy`` gives)."""
     import cupy
     return cupy
 
@@ -41,11 +44,39 @@ def _zero(array):
 LAUNCH_LOG = None
 
 
+class _SimulatedDeviceMemory:
+    """A device array's memory as NumPy sees it (``__array_interface__`` from its
+    ``__cuda_array_interface__``): under the simulator, device memory is host memory."""
+
+    def __init__(self, array):
+        interface = array.__cuda_array_interface__
+        self.__array_interface__ = {key: interface[key] for key in ("shape", "typestr", "data", "strides")}
+        self.__array_interface__["version"] = 3
+        self.array = array   # keeps the memory alive
+
+
+def _kernel_argument(kernel, a):
+    if isinstance(a, np.ndarray):
+        raise TypeError(f"GPU kernel {kernel.__name__} was given a host (NumPy) array of shape {a.shape}; "
+                        f"every array of the GPU backend must live on the device")
+    if simulating() and hasattr(a, "__cuda_array_interface__"):
+        return np.asarray(_SimulatedDeviceMemory(a))
+    return a
+
+
 def _launch(kernel, n, *args):
+    args = tuple(_kernel_argument(kernel, a) for a in args)
     if LAUNCH_LOG is not None:
         import numba
         LAUNCH_LOG.append((kernel.__name__, tuple(numba.typeof(a) for a in args)))
-    kernel[blocks(n), THREADS](*args)
+    if simulating():
+        # NumPy scalars stand in for registers, and warn when unsigned products wrap (the
+        # dropout hash wraps by design); the simulator's threads share the warning filters.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "overflow encountered in scalar", RuntimeWarning)
+            kernel[blocks(n), THREADS](*args)
+    else:
+        kernel[blocks(n), THREADS](*args)
 
 
 def signatures():
@@ -65,6 +96,7 @@ def signatures():
             "relu_backward": (a[1], a[1], a[1], f),
             "adam": (a[1], a[1], a[1], a[1], f, f, f, f),
             "rmsprop": (a[1], a[1], a[1], f, f, f, f),
+            "dropout_mask": (a[1], types.uint64, types.uint64, f, f),
         }
         for name, sig in entries.items():
             out.setdefault(name, []).append(sig)
@@ -74,7 +106,7 @@ def signatures():
 KERNELS = {"im2col": cuda_conv.im2col, "col2im": cuda_conv.col2im, "maxpool_forward": cuda_pool.maxpool_forward,
            "maxpool_backward": cuda_pool.maxpool_backward, "bias_activation": cuda_elementwise.bias_activation,
            "relu_backward": cuda_elementwise.relu_backward, "adam": cuda_elementwise.adam,
-           "rmsprop": cuda_elementwise.rmsprop}
+           "rmsprop": cuda_elementwise.rmsprop, "dropout_mask": cuda_elementwise.dropout_mask}
 
 
 def _launch_im2col(x, geo, first, last, cols):
@@ -155,3 +187,12 @@ def rmsprop_update(p, g, s, lr, rho, epsilon):
     t = p.dtype.type
     _launch(cuda_elementwise.rmsprop, p.size, p.reshape(-1), g.reshape(-1), s.reshape(-1), t(lr), t(rho),
             t(1 - rho), t(epsilon))
+
+
+def dropout_mask(shape, dtype, rate, seed):
+    """As numpy_ref.dropout_mask: the same mask, drawn on the device (one thread per element)."""
+    dtype = np.dtype(dtype)
+    mask = array_module().empty(shape, dtype)
+    _launch(cuda_elementwise.dropout_mask, mask.size, mask.reshape(-1), np.uint64(seed), dropout_threshold(rate),
+            dtype.type(1 / (1 - rate)), dtype.type(0))
+    return mask

@@ -15,11 +15,11 @@ import numpy as np
 from numba import njit, prange
 
 from . import im2col_gemm
-from .numpy_ref import KERNEL_ACTIVATIONS  # noqa: F401  (same contract)
+from .numpy_ref import GOLDEN, KERNEL_ACTIVATIONS, MIX_1, MIX_2, RANDOM_BITS, dropout_threshold  # noqa: F401
 
 __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
            "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
-           "CHUNK_BYTES"]
+           "dropout_mask", "CHUNK_BYTES"]
 
 CHUNK_BYTES = 8 << 20   # largest im2col buffer per layer; bigger batches go in chunks
 
@@ -249,6 +249,20 @@ def _bias_activation_backward(dy, a, relu, dz, parts, zero):
                 acc[k] += d[k]
 
 
+_S27, _S30, _S31, _SKEEP = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(64 - RANDOM_BITS)
+
+
+@_kernel
+def _dropout_mask(mask, seed, threshold, scale, zero):
+    # mask[t] = scale if the top bits of splitmix64(seed + (t+1) * golden) >= threshold else 0
+    for t in prange(mask.size):
+        z = seed + np.uint64(t + 1) * GOLDEN
+        z = (z ^ (z >> _S30)) * MIX_1
+        z = (z ^ (z >> _S27)) * MIX_2
+        z = z ^ (z >> _S31)
+        mask[t] = scale if (z >> _SKEEP) >= threshold else zero
+
+
 # ----- the kernel API ---------------------------------------------------------------------
 def _launch_im2col(x, geo, first, last, cols):
     _im2col(cols.size, x, *geo, first, last, cols)
@@ -331,3 +345,12 @@ def rmsprop_update(p, g, s, lr, rho, epsilon):
     """In place, as numpy_ref.rmsprop_update."""
     t = p.dtype.type
     _rmsprop(p.size, p.reshape(-1), g.reshape(-1), s.reshape(-1), t(lr), t(rho), t(1 - rho), t(epsilon))
+
+
+def dropout_mask(shape, dtype, rate, seed):
+    """As numpy_ref.dropout_mask: the same mask, drawn in parallel."""
+    dtype = np.dtype(dtype)
+    mask = np.empty(shape, dtype)
+    _dropout_mask(mask.size, mask.reshape(-1), np.uint64(seed), dropout_threshold(rate),
+                  dtype.type(1 / (1 - rate)), dtype.type(0))
+    return mask

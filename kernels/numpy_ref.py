@@ -13,7 +13,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward",
     "maxpool2d_forward", "maxpool2d_backward",
     "bias_activation", "bias_activation_backward",
-    "adam_update", "rmsprop_update",
+    "adam_update", "rmsprop_update", "dropout_mask",
 ]
 
 # Activations the bias_activation kernels apply themselves; layers do the others.
@@ -135,3 +135,32 @@ def rmsprop_update(p, g, s, lr, rho, epsilon):
     s *= rho
     s += (1 - rho) * (g * g)
     p -= lr * g / np.sqrt(s + epsilon)
+
+
+# Dropout draws its mask from a counter-based generator: element t of a mask is a pure
+# function of (seed, t), the splitmix64 finaliser of seed + (t + 1) * golden ratio, so
+# every backend (and a GPU thread per element) draws exactly the same mask, with no
+# generator state to keep or copy between host and device.
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX_2 = np.uint64(0x94D049BB133111EB)
+RANDOM_BITS = 24    # each element keeps the top 24 bits: a uniform draw on a 2^-24 grid
+
+
+def dropout_threshold(rate):
+    """Keep an element when its 24 random bits, as an integer, are >= this (so P(keep) = 1 - rate
+    up to 2^-24)."""
+    return np.uint64(int(np.ceil(rate * (1 << RANDOM_BITS))))
+
+
+def dropout_mask(shape, dtype, rate, seed):
+    """The inverted-dropout mask for an array of ``shape``: 1 / (1 - rate) where element t's
+    draw from (seed, t) is kept, 0 elsewhere, in ``dtype``."""
+    t = np.arange(1, int(np.prod(shape)) + 1, dtype=np.uint64)
+    z = np.uint64(seed) + t * GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * MIX_1
+    z = (z ^ (z >> np.uint64(27))) * MIX_2
+    z ^= z >> np.uint64(31)
+    keep = (z >> np.uint64(64 - RANDOM_BITS)) >= dropout_threshold(rate)
+    dtype = np.dtype(dtype)
+    return np.where(keep, dtype.type(1 / (1 - rate)), dtype.type(0)).reshape(shape)

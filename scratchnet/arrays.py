@@ -1,15 +1,20 @@
 """Host (NumPy) and device (CuPy) arrays: telling them apart and moving between them,
-without importing CuPy unless a CuPy array is already in hand."""
+without importing CuPy unless a device array is already in hand.
+
+A device array is anything with ``__cuda_array_interface__`` (CuPy's arrays, Numba's
+device arrays). Copies between host and device happen here, explicitly, and nowhere
+else: CuPy refuses implicit conversions, and each copy costs a synchronisation.
+"""
 import numpy as np
 
 
 def is_device_array(a):
-    """True for a CuPy array (or anything else living on a GPU)."""
-    return type(a).__module__.split(".")[0] == "cupy"
+    """True for an array that lives on a GPU."""
+    return hasattr(a, "__cuda_array_interface__")
 
 
 def module_of(a):
-    """The array module that owns ``a``: cupy for CuPy arrays, else numpy."""
+    """The array module that owns ``a``: cupy for device arrays, else numpy."""
     if is_device_array(a):
         import cupy
         return cupy
@@ -17,8 +22,11 @@ def module_of(a):
 
 
 def to_host(a):
-    """A NumPy array with the values of ``a`` (a copy from the GPU when needed)."""
-    return a.get() if is_device_array(a) else np.asarray(a)
+    """A NumPy array with the values of ``a`` (copied from the GPU when it lives there)."""
+    if is_device_array(a):
+        import cupy
+        return cupy.asnumpy(a)
+    return np.asarray(a)
 
 
 def to_module(a, xp):

@@ -10,7 +10,8 @@ import importlib
 import numpy as np
 
 KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-                    "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update")
+                    "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
+                    "dropout_mask")
 
 # name -> (kernel module, description)
 _BACKENDS = {
@@ -26,10 +27,9 @@ class GPUUnavailable(RuntimeError):
 
 
 def _gpu_array_module():
-    """CuPy (checked to see a GPU), or NumPy under the CUDA simulator; else GPUUnavailable."""
-    import os
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return np
+    """CuPy, checked to see a GPU that numba-cuda can use too; else GPUUnavailable.
+    (Under numba-cuda's CUDA simulator, NUMBA_ENABLE_CUDASIM=1, the kernels run on the
+    CPU; CuPy, or a stand-in installed as ``cupy``, still holds the arrays.)"""
     missing = []
     try:
         import cupy

@@ -2,6 +2,7 @@
 your own, with Keras's hook names."""
 import sys
 import time
+from collections.abc import Mapping
 
 
 class Callback:
@@ -16,6 +17,26 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): pass
     def on_train_batch_begin(self, batch, logs=None): pass
     def on_train_batch_end(self, batch, logs=None): pass
+
+
+class BatchLogs(Mapping):
+    """The logs handed to batch callbacks and the progress bar: ``{'loss': ..., 'accuracy': ...}``,
+    where each metric is read (a copy from the GPU, on the GPU backend) only when looked at."""
+
+    def __init__(self, loss, metrics):
+        self._loss, self._metrics = loss, {metric.name: metric for metric in metrics}
+
+    def __getitem__(self, key):
+        if key == "loss":
+            return self._loss
+        return self._metrics[key].result()
+
+    def __iter__(self):
+        yield "loss"
+        yield from self._metrics
+
+    def __len__(self):
+        return 1 + len(self._metrics)
 
 
 class History(Callback):

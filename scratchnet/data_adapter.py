@@ -9,12 +9,14 @@ import warnings
 import numpy as np
 
 from . import config
-from .arrays import to_host
+from .arrays import is_device_array, to_host
 
 
 def is_batch_stream(x, y):
-    """An iterable of batches is something iterable, given without y, that is not an array."""
-    return y is None and not isinstance(x, (np.ndarray, list, tuple)) and hasattr(x, "__iter__")
+    """An iterable of batches is something iterable, given without y, that is not an array
+    (on the host or on a GPU)."""
+    return (y is None and not isinstance(x, (np.ndarray, list, tuple)) and not is_device_array(x)
+            and hasattr(x, "__iter__"))
 
 
 def check_inputs(x, input_shape, dtype, what="x"):

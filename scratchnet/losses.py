@@ -8,7 +8,7 @@ logits of any size, and with the simple gradient ``activation(z) - y``.
 """
 import numpy as np
 
-from .arrays import module_of
+from .arrays import module_of, to_host
 
 EPSILON = 1e-7  # Keras's clip for probabilities
 
@@ -60,18 +60,30 @@ class Loss:
         self.name = name or self.default_name
 
     def __call__(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
+        """Mean loss of a batch, as a float (``y_pred`` on the host or the device)."""
+        xp = module_of(y_pred)
+        if xp is np:
+            y_pred = np.asarray(y_pred)
         if y_pred.dtype.kind != "f":
             y_pred = y_pred.astype(np.float64)
-        return self.value_and_grad(self.prepare_targets(y_true, y_pred.shape, y_pred.dtype), y_pred)[0]
+        y = self.prepare_targets(to_host(y_true), y_pred.shape, y_pred.dtype)
+        return self.value_and_grad(xp.asarray(y), y_pred)[0]
 
     def value_and_grad(self, y_true, y_pred, from_logits=None):
-        """(mean loss over the batch, d(mean loss)/d(y_pred)); y_true already prepared."""
+        """(mean loss over the batch as a float, d(mean loss)/d(y_pred)); y_true already
+        prepared. The float is the one copy from the device a training step makes."""
         logits = self.from_logits if from_logits is None else from_logits
         per_sample, grad = (self._from_logits if logits else self._from_probabilities)(y_true, y_pred)
         n = y_pred.shape[0]
         grad /= grad.dtype.type(n)
         return float(per_sample.sum(dtype=np.float64) / n), grad
+
+    def total(self, y_true, y_pred, from_logits=None):
+        """Sum of the per-sample losses of a batch, as a 0-d float64 array where the
+        outputs are (evaluation adds these up on the device and reads the sum once)."""
+        logits = self.from_logits if from_logits is None else from_logits
+        per_sample, _ = (self._from_logits if logits else self._from_probabilities)(y_true, y_pred)
+        return per_sample.sum(dtype=np.float64)
 
     def prepare_targets(self, y, output_shape, dtype):
         raise NotImplementedError

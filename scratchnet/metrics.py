@@ -1,4 +1,7 @@
-"""Accuracy metrics, accumulated over an epoch as Keras does."""
+"""Accuracy metrics, accumulated over an epoch as Keras does.
+
+The running total stays where the outputs are (on the GPU for the GPU backend) and is
+read once, by ``result()``: no copy to the host per batch."""
 import numpy as np
 
 from . import losses as losses_module
@@ -35,16 +38,18 @@ class Accuracy:
         self.reset()
 
     def reset(self):
-        self.total = 0.0
+        self.total = None    # a 0-d array on the outputs' device
         self.count = 0
 
     def update(self, y_true, y_pred, from_logits=False):
         correct = self._correct(y_true, y_pred, from_logits)
-        self.total += float(np.sum(correct))
-        self.count += len(correct)
+        batch_total = correct.sum(dtype=np.float64)
+        self.total = batch_total if self.total is None else self.total + batch_total
+        self.count += correct.shape[0]
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        """The mean so far, as a float (one copy from the device)."""
+        return float(self.total) / self.count if self.count else 0.0
 
 
 def get(identifier, loss, output_shape):

@@ -306,29 +306,28 @@ class Sequential:
             if getattr(train, "ran_out", False):
                 return {}, 0
             raise ValueError("the training data produced no batches")
-        return self._logs(loss_sum / seen), step
+        return dict(self._logs(loss_sum / seen)), step
 
     def _logs(self, loss):
-        logs = {"loss": loss}
-        for metric in self._metrics:
-            logs[metric.name] = metric.result()
-        return logs
+        """The loss and the metrics so far; a metric's value is read (from the device, for
+        the GPU backend) only when someone looks at it."""
+        return callbacks_module.BatchLogs(loss, self._metrics)
 
     # ----- evaluation and inference -------------------------------------------------------
     def _run_evaluation(self, data, what):
         for metric in self._metrics or []:
             metric.reset()
-        loss_sum, seen = 0.0, 0
+        loss_sum, seen = None, 0   # loss_sum stays on the device until the end
         for xb, yb in self._checked(data, what):
             out = self._forward(xb, training=False, logits=self._fused)
-            loss, _ = self.loss.value_and_grad(yb, out, from_logits=self._logits)
-            loss_sum += loss * len(xb)
+            total = self.loss.total(yb, out, from_logits=self._logits)
+            loss_sum = total if loss_sum is None else loss_sum + total
             seen += len(xb)
             for metric in self._metrics:
                 metric.update(yb, out, self._logits)
         if seen == 0:
             raise ValueError(f"{what} produced no batches")
-        return self._logs(loss_sum / seen)
+        return dict(self._logs(float(loss_sum) / seen))
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False):
         """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics."""

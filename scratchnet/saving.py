@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrays import to_host, to_module
+
 FORMAT_VERSION = 1
 MAX_ARRAY_BYTES = 2 << 30      # no single array above 2 GiB
 _ALLOWED_KINDS = "biuf"
@@ -73,7 +75,7 @@ def save_model(model, path, extra=None):
         k = 0
         for slot in slots:
             for name in sorted(slot):
-                arrays[f"optimizer_{k}"] = slot[name]
+                arrays[f"optimizer_{k}"] = to_host(slot[name])   # explicit copy off the GPU
                 k += 1
     arrays["format"] = np.array(FORMAT_VERSION, dtype=np.int64)
     arrays["model.json"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
@@ -197,7 +199,7 @@ def load_model(path, compile=True):
             if len(slot_names) != len(params):
                 raise ModelFileError(f"{path}: optimizer state for {len(slot_names)} weights, model has "
                                      f"{len(params)}")
-            slots, k = [], 0
+            slots, k, xp = [], 0, model.backend.xp
             for names, param in zip(slot_names, params):
                 slot = {}
                 for name in names:
@@ -205,7 +207,7 @@ def load_model(path, compile=True):
                     if value is None or value.shape != param.shape:
                         raise ModelFileError(f"{path}: optimizer slot {name!r} is missing or has the "
                                              f"wrong shape")
-                    slot[name] = value.astype(param.dtype)
+                    slot[name] = to_module(value.astype(param.dtype), xp)   # onto the weights' device
                     k += 1
                 slots.append(slot)
             optimizer.slots = slots

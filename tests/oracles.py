@@ -47,3 +47,17 @@ def maxpool_backward_naive(dy, where, x_shape):
         pos = where[s, i, j, ch]
         dx[s, pos // w, pos % w, ch] += dy[s, i, j, ch]
     return dx
+
+
+def dropout_mask_naive(shape, rate, seed):
+    """The splitmix64-based mask in Python integers (exact modulo 2**64), element by element."""
+    mask64 = (1 << 64) - 1
+    size = int(np.prod(shape))
+    keep = np.zeros(size, dtype=bool)
+    for t in range(size):
+        z = (seed + (t + 1) * 0x9E3779B97F4A7C15) & mask64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask64
+        z ^= z >> 31
+        keep[t] = (z >> 40) / 2**24 >= rate
+    return np.where(keep, 1 / (1 - rate), 0.0).reshape(shape)

@@ -1,10 +1,14 @@
 """The GPU backend, checked on a machine without a GPU:
-- its kernels and a whole training step run under the CUDA simulator (tests/gpu_sim, in a
-  process of its own, since the simulator must be on before Numba is imported);
+- its kernels and the whole backend (fit, evaluate, predict, save, load, checkpoints,
+  --resume) run under the CUDA simulator on strict CuPy-like device arrays
+  (tests/gpu_sim, in a process of its own, since the simulator must be on before Numba
+  is imported);
 - every kernel compiles to PTX for compute capability 8.0 and 9.0 with every signature
-  the backend launches it with;
+  the backend launches it with (skipped only where a part of the CUDA toolchain is absent,
+  named in the reason; a failure to compile with the toolchain present fails);
 - asking for the GPU without CuPy or a GPU gives one clear error.
 Tests marked ``gpu`` need a real GPU: ``pytest -m gpu`` on a GPU machine."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -28,19 +32,40 @@ def test_gpu_kernels_and_training_step_under_the_cuda_simulator():
     assert " passed" in out.stdout and "failed" not in out.stdout
 
 
-def _ptx_compiler():
+def _missing_cuda_toolchain_parts():
+    """The parts of the CUDA toolchain that PTX compilation needs and this machine lacks:
+    numba-cuda, libNVVM, libdevice, NVRTC. A part counts as missing only when looking for
+    it finds nothing; any other error is raised, so a broken toolchain fails the test."""
+    if importlib.util.find_spec("numba") is None or importlib.util.find_spec("numba.cuda") is None:
+        return ["numba-cuda (pip install numba-cuda)"]
+    from numba.cuda.cudadrv import libs, nvvm
+    from numba.cuda.cudadrv.error import CudaSupportError, NvvmSupportError
+    missing = []
+    if not nvvm.is_available():
+        missing.append("libNVVM (the CUDA toolkit's nvvm/lib64/libnvvm.so; set CUDA_HOME)")
     try:
-        from numba import cuda
-        cuda.compile_ptx(lambda a: None, "void(float32[::1])", cc=(8, 0))
-    except Exception as error:   # no numba-cuda, NVVM or NVRTC on this machine
-        pytest.skip(f"cannot compile PTX here ({type(error).__name__}: {str(error)[:200]}); "
-                    f"needs numba-cuda, the CUDA toolkit's libNVVM and the nvidia-cuda-nvrtc wheel")
+        libdevice = libs.get_libdevice()
+    except (CudaSupportError, NvvmSupportError, OSError):
+        libdevice = None
+    if not libdevice or not Path(libdevice).is_file():
+        missing.append("libdevice (the CUDA toolkit's nvvm/libdevice/libdevice.10.bc)")
+    nvrtc = libs.get_cuda_paths().get("nvrtc")
+    if nvrtc is None or not nvrtc.info or not Path(nvrtc.info).exists():
+        missing.append("NVRTC (pip install nvidia-cuda-nvrtc, in the dev extra)")
+    return missing
+
+
+def _require_cuda_toolchain():
+    missing = _missing_cuda_toolchain_parts()
+    if missing:
+        pytest.skip("cannot compile PTX here; missing: " + "; ".join(missing))
+    from numba import cuda
     return cuda
 
 
 @pytest.mark.parametrize("cc", [(8, 0), (9, 0)])
 def test_every_gpu_kernel_compiles_to_ptx(cc):
-    cuda = _ptx_compiler()
+    cuda = _require_cuda_toolchain()
     from scratchnet.kernels import cupy_gpu
     compiled = 0
     for name, signatures in cupy_gpu.signatures().items():
@@ -49,6 +74,24 @@ def test_every_gpu_kernel_compiles_to_ptx(cc):
             assert ".entry" in ptx and f"sm_{cc[0]}{cc[1]}" in ptx, name
             compiled += 1
     assert compiled == 2 * len(cupy_gpu.KERNELS)
+
+
+def test_a_compilation_failure_with_the_toolchain_present_fails_instead_of_skipping(monkeypatch):
+    cuda = _require_cuda_toolchain()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("NVVM_ERROR_COMPILATION: simulated")
+    monkeypatch.setattr(cuda, "compile_ptx", broken)
+    with pytest.raises(RuntimeError, match="simulated"):
+        test_every_gpu_kernel_compiles_to_ptx((8, 0))
+
+
+def test_a_missing_toolchain_part_is_named_in_the_skip(monkeypatch):
+    pytest.importorskip("numba.cuda")
+    from numba.cuda.cudadrv import nvvm
+    monkeypatch.setattr(nvvm, "is_available", lambda: False)
+    with pytest.raises(pytest.skip.Exception, match="missing: libNVVM"):
+        _require_cuda_toolchain()
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="the simulator stands in for a GPU")
@@ -65,19 +108,17 @@ def test_asking_for_the_gpu_without_one_says_what_is_missing():
     assert scratchnet.backend.current().name == "cpu"   # nothing changed
 
 
-def test_cupy_input_to_a_cpu_model_is_converted_explicitly():
-    class FakeCupyArray:      # what matters: type's module is cupy, and .get() copies to the host
-        __module__ = "cupy._core.core"
-
-        def __init__(self, values):
-            self.values = values
-
-        def get(self):
-            return self.values
+def test_device_input_to_a_cpu_model_is_copied_to_the_host_explicitly(monkeypatch):
+    import strict_cupy
+    monkeypatch.setitem(sys.modules, "cupy", strict_cupy)
     from scratchnet.data_adapter import check_inputs
     x = np.ones((2, 3), np.float32)
-    converted = check_inputs(FakeCupyArray(x), (3,), np.float32)
+    with strict_cupy.counting() as transfers:
+        converted = check_inputs(strict_cupy.asarray(x), (3,), np.float32)
     assert isinstance(converted, np.ndarray) and converted.shape == (2, 3)
+    assert transfers == {"to_device": 1, "to_host": 1}
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        np.asarray(strict_cupy.asarray(x))
 
 
 @pytest.mark.gpu

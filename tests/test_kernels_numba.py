@@ -149,6 +149,15 @@ def test_one_and_two_threads_give_equal_training_steps(monkeypatch):
         np.testing.assert_array_equal(one, two)
 
 
+@given(shape=st.tuples(st.integers(1, 8), st.integers(1, 300)), rate=st.floats(0, 0.99),
+       seed=st.integers(0, 2**64 - 1), dtype=dtypes, parallel=st.booleans())
+def test_dropout_mask_is_the_reference_mask_bit_for_bit(monkeypatch, shape, rate, seed, dtype, parallel):
+    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    mask = fast.dropout_mask(shape, dtype, rate, seed)
+    assert mask.dtype == dtype and mask.shape == shape
+    np.testing.assert_array_equal(mask, ref.dropout_mask(shape, dtype, rate, seed))
+
+
 def test_chunked_buffers_stay_small(monkeypatch):
     # a batch larger than one chunk must not grow the im2col buffer beyond CHUNK_BYTES
     x = np.ones((64, 10, 10, 4), np.float32)

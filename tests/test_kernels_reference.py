@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
-from oracles import conv2d_naive, maxpool_backward_naive, maxpool_naive
+from oracles import conv2d_naive, dropout_mask_naive, maxpool_backward_naive, maxpool_naive
 from strategies import window_case
 from scratchnet.kernels import numpy_ref as ref
 
@@ -65,3 +65,26 @@ def test_kernels_keep_float32():
     dz, db = ref.bias_activation_backward(np.ones_like(y), y, "relu", True)
     dx, dw = ref.conv2d_backward(dz, cache)
     assert {a.dtype for a in (y, dx, dw, db, dz)} == {np.dtype(np.float32)}
+
+
+@given(st.tuples(st.integers(1, 5), st.integers(1, 7)), st.floats(0, 0.99), st.integers(0, 2**64 - 1))
+def test_dropout_mask_matches_the_integer_oracle(shape, rate, seed):
+    mask = ref.dropout_mask(shape, np.float64, rate, seed)
+    np.testing.assert_array_equal(mask, dropout_mask_naive(shape, rate, seed))
+
+
+def test_dropout_masks_keep_one_minus_rate_and_differ_between_seeds():
+    # 200,000 draws: the kept fraction is within 5 standard deviations of 1 - rate, and the
+    # masks of neighbouring seeds, or of neighbouring elements, are not correlated.
+    n = 200_000
+    for rate in (0.1, 0.5, 0.8):
+        keep = ref.dropout_mask((n,), np.float32, rate, 12345) > 0
+        sd = np.sqrt(rate * (1 - rate) / n)
+        assert abs(keep.mean() - (1 - rate)) < 5 * sd
+        other = ref.dropout_mask((n,), np.float32, rate, 12346) > 0
+        both = (keep & other).mean()
+        assert abs(both - (1 - rate) ** 2) < 5 * np.sqrt((1 - rate) ** 2 / n)
+        shifted = (keep[1:] & keep[:-1]).mean()
+        assert abs(shifted - (1 - rate) ** 2) < 5 * np.sqrt((1 - rate) ** 2 / n)
+    mask = ref.dropout_mask((4, 5), np.float32, 0.25, 7)
+    assert mask.dtype == np.float32 and set(np.unique(mask)) <= {np.float32(0), np.float32(1 / 0.75)}

@@ -152,7 +152,7 @@ class Layer:
         return dy
 
     def __call__(self, x, training=False):
-        return self.forward(np.asarray(x), training=training)
+        return self.forward(to_module(x, self.backend.xp), training=training)
 
     # ----- weights ----------------------------------------------------------------
     def get_weights(self):

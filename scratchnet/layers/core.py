@@ -4,7 +4,6 @@ import math
 import numpy as np
 
 from .. import config, initializers
-from ..arrays import module_of
 from .base import Layer
 
 
@@ -66,7 +65,12 @@ class Flatten(Layer):
 
 class Dropout(Layer):
     """Inverted dropout: while training, zero each input with probability ``rate`` and
-    scale the rest by 1/(1-rate); at inference, the identity."""
+    scale the rest by 1/(1-rate); at inference, the identity.
+
+    The mask is drawn by the backend's ``dropout_mask`` kernel where the inputs live (on
+    the GPU for the GPU backend), from one 64-bit seed per call taken from scratchnet's
+    generator (or from this layer's own, given ``seed``); every backend draws the same mask
+    from the same seed."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -83,8 +87,8 @@ class Dropout(Layer):
             self._cache = None
             return x
         rng = self._rng or config.rng()
-        keep = rng.random(x.shape, dtype=np.float32) >= self.rate   # drawn on the host: same masks everywhere
-        self._cache = module_of(x).asarray(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
+        seed = int(rng.integers(0, 2**64, dtype=np.uint64))
+        self._cache = self.backend.dropout_mask(x.shape, x.dtype, self.rate, seed)
         return x * self._cache
 
     def call_backward(self, dy, need_dx):

@@ -1,10 +1,14 @@
-"""The GPU kernels under numba-cuda's CUDA simulator, against the NumPy reference.
+"""The GPU kernels under numba-cuda's CUDA simulator, on strict device arrays, against
+the NumPy reference.
 
 Runs only in a process started with NUMBA_ENABLE_CUDASIM=1 (tests/test_gpu.py starts
-one); the simulator runs every CUDA thread in Python, so the shapes are tiny."""
+one); the simulator runs every CUDA thread in Python, so the shapes are tiny. Inputs go
+to the device with cp.asarray and results come back with .get(), as with real CuPy."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
+import strict_cupy as cp
 from strategies import window_case
 from scratchnet.kernels import cupy_gpu as gpu, numpy_ref as ref
 
@@ -24,15 +28,15 @@ def test_conv2d(case, c_out, seed, dtype, need_dx):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
-    y, cache = gpu.conv2d_forward(x, wt, strides, pads, {})
+    y, cache = gpu.conv2d_forward(cp.asarray(x), cp.asarray(wt), strides, pads, {})
     y_ref, cache_ref = ref.conv2d_forward(x, wt, strides, pads)
-    np.testing.assert_allclose(y, y_ref, **close(dtype))
+    np.testing.assert_allclose(y.get(), y_ref, **close(dtype))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx, dw = gpu.conv2d_backward(dy, cache, need_dx, {})
+    dx, dw = gpu.conv2d_backward(cp.asarray(dy), cache, need_dx, {})
     dx_ref, dw_ref = ref.conv2d_backward(dy, cache_ref, need_dx)
-    np.testing.assert_allclose(dw, dw_ref, **close(dtype))
+    np.testing.assert_allclose(dw.get(), dw_ref, **close(dtype))
     if need_dx:
-        np.testing.assert_allclose(dx, dx_ref, **close(dtype))
+        np.testing.assert_allclose(dx.get(), dx_ref, **close(dtype))
         assert dx.dtype == dtype
 
 
@@ -42,12 +46,12 @@ def test_maxpool(case, seed, ties):
     n, h, w, c, pool, strides, _, pads = case
     rng = np.random.default_rng(seed)
     x = (rng.integers(0, 3, (n, h, w, c)) if ties else rng.standard_normal((n, h, w, c))).astype(np.float32)
-    y, argmax = gpu.maxpool2d_forward(x, pool, strides, pads)
+    y, argmax = gpu.maxpool2d_forward(cp.asarray(x), pool, strides, pads)
     y_ref, argmax_ref = ref.maxpool2d_forward(x, pool, strides, pads)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
+    np.testing.assert_array_equal(y.get(), y_ref)
+    np.testing.assert_array_equal(argmax.get(), argmax_ref)
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_allclose(gpu.maxpool2d_backward(dy, argmax, x.shape, pool, strides, pads),
+    np.testing.assert_allclose(gpu.maxpool2d_backward(cp.asarray(dy), argmax, x.shape, pool, strides, pads).get(),
                                ref.maxpool2d_backward(dy, argmax_ref, x.shape, pool, strides, pads),
                                rtol=1e-6, atol=1e-6)
 
@@ -59,13 +63,14 @@ def test_bias_activation(rows, cols, relu, bias, seed):
     activation = "relu" if relu else "linear"
     z = rng.standard_normal((rows, cols)).astype(np.float32)
     b = rng.standard_normal(cols).astype(np.float32) if bias else None
-    a = gpu.bias_activation(z.copy(), b, activation)
-    np.testing.assert_array_equal(a, ref.bias_activation(z.copy(), b, activation))
+    a = gpu.bias_activation(cp.asarray(z), None if b is None else cp.asarray(b), activation)
+    a_ref = ref.bias_activation(z.copy(), b, activation)
+    np.testing.assert_array_equal(a.get(), a_ref)
     dy = rng.standard_normal(z.shape).astype(np.float32)
-    dz, db = gpu.bias_activation_backward(dy, a, activation, True)
-    dz_ref, db_ref = ref.bias_activation_backward(dy, a, activation, True)
-    np.testing.assert_array_equal(dz, dz_ref)
-    np.testing.assert_allclose(db, db_ref, rtol=1e-6)
+    dz, db = gpu.bias_activation_backward(cp.asarray(dy), a, activation, True)
+    dz_ref, db_ref = ref.bias_activation_backward(dy, a_ref, activation, True)
+    np.testing.assert_array_equal(dz.get(), dz_ref)
+    np.testing.assert_allclose(db.get(), db_ref, rtol=1e-6)
 
 
 @settings(max_examples=8)
@@ -74,10 +79,25 @@ def test_optimizer_updates(size, seed):
     rng = np.random.default_rng(seed)
     p = rng.standard_normal(size).astype(np.float32)
     g = rng.standard_normal(size).astype(np.float32)
-    fast, slow = [p.copy(), np.zeros_like(p), np.full_like(p, 0.1)], [p.copy(), np.zeros_like(p), np.full_like(p, 0.1)]
-    gpu.adam_update(fast[0], g, fast[1], fast[2], 1e-2, 0.9, 0.999, 1e-7)
+    slow = [p.copy(), np.zeros_like(p), np.full_like(p, 0.1)]
+    fast = [cp.asarray(a) for a in slow]
+    gpu.adam_update(fast[0], cp.asarray(g), fast[1], fast[2], 1e-2, 0.9, 0.999, 1e-7)
     ref.adam_update(slow[0], g, slow[1], slow[2], 1e-2, 0.9, 0.999, 1e-7)
-    gpu.rmsprop_update(fast[0], g, fast[2], 1e-3, 0.9, 1e-7)
+    gpu.rmsprop_update(fast[0], cp.asarray(g), fast[2], 1e-3, 0.9, 1e-7)
     ref.rmsprop_update(slow[0], g, slow[2], 1e-3, 0.9, 1e-7)
     for a, b in zip(fast, slow):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(a.get(), b, rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=8)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 9)), rate=st.floats(0.0, 0.95),
+       seed=st.integers(0, 2**64 - 1), dtype=st.sampled_from([np.float32, np.float64]))
+def test_dropout_mask_is_the_reference_mask_bit_for_bit(shape, rate, seed, dtype):
+    mask = gpu.dropout_mask(shape, dtype, rate, seed)
+    assert mask.dtype == dtype and mask.shape == shape
+    np.testing.assert_array_equal(mask.get(), ref.dropout_mask(shape, dtype, rate, seed))
+
+
+def test_a_host_array_given_to_a_gpu_kernel_is_refused():
+    with pytest.raises(TypeError, match="host \\(NumPy\\) array"):
+        gpu.bias_activation(np.zeros((2, 3), np.float32), None, "relu")

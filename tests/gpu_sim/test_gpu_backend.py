@@ -1,0 +1,164 @@
+"""The whole GPU backend on strict device arrays (tests/strict_cupy.py) with the simulated
+kernels: training with validation and dropout under every optimizer equals the CPU
+backend; what crosses between host and device per step is counted; models, optimizer
+state and checkpoints go through files and come back on the device.
+
+Shapes are tiny: the simulator runs each CUDA thread in Python."""
+import numpy as np
+import pytest
+
+import scratchnet
+import strict_cupy
+from scratchnet import callbacks, layers, models, optimizers
+from scratchnet.kernels import cupy_gpu
+
+
+def small_cnn(dropout=0.3):
+    return models.Sequential([
+        layers.Conv2D(2, 2, activation="relu", padding="same", input_shape=(4, 4, 2)),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(3, 2, activation="tanh"),
+        layers.Flatten(),
+        layers.Dropout(dropout),
+        layers.Dense(3, activation="softmax"),
+    ])
+
+
+def data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 4, 4, 2)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def twin_models(optimizer_factory, loss="sparse_categorical_crossentropy"):
+    """The same model on the CPU and on the GPU backend, with the same weights."""
+    scratchnet.set_backend("cpu")
+    cpu = small_cnn()
+    scratchnet.set_backend("gpu")
+    gpu = small_cnn()
+    gpu.set_weights(cpu.get_weights())
+    for model in (cpu, gpu):
+        model.compile(optimizer=optimizer_factory(), loss=loss, metrics=["accuracy"])
+    return cpu, gpu
+
+
+OPTIMIZERS = {
+    "sgd": lambda: optimizers.SGD(0.1),
+    "sgd-nesterov": lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: optimizers.RMSprop(1e-2),
+    "rmsprop-centered-momentum": lambda: optimizers.RMSprop(1e-2, momentum=0.5, centered=True),
+    "adam": lambda: optimizers.Adam(1e-2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_fit_with_validation_and_dropout_equals_the_cpu_backend(name):
+    x, y = data()
+    xv, yv = data(4, seed=1)
+    cpu, gpu = twin_models(OPTIMIZERS[name])
+    histories = []
+    for model in (cpu, gpu):
+        scratchnet.set_random_seed(5)   # same shuffles and dropout seeds for both
+        histories.append(model.fit(x, y, epochs=2, batch_size=4, validation_data=(xv, yv), verbose=0).history)
+    assert gpu.backend.name == "gpu" and isinstance(gpu.layers[0].params["kernel"], strict_cupy.ndarray)
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-5, err_msg=key)
+    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gpu.evaluate(xv, yv, verbose=0), cpu.evaluate(xv, yv, verbose=0), rtol=1e-5)
+    predicted = gpu.predict(xv, batch_size=3, verbose=0)
+    assert type(predicted) is np.ndarray
+    np.testing.assert_allclose(predicted, cpu.predict(xv, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_training_step_copies_the_batch_in_and_only_the_loss_out():
+    x, y = data(12)
+    xv, yv = data(4, seed=1)
+    _, gpu = twin_models(OPTIMIZERS["adam"])
+    per_step = []
+
+    class Watch(callbacks.Callback):   # the copies between one step's end and the next
+        def on_epoch_begin(self, epoch, logs=None):
+            self.last = dict(strict_cupy.TRANSFERS)
+
+        def on_train_batch_end(self, batch, logs=None):   # logs arrive but are not read here
+            now = dict(strict_cupy.TRANSFERS)
+            per_step.append({k: now.get(k, 0) - self.last.get(k, 0) for k in ("to_host", "to_device")})
+            self.last = now
+
+    with strict_cupy.counting() as transfers:
+        gpu.fit(x, y, epochs=2, batch_size=4, validation_data=(xv, yv), callbacks=[Watch()], verbose=0)
+    # each step: x and y in; the loss out (dropout masks are drawn on the device, the
+    # accuracy is summed there)
+    assert per_step == [{"to_host": 1, "to_device": 2}] * 6
+    # each epoch adds: the validation batch in (x, y); out, the training accuracy, the
+    # validation loss and the validation accuracy, each read once
+    assert transfers == {"to_host": 6 + 2 * 3, "to_device": 12 + 2 * 2}
+
+
+def test_optimizer_state_goes_to_the_host_explicitly_when_saved_and_back_to_the_device_when_loaded(tmp_path):
+    x, y = data()
+    _, gpu = twin_models(OPTIMIZERS["rmsprop-centered-momentum"])
+    scratchnet.set_random_seed(1)
+    gpu.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    gpu.save(tmp_path / "model.npz")   # np.savez refuses device arrays: this needs explicit copies
+    loaded = scratchnet.load_model(tmp_path / "model.npz")
+    assert loaded.backend.name == "gpu"
+    assert all(isinstance(v, strict_cupy.ndarray) for slot in loaded.optimizer.slots for v in slot.values())
+    assert loaded.optimizer.iterations == gpu.optimizer.iterations == 2
+    for model in (gpu, loaded):   # training continues identically from the file
+        scratchnet.set_random_seed(2)
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    for a, b in zip(gpu.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    scratchnet.set_backend("cpu")
+    on_cpu = scratchnet.load_model(tmp_path / "model.npz")
+    assert on_cpu.backend.name == "cpu" and isinstance(on_cpu.optimizer.slots[0]["velocity"], np.ndarray)
+
+
+def test_moving_a_trained_model_between_backends():
+    x, y = data()
+    _, gpu = twin_models(OPTIMIZERS["adam"])
+    gpu.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    expected = gpu.predict(x, verbose=0)
+    gpu.to("cpu")
+    assert isinstance(gpu.optimizer.slots[0]["m"], np.ndarray)
+    np.testing.assert_allclose(gpu.predict(x, verbose=0), expected, rtol=1e-6)
+    gpu.to("gpu")
+    assert isinstance(gpu.optimizer.slots[0]["m"], strict_cupy.ndarray)
+    gpu.fit(x, y, epochs=1, batch_size=4, verbose=0)
+
+
+def test_every_kernel_runs_with_a_signature_the_ptx_test_compiles():
+    x, y = data(4)
+    launched = []
+    for name in ("adam", "rmsprop"):
+        _, gpu = twin_models(OPTIMIZERS[name])
+        cupy_gpu.LAUNCH_LOG = []
+        try:
+            gpu.fit(x, y, epochs=1, batch_size=4, verbose=0)
+            launched += cupy_gpu.LAUNCH_LOG
+        finally:
+            cupy_gpu.LAUNCH_LOG = None
+    table = cupy_gpu.signatures()
+    assert {name for name, _ in launched} == set(table)   # every kernel ran
+    for name, signature in launched:
+        assert signature in table[name], f"{name} launched with {signature}, not in signatures()"
+
+
+def test_device_arrays_given_to_fit_and_predict_are_copied_explicitly():
+    x, y = data()
+    _, gpu = twin_models(OPTIMIZERS["sgd"])
+    on_device = strict_cupy.asarray(x)
+    gpu.fit(on_device, y, epochs=1, batch_size=4, verbose=0)
+    np.testing.assert_allclose(gpu.predict(on_device, verbose=0), gpu.predict(x, verbose=0))
+    assert isinstance(gpu(x), strict_cupy.ndarray)
+
+
+def test_cpu_vs_gpu_benchmark_runs_both_halves_on_tiny_shapes(capsys):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import cpu_vs_gpu
+    cpu, gpu = cpu_vs_gpu.main(["--tiny", "--repeats", "1", "--no-write"])
+    assert set(cpu) == set(gpu) and all(v > 0 for v in gpu.values())
+    assert "CUDA simulator" in capsys.readouterr().out
