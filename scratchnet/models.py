@@ -168,6 +168,12 @@ class Sequential:
         return loss, [layer.grads[key] for layer, key in self._trainable_pairs()], dx
 
     def _train_step(self, x, y):
+        # Overflow and NaN are not warned about: a loss that stops being finite stops
+        # training with TrainingDiverged, which says where and what to do.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._checked_train_step(x, y)
+
+    def _checked_train_step(self, x, y):
         try:
             out = self._forward(x, training=True, logits=self._fused)
             loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits)

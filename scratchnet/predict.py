@@ -19,10 +19,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         model = load_model(args.model, compile=False)
-    except (FileNotFoundError, ModelFileError) as error:
+    except (OSError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     extra = model.saved_extra
+    if len(model.input_shape) != 3 or model.input_shape[2] not in (1, 3, 4):
+        print(f"error: {args.model} takes inputs of shape {tuple(model.input_shape)}, not images "
+              f"(height, width, 1, 3 or 4 channels)", file=sys.stderr)
+        return 2
     h, w, c = model.input_shape
     color_mode = extra.get("color_mode") or {1: "grayscale", 3: "rgb", 4: "rgba"}[c]
     rescale = extra.get("rescale", 1 / 255)

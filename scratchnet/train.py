@@ -4,9 +4,11 @@
     python -m scratchnet.train catsdogs --data ../shared/data/catsdogs-128.tar
 
 Every run has a folder (``--out``, default runs/EXPERIMENT-TIMESTAMP) that receives a
-checkpoint after each epoch, the final model, the history as JSON and PNG plots.
-``--resume`` continues from the last checkpoint; Ctrl-C saves the weights and says how
-to resume.
+checkpoint after each epoch, the final model, the history as JSON and PNG plots. The
+checkpoint records every setting of the run; ``--resume`` restores them all and
+continues from the last complete epoch (``--epochs`` may extend the run; any other
+setting given again must equal the recorded one). Ctrl-C saves the weights and says how
+to resume. Every error is one line on stderr and a non-zero exit.
 """
 import argparse
 import json
@@ -19,13 +21,32 @@ from pathlib import Path
 import numpy as np
 
 from . import backend, callbacks, config, layers, models, optimizers, plots
-from .saving import ModelFileError, atomic_write, load_model, save_model
+from .datasets.download import DownloadError
+from .models import TrainingDiverged
+from .saving import ModelFileError, atomic_write, load_model, read_model_file, save_model
 
 CHECKPOINT = "checkpoint.npz"
 MISCLASSIFIED_SHOWN = 25   # examples in misclassified.png
 FINAL_MODEL = "model.npz"
 CATSDOGS_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
                              shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
+
+# Settings that decide what a run computes: restored by --resume, and an error if given
+# again with another value. --epochs may be raised on resume to extend the run.
+RUN_SETTINGS = ("data", "batch_size", "lr", "image_size", "augment", "seed", "limit")
+# Settings of the process that runs it (same results whatever they are, up to the last
+# bits on another backend): restored by --resume unless given again.
+PROCESS_SETTINGS = ("backend", "threads", "workers")
+CATSDOGS_ONLY = ("image_size", "augment", "workers")
+DEFAULTS = {
+    "mnist": {"lr": 1e-3, "epochs": 5},
+    "catsdogs": {"lr": 1e-4, "epochs": 30, "image_size": 150, "augment": False, "workers": 2},
+    "all": {"batch_size": 32, "backend": "cpu"},
+}
+
+
+class UsageError(ValueError):
+    """A command line that cannot run: bad or conflicting flags, or a run folder mismatch."""
 
 
 def mnist_model():
@@ -56,23 +77,51 @@ def catsdogs_model(size=150):
     return model
 
 
-class Checkpoint(callbacks.Callback):
-    """Saves model, optimizer, history and random state atomically after every epoch."""
+def catsdogs_min_size():
+    """The smallest --image-size the cats/dogs model fits: four 3x3 convs, each pooled by 2."""
+    size = 1
+    while True:
+        s = size
+        for _ in range(4):
+            s = (s - 2) // 2
+        if s >= 1:
+            return size
+        size += 1
 
-    def __init__(self, run_dir, extra, previous_history, previous_seconds=0.0):
+
+class Checkpoint(callbacks.Callback):
+    """Saves model, optimizer, history, timings and random state atomically after every epoch."""
+
+    def __init__(self, run_dir, settings, previous):
         self.path = Path(run_dir) / CHECKPOINT
-        self.extra = extra
-        self.previous = previous_history
-        self.previous_seconds = previous_seconds   # training time before a resume
-        self.start = time.perf_counter()
+        self.settings = settings
+        self.previous = previous      # {'history', 'epoch_seconds'} of the epochs before a resume
+        self.epoch_seconds = []
         self.last_epoch = None
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
-        history = merge_history(self.previous, self.model.history.history)
-        seconds = self.previous_seconds + time.perf_counter() - self.start
-        save_model(self.model, self.path, extra={**self.extra, "epoch": epoch + 1, "history": history,
-                                                 "rng": config.rng().bit_generator.state, "seconds": seconds})
+        self.epoch_seconds.append(time.perf_counter() - self.started)
+        save_model(self.model, self.path, extra={
+            "experiment": self.settings["experiment"], "settings": self.settings, "epoch": epoch + 1,
+            "history": merge_history(self.previous["history"], self.model.history.history),
+            "epoch_seconds": self.previous["epoch_seconds"] + self.epoch_seconds,
+            "rng": config.rng().bit_generator.state})
         self.last_epoch = epoch + 1
+
+
+class FreshEpochs(callbacks.Callback):
+    """Starts every epoch at the beginning of that epoch's shuffled order (an epoch cut
+    short by --limit would otherwise leave the next one to continue mid-order, which a
+    resumed run could not reproduce)."""
+
+    def __init__(self, iterator):
+        self.iterator = iterator
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.iterator.set_epoch(epoch)
 
 
 def merge_history(previous, current):
@@ -83,20 +132,21 @@ def merge_history(previous, current):
 
 
 # ----- experiments -------------------------------------------------------------------------------
-def mnist_data(args):
+def mnist_data(settings):
+    """(x_train, y_train, x_test, y_test), scaled to [0, 1] as the seed tutorial does."""
     from .datasets import mnist
-    (x_train, y_train), (x_test, y_test) = mnist.load_data(args.data)
-    if args.limit:
-        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    (x_train, y_train), (x_test, y_test) = mnist.load_data(settings["data"])
+    if settings["limit"]:
+        x_train, y_train = x_train[:settings["limit"]], y_train[:settings["limit"]]
     x_train = (x_train.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     x_test = (x_test.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     return x_train, y_train, x_test, y_test
 
 
-def run_mnist(args, model, initial_epoch, hooks):
-    x_train, y_train, x_test, y_test = mnist_data(args)
-    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
-              validation_data=(x_test, y_test), callbacks=hooks)
+def run_mnist(settings, model, data, initial_epoch, hooks):
+    x_train, y_train, x_test, y_test = data
+    model.fit(x_train, y_train, batch_size=settings["batch_size"], epochs=settings["epochs"],
+              initial_epoch=initial_epoch, validation_data=(x_test, y_test), callbacks=hooks)
     probabilities = model.predict(x_test, batch_size=500, verbose=0)
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != y_test)[:MISCLASSIFIED_SHOWN]
@@ -106,45 +156,47 @@ def run_mnist(args, model, initial_epoch, hooks):
             "preprocessing": {"rescale": 1 / 255, "color_mode": "grayscale"}}
 
 
-def catsdogs_iterators(args):
+def catsdogs_iterators(settings):
+    """(train, validation) DirectoryIterators over the prepared photos."""
     from .datasets import catsdogs
     from .preprocessing.image import ImageDataGenerator
-    if args.data is None:
-        raise FileNotFoundError("catsdogs needs --data: a folder with train/ and validation/ class "
-                                "folders, or a tar/zip of the photos")
-    root = catsdogs.prepare(args.data)
-    size = (args.image_size, args.image_size)
-    train_gen = ImageDataGenerator(rescale=1 / 255, **(CATSDOGS_AUGMENTATION if args.augment else {}))
+    if settings["data"] is None:
+        raise UsageError("catsdogs needs --data: a folder with train/ and validation/ class "
+                         "folders, or a tar/zip of the photos")
+    root = catsdogs.prepare(settings["data"])
+    size = (settings["image_size"], settings["image_size"])
+    train_gen = ImageDataGenerator(rescale=1 / 255, **(CATSDOGS_AUGMENTATION if settings["augment"] else {}))
     val_gen = ImageDataGenerator(rescale=1 / 255)
-    seed = args.seed if args.seed is not None else int(config.rng().integers(2**31))
-    train = train_gen.flow_from_directory(root / "train", target_size=size, batch_size=args.batch_size,
-                                          class_mode="binary", seed=seed, workers=args.workers)
-    val = val_gen.flow_from_directory(root / "validation", target_size=size, batch_size=args.batch_size,
-                                      class_mode="binary", shuffle=False, workers=args.workers)
+    train = train_gen.flow_from_directory(root / "train", target_size=size, batch_size=settings["batch_size"],
+                                          class_mode="binary", seed=settings["seed"],
+                                          workers=settings["workers"])
+    try:
+        val = val_gen.flow_from_directory(root / "validation", target_size=size,
+                                          batch_size=settings["batch_size"], class_mode="binary",
+                                          shuffle=False, workers=settings["workers"])
+    except BaseException:
+        train.close()
+        raise
     return train, val
 
 
-def run_catsdogs(args, model, initial_epoch, hooks):
-    train, val = catsdogs_iterators(args)
-    train.set_epoch(initial_epoch)
-    steps = len(train) if not args.limit else math.ceil(min(args.limit, train.samples) / args.batch_size)
-    try:
-        model.fit(train, steps_per_epoch=steps, epochs=args.epochs, initial_epoch=initial_epoch,
-                  validation_data=val, validation_steps=len(val), callbacks=hooks)
-        val.reset()
-        probabilities, labels, examples = [], [], []
-        for _ in range(len(val)):
-            xb, yb = next(val)
-            p = model.predict(xb, batch_size=len(xb), verbose=0)[:, 0]
-            probabilities.append(p)
-            labels.append(yb.astype(int))
-            # keep images only where they are needed: the misclassified ones, for the plot
-            examples += [(x, label, p_k) for x, label, p_k in zip(xb, yb.astype(int), p)
-                         if (p_k > 0.5) != label][:MISCLASSIFIED_SHOWN - len(examples)]
-    finally:
-        skipped = train.skipped + val.skipped
-        train.close()
-        val.close()
+def run_catsdogs(settings, model, data, initial_epoch, hooks):
+    train, val = data
+    limit = settings["limit"]
+    steps = len(train) if not limit else math.ceil(min(limit, train.samples) / settings["batch_size"])
+    model.fit(train, steps_per_epoch=steps, epochs=settings["epochs"], initial_epoch=initial_epoch,
+              validation_data=val, validation_steps=len(val), callbacks=[FreshEpochs(train)] + hooks)
+    val.reset()
+    probabilities, labels, examples = [], [], []
+    for _ in range(len(val)):
+        xb, yb = next(val)
+        p = model.predict(xb, batch_size=len(xb), verbose=0)[:, 0]
+        probabilities.append(p)
+        labels.append(yb.astype(int))
+        # keep images only where they are needed: the misclassified ones, for the plot
+        examples += [(x, label, p_k) for x, label, p_k in zip(xb, yb.astype(int), p)
+                     if (p_k > 0.5) != label][:MISCLASSIFIED_SHOWN - len(examples)]
+    skipped = train.skipped + val.skipped
     if skipped:
         print(f"skipped {len(skipped)} unreadable image(s) (named in the warnings above)")
     p = np.concatenate(probabilities)
@@ -158,51 +210,139 @@ def run_catsdogs(args, model, initial_epoch, hooks):
             "preprocessing": {"rescale": 1 / 255, "color_mode": "rgb"}}
 
 
+def close_catsdogs(data):
+    for iterator in data:
+        iterator.close()
+
+
+# experiment -> (model builder, data loader, training run, data closer, optimizer, loss); the
+# functions are looked up when called, so a test can swap one
 EXPERIMENTS = {
-    "mnist": (lambda args: mnist_model(), run_mnist, "adam"),
-    "catsdogs": (lambda args: catsdogs_model(args.image_size), run_catsdogs, "rmsprop"),
+    "mnist": (lambda s: mnist_model(), lambda s: mnist_data(s), lambda *a: run_mnist(*a), None, "adam",
+              "sparse_categorical_crossentropy"),
+    "catsdogs": (lambda s: catsdogs_model(s["image_size"]), lambda s: catsdogs_iterators(s),
+                 lambda *a: run_catsdogs(*a), lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy"),
 }
-DEFAULTS = {"mnist": {"lr": 1e-3, "epochs": 5}, "catsdogs": {"lr": 1e-4, "epochs": 30}}
 
 
-# ----- the command ---------------------------------------------------------------------------------
-def parse_args(argv):
-    parser = argparse.ArgumentParser(
+# ----- the command line --------------------------------------------------------------------------
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (and the pointer to --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def make_parser():
+    parser = OneLineParser(
         prog="python -m scratchnet.train", description="Train one of the reference models, Keras style.",
-        epilog="Each run's folder gets checkpoint.npz after every epoch, model.npz, history.json and "
-               "PNG plots (learning curves, confusion matrix, misclassified examples).")
+        epilog="Each run's folder gets checkpoint.npz after every epoch (with every setting of the run), "
+               "model.npz, history.json and PNG plots (learning curves, confusion matrix, misclassified "
+               "examples). --resume restores the run's settings; give --epochs to extend it.")
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS),
                         help="mnist: the 3-conv digit classifier; catsdogs: the 4-conv photo classifier")
     parser.add_argument("--data", default=None,
                         help="mnist: folder with the four IDX files (default: the cache, downloaded on "
                              "first use); catsdogs: folder with train/ and validation/, or a tar/zip")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs to train (mnist 5, catsdogs 30)")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs to train in all (mnist 5, catsdogs 30); with --resume, a larger "
+                             "number extends the run")
+    parser.add_argument("--batch-size", type=int, default=None, help="samples per step (default 32)")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (mnist: Adam 1e-3; catsdogs: RMSprop 1e-4)")
-    parser.add_argument("--image-size", type=int, default=150, help="catsdogs: images are resized to "
+    parser.add_argument("--image-size", type=int, default=None, help="catsdogs: images are resized to "
                         "SIZE x SIZE (default 150)")
-    parser.add_argument("--augment", action="store_true", help="catsdogs: random rotations, shifts, "
-                        "shear, zoom and flips of the training images (the seed's settings)")
-    parser.add_argument("--backend", default="cpu", choices=backend.available(),
-                        help="kernels: cpu (Numba, default) or numpy (the reference)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="catsdogs: random rotations, shifts, shear, zoom and flips of the training "
+                             "images (the seed's settings); off by default")
+    parser.add_argument("--backend", default=None, choices=backend.available(),
+                        help="kernels: cpu (Numba, default), numpy (the reference) or gpu (CuPy)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for kernels and BLAS (default: NUMBA_NUM_THREADS or all cores)")
-    parser.add_argument("--workers", type=int, default=2, help="catsdogs: image-decoding threads (default 2)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="catsdogs: image-decoding threads (default 2)")
     parser.add_argument("--seed", type=int, default=None, help="seed for weights, shuffling and "
-                        "augmentation: the same seed gives the same history")
+                        "augmentation (default: drawn, and printed): the same seed gives the same run")
     parser.add_argument("--limit", type=int, default=None, help="use only N training samples per epoch")
     parser.add_argument("--out", default=None, help="run folder (default runs/EXPERIMENT-TIMESTAMP)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out (or the newest runs/EXPERIMENT-*) from its last checkpoint")
-    args = parser.parse_args(argv)
-    for key, value in DEFAULTS[args.experiment].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for name in ("epochs", "batch_size", "image_size", "workers"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    return args
+                        help="continue the run in --out (or the newest runs/EXPERIMENT-*) from its last "
+                             "checkpoint, with the settings it recorded")
+    return parser
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def show(name, value):
+    """A setting as it is written on the command line."""
+    if value is True:
+        return flag(name)
+    if value is False:
+        return "--no-" + name.replace("_", "-")
+    return f"{flag(name)} {value}"
+
+
+def given_settings(args):
+    """The settings written on this command line (not their defaults)."""
+    names = ("epochs",) + RUN_SETTINGS + PROCESS_SETTINGS
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    for name in CATSDOGS_ONLY:
+        if name in given and args.experiment != "catsdogs":
+            raise UsageError(f"{flag(name)} applies to catsdogs only, not to {args.experiment}")
+    if given.get("data") is not None:
+        given["data"] = str(Path(given["data"]).expanduser().resolve())
+    return given
+
+
+def check_settings(settings):
+    """Ranges, and that the settings fit together; raises UsageError naming the flag."""
+    for name in ("epochs", "batch_size", "threads", "workers", "limit"):
+        value = settings.get(name)
+        if value is not None and value < 1:
+            raise UsageError(f"{flag(name)} must be at least 1, got {value}")
+    if not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
+        raise UsageError(f"--lr must be a positive number, got {settings['lr']}")
+    if settings["experiment"] == "catsdogs" and settings["image_size"] < catsdogs_min_size():
+        raise UsageError(f"--image-size must be at least {catsdogs_min_size()} for the cats/dogs model "
+                         f"(four 3x3 convolutions, each pooled by 2), got {settings['image_size']}")
+    if settings.get("threads") is not None:
+        import numba
+        if settings["threads"] > numba.config.NUMBA_NUM_THREADS:
+            raise UsageError(f"--threads must be at most {numba.config.NUMBA_NUM_THREADS} "
+                             f"(NUMBA_NUM_THREADS), got {settings['threads']}")
+
+
+def new_settings(args, given):
+    settings = {"experiment": args.experiment, "data": None, "threads": None, "limit": None, "seed": None}
+    settings.update(DEFAULTS["all"])
+    settings.update(DEFAULTS[args.experiment])
+    settings.update(given)
+    if settings["seed"] is None:
+        settings["seed"] = int(np.random.SeedSequence().entropy % 2**31)
+        print(f"Seed {settings['seed']} (drawn; --seed {settings['seed']} repeats this run)")
+    return settings
+
+
+def resumed_settings(args, given, checkpoint, recorded):
+    """The recorded settings, with --epochs (and process settings) from this command line;
+    any other setting given with a different value is an error naming both."""
+    if recorded.get("experiment") != args.experiment:
+        raise UsageError(f"{checkpoint} is a {recorded.get('experiment')} run, not {args.experiment}")
+    settings = dict(recorded)
+    for name, value in given.items():
+        before = recorded.get(name)
+        if name == "epochs" or value == before:
+            settings[name] = value
+        elif name in PROCESS_SETTINGS:
+            print(f"Using {show(name, value)} (the run used {show(name, before)})")
+            settings[name] = value
+        else:
+            raise UsageError(f"{show(name, value)} differs from this run's {show(name, before)} (recorded "
+                             f"in {checkpoint}); leave it out to resume with the run's settings, or start "
+                             f"a new run with another --out")
+    return settings
 
 
 def run_folder(args):
@@ -211,7 +351,7 @@ def run_folder(args):
     if args.resume:
         runs = sorted(Path("runs").glob(f"{args.experiment}-*"))
         if not runs:
-            raise FileNotFoundError(f"--resume: no runs/{args.experiment}-* folder to resume; pass --out")
+            raise UsageError(f"--resume: no runs/{args.experiment}-* folder to resume; pass --out")
         return runs[-1]
     return Path("runs") / f"{args.experiment}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -220,75 +360,98 @@ def _stop_like_ctrl_c(signum, frame):
     raise KeyboardInterrupt
 
 
+def one_line(error):
+    """An exception's message on one line (some, like DownloadError, list causes on several)."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip()) or type(error).__name__
+
+
 def main(argv=None):
-    args = parse_args(argv)
+    args = make_parser().parse_args(argv)
     import signal
     import threading
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_like_ctrl_c)   # `kill` saves a checkpoint too
     try:
-        backend.set_backend(args.backend, threads=args.threads)
         return train(args)
-    except (FileNotFoundError, ValueError, ModelFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (TrainingDiverged, MemoryError) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 1
+    except (UsageError, OSError, ValueError, ModelFileError, DownloadError, backend.GPUUnavailable) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
 
 
 def train(args):
-    build, run, optimizer_name = EXPERIMENTS[args.experiment]
+    given = given_settings(args)
     out = run_folder(args)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in vars(args).items() if k not in ("resume", "out")}
-    previous, initial_epoch = {}, 0
+    checkpoint = out / CHECKPOINT
+    previous = {"history": {}, "epoch_seconds": []}
     if args.resume:
-        checkpoint = out / CHECKPOINT
         if not checkpoint.exists():
             raise FileNotFoundError(f"--resume: {checkpoint} does not exist")
-        model = load_model(checkpoint)
-        extra = model.saved_extra
-        initial_epoch, previous = int(extra["epoch"]), extra.get("history", {})
-        config.rng().bit_generator.state = extra["rng"]
-        print(f"Resuming {out} after epoch {initial_epoch} of {args.epochs}")
-        if initial_epoch >= args.epochs:
-            print("no epochs left to train: evaluating and writing the run's model and plots")
+        extra = read_model_file(checkpoint)[0].get("extra") or {}
+        if not isinstance(extra.get("settings"), dict) or "epoch" not in extra:
+            raise ModelFileError(f"{checkpoint} is a model file, not a training checkpoint (no settings)")
+        settings = resumed_settings(args, given, checkpoint, extra["settings"])
+        initial_epoch = int(extra["epoch"])
+        previous = {"history": extra.get("history", {}), "epoch_seconds": extra.get("epoch_seconds", [])}
     else:
-        if args.seed is not None:
-            config.set_random_seed(args.seed)
-        model = build(args)
-        optimizer = optimizers.Adam(args.lr) if optimizer_name == "adam" else optimizers.RMSprop(args.lr)
-        loss = "sparse_categorical_crossentropy" if args.experiment == "mnist" else "binary_crossentropy"
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-        model.summary()
-    checkpoint = Checkpoint(out, {"experiment": args.experiment, "settings": settings}, previous,
-                            model.saved_extra.get("seconds", 0.0) if args.resume else 0.0)
-    start = time.perf_counter()
+        if checkpoint.exists():
+            raise UsageError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to continue it, or "
+                             f"choose another --out")
+        settings = new_settings(args, given)
+        initial_epoch = 0
+    check_settings(settings)
+    backend.set_backend(settings["backend"], threads=settings["threads"])
+    build, load_data, run, close, optimizer_name, loss = EXPERIMENTS[settings["experiment"]]
+    data = load_data(settings)          # data problems surface before any model is built
     try:
-        result = run(args, model, initial_epoch, [checkpoint])
-    except KeyboardInterrupt:
-        interrupted = out / "interrupted.npz"
-        save_model(model, interrupted, extra={"experiment": args.experiment, "settings": settings})
-        done = checkpoint.last_epoch or initial_epoch
-        print(f"\nInterrupted. The weights at this moment are in {interrupted}; the last complete epoch "
-              f"({done}) is in {out / CHECKPOINT}.\nResume with: python -m scratchnet.train "
-              f"{args.experiment} --out {out} --resume" + (f" --data {args.data}" if args.data else ""))
-        return 130
-    seconds = time.perf_counter() - start + (model.saved_extra.get("seconds", 0) if args.resume else 0)
-    history = merge_history(previous, model.history.history if model.history else {})
+        if args.resume:
+            model = load_model(checkpoint)
+            config.rng().bit_generator.state = model.saved_extra["rng"]
+            print(f"Resuming {out} after epoch {initial_epoch} of {settings['epochs']} with its settings: "
+                  + " ".join(show(k, settings[k]) for k in RUN_SETTINGS if settings.get(k) is not None))
+            if initial_epoch >= settings["epochs"]:
+                print("no epochs left to train: evaluating and writing the run's model and plots")
+        else:
+            config.set_random_seed(settings["seed"])
+            model = build(settings)
+            optimizer = (optimizers.Adam(settings["lr"]) if optimizer_name == "adam"
+                         else optimizers.RMSprop(settings["lr"]))
+            model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+            model.summary()
+        out.mkdir(parents=True, exist_ok=True)
+        hook = Checkpoint(out, settings, previous)
+        try:
+            result = run(settings, model, data, initial_epoch, [hook])
+        except KeyboardInterrupt:
+            interrupted = out / "interrupted.npz"
+            save_model(model, interrupted, extra={"experiment": settings["experiment"], "settings": settings})
+            done = hook.last_epoch or initial_epoch
+            print(f"\nInterrupted. The weights at this moment are in {interrupted}; the last complete epoch "
+                  f"({done}) is in {checkpoint}.\nResume with: python -m scratchnet.train "
+                  f"{settings['experiment']} --out {out} --resume")
+            return 130
+    finally:
+        if close is not None:
+            close(data)
+    epoch_seconds = previous["epoch_seconds"] + hook.epoch_seconds
+    history = merge_history(previous["history"], model.history.history if model.history else {})
     final = out / FINAL_MODEL
-    save_model(model, final, extra={"experiment": args.experiment, "settings": settings,
+    save_model(model, final, extra={"experiment": settings["experiment"], "settings": settings,
                                     "class_names": result["class_names"], **result["preprocessing"]})
-    record = {"settings": settings, "history": history, "seconds": seconds,
-              "accuracy": float(np.mean(result["predicted"] == result["y"]))}
+    record = {"settings": settings, "history": history, "epoch_seconds": epoch_seconds,
+              "seconds": sum(epoch_seconds), "accuracy": float(np.mean(result["predicted"] == result["y"]))}
     atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
     names = result["class_names"]
     wrong = result["misclassified"]
-    paths = [plots.plot_history(history, out / "history.png", title=f"{args.experiment}"),
+    paths = [plots.plot_history(history, out / "history.png", title=settings["experiment"]),
              plots.plot_confusion_matrix(result["y"], result["predicted"], names, out / "confusion.png"),
              plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names, out / "misclassified.png",
                                       probabilities=wrong["confidence"])]
-    split = "test" if args.experiment == "mnist" else "validation"
-    print(f"{split} accuracy: {record['accuracy']:.4f} ({seconds:.0f} s of training)")
-    print(f"saved the model to {final}, checkpoints to {out / CHECKPOINT}")
+    split = "test" if settings["experiment"] == "mnist" else "validation"
+    print(f"{split} accuracy: {record['accuracy']:.4f} ({record['seconds']:.0f} s of training)")
+    print(f"saved the model to {final}, checkpoints to {checkpoint}")
     print("plots: " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -1,10 +1,14 @@
-"""python -m scratchnet.train / predict on small synthetic data: artefacts, seeds, resume, Ctrl-C."""
+"""python -m scratchnet.train / predict on small synthetic data: artefacts, seeds, resume with
+every setting restored, Ctrl-C, and one-line errors for everything a user can get wrong."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from cli_helpers import interrupt_after, resume_with_the_printed_command
 from scratchnet import load_model, predict, train
 from test_datasets import write_mnist
 
@@ -17,8 +21,26 @@ def mnist_dir(tmp_path):
     return folder
 
 
+@pytest.fixture
+def photos(tmp_path):
+    """A tiny cats/dogs folder: dark cats, bright dogs."""
+    data = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("validation", 4)):
+        for label, name in enumerate(("cats", "dogs")):
+            (data / split / name).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 80, (20, 24, 3)) + 150 * label
+                Image.fromarray(pixels.astype(np.uint8)).save(data / split / name / f"{i}.jpg")
+    return data
+
+
 def run(args):
     return train.main([str(a) for a in args])
+
+
+def weights(folder, name="model.npz"):
+    return load_model(folder / name).get_weights()
 
 
 def test_mnist_run_writes_every_artefact(mnist_dir, tmp_path, capsys):
@@ -30,69 +52,165 @@ def test_mnist_run_writes_every_artefact(mnist_dir, tmp_path, capsys):
                  "misclassified.png"):
         assert (out / name).stat().st_size > 0, name
     record = json.loads((out / "history.json").read_text())
-    assert len(record["history"]["val_accuracy"]) == 2
+    assert len(record["history"]["val_accuracy"]) == 2 and len(record["epoch_seconds"]) == 2
+    assert record["settings"]["seed"] == 1 and record["settings"]["batch_size"] == 32
     assert load_model(out / "model.npz").count_params() == 93_322
 
 
-def test_same_seed_same_history(mnist_dir, tmp_path):
+def test_same_seed_same_history_and_a_drawn_seed_is_printed_and_recorded(mnist_dir, tmp_path, capsys):
     histories = []
     for name in ("a", "b"):
         assert run(["mnist", "--data", mnist_dir, "--epochs", 2, "--seed", 3, "--out", tmp_path / name]) == 0
         histories.append(json.loads((tmp_path / name / "history.json").read_text())["history"])
     assert histories[0] == histories[1]
+    capsys.readouterr()
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--out", tmp_path / "drawn"]) == 0
+    seed = json.loads((tmp_path / "drawn" / "history.json").read_text())["settings"]["seed"]
+    assert isinstance(seed, int) and f"--seed {seed} repeats this run" in capsys.readouterr().out
 
 
-def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(mnist_dir, tmp_path):
-    assert run(["mnist", "--data", mnist_dir, "--epochs", 3, "--seed", 4, "--out", tmp_path / "straight"]) == 0
-    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 4, "--out", tmp_path / "split"]) == 0
-    assert run(["mnist", "--data", mnist_dir, "--epochs", 3, "--out", tmp_path / "split", "--resume"]) == 0
-    straight = load_model(tmp_path / "straight" / "model.npz").get_weights()
-    resumed = load_model(tmp_path / "split" / "model.npz").get_weights()
-    for a, b in zip(straight, resumed):
+@pytest.mark.parametrize("experiment", ["mnist", "catsdogs"])
+def test_resuming_with_the_printed_command_restores_every_setting_bit_for_bit(
+        experiment, mnist_dir, photos, tmp_path, monkeypatch, capsys):
+    flags = (["mnist", "--data", mnist_dir, "--batch-size", 16, "--lr", 2e-3, "--limit", 64, "--seed", 4]
+             if experiment == "mnist" else
+             ["catsdogs", "--data", photos, "--image-size", 48, "--batch-size", 8, "--augment", "--lr", 1e-3,
+              "--limit", 16, "--seed", 2, "--workers", 1])
+    assert run(flags + ["--epochs", 3, "--out", tmp_path / "straight"]) == 0
+    original = interrupt_after(monkeypatch, 1)
+    assert run(flags + ["--epochs", 3, "--out", tmp_path / "split"]) == 130
+    text = capsys.readouterr().out
+    monkeypatch.setattr(train.Checkpoint, "on_epoch_end", original)
+    assert resume_with_the_printed_command(text) == 0
+    assert "after epoch 1 of 3 with its settings" in capsys.readouterr().out
+    for a, b in zip(weights(tmp_path / "straight"), weights(tmp_path / "split")):
         np.testing.assert_array_equal(a, b)
-    history = json.loads((tmp_path / "split" / "history.json").read_text())["history"]
-    assert len(history["loss"]) == 3
+    straight = json.loads((tmp_path / "straight" / "history.json").read_text())
+    resumed = json.loads((tmp_path / "split" / "history.json").read_text())
+    assert resumed["history"] == straight["history"] and resumed["settings"] == straight["settings"]
+    assert len(resumed["epoch_seconds"]) == 3
+
+
+def test_resume_extends_with_epochs_and_refuses_a_changed_setting_naming_both(photos, tmp_path, capsys):
+    out = tmp_path / "run"
+    flags = ["catsdogs", "--data", photos, "--image-size", 48, "--batch-size", 8, "--seed", 1, "--out", out]
+    assert run(flags + ["--epochs", 1]) == 0
+    capsys.readouterr()
+    assert run(["catsdogs", "--out", out, "--resume", "--image-size", 64]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "--image-size 64 differs from this run's --image-size 48" in err and str(out) in err
+    assert run(["catsdogs", "--out", out, "--resume", "--no-augment", "--batch-size", 8, "--epochs", 2,
+                "--workers", 1]) == 0
+    text = capsys.readouterr().out
+    assert "Using --workers 1 (the run used --workers 2)" in text and "Epoch 2/2" in text
+    assert len(json.loads((out / "history.json").read_text())["history"]["loss"]) == 2
 
 
 def test_ctrl_c_saves_and_says_how_to_resume(mnist_dir, tmp_path, monkeypatch, capsys):
-    original = train.Checkpoint.on_epoch_end
-
-    def interrupt_after_first_epoch(self, epoch, logs=None):
-        original(self, epoch, logs)
-        raise KeyboardInterrupt
-    monkeypatch.setattr(train.Checkpoint, "on_epoch_end", interrupt_after_first_epoch)
+    interrupt_after(monkeypatch, 1)
     out = tmp_path / "run"
     assert run(["mnist", "--data", mnist_dir, "--epochs", 3, "--seed", 1, "--out", out]) == 130
     text = capsys.readouterr().out
-    assert "Resume with: python -m scratchnet.train mnist --out" in text and "--resume" in text
+    assert f"Resume with: python -m scratchnet.train mnist --out {out} --resume" in text
     assert (out / "interrupted.npz").exists() and (out / "checkpoint.npz").exists()
     assert load_model(out / "checkpoint.npz").saved_extra["epoch"] == 1
 
 
-def test_missing_data_is_a_clear_error(tmp_path, capsys):
-    assert run(["mnist", "--data", tmp_path, "--epochs", 1, "--out", tmp_path / "r"]) == 2
-    assert "MNIST files missing" in capsys.readouterr().err
-    assert run(["catsdogs", "--out", tmp_path / "r2"]) == 2
-    assert "catsdogs needs --data" in capsys.readouterr().err
-
-
-def test_catsdogs_run_and_predict(tmp_path, capsys):
-    data = tmp_path / "photos"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 12), ("validation", 4)):
-        for label, name in enumerate(("cats", "dogs")):
-            (data / split / name).mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 80, (20, 24, 3)) + 150 * label
-                Image.fromarray(pixels.astype(np.uint8)).save(data / split / name / f"{i}.jpg")
+def test_catsdogs_run_and_predict(photos, tmp_path, capsys):
     out = tmp_path / "run"
-    assert run(["catsdogs", "--data", data, "--epochs", 2, "--image-size", 48, "--batch-size", 8,
+    assert run(["catsdogs", "--data", photos, "--epochs", 2, "--image-size", 48, "--batch-size", 8,
                 "--augment", "--seed", 2, "--lr", "1e-3", "--out", out]) == 0
     assert "validation accuracy:" in capsys.readouterr().out
     model = out / "model.npz"
     assert load_model(model).input_shape == (48, 48, 3)
-    image = data / "validation" / "dogs" / "0.jpg"
+    image = photos / "validation" / "dogs" / "0.jpg"
     assert predict.main([str(model), str(image), str(tmp_path / "absent.jpg")]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{image}: ") and lines[0].split(": ")[1].split()[0] in ("cats", "dogs")
     assert "cannot read" in lines[1]
+
+
+# ----- errors: one line on stderr, a non-zero exit, no traceback, nothing built first -----------
+def corrupt_file(tmp_path):
+    path = tmp_path / "broken" / "checkpoint.npz"
+    path.parent.mkdir()
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    return path.parent
+
+
+ERRORS = {
+    "zero epochs": (lambda t, m, p: ["mnist", "--data", m, "--epochs", 0], "--epochs must be at least 1, got 0"),
+    "negative batch": (lambda t, m, p: ["mnist", "--data", m, "--batch-size", -4],
+                       "--batch-size must be at least 1, got -4"),
+    "zero lr": (lambda t, m, p: ["mnist", "--data", m, "--lr", 0], "--lr must be a positive number, got 0.0"),
+    "not a number": (lambda t, m, p: ["mnist", "--epochs", "five"], "invalid int value: 'five'"),
+    "missing mnist files": (lambda t, m, p: ["mnist", "--data", t / "nowhere"], "MNIST files missing in"),
+    "no catsdogs data": (lambda t, m, p: ["catsdogs"], "catsdogs needs --data"),
+    "empty catsdogs folder": (lambda t, m, p: ["catsdogs", "--data", t], "has no train/{cats,dogs}"),
+    "missing catsdogs archive": (lambda t, m, p: ["catsdogs", "--data", t / "none.tar"],
+                                 "cats/dogs data not found at"),
+    "mnist with a catsdogs flag": (lambda t, m, p: ["mnist", "--data", m, "--augment"],
+                                   "--augment applies to catsdogs only"),
+    "image too small": (lambda t, m, p: ["catsdogs", "--data", p, "--image-size", 20],
+                        "--image-size must be at least 46"),
+    "too many threads": (lambda t, m, p: ["mnist", "--data", m, "--threads", 10_000], "--threads must be at most"),
+    "resume without a run": (lambda t, m, p: ["mnist", "--out", t / "empty", "--resume"], "does not exist"),
+    "resume a corrupt checkpoint": (lambda t, m, p: ["mnist", "--out", corrupt_file(t), "--resume"],
+                                    "is not a scratchnet model file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_every_cli_error_is_one_line_before_anything_is_built(case, mnist_dir, photos, tmp_path, capsys):
+    make_args, message = ERRORS[case]
+    try:
+        code = run(make_args(tmp_path, mnist_dir, photos))
+    except SystemExit as stop:   # argparse's own errors
+        code = stop.code
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], captured.err
+    assert "Traceback" not in captured.err and "Model:" not in captured.out
+
+
+def test_an_existing_run_is_never_overwritten_without_resume(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 1, "--out", out]) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 2, "--out", out]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_diverging_run_ends_with_one_line(mnist_dir, tmp_path, capsys):
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--lr", 1e30, "--seed", 1,
+                "--out", tmp_path / "r"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the loss became") and "\n" not in err
+
+
+@pytest.mark.skipif("cupy" in sys.modules, reason="checks the machine without CuPy")
+def test_asking_for_the_gpu_without_one_is_one_line_from_the_real_command(mnist_dir, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "scratchnet.train", "mnist", "--backend", "gpu", "--data",
+                          str(mnist_dir), "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    if out.returncode == 0:
+        pytest.skip("this machine has a usable GPU")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: the GPU backend ")
+    assert "Model:" not in out.stdout
+
+
+def test_predict_errors_are_one_line(tmp_path, capsys):
+    from scratchnet import layers, models
+    dense = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    dense.save(tmp_path / "dense.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a model")
+    for model, message in ((tmp_path / "bad.npz", "is not a scratchnet model file"),
+                           (tmp_path / "absent.npz", "does not exist"),
+                           (tmp_path / "dense.npz", "takes inputs of shape (3,), not images")):
+        assert predict.main([str(model), "x.png"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err

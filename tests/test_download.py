@@ -5,10 +5,14 @@ import io
 import tarfile
 import zipfile
 
+import functools
+import http.server
+import threading
+
 import pytest
 
-from scratchnet.datasets import catsdogs
-from scratchnet.datasets.download import DownloadError, fetch_verified
+from scratchnet.datasets import catsdogs, mnist
+from scratchnet.datasets.download import DownloadError, fetch_verified, url_source
 
 GOOD = b"the real bytes"
 FILES = {"data-file": hashlib.sha256(GOOD).hexdigest()}
@@ -103,3 +107,62 @@ def test_prepare_rejects_what_it_cannot_use(tmp_path):
     with pytest.raises(ValueError, match="no cats/dogs images"):
         catsdogs.prepare(empty, dest=tmp_path / "y")
     assert not (tmp_path / "y").exists() and not list(tmp_path.glob("y.partial-*"))
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_first_fetch_says_what_and_where_with_a_progress_bar_then_the_cache_is_named(
+        web_server, tmp_path, capsys):
+    root, base = web_server
+    (root / "data-file.gz").write_bytes(gzip.compress(GOOD))
+    cache = tmp_path / "cache"
+    fetch_verified(FILES, cache, [("the test server", url_source([base]))], "hint", what="the test data")
+    captured = capsys.readouterr()
+    assert captured.out == ""                                   # all of it on stderr
+    err = captured.err
+    assert f"Fetching the test data (data-file) from the test server into {cache}" in err
+    assert f"Downloading data from {base}data-file.gz" in err
+    assert "data-file.gz: 100%" in err                           # tqdm's bar, finished
+    assert f"Saved the test data in {cache}" in err
+    fetch_verified(FILES, cache, [("the test server", url_source([base]))], "hint", what="the test data")
+    assert capsys.readouterr().err.strip() == f"Using the cached the test data in {cache} (checked by SHA-256)"
+    fetch_verified(FILES, cache, [], "hint", verbose=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_failing_source_is_reported_before_the_next_is_tried(web_server, tmp_path, capsys):
+    root, base = web_server
+    (root / "data-file.gz").write_bytes(gzip.compress(GOOD))
+    fetch_verified(FILES, tmp_path / "cache", [("a dead mirror", url_source([base + "missing/"])),
+                                               ("the test server", url_source([base]))], "hint")
+    err = capsys.readouterr().err
+    assert "from a dead mirror" in err and "failed (" in err and "trying the next source" in err
+    assert err.index("a dead mirror") < err.index("from the test server")
+
+
+def test_mnist_names_the_cache_it_uses(tmp_path, monkeypatch, capsys):
+    from conftest import require_mnist
+    source = require_mnist()
+    cache = tmp_path / "data"
+    (cache / "mnist").mkdir(parents=True)
+    for path in source.glob("*.gz"):
+        (cache / "mnist" / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("SCRATCHNET_DATA", str(cache))
+    (x_train, _), _ = mnist.load_data()
+    assert x_train.shape == (60000, 28, 28)
+    assert f"Using the cached MNIST in {cache / 'mnist'}" in capsys.readouterr().err

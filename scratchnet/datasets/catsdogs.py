@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .download import say
 from .mnist import data_dir
 
 CLASSES = ("cats", "dogs")
@@ -86,7 +87,11 @@ def prepare(source, dest=None, validation_per_class=500, train_per_class=None, v
         raise FileNotFoundError(f"cats/dogs data not found at {source}")
     dest = Path(dest) if dest is not None else data_dir() / f"catsdogs-{source.stem}"
     if is_prepared(dest):
+        if verbose:
+            say(f"Using the photos unpacked earlier from {source} in {dest}")
         return dest
+    if verbose:
+        say(f"Unpacking {source} into {dest} (once; later runs reuse it)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=dest.name + ".partial-", dir=dest.parent))
     try:
@@ -120,7 +125,7 @@ def prepare(source, dest=None, validation_per_class=500, train_per_class=None, v
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     if verbose:
-        print(f"Prepared {dest}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        say(f"Prepared {dest}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return dest
 
 

