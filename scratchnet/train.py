@@ -95,7 +95,7 @@ class Checkpoint(callbacks.Callback):
     def __init__(self, run_dir, settings, previous):
         self.path = Path(run_dir) / CHECKPOINT
         self.settings = settings
-        self.previous = previous      # {'history', 'epoch_seconds'} of the epochs before a resume
+        self.previous = previous      # {'history', 'epoch_seconds', 'schedule'} of the run so far
         self.epoch_seconds = []
         self.last_epoch = None
 
@@ -108,7 +108,7 @@ class Checkpoint(callbacks.Callback):
             "experiment": self.settings["experiment"], "settings": self.settings, "epoch": epoch + 1,
             "history": merge_history(self.previous["history"], self.model.history.history),
             "epoch_seconds": self.previous["epoch_seconds"] + self.epoch_seconds,
-            "rng": config.rng().bit_generator.state})
+            "schedule": self.previous["schedule"], "rng": config.rng().bit_generator.state})
         self.last_epoch = epoch + 1
 
 
@@ -385,7 +385,7 @@ def train(args):
     given = given_settings(args)
     out = run_folder(args)
     checkpoint = out / CHECKPOINT
-    previous = {"history": {}, "epoch_seconds": []}
+    previous = {"history": {}, "epoch_seconds": [], "schedule": []}
     if args.resume:
         if not checkpoint.exists():
             raise FileNotFoundError(f"--resume: {checkpoint} does not exist")
@@ -394,7 +394,8 @@ def train(args):
             raise ModelFileError(f"{checkpoint} is a model file, not a training checkpoint (no settings)")
         settings = resumed_settings(args, given, checkpoint, extra["settings"])
         initial_epoch = int(extra["epoch"])
-        previous = {"history": extra.get("history", {}), "epoch_seconds": extra.get("epoch_seconds", [])}
+        previous = {"history": extra.get("history", {}), "epoch_seconds": extra.get("epoch_seconds", []),
+                    "schedule": extra.get("schedule") or [extra["settings"].get("epochs")]}
     else:
         if checkpoint.exists():
             raise UsageError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to continue it, or "
@@ -402,6 +403,8 @@ def train(args):
         settings = new_settings(args, given)
         initial_epoch = 0
     check_settings(settings)
+    if previous["schedule"][-1:] != [settings["epochs"]]:   # epochs planned at the start, and each change
+        previous["schedule"].append(settings["epochs"])
     backend.set_backend(settings["backend"], threads=settings["threads"])
     build, load_data, run, close, optimizer_name, loss = EXPERIMENTS[settings["experiment"]]
     data = load_data(settings)          # data problems surface before any model is built
@@ -441,7 +444,8 @@ def train(args):
     save_model(model, final, extra={"experiment": settings["experiment"], "settings": settings,
                                     "class_names": result["class_names"], **result["preprocessing"]})
     record = {"settings": settings, "history": history, "epoch_seconds": epoch_seconds,
-              "seconds": sum(epoch_seconds), "accuracy": float(np.mean(result["predicted"] == result["y"]))}
+              "seconds": sum(epoch_seconds), "schedule": previous["schedule"],
+              "accuracy": float(np.mean(result["predicted"] == result["y"]))}
     atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
     names = result["class_names"]
     wrong = result["misclassified"]

@@ -104,7 +104,8 @@ def test_resume_extends_with_epochs_and_refuses_a_changed_setting_naming_both(ph
                 "--workers", 1]) == 0
     text = capsys.readouterr().out
     assert "Using --workers 1 (the run used --workers 2)" in text and "Epoch 2/2" in text
-    assert len(json.loads((out / "history.json").read_text())["history"]["loss"]) == 2
+    record = json.loads((out / "history.json").read_text())
+    assert len(record["history"]["loss"]) == 2 and record["schedule"] == [1, 2]   # the extension is on record
 
 
 def test_ctrl_c_saves_and_says_how_to_resume(mnist_dir, tmp_path, monkeypatch, capsys):
