@@ -155,3 +155,19 @@ def test_a_kink_between_the_two_difference_points_is_not_reported_as_an_error():
     assert gradcheck.numerical_gradient(lambda: float(layer.forward(probe).sum()), probe)[0, 0] \
         == pytest.approx(0.65)
     assert gradcheck.check_layer(layer, x)["x"] < TOLERANCE
+
+
+def test_the_kink_retry_forgives_nothing_where_the_function_is_smooth():
+    # A kernel gradient 3e-5 off (relative) on one entry, with no kink anywhere (tanh): the
+    # smaller step agrees with the first, so the first judgement (a miss) stands.
+    x = np.random.default_rng(3).standard_normal((3, 4))
+    layer = layers.Dense(3, activation="tanh", dtype="float64")
+    original = layer.call_backward
+
+    def slightly_wrong(dy, need_dx):
+        dx = original(dy, need_dx)
+        layer.grads["kernel"][1, 2] *= 1 + 3e-5
+        return dx
+
+    layer.call_backward = slightly_wrong
+    assert gradcheck.check_layer(layer, x)["kernel"] > 10 * TOLERANCE
