@@ -166,3 +166,54 @@ def test_mnist_names_the_cache_it_uses(tmp_path, monkeypatch, capsys):
     (x_train, _), _ = mnist.load_data()
     assert x_train.shape == (60000, 28, 28)
     assert f"Using the cached MNIST in {cache / 'mnist'}" in capsys.readouterr().err
+
+
+def test_mnist_loads_the_files_it_verified_not_a_stale_plain_copy_beside_them(tmp_path, monkeypatch, capsys):
+    # Wrong plain IDX files in the cache (say, another dataset's, with MNIST's names) fail
+    # the check; the good .gz files are fetched beside them, and those are what loads.
+    import shutil
+    from conftest import require_mnist
+    from test_datasets import write_mnist
+    source = require_mnist()
+    cache = tmp_path / "data"
+    (cache / "mnist").mkdir(parents=True)
+    write_mnist(cache / "mnist", n_train=7, n_test=3, gz=False)
+
+    def copy_shared(names, folder):
+        for name in names:
+            shutil.copy(source / (name + ".gz"), folder)
+    monkeypatch.setenv("SCRATCHNET_DATA", str(cache))
+    monkeypatch.setattr(mnist, "sources", lambda: [("the shared copy", copy_shared)])
+    (x_train, _), (x_test, _) = mnist.load_data()
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert "has SHA-256" not in capsys.readouterr().out
+
+
+def test_archives_with_the_same_name_are_unpacked_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "cache"))
+    roots = []
+    for folder, count in (("a", 1), ("b", 2)):
+        archive = tmp_path / folder / "photos.tar"
+        archive.parent.mkdir()
+        with tarfile.open(archive, "w") as tar:
+            for split in ("train", "validation"):
+                for label in ("cats", "dogs"):
+                    for i in range(count):
+                        data = jpeg_bytes()
+                        info = tarfile.TarInfo(f"{split}/{label}/{i}.jpg")
+                        info.size = len(data)
+                        tar.addfile(info, io.BytesIO(data))
+        roots.append(catsdogs.prepare(archive, verbose=False))
+    assert roots[0] != roots[1]
+    assert [len(list((r / "train" / "cats").iterdir())) for r in roots] == [1, 2]
+
+
+def test_a_corrupt_archive_is_a_clear_error(tmp_path):
+    broken = tmp_path / "photos.zip"
+    with zipfile.ZipFile(broken, "w") as z:
+        z.writestr("train/cats/1.jpg", jpeg_bytes())
+    data = bytearray(broken.read_bytes())
+    data[40:60] = b"\0" * 20     # damage the member's bytes, keep the zip directory
+    broken.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="could not be read as a tar or zip archive"):
+        catsdogs.prepare(broken, dest=tmp_path / "x", verbose=False)

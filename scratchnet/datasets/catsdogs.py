@@ -14,12 +14,14 @@ Extraction goes to a temporary folder renamed into place at the end, so an inter
 run never leaves a half-prepared data set behind. Member paths are never trusted: every
 file is written under a name built here.
 """
+import hashlib
 import io
 import re
 import shutil
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .download import say
@@ -76,8 +78,19 @@ def _members(archive_path):
                          f"or zip archive")
 
 
+def archive_digest(path):
+    """SHA-256 of a file's bytes (what names an archive's unpacked copy)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def prepare(source, dest=None, validation_per_class=500, train_per_class=None, verbose=True):
-    """Path of a folder with train/ and validation/ class folders made from ``source``."""
+    """Path of a folder with train/ and validation/ class folders made from ``source``.
+    An archive is unpacked once, into a cache folder named by its SHA-256 (so two archives
+    with the same name never share one)."""
     source = Path(source)
     if source.is_dir():
         if is_prepared(source):
@@ -85,7 +98,9 @@ def prepare(source, dest=None, validation_per_class=500, train_per_class=None, v
         raise ValueError(f"{source} has no train/{{cats,dogs}} and validation/{{cats,dogs}} folders")
     if not source.exists():
         raise FileNotFoundError(f"cats/dogs data not found at {source}")
-    dest = Path(dest) if dest is not None else data_dir() / f"catsdogs-{source.stem}"
+    if dest is None:
+        dest = data_dir() / f"catsdogs-{source.stem}-{archive_digest(source)[:16]}"
+    dest = Path(dest)
     if is_prepared(dest):
         if verbose:
             say(f"Using the photos unpacked earlier from {source} in {dest}")
@@ -96,15 +111,19 @@ def prepare(source, dest=None, validation_per_class=500, train_per_class=None, v
     work = Path(tempfile.mkdtemp(prefix=dest.name + ".partial-", dir=dest.parent))
     try:
         counts, unsplit = {}, {name: [] for name in CLASSES}
-        for name, read in _members(source):
-            found = _class_of(name)
-            if found is None:
-                continue
-            split, label = found
-            if split is None:     # Kaggle / Microsoft layouts: split below
-                unsplit[label].append((PurePosixPath(name).name, read()))
-                continue
-            _write(work / split / label, PurePosixPath(name).name, read(), counts)
+        try:
+            for name, read in _members(source):
+                found = _class_of(name)
+                if found is None:
+                    continue
+                split, label = found
+                if split is None:     # Kaggle / Microsoft layouts: split below
+                    unsplit[label].append((PurePosixPath(name).name, read()))
+                    continue
+                _write(work / split / label, PurePosixPath(name).name, read(), counts)
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError) as error:
+            raise ValueError(f"{source} could not be read as a tar or zip archive "
+                             f"({type(error).__name__}: {error})") from error
         for label, files in unsplit.items():
             files.sort(key=lambda item: _natural_key(item[0]))
             for i, (filename, data) in enumerate(files):

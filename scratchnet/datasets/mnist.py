@@ -58,10 +58,11 @@ def load_data(path=None, verbose=True):
         directory = data_dir() / "mnist"
         hint = (f"To install MNIST by hand, put the four files {', '.join(SHA256)} (plain or .gz) "
                 f"into {directory}, or pass load_data(path=FOLDER).")
-        fetch_verified(SHA256, directory, sources(), hint, what="MNIST", verbose=verbose)
+        verified = fetch_verified(SHA256, directory, sources(), hint, what="MNIST", verbose=verbose)
+        found = {key: verified[stem] for key, stem in FILES.items()}   # the very files that were checked
     else:
         directory = Path(path)
-    found = {key: _find(directory, stem) for key, stem in FILES.items()}
+        found = {key: _find(directory, stem) for key, stem in FILES.items()}
     missing = [FILES[k] for k, v in found.items() if v is None]
     if missing:
         raise FileNotFoundError(f"MNIST files missing in {directory}: {missing} (each may be "
