@@ -159,3 +159,21 @@ def test_wrong_shapes_unknown_layers_and_bad_json(saved, tmp_path):
 def test_unbuilt_model_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="not been built"):
         save_model(models.Sequential([layers.Dense(2)]), tmp_path / "m.npz")
+
+
+def test_saved_files_get_the_usual_permissions_and_keep_their_own(tmp_path):
+    import os
+    import stat
+    from scratchnet.saving import atomic_write
+    umask = os.umask(0o022)
+    try:
+        new = tmp_path / "new.bin"
+        atomic_write(new, lambda f: f.write(b"x"))
+        assert stat.S_IMODE(new.stat().st_mode) == 0o644          # not mkstemp's 0600
+        shared = tmp_path / "shared.bin"
+        shared.write_bytes(b"old")
+        shared.chmod(0o664)
+        atomic_write(shared, lambda f: f.write(b"new"))
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_bytes() == b"new"
+    finally:
+        os.umask(umask)
