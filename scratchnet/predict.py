@@ -2,17 +2,17 @@
 
     python -m scratchnet.predict runs/catsdogs-.../model.npz photo1.jpg photo2.png
 """
-import argparse
 import sys
 
 import numpy as np
 
+from .cli import OneLineParser
 from .preprocessing.image import UnreadableImage, img_to_array, load_img
 from .saving import ModelFileError, load_model
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m scratchnet.predict",
+    parser = OneLineParser(prog="python -m scratchnet.predict",
                                      description="Print the predicted class and its probability for each image.")
     parser.add_argument("model", help="a model file written by model.save or scratchnet.train")
     parser.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
@@ -28,6 +28,9 @@ def main(argv=None):
               f"(height, width, 1, 3 or 4 channels)", file=sys.stderr)
         return 2
     h, w, c = model.input_shape
+    if "rescale" not in extra:   # saved by model.save, not by scratchnet.train
+        print(f"note: {args.model} does not record how its images were prepared; assuming pixels scaled "
+              f"by 1/255, {h}x{w} nearest-neighbour resizing and {c} channel(s)", file=sys.stderr)
     color_mode = extra.get("color_mode") or {1: "grayscale", 3: "rgb", 4: "rgba"}[c]
     rescale = extra.get("rescale", 1 / 255)
     outputs = model.output_shape[-1]

@@ -11,16 +11,20 @@ setting given again must equal the recorded one). Ctrl-C saves the weights and s
 to resume. Every error is one line on stderr and a non-zero exit.
 """
 import argparse
+import hashlib
 import json
 import math
+import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from . import backend, callbacks, config, layers, models, optimizers, plots
+from .cli import OneLineParser, one_line
 from .datasets.download import DownloadError
 from .models import TrainingDiverged
 from .saving import ModelFileError, atomic_write, load_model, read_model_file, save_model
@@ -32,11 +36,13 @@ CATSDOGS_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_sh
                              shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
 
 # Settings that decide what a run computes: restored by --resume, and an error if given
-# again with another value. --epochs may be raised on resume to extend the run.
-RUN_SETTINGS = ("data", "batch_size", "lr", "image_size", "augment", "seed", "limit")
+# again with another value. --epochs may be raised on resume to extend the run. The data
+# itself is part of the run too: its fingerprint is recorded and must match on resume.
+RUN_SETTINGS = ("batch_size", "lr", "image_size", "augment", "seed", "limit")
 # Settings of the process that runs it (same results whatever they are, up to the last
-# bits on another backend): restored by --resume unless given again.
-PROCESS_SETTINGS = ("backend", "threads", "workers")
+# bits on another backend; the data's location, which may move): restored by --resume
+# unless given again.
+PROCESS_SETTINGS = ("data", "backend", "threads", "workers")
 CATSDOGS_ONLY = ("image_size", "augment", "workers")
 DEFAULTS = {
     "mnist": {"lr": 1e-3, "epochs": 5},
@@ -95,7 +101,7 @@ class Checkpoint(callbacks.Callback):
     def __init__(self, run_dir, settings, previous):
         self.path = Path(run_dir) / CHECKPOINT
         self.settings = settings
-        self.previous = previous      # {'history', 'epoch_seconds', 'schedule'} of the run so far
+        self.previous = previous      # Progress.as_extra(): what the run did before this process
         self.epoch_seconds = []
         self.last_epoch = None
 
@@ -108,7 +114,8 @@ class Checkpoint(callbacks.Callback):
             "experiment": self.settings["experiment"], "settings": self.settings, "epoch": epoch + 1,
             "history": merge_history(self.previous["history"], self.model.history.history),
             "epoch_seconds": self.previous["epoch_seconds"] + self.epoch_seconds,
-            "schedule": self.previous["schedule"], "rng": config.rng().bit_generator.state})
+            "schedule": self.previous["schedule"], "data_fingerprint": self.previous["data_fingerprint"],
+            "seconds_untimed": self.previous["seconds_untimed"], "rng": config.rng().bit_generator.state})
         self.last_epoch = epoch + 1
 
 
@@ -215,24 +222,48 @@ def close_catsdogs(data):
         iterator.close()
 
 
-# experiment -> (model builder, data loader, training run, data closer, optimizer, loss); the
-# functions are looked up when called, so a test can swap one
+def arrays_fingerprint(data):
+    """What MNIST data a run trains and tests on: a digest of its arrays."""
+    digest = hashlib.sha256()
+    for array in data:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def photos_fingerprint(data):
+    """What photos a run trains and validates on: a digest of their names and sizes."""
+    digest = hashlib.sha256()
+    for iterator in data:
+        for name in iterator.filenames:
+            digest.update(f"{name}\0{(iterator.directory / name).stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Experiment:
+    """How the command line runs one reference experiment. The functions are looked up
+    when called (the lambdas below), so a test can swap one."""
+    build: object            # settings -> uncompiled model
+    load_data: object        # settings -> data (loaded before any model is built)
+    fingerprint: object      # data -> str: what the run is trained on
+    run: object              # (settings, model, data, initial_epoch, callbacks) -> results
+    close: object            # data -> None
+    optimizer: str
+    loss: str
+    held_out: str            # the split the reported accuracy is measured on
+
+
 EXPERIMENTS = {
-    "mnist": (lambda s: mnist_model(), lambda s: mnist_data(s), lambda *a: run_mnist(*a), None, "adam",
-              "sparse_categorical_crossentropy"),
-    "catsdogs": (lambda s: catsdogs_model(s["image_size"]), lambda s: catsdogs_iterators(s),
-                 lambda *a: run_catsdogs(*a), lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy"),
+    "mnist": Experiment(lambda s: mnist_model(), lambda s: mnist_data(s), lambda d: arrays_fingerprint(d),
+                        lambda *a: run_mnist(*a), lambda d: None, "adam", "sparse_categorical_crossentropy",
+                        "test"),
+    "catsdogs": Experiment(lambda s: catsdogs_model(s["image_size"]), lambda s: catsdogs_iterators(s),
+                           lambda d: photos_fingerprint(d), lambda *a: run_catsdogs(*a),
+                           lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy", "validation"),
 }
 
 
 # ----- the command line --------------------------------------------------------------------------
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with its errors on one line (and the pointer to --help)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def make_parser():
     parser = OneLineParser(
         prog="python -m scratchnet.train", description="Train one of the reference models, Keras style.",
@@ -304,6 +335,8 @@ def check_settings(settings):
             raise UsageError(f"{flag(name)} must be at least 1, got {value}")
     if not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
         raise UsageError(f"--lr must be a positive number, got {settings['lr']}")
+    if not 0 <= settings["seed"] < 2**63:
+        raise UsageError(f"--seed must be a whole number from 0 to 2**63 - 1, got {settings['seed']}")
     if settings["experiment"] == "catsdogs" and settings["image_size"] < catsdogs_min_size():
         raise UsageError(f"--image-size must be at least {catsdogs_min_size()} for the cats/dogs model "
                          f"(four 3x3 convolutions, each pooled by 2), got {settings['image_size']}")
@@ -314,7 +347,29 @@ def check_settings(settings):
                              f"(NUMBA_NUM_THREADS), got {settings['threads']}")
 
 
-def new_settings(args, given):
+@dataclass
+class Progress:
+    """What a run has done before this process: empty for a new run, else from its checkpoint."""
+    initial_epoch: int = 0
+    history: dict = field(default_factory=dict)
+    epoch_seconds: list = field(default_factory=list)   # None for epochs an older scratchnet did not time
+    schedule: list = field(default_factory=list)        # --epochs at the start, and after each change
+    data_fingerprint: str = None
+    seconds_untimed: float = 0.0   # the total an older scratchnet kept instead of epoch_seconds
+
+    def as_extra(self):
+        return {"history": self.history, "epoch_seconds": self.epoch_seconds, "schedule": self.schedule,
+                "data_fingerprint": self.data_fingerprint, "seconds_untimed": self.seconds_untimed}
+
+
+def start_run(args, given, out):
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if (out / CHECKPOINT).exists():
+        raise UsageError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to continue it, or choose "
+                         f"another --out")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"--out {out} is not empty; choose a new or empty folder (nothing in it was changed)")
     settings = {"experiment": args.experiment, "data": None, "threads": None, "limit": None, "seed": None}
     settings.update(DEFAULTS["all"])
     settings.update(DEFAULTS[args.experiment])
@@ -322,27 +377,67 @@ def new_settings(args, given):
     if settings["seed"] is None:
         settings["seed"] = int(np.random.SeedSequence().entropy % 2**31)
         print(f"Seed {settings['seed']} (drawn; --seed {settings['seed']} repeats this run)")
-    return settings
+    return settings, Progress(schedule=[settings["epochs"]])
 
 
-def resumed_settings(args, given, checkpoint, recorded):
-    """The recorded settings, with --epochs (and process settings) from this command line;
+def resume_run(args, given, out):
+    """The recorded settings, with --epochs and the process settings from this command line;
     any other setting given with a different value is an error naming both."""
+    checkpoint = out / CHECKPOINT
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"--resume: {checkpoint} does not exist")
+    extra = read_model_file(checkpoint)[0].get("extra") or {}
+    recorded = extra.get("settings")
+    if not isinstance(recorded, dict) or "epoch" not in extra:
+        raise ModelFileError(f"{checkpoint} is a model file, not a training checkpoint (no settings)")
     if recorded.get("experiment") != args.experiment:
         raise UsageError(f"{checkpoint} is a {recorded.get('experiment')} run, not {args.experiment}")
-    settings = dict(recorded)
+    done = int(extra["epoch"])
+    settings = {k: v for k, v in recorded.items() if not (args.experiment == "mnist" and k in CATSDOGS_ONLY)}
     for name, value in given.items():
         before = recorded.get(name)
+        if name == "epochs" and value < done:
+            raise UsageError(f"--epochs {value} is fewer than the {done} epochs this run has done")
         if name == "epochs" or value == before:
             settings[name] = value
         elif name in PROCESS_SETTINGS:
             print(f"Using {show(name, value)} (the run used {show(name, before)})")
             settings[name] = value
         else:
-            raise UsageError(f"{show(name, value)} differs from this run's {show(name, before)} (recorded "
-                             f"in {checkpoint}); leave it out to resume with the run's settings, or start "
-                             f"a new run with another --out")
-    return settings
+            raise UsageError(f"{show(name, value)} differs from this run's {show(name, before)} (recorded in "
+                             f"{checkpoint}); leave it out to resume with the run's settings, or start a new "
+                             f"run with another --out")
+    if settings.get("data") and "data" not in given and not Path(settings["data"]).exists():
+        raise UsageError(f"this run's data, {settings['data']}, is no longer there; give --data with its new place")
+    seconds, untimed = extra.get("epoch_seconds"), float(extra.get("seconds_untimed") or 0.0)
+    if seconds is None:   # written by an older scratchnet, which kept only a total
+        seconds, untimed = [None] * done, float(extra.get("seconds") or 0.0)
+    schedule = extra.get("schedule") or [recorded.get("epochs")]
+    if schedule[-1] != settings["epochs"]:
+        schedule = schedule + [settings["epochs"]]
+    progress = Progress(done, extra.get("history") or {}, list(seconds), schedule, extra.get("data_fingerprint"),
+                        untimed)
+    return settings, progress
+
+
+def use_backend(settings, given):
+    """Set the backend and threads; a recorded (not given) one this machine cannot use is
+    replaced (threads) or named with the flag that overrides it (backend)."""
+    threads = settings.get("threads")
+    if threads is not None and "threads" not in given:
+        import numba
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            print(f"Using --threads {numba.config.NUMBA_NUM_THREADS}: the run used {threads}, and "
+                  f"NUMBA_NUM_THREADS allows {numba.config.NUMBA_NUM_THREADS} here")
+            settings["threads"] = numba.config.NUMBA_NUM_THREADS
+    check_settings(settings)
+    try:
+        backend.set_backend(settings["backend"], threads=settings["threads"])
+    except backend.GPUUnavailable as error:
+        if "backend" in given:
+            raise
+        raise UsageError(f"this run used --backend {settings['backend']}, which cannot run here ({one_line(error)}); "
+                         f"give --backend cpu to continue it on the CPU") from error
 
 
 def run_folder(args):
@@ -356,13 +451,18 @@ def run_folder(args):
     return Path("runs") / f"{args.experiment}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def start_command(settings, out):
+    """The command that starts this run again from scratch, every setting spelt out."""
+    words = ["python -m scratchnet.train", settings["experiment"], "--out", shlex.quote(str(out)),
+             "--epochs", str(settings["epochs"])]
+    for name in RUN_SETTINGS + PROCESS_SETTINGS:
+        if settings.get(name) is not None and not (settings["experiment"] == "mnist" and name in CATSDOGS_ONLY):
+            words.append(show(name, shlex.quote(str(settings[name])) if name == "data" else settings[name]))
+    return " ".join(words)
+
+
 def _stop_like_ctrl_c(signum, frame):
     raise KeyboardInterrupt
-
-
-def one_line(error):
-    """An exception's message on one line (some, like DownloadError, list causes on several)."""
-    return " ".join(part.strip() for part in str(error).splitlines() if part.strip()) or type(error).__name__
 
 
 def main(argv=None):
@@ -373,6 +473,9 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, _stop_like_ctrl_c)   # `kill` saves a checkpoint too
     try:
         return train(args)
+    except KeyboardInterrupt:
+        print("error: interrupted before training started; nothing was saved", file=sys.stderr)
+        return 130
     except (TrainingDiverged, MemoryError) as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
@@ -384,77 +487,84 @@ def main(argv=None):
 def train(args):
     given = given_settings(args)
     out = run_folder(args)
-    checkpoint = out / CHECKPOINT
-    previous = {"history": {}, "epoch_seconds": [], "schedule": []}
-    if args.resume:
-        if not checkpoint.exists():
-            raise FileNotFoundError(f"--resume: {checkpoint} does not exist")
-        extra = read_model_file(checkpoint)[0].get("extra") or {}
-        if not isinstance(extra.get("settings"), dict) or "epoch" not in extra:
-            raise ModelFileError(f"{checkpoint} is a model file, not a training checkpoint (no settings)")
-        settings = resumed_settings(args, given, checkpoint, extra["settings"])
-        initial_epoch = int(extra["epoch"])
-        previous = {"history": extra.get("history", {}), "epoch_seconds": extra.get("epoch_seconds", []),
-                    "schedule": extra.get("schedule") or [extra["settings"].get("epochs")]}
-    else:
-        if checkpoint.exists():
-            raise UsageError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to continue it, or "
-                             f"choose another --out")
-        settings = new_settings(args, given)
-        initial_epoch = 0
-    check_settings(settings)
-    if previous["schedule"][-1:] != [settings["epochs"]]:   # epochs planned at the start, and each change
-        previous["schedule"].append(settings["epochs"])
-    backend.set_backend(settings["backend"], threads=settings["threads"])
-    build, load_data, run, close, optimizer_name, loss = EXPERIMENTS[settings["experiment"]]
-    data = load_data(settings)          # data problems surface before any model is built
+    settings, progress = resume_run(args, given, out) if args.resume else start_run(args, given, out)
+    use_backend(settings, given)
+    experiment = EXPERIMENTS[settings["experiment"]]
+    data = experiment.load_data(settings)          # data problems surface before any model is built
     try:
-        if args.resume:
-            model = load_model(checkpoint)
-            config.rng().bit_generator.state = model.saved_extra["rng"]
-            print(f"Resuming {out} after epoch {initial_epoch} of {settings['epochs']} with its settings: "
-                  + " ".join(show(k, settings[k]) for k in RUN_SETTINGS if settings.get(k) is not None))
-            if initial_epoch >= settings["epochs"]:
-                print("no epochs left to train: evaluating and writing the run's model and plots")
-        else:
-            config.set_random_seed(settings["seed"])
-            model = build(settings)
-            optimizer = (optimizers.Adam(settings["lr"]) if optimizer_name == "adam"
-                         else optimizers.RMSprop(settings["lr"]))
-            model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-            model.summary()
-        out.mkdir(parents=True, exist_ok=True)
-        hook = Checkpoint(out, settings, previous)
-        try:
-            result = run(settings, model, data, initial_epoch, [hook])
-        except KeyboardInterrupt:
-            interrupted = out / "interrupted.npz"
-            save_model(model, interrupted, extra={"experiment": settings["experiment"], "settings": settings})
-            done = hook.last_epoch or initial_epoch
-            print(f"\nInterrupted. The weights at this moment are in {interrupted}; the last complete epoch "
-                  f"({done}) is in {checkpoint}.\nResume with: python -m scratchnet.train "
-                  f"{settings['experiment']} --out {out} --resume")
-            return 130
+        fingerprint = experiment.fingerprint(data)
+        if progress.data_fingerprint not in (None, fingerprint):
+            raise UsageError(f"the data at {settings['data'] or 'the MNIST cache'} is not the data this run was "
+                             f"trained on (fingerprint {fingerprint}, recorded {progress.data_fingerprint}); "
+                             f"give --data with the run's data")
+        progress.data_fingerprint = fingerprint
+        model = resumed_model(out, progress, settings) if args.resume else new_model(settings, experiment)
+        return train_and_report(settings, experiment, model, data, progress, out)
     finally:
-        if close is not None:
-            close(data)
-    epoch_seconds = previous["epoch_seconds"] + hook.epoch_seconds
-    history = merge_history(previous["history"], model.history.history if model.history else {})
-    final = out / FINAL_MODEL
-    save_model(model, final, extra={"experiment": settings["experiment"], "settings": settings,
-                                    "class_names": result["class_names"], **result["preprocessing"]})
-    record = {"settings": settings, "history": history, "epoch_seconds": epoch_seconds,
-              "seconds": sum(epoch_seconds), "schedule": previous["schedule"],
-              "accuracy": float(np.mean(result["predicted"] == result["y"]))}
-    atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
-    names = result["class_names"]
-    wrong = result["misclassified"]
-    paths = [plots.plot_history(history, out / "history.png", title=settings["experiment"]),
-             plots.plot_confusion_matrix(result["y"], result["predicted"], names, out / "confusion.png"),
-             plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names, out / "misclassified.png",
-                                      probabilities=wrong["confidence"])]
-    split = "test" if settings["experiment"] == "mnist" else "validation"
-    print(f"{split} accuracy: {record['accuracy']:.4f} ({record['seconds']:.0f} s of training)")
+        experiment.close(data)
+
+
+def new_model(settings, experiment):
+    config.set_random_seed(settings["seed"])
+    model = experiment.build(settings)
+    optimizer = (optimizers.Adam(settings["lr"]) if experiment.optimizer == "adam"
+                 else optimizers.RMSprop(settings["lr"]))
+    model.compile(optimizer=optimizer, loss=experiment.loss, metrics=["accuracy"])
+    model.summary()
+    return model
+
+
+def resumed_model(out, progress, settings):
+    model = load_model(out / CHECKPOINT)
+    config.rng().bit_generator.state = model.saved_extra["rng"]
+    shown = [show(k, settings[k]) for k in RUN_SETTINGS if settings.get(k) is not None]
+    print(f"Resuming {out} after epoch {progress.initial_epoch} of {settings['epochs']} with its settings: "
+          + " ".join(shown))
+    if progress.initial_epoch >= settings["epochs"]:
+        print("no epochs left to train: evaluating and writing the run's model and plots")
+    return model
+
+
+def train_and_report(settings, experiment, model, data, progress, out):
+    """Train (checkpointing each epoch), then write the model, history.json and the plots.
+    Ctrl-C saves what there is and says how to go on."""
+    checkpoint = out / CHECKPOINT
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    hook = Checkpoint(out, settings, progress.as_extra())
+    try:
+        result = experiment.run(settings, model, data, progress.initial_epoch, [hook])
+        epoch_seconds = progress.epoch_seconds + hook.epoch_seconds
+        history = merge_history(progress.history, model.history.history if model.history else {})
+        final = out / FINAL_MODEL
+        save_model(model, final, extra={"experiment": settings["experiment"], "settings": settings,
+                                        "class_names": result["class_names"], **result["preprocessing"]})
+        record = {"settings": settings, "history": history, "epoch_seconds": epoch_seconds,
+                  "seconds": progress.seconds_untimed + sum(s for s in epoch_seconds if s is not None),
+                  "schedule": progress.schedule,
+                  "data_fingerprint": progress.data_fingerprint,
+                  "accuracy": float(np.mean(result["predicted"] == result["y"]))}
+        atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
+        names, wrong = result["class_names"], result["misclassified"]
+        paths = [plots.plot_history(history, out / "history.png", title=settings["experiment"]),
+                 plots.plot_confusion_matrix(result["y"], result["predicted"], names, out / "confusion.png"),
+                 plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names,
+                                          out / "misclassified.png", probabilities=wrong["confidence"])]
+    except KeyboardInterrupt:
+        if not checkpoint.exists():   # not one epoch done: nothing to resume, nothing kept
+            if created and not any(out.iterdir()):
+                out.rmdir()
+            print(f"\nInterrupted before the first epoch ended; nothing was saved. Start again with: "
+                  f"{start_command(settings, out)}")
+            return 130
+        interrupted = out / "interrupted.npz"
+        save_model(model, interrupted, extra={"experiment": settings["experiment"], "settings": settings})
+        done = hook.last_epoch or progress.initial_epoch
+        print(f"\nInterrupted. The weights at this moment are in {interrupted}; the last complete epoch "
+              f"({done}) is in {checkpoint}.\nResume with: python -m scratchnet.train "
+              f"{settings['experiment']} --out {shlex.quote(str(out))} --resume")
+        return 130
+    print(f"{experiment.held_out} accuracy: {record['accuracy']:.4f} ({record['seconds']:.0f} s of training)")
     print(f"saved the model to {final}, checkpoints to {checkpoint}")
     print("plots: " + ", ".join(str(p) for p in paths))
     return 0

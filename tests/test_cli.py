@@ -1,8 +1,10 @@
 """python -m scratchnet.train / predict on small synthetic data: artefacts, seeds, resume with
 every setting restored, Ctrl-C, and one-line errors for everything a user can get wrong."""
 import json
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +217,101 @@ def test_predict_errors_are_one_line(tmp_path, capsys):
         assert predict.main([str(model), "x.png"]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, err
+
+
+# ----- the corners of resuming and of run folders --------------------------------------------------
+def test_ctrl_c_in_the_first_epoch_keeps_nothing_and_prints_a_command_that_starts_again(
+        mnist_dir, tmp_path, monkeypatch, capsys):
+    original = train.Checkpoint.on_epoch_begin
+
+    def stop_at_once(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train.Checkpoint, "on_epoch_begin", stop_at_once)
+    out = tmp_path / "run"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 2, "--batch-size", 48, "--out", out]) == 130
+    text = capsys.readouterr().out
+    assert "nothing was saved" in text and "Resume with" not in text and not out.exists()
+    monkeypatch.setattr(train.Checkpoint, "on_epoch_begin", original)
+    command = text.split("Start again with: ")[1].splitlines()[0]
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "scratchnet.train"] and "--seed" in words and "--batch-size" in words
+    assert train.main(words[3:]) == 0 and (out / "model.npz").exists()
+
+
+def test_a_folder_that_is_not_empty_or_is_a_file_is_refused(mnist_dir, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    (tmp_path / "afile").write_text("x")
+    for out, message in ((tmp_path / "mine", "is not empty"), (tmp_path / "afile", "is a file")):
+        assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--out", out]) == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and (tmp_path / "afile").read_text() == "x"
+
+
+def test_resume_follows_moved_data_and_refuses_other_data(photos, tmp_path, capsys):
+    import shutil
+    out = tmp_path / "run"
+    assert run(["catsdogs", "--data", photos, "--image-size", 48, "--batch-size", 8, "--seed", 1, "--epochs", 1,
+                "--out", out]) == 0
+    moved = tmp_path / "moved"
+    shutil.move(photos, moved)
+    capsys.readouterr()
+    assert run(["catsdogs", "--out", out, "--resume", "--epochs", 2]) == 2      # the recorded folder is gone
+    assert "is no longer there; give --data with its new place" in capsys.readouterr().err
+    assert run(["catsdogs", "--out", out, "--resume", "--epochs", 2, "--data", moved]) == 0
+    assert f"Using --data {moved}" in capsys.readouterr().out
+    (moved / "train" / "cats" / "0.jpg").unlink()                               # now other data
+    assert run(["catsdogs", "--out", out, "--resume", "--epochs", 3, "--data", moved]) == 2
+    assert "is not the data this run was trained on" in capsys.readouterr().err
+    assert run(["catsdogs", "--out", out, "--resume", "--epochs", 1, "--data", moved]) == 2
+    assert "--epochs 1 is fewer than the 2 epochs this run has done" in capsys.readouterr().err
+
+
+def test_a_recorded_process_setting_this_machine_cannot_use(mnist_dir, tmp_path, monkeypatch, capsys):
+    import numba
+    from scratchnet.saving import save_model
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    out = tmp_path / "run"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 1, "--threads", 2, "--out", out]) == 0
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    capsys.readouterr()
+    assert run(["mnist", "--out", out, "--resume", "--epochs", 2]) == 0
+    assert "Using --threads 1: the run used 2" in capsys.readouterr().out
+    monkeypatch.undo()
+    model = load_model(out / "checkpoint.npz")
+    extra = dict(model.saved_extra, settings={**model.saved_extra["settings"], "backend": "gpu"})
+    save_model(model, out / "checkpoint.npz", extra=extra)
+    assert run(["mnist", "--out", out, "--resume", "--epochs", 3]) == 2
+    err = capsys.readouterr().err
+    assert "this run used --backend gpu, which cannot run here" in err and "--backend cpu" in err
+
+
+def test_a_checkpoint_from_an_older_scratchnet_resumes_and_keeps_its_time(mnist_dir, tmp_path, capsys):
+    from scratchnet.saving import save_model
+    out = tmp_path / "run"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 1, "--out", out]) == 0
+    model = load_model(out / "checkpoint.npz")
+    old = {k: v for k, v in model.saved_extra.items() if k not in ("epoch_seconds", "schedule", "data_fingerprint",
+                                                                   "seconds_untimed")}
+    save_model(model, out / "checkpoint.npz", extra={**old, "seconds": 12.5})
+    assert run(["mnist", "--out", out, "--resume", "--epochs", 2]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["epoch_seconds"][0] is None and record["seconds"] > 12.5 and record["schedule"] == [1, 2]
+    import sys as _sys
+    _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import record_run
+    assert "| 1 |" in record_run.body(record) and " - |" in record_run.body(record)
+
+
+def test_seed_out_of_range_and_ctrl_c_while_loading_are_one_line(mnist_dir, tmp_path, monkeypatch, capsys):
+    assert run(["mnist", "--data", mnist_dir, "--seed", -1, "--out", tmp_path / "a"]) == 2
+    assert "--seed must be a whole number from 0" in capsys.readouterr().err
+
+    def interrupted(settings):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train, "mnist_data", interrupted)
+    assert run(["mnist", "--out", tmp_path / "b"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "error: interrupted before training started; nothing was saved"
