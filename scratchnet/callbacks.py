@@ -20,16 +20,20 @@ class Callback:
 
 
 class BatchLogs(Mapping):
-    """The logs handed to batch callbacks and the progress bar: ``{'loss': ..., 'accuracy': ...}``,
-    where each metric is read (a copy from the GPU, on the GPU backend) only when looked at."""
+    """The logs handed to batch callbacks and the progress bar: ``{'loss': ..., 'accuracy': ...}``
+    as they stood after that batch. A metric's value is read (a copy from the GPU, on the
+    GPU backend) only when it is looked at, from a snapshot of its running total taken
+    when the logs were made, so logs kept for later still show their own batch."""
 
     def __init__(self, loss, metrics):
-        self._loss, self._metrics = loss, {metric.name: metric for metric in metrics}
+        self._loss = loss
+        self._metrics = {metric.name: metric.snapshot() for metric in metrics}
 
     def __getitem__(self, key):
         if key == "loss":
             return self._loss
-        return self._metrics[key].result()
+        total, count = self._metrics[key]
+        return float(total) / count if count else 0.0
 
     def __iter__(self):
         yield "loss"
@@ -81,14 +85,16 @@ class Progbar:
     finished, anywhere else); ``verbose=2`` prints one summary line at the end."""
 
     width = 30
+    interval = 0.1   # seconds between redraws (each redraw reads the metrics it shows)
 
-    def __init__(self, target, verbose=1, stream=None, interval=0.1):
+    def __init__(self, target, verbose=1, stream=None, interval=None):
         self.target, self.verbose = target, verbose
         self.stream = stream or sys.stdout
         self.interactive = _interactive(self.stream)
         self.start = time.perf_counter()
         self.last_draw = 0.0
-        self.interval = interval
+        if interval is not None:
+            self.interval = interval
 
     def _bar(self, current):
         if self.target is None:

@@ -29,7 +29,7 @@ def _clip(p):
 
 
 def _as_float(y, dtype, loss_name):
-    y = np.asarray(y)
+    y = to_host(y)   # targets are checked on the host (a device array is copied explicitly)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{loss_name} expects numeric targets, got dtype {y.dtype}")
     y = y.astype(dtype, copy=False)
@@ -129,7 +129,7 @@ class CategoricalCrossentropy(Loss):
     fused_activation = "softmax"
 
     def prepare_targets(self, y, output_shape, dtype):
-        y_arr = np.asarray(y)
+        y_arr = to_host(y)
         if y_arr.ndim == 1 and len(output_shape) == 2 and output_shape[1] > 1:
             raise ValueError(f"{self.name} expects one-hot targets of shape {tuple(output_shape)}, "
                              f"got integer labels of shape {y_arr.shape}; use "
@@ -160,7 +160,7 @@ class SparseCategoricalCrossentropy(Loss):
     fused_activation = "softmax"
 
     def prepare_targets(self, y, output_shape, dtype):
-        y = np.asarray(y)
+        y = to_host(y)
         n, classes = output_shape[0], output_shape[-1]
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -236,8 +236,10 @@ def get(identifier):
 def _per_sample(loss_class):
     def function(y_true, y_pred, from_logits=False):
         loss = loss_class(from_logits=from_logits)
-        y_pred = np.asarray(y_pred, dtype=np.result_type(np.asarray(y_pred).dtype, np.float32))
-        y = loss.prepare_targets(y_true, y_pred.shape, y_pred.dtype)
+        xp = module_of(y_pred)
+        y_pred = xp.asarray(y_pred)
+        y_pred = y_pred.astype(np.result_type(y_pred.dtype, np.float32), copy=False)
+        y = xp.asarray(loss.prepare_targets(y_true, y_pred.shape, y_pred.dtype))
         fn = loss._from_logits if from_logits else loss._from_probabilities
         return fn(y, y_pred)[0]
     function.__name__ = loss_class.default_name

@@ -51,6 +51,11 @@ class Accuracy:
         """The mean so far, as a float (one copy from the device)."""
         return float(self.total) / self.count if self.count else 0.0
 
+    def snapshot(self):
+        """(total, count) as they are now; ``update`` replaces the total rather than changing
+        it in place, so the snapshot stays as it was without a copy."""
+        return self.total, self.count
+
 
 def get(identifier, loss, output_shape):
     """A metric for ``identifier``. 'accuracy'/'acc' pick the variant that fits the loss,

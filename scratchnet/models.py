@@ -245,7 +245,7 @@ class Sequential:
                 raise ValueError("validation_split needs arrays; with batches pass validation_data")
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            x, y = np.asarray(x), np.asarray(y)
+            x, y = to_host(x), to_host(y)
             data_adapter.check_lengths(x, y)
             cut = int(len(x) * (1 - validation_split))   # Keras keeps the last samples for validation
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])

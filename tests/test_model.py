@@ -280,3 +280,19 @@ def test_whole_model_gradients(backend_name, loss, last_activation, make_y, n, s
     errors = gradcheck.check_model(model, rng.standard_normal((n, 7, 7, 2)), make_y(rng, n), seed=seed)
     assert max(errors.values()) < 1e-6, errors
     assert model._fused == (loss != "mse")
+
+
+def test_batch_logs_kept_by_a_callback_show_their_own_batch():
+    # Keras hands each batch callback the logs of that batch; keeping them must not show
+    # later batches' values (the metric is read lazily, from a snapshot).
+    x, y = tiny_images(32)
+    model = tiny_model()
+    model.compile(optimizer=optimizers.Adam(0.05), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    kept, seen = [], []
+
+    class Keep(scratchnet.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            kept.append(logs)
+            seen.append(dict(logs))
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, callbacks=[Keep()], verbose=0)
+    assert [dict(logs) for logs in kept] == seen and len({s["accuracy"] for s in seen}) > 1

@@ -145,13 +145,35 @@ def test_every_kernel_runs_with_a_signature_the_ptx_test_compiles():
         assert signature in table[name], f"{name} launched with {signature}, not in signatures()"
 
 
-def test_device_arrays_given_to_fit_and_predict_are_copied_explicitly():
+def test_device_arrays_given_anywhere_are_copied_explicitly():
+    from scratchnet import losses
     x, y = data()
     _, gpu = twin_models(OPTIMIZERS["sgd"])
-    on_device = strict_cupy.asarray(x)
-    gpu.fit(on_device, y, epochs=1, batch_size=4, verbose=0)
-    np.testing.assert_allclose(gpu.predict(on_device, verbose=0), gpu.predict(x, verbose=0))
-    assert isinstance(gpu(x), strict_cupy.ndarray)
+    x_dev, y_dev = strict_cupy.asarray(x), strict_cupy.asarray(y)
+    gpu.fit(x_dev, y_dev, epochs=1, batch_size=4, verbose=0)
+    gpu.fit(x_dev, y_dev, epochs=1, batch_size=4, validation_split=0.25, verbose=0)
+    gpu.evaluate(x_dev, y_dev, verbose=0)
+    gpu.train_on_batch(x_dev, y_dev)
+    np.testing.assert_allclose(gpu.predict(x_dev, verbose=0), gpu.predict(x, verbose=0))
+    out = gpu(x)
+    assert isinstance(out, strict_cupy.ndarray)
+    per_sample = losses.sparse_categorical_crossentropy(y_dev, out)
+    assert isinstance(per_sample, strict_cupy.ndarray) and per_sample.shape == (len(x),)
+    np.testing.assert_allclose(per_sample.get(), losses.sparse_categorical_crossentropy(y, out.get()), rtol=1e-6)
+    assert losses.SparseCategoricalCrossentropy()(y_dev, out) == pytest.approx(float(per_sample.mean()), rel=1e-6)
+
+
+def test_a_live_progress_bar_reads_the_metrics_once_per_redraw(monkeypatch, capsys):
+    # In a terminal or notebook the bar is redrawn at most every 0.1 s; each redraw reads
+    # the metrics it shows. With every step redrawn: the loss and the accuracy, once each.
+    x, y = data(12)
+    _, gpu = twin_models(OPTIMIZERS["adam"])
+    monkeypatch.setattr(callbacks, "_interactive", lambda stream: True)
+    monkeypatch.setattr(callbacks.Progbar, "interval", 0.0)
+    with strict_cupy.counting() as transfers:
+        gpu.fit(x, y, epochs=1, batch_size=4, verbose=1)
+    assert "accuracy:" in capsys.readouterr().out
+    assert transfers["to_host"] == 3 * 2 + 1   # 3 steps x (loss, accuracy), + the epoch's accuracy
 
 
 def test_cpu_vs_gpu_benchmark_runs_both_halves_on_tiny_shapes(capsys):
