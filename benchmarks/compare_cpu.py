@@ -1,6 +1,6 @@
 """scratchnet against Keras/TensorFlow and PyTorch on the CPU, in one run, on the same threads.
 
-    python benchmarks/compare_cpu.py [--reps 3] [--threads 2]
+    python benchmarks/compare_cpu.py [--reps 3] [--threads 2] [--baseline REV]
 
 Each (contender, workload) runs in a fresh process, so that its peak RSS is its own and
 no library's thread pool disturbs another's; the contenders take turns within each
@@ -11,6 +11,10 @@ Workloads: the MNIST seed model (training at batch 32 and 128, inference at batc
 and batch-1 latency) on real MNIST digits, and the cats/dogs seed model (training and
 inference at batch 32) on real photos from ../shared/data/catsdogs-128.tar resized to
 150x150; plus per-kernel timings and the time to the first training step.
+
+``scratchnet`` is the working tree this script sits in. ``--baseline REV`` adds the
+contender ``scratchnet@REV``, that git revision of scratchnet (exported to a temporary
+folder), timed in the same run, interleaved with the others: how a change moved speed.
 """
 import argparse
 import json
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from results import SHARED_DATA, write_section  # noqa: E402
 
@@ -236,7 +241,8 @@ def first_step_seconds(cache_dir):
             "m.compile(optimizer='adam', loss='sparse_categorical_crossentropy'); "
             "m.train_on_batch(np.zeros((32, 28, 28, 1), np.float32), np.zeros(32, int)); "
             "print(time.perf_counter() - t)")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -250,9 +256,22 @@ def installed(contender):
     return importlib.util.find_spec(module) is not None
 
 
-def run_worker(contender, workload, threads, train_batches=None):
+def export_revision(rev, folder):
+    """The tree of git revision ``rev`` of this repository, written into ``folder``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def run_worker(contender, workload, threads, train_batches=None, trees=None):
+    """Run one (contender, workload) in a fresh process. A scratchnet contender imports
+    scratchnet from its tree: this working tree, or an exported revision (``trees``)."""
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads))
+    if contender.startswith("scratchnet"):
+        name, _, rev = contender.partition("@")
+        env["PYTHONPATH"] = os.pathsep.join([str(trees[rev]) if rev else str(ROOT), env.get("PYTHONPATH", "")])
+        contender = name
     cmd = [sys.executable, __file__, "--worker", contender, workload, "--threads", str(threads)]
     if train_batches:
         cmd += ["--train-batches", str(train_batches)]
@@ -296,12 +315,19 @@ def main():
     parser.add_argument("--section", default="cpu-comparison", help="RESULTS.md section to write")
     parser.add_argument("--quick", action="store_true", help="the throughput table only: no RSS table, "
                         "kernel timings or time-to-first-step")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also time scratchnet as of git revision REV (e.g. main~3), in the same run")
     args = parser.parse_args()
     if args.worker:
         return worker(*args.worker, args.threads, args.train_batches)
     if args.kernels:
         return kernel_timings(args.threads)
 
+    import tempfile
+    trees = {}
+    if args.baseline:
+        trees[args.baseline] = export_revision(args.baseline, Path(tempfile.mkdtemp(prefix="scratchnet-baseline-")))
+        args.contenders = args.contenders[:1] + [f"scratchnet@{args.baseline}"] + args.contenders[1:]
     results = {}
     for rep in range(args.reps):
         for workload in args.workloads:
@@ -311,14 +337,16 @@ def main():
                 if not installed(contender):
                     continue
                 print(f"rep {rep + 1}/{args.reps}: {contender} {workload}", flush=True)
-                result = run_worker(contender, workload, args.threads, args.train_batches)
+                result = run_worker(contender, workload, args.threads, args.train_batches, trees)
                 if result is not None:
                     results.setdefault((contender, workload), []).append(result)
     median = {key: (float(np.median([r["value"] for r in runs])), float(np.median([r["peak_rss_mb"] for r in runs])))
               for key, runs in results.items()}
 
-    header = "| workload | " + " | ".join(args.contenders) + " | vs Keras | vs PyTorch |"
-    lines = [header, "|" + "---|" * (len(args.contenders) + 3)]
+    baseline = f"scratchnet@{args.baseline}" if args.baseline else None
+    header = ("| workload | " + " | ".join(args.contenders) + " | vs Keras | vs PyTorch |"
+              + (f" vs {baseline} |" if baseline else ""))
+    lines = [header, "|" + "---|" * (len(args.contenders) + 3 + bool(baseline))]
     for workload in args.workloads:
         kind = workload.split("_")[1]
         cells = [fmt(median.get((c, workload), (None,))[0], kind) for c in args.contenders]
@@ -331,7 +359,8 @@ def main():
             return f"{(theirs / ours if kind == 'latency' else ours / theirs):.2f}x"
         best_torch = max(("pytorch", "pytorch-cl"), key=lambda p: median.get((p, workload), (0,))[0]
                          if kind != "latency" else -median.get((p, workload), (1e9,))[0])
-        lines.append(f"| {workload} | " + " | ".join(cells) + f" | {ratio('keras')} | {ratio(best_torch)} |")
+        lines.append(f"| {workload} | " + " | ".join(cells) + f" | {ratio('keras')} | {ratio(best_torch)} |"
+                     + (f" {ratio(baseline)} |" if baseline else ""))
     rss = ["", "Peak RSS of each process (MB; each workload runs in its own process):", "",
            "| workload | " + " | ".join(args.contenders) + " |", "|" + "---|" * (len(args.contenders) + 1)]
     for workload in args.workloads:
@@ -347,7 +376,8 @@ def main():
         if not args.no_write:
             write_section(args.section, body)
         return
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, __file__, "--kernels", "--threads", str(args.threads)], env=env,
                          capture_output=True, text=True, check=True)
     kernel_rows = json.loads(out.stdout.strip().splitlines()[-1])
@@ -360,7 +390,6 @@ def main():
         kernels.append(f"| {label} | {kernel} | {t['numpy'] * 1e3:.2f} | {t['numba'] * 1e3:.2f} | "
                        f"{t['numpy'] / t['numba']:.1f}x |")
 
-    import tempfile
     with tempfile.TemporaryDirectory() as cache:
         cold = first_step_seconds(cache)
         warm = first_step_seconds(cache)
@@ -370,7 +399,9 @@ def main():
     body = "\n".join([f"## CPU comparison: scratchnet vs Keras and PyTorch ({args.threads} threads each)", "",
                       f"Medians of {args.reps} interleaved repetitions; every (contender, workload) in a "
                       f"fresh process. `scratchnet` is the Numba backend, `scratchnet-numpy` the NumPy "
-                      f"reference; `pytorch-cl` is PyTorch with channels_last (cats/dogs only). Ratios "
+                      f"reference; `pytorch-cl` is PyTorch with channels_last (cats/dogs only)"
+                      + (f"; `{baseline}` is scratchnet as of that git revision" if baseline else "")
+                      + f". Ratios "
                       f"are scratchnet's speed over the peer's (above 1 means scratchnet is faster); "
                       f"against PyTorch the better of its two layouts. Versions: {versions()}.", ""]
                      + lines + rss + kernels + jit)

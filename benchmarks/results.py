@@ -11,7 +11,6 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -107,7 +106,5 @@ def write_section(name, body, results=RESULTS):
     section = render_section(name, body, command_line(), machine_info(), stamp)
     pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    fd, tmp = tempfile.mkstemp(dir=results.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, results)
+    from scratchnet.saving import atomic_write
+    atomic_write(results, lambda f: f.write(text.encode("utf-8")))

@@ -7,18 +7,20 @@ acts once per process:
 
 - **malloc keeps freed memory** (glibc only): the mmap threshold goes to 256 MB and the
   trim threshold to 1 GB, so the MB-sized arrays a training step frees are reused by the
-  next step instead of being unmapped and faulted in again (measured: 1,600 page faults,
-  4 ms of a 16 ms MNIST step). Every library in the process shares malloc, so this
-  applies to them too. Off: ``SCRATCHNET_KEEP_MEMORY=0``.
+  next step instead of being unmapped and faulted in again (page faults per step, with and
+  without: ``benchmarks/runtime_settings.py``, section runtime-settings of RESULTS.md).
+  Every library in the process shares malloc, so this applies to them too.
+  Off: ``SCRATCHNET_KEEP_MEMORY=0``.
 - **GOMP_SPINCOUNT=1000** when the variable is unset and GNU OpenMP is not loaded yet:
   Numba's OpenMP threads then stop spinning soon after a parallel kernel, instead of
-  holding the core BLAS needs for the next GEMM (measured on 2 cores: a 300x300 GEMM after
-  a kernel took 8 ms instead of 0.8). It applies to every OpenMP user that loads
+  holding the core BLAS needs for the next GEMM (a GEMM right after a parallel kernel,
+  with and without: the same section). It applies to every OpenMP user that loads
   libgomp later, and to child processes. Off: ``SCRATCHNET_GOMP_SPINCOUNT=0`` (or set
   GOMP_SPINCOUNT yourself).
 
-Left alone: Numba's threading layer (the kernels take a lock around parallel launches
-only if Numba chose its workqueue layer, which is not thread-safe) and BLAS's thread count
+Left alone: Numba's threading layer (scratchnet's kernels take a lock around their own
+parallel launches only if Numba chose its workqueue layer, which is not thread-safe;
+other Numba code in the process is not covered by that lock) and BLAS's thread count
 (changed only by ``set_num_threads`` / ``set_backend(threads=)`` / ``--threads``).
 ``applied()`` says what was done in this process.
 """
