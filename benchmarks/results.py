@@ -17,7 +17,9 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"   # ../shared/data beside the repo
 HEADER = ("# Benchmark results\n\nEvery figure in the README comes from a section below. Each section is written "
-          "by the script its Command line names and sealed with a SHA-256 of its text; none is edited by hand.\n")
+          "by the script its Command line names, with the machine it ran on, and sealed with a SHA-256 of its "
+          "text: an edit by hand breaks the seal (tests/test_results.py checks every one), and recomputing a "
+          "seal on purpose would show in review.\n")
 OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
 SECTION = re.compile(r"<!-- begin (?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- sha256 (?P<seal>[0-9a-f]{64}) -->\n"
                      r"<!-- end (?P=name) -->", re.S)
