@@ -12,9 +12,12 @@ per-epoch history and seconds follow. Everything here comes from history.json; n
 is typed in, except a ``--note`` (which the section's Command line then shows)."""
 import argparse
 import json
+import os
 from pathlib import Path
 
 from results import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULTS = {"batch_size": 32, "lr": None, "image_size": 150, "augment": False, "backend": "cpu",
             "threads": None, "workers": 2, "seed": None, "limit": None, "data": None}
@@ -24,6 +27,8 @@ def train_command(settings):
     parts = ["python -m scratchnet.train", settings["experiment"], f"--epochs {settings['epochs']}"]
     for key, default in DEFAULTS.items():
         value = settings.get(key)
+        if key == "data" and value is not None:   # as seen from the repository, not this machine's root
+            value = os.path.relpath(value, ROOT)
         if settings["experiment"] == "mnist" and key in ("image_size", "augment", "workers"):
             continue
         if key == "lr" or (value is not None and value != default):
@@ -51,7 +56,7 @@ def body(record, note=""):
                 + " (set again with --resume --epochs).")
     return f"""## Training run: {experiment}
 
-Training command: `{train_command(settings)}`{size}.
+Training command, with every setting the run recorded (so it repeats the run): `{train_command(settings)}`{size}.
 {plan} Reported: the {split} accuracy of the model after the last epoch ({epochs}), measured by the
 training command on all {split} images; no epoch was chosen by looking at it.
 **{split.capitalize()} accuracy after {epochs} epochs: {record['accuracy']:.4f}**;

@@ -4,10 +4,12 @@
 
 Every configuration runs in a fresh process (the settings act once per process), the
 configurations take turns within each repetition, and the table reports medians:
-the MNIST seed model's training step at batch 32 (after a warm-up), the minor page faults
-per step, and the time of a 300x300 float32 GEMM started right after a parallel Numba
-kernel (what GOMP_SPINCOUNT is about: OpenMP threads still spinning hold the cores BLAS
-wants). Results go to benchmarks/RESULTS.md, section runtime-settings.
+the MNIST seed model's training step at batch 32 (after a warm-up) and its minor page
+faults per step; the cats/dogs seed model's training step at batch 32 on 150x150 inputs,
+whose big layers run Numba's parallel kernels right before BLAS GEMMs (what
+GOMP_SPINCOUNT is about: OpenMP threads still spinning hold the cores BLAS wants); and a
+300x300 float32 GEMM started right after a parallel kernel. Results go to
+benchmarks/RESULTS.md, section runtime-settings.
 """
 import argparse
 import json
@@ -34,8 +36,8 @@ import json, resource, sys, time
 import numpy as np
 import scratchnet
 from scratchnet.kernels import numba_cpu
-from scratchnet.train import mnist_model
-steps = int(sys.argv[1])
+from scratchnet.train import catsdogs_model, mnist_model
+steps, photo_steps = int(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(0)
 x = rng.random((32 * steps, 28, 28, 1), dtype=np.float32)
 y = rng.integers(0, 10, 32 * steps)
@@ -47,6 +49,14 @@ start = time.perf_counter()
 model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
 step_ms = (time.perf_counter() - start) / steps * 1e3
 faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+photos = catsdogs_model(150)
+photos.compile(optimizer="rmsprop", loss="binary_crossentropy")
+px = rng.random((32 * photo_steps, 150, 150, 3), dtype=np.float32)
+py = rng.integers(0, 2, 32 * photo_steps)
+photos.fit(px[:64], py[:64], batch_size=32, epochs=1, verbose=0)                  # warm-up
+start = time.perf_counter()
+photos.fit(px, py, batch_size=32, epochs=1, verbose=0, shuffle=False)
+photo_ms = (time.perf_counter() - start) / photo_steps * 1e3
 a = rng.random((300, 300), dtype=np.float32)
 images = rng.random((64, 40, 40, 8), dtype=np.float32)
 cols = np.empty((64 * 38 * 38, 72), np.float32)
@@ -56,25 +66,27 @@ for _ in range(30):
     t = time.perf_counter()
     a @ a                                                                       # BLAS at once
     gemm.append(time.perf_counter() - t)
-print(json.dumps({"step_ms": step_ms, "faults_per_step": faults, "gemm_ms": float(np.median(gemm)) * 1e3,
+print(json.dumps({"step_ms": step_ms, "faults_per_step": faults, "photo_ms": photo_ms,
+                  "gemm_ms": float(np.median(gemm)) * 1e3,
                   "applied": scratchnet.runtime.applied()}))
 """
 
 
-def run(configuration, steps, threads):
+def run(configuration, steps, photo_steps, threads):
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "SCRATCHNET_KEEP_MEMORY",
                                                             "SCRATCHNET_GOMP_SPINCOUNT")}
     env.update(CONFIGURATIONS[configuration], NUMBA_NUM_THREADS=str(threads),
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", WORKER, str(steps)], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", WORKER, str(steps), str(photo_steps)], env=env,
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150, help="timed training steps per process")
+    parser.add_argument("--steps", type=int, default=150, help="timed MNIST training steps per process")
+    parser.add_argument("--photo-steps", type=int, default=12, help="timed cats/dogs training steps per process")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -82,19 +94,21 @@ def main():
     for rep in range(args.reps):
         for name in CONFIGURATIONS:
             print(f"rep {rep + 1}/{args.reps}: {name}", flush=True)
-            results[name].append(run(name, args.steps, args.threads))
-    rows = ["| configuration | MNIST training step (ms) | minor page faults per step | "
-            "300x300 GEMM after a parallel kernel (ms) | what runtime.py did |", "|---|---|---|---|---|"]
+            results[name].append(run(name, args.steps, args.photo_steps, args.threads))
+    rows = ["| configuration | MNIST training step (ms) | its minor page faults | cats/dogs training step "
+            "(ms) | 300x300 GEMM after a parallel kernel (ms) | what runtime.py did |", "|---|---|---|---|---|---|"]
     for name, runs in results.items():
-        median = {key: float(np.median([r[key] for r in runs])) for key in ("step_ms", "faults_per_step", "gemm_ms")}
+        median = {key: float(np.median([r[key] for r in runs]))
+                  for key in ("step_ms", "faults_per_step", "photo_ms", "gemm_ms")}
         did = "; ".join(f"{k}: {v}" for k, v in runs[0]["applied"].items())
         rows.append(f"| {name} | {median['step_ms']:.2f} | {median['faults_per_step']:,.0f} | "
-                    f"{median['gemm_ms']:.2f} | {did} |")
+                    f"{median['photo_ms']:.0f} | {median['gemm_ms']:.2f} | {did} |")
     body = "\n".join([
         "## Process-wide settings: what each buys", "",
         f"Each configuration in a fresh process, {args.threads} threads, medians of {args.reps} interleaved "
-        f"repetitions; {args.steps} timed training steps of the MNIST seed model at batch 32 after a warm-up, "
-        f"and the median of 30 GEMMs each started right after a parallel Numba kernel. The switches are "
+        f"repetitions; {args.steps} timed training steps of the MNIST seed model and {args.photo_steps} of the "
+        f"cats/dogs seed model (150x150, random pixels), both at batch 32 after a warm-up, and the median of 30 "
+        f"GEMMs each started right after a parallel Numba kernel. The switches are "
         f"SCRATCHNET_KEEP_MEMORY=0 and SCRATCHNET_GOMP_SPINCOUNT=0 (scratchnet/runtime.py).", ""] + rows)
     print(body)
     if not args.no_write:
