@@ -375,6 +375,7 @@ class Sequential:
         return to_host(self._forward(xb.astype(self.dtype, copy=False), training=False))
 
     def __call__(self, x, training=False):
+        runtime.prepare(self.backend.name)
         x = data_adapter.check_inputs(x, self.input_shape, self.dtype)
         self._ensure_built(x.shape)
         return self._forward(x.astype(self.dtype, copy=False), training=training)

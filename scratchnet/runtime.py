@@ -2,8 +2,8 @@
 
 Nothing here runs at ``import scratchnet`` or when a model is built. ``prepare(backend)``
 runs when training or prediction starts on the ``cpu`` backend (``fit``, ``evaluate``,
-``predict``, ``train_on_batch``) and when threads are set with ``set_num_threads``; it
-acts once per process:
+``predict``, ``train_on_batch``, calling the model) and when threads are set with
+``set_num_threads``; it acts once per process:
 
 - **malloc keeps freed memory** (glibc only): the mmap threshold goes to 256 MB and the
   trim threshold to 1 GB, so the MB-sized arrays a training step frees are reused by the
