@@ -37,10 +37,37 @@ def check_inputs(x, input_shape, dtype, what="x"):
     return x.astype(dtype, copy=False) if x.dtype.kind == "f" else x
 
 
-def check_lengths(x, y):
-    if len(x) != len(y):
-        raise ValueError(f"x and y must hold the same number of samples: x has {len(x)}, "
-                         f"y has {len(y)}")
+def num_samples(x):
+    """Samples in ``x``: an array, or a list of arrays (one per model input)."""
+    return len(x[0]) if isinstance(x, list) else len(x)
+
+
+def check_lengths(x, *others):
+    n = num_samples(x)
+    for name, other in zip(("y",) + tuple(f"x[{i}]" for i in range(1, len(others) + 1)), others):
+        if len(other) != n:
+            raise ValueError(f"x and {name} must hold the same number of samples: x has {n}, "
+                             f"{name} has {len(other)}")
+
+
+def as_input_list(x, count, what):
+    """The arrays for a model with ``count`` inputs: a list or tuple of that many."""
+    if isinstance(x, dict):
+        x = list(x.values())
+    if not isinstance(x, (list, tuple)) or len(x) != count:
+        got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+        raise ValueError(f"{what}: the model has {count} inputs, so it takes a list of {count} arrays; got {got}")
+    return list(x)
+
+
+def take(x, index):
+    """x[index] for an array or for each array of a list."""
+    return [a[index] for a in x] if isinstance(x, list) else x[index]
+
+
+def split_at(x, cut):
+    """(x[:cut], x[cut:]) for an array or a list of arrays."""
+    return take(x, slice(None, cut)), take(x, slice(cut, None))
 
 
 class ArrayBatches:
@@ -48,17 +75,17 @@ class ArrayBatches:
 
     def __init__(self, x, y, batch_size, shuffle, dtype):
         self.x, self.y, self.batch_size, self.shuffle, self.dtype = x, y, batch_size, shuffle, dtype
-        self.steps = math.ceil(len(x) / batch_size)
+        self.steps = math.ceil(num_samples(x) / batch_size)
 
     def __iter__(self):
-        n = len(self.x)
+        n = num_samples(self.x)
         order = config.rng().permutation(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
                 part = slice(start, start + self.batch_size)
             else:
                 part = order[start:start + self.batch_size]
-            yield self.x[part].astype(self.dtype, copy=False), (None if self.y is None else self.y[part])
+            yield take(self.x, part), (None if self.y is None else self.y[part])
 
 
 class StreamBatches:

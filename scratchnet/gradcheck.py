@@ -103,31 +103,40 @@ def _fixed_randomness(seed):
         config._rng = saved
 
 
-def check_layer(layer, x, eps=STEP, seed=0, logits=False):
+def check_layer(layer, x, eps=STEP, seed=0):
     """Relative errors of a layer's backward pass against central differences.
 
     The layer is reduced to the scalar ``sum(layer(x) * r)`` for a fixed random ``r``.
-    Returns ``{'x': err, 'kernel': err, ...}``, one entry per input and weight."""
-    x = np.array(x, dtype=np.float64)
+    ``x`` is an array, or a list of arrays for a layer that takes several inputs.
+    Returns ``{'x': err, 'kernel': err, ...}`` (``'x0'``, ``'x1'``, ... for several
+    inputs), one entry per input and weight."""
+    several = isinstance(x, (list, tuple))
+    xs = [np.array(a, dtype=np.float64) for a in (x if several else [x])]
     if layer.dtype != np.float64:
         raise TypeError(f"check_layer needs a float64 layer (dtype='float64'), got {layer.dtype}")
+
+    def run():
+        return layer.forward(xs if several else xs[0], training=True)
+
     with _fixed_randomness(seed) as reseed:
         reseed()
-        y = layer.forward(x, training=True, logits=logits)
+        y, _ = run()
         r = np.random.default_rng(seed + 1).standard_normal(y.shape)
         scale = np.abs(y * r).sum()   # the size of the terms f is made of
 
         def f():
             reseed()
-            return float((layer.forward(x, training=True, logits=logits) * r).sum())
+            return float((run()[0] * r).sum())
 
         reseed()
-        layer.forward(x, training=True, logits=logits)
-        dx = layer.backward(r.copy(), logits=logits)
-        errors = {"x": compare_with_differences(dx, f, x, scale, eps)}
-        analytic = {k: g.copy() for k, g in layer.grads.items()}
+        _, ctx = run()
+        dx, grads = layer.backward(r.copy(), ctx)
+        dxs = dx if several else [dx]
+        names = [f"x{i}" for i in range(len(xs))] if several else ["x"]
+        errors = {name: compare_with_differences(d, f, a, scale, eps) for name, d, a in zip(names, dxs, xs)}
         for name, param in layer.params.items():
-            errors[name] = compare_with_differences(analytic[name], f, param, scale, eps)
+            if name in grads:
+                errors[name] = compare_with_differences(grads[name], f, param, scale, eps)
     return errors
 
 

@@ -49,13 +49,13 @@ def test_maxpool2d_ties_send_everything_to_the_first_maximum(backend_name, case,
     ramp = np.arange(h * w, dtype=np.float64).reshape(1, h, w, 1) * (0.25 / (h * w))
 
     layer = layers.MaxPooling2D(pool, strides=strides, padding=padding, dtype="float64")
-    y = layer.forward(tied, training=True)
+    y, ctx = layer.forward(tied, training=True)
     r = rng.standard_normal(y.shape)
-    analytic = layer.backward(r)
+    analytic, _ = layer.backward(r, ctx)
 
     broken = tied - ramp
-    numeric = gradcheck.numerical_gradient(lambda: float((layer.forward(broken) * r).sum()), broken)
-    scale = np.abs(layer.forward(broken) * r).sum()
+    numeric = gradcheck.numerical_gradient(lambda: float((layer(broken) * r).sum()), broken)
+    scale = np.abs(layer(broken) * r).sum()
     assert gradcheck.relative_error(analytic, numeric, gradcheck.rounding_floor(scale)) < TOLERANCE
 
 
@@ -95,14 +95,13 @@ def test_activation_layers(backend_name, layer_factory, n, features, seed):
 def test_gradcheck_catches_a_wrong_backward():
     # A check that cannot fail proves nothing: break Dense's backward and expect a miss.
     layer = layers.Dense(3, dtype="float64")
-    original = layer.call_backward
+    original = layer._backward
 
-    def wrong_backward(dy, need_dx):
-        dx = original(dy, need_dx)
-        layer.grads["kernel"] = layer.grads["kernel"] * 1.01
-        return dx
+    def wrong_backward(dy, ctx, need_dx):
+        dx, grads = original(dy, ctx, need_dx)
+        return dx, {**grads, "kernel": grads["kernel"] * 1.01}
 
-    layer.call_backward = wrong_backward
+    layer._backward = wrong_backward
     errors = gradcheck.check_layer(layer, np.random.default_rng(0).standard_normal((2, 4)))
     assert errors["kernel"] > 1e-3 and errors["x"] < TOLERANCE
 
@@ -125,22 +124,21 @@ def test_an_error_on_a_small_entry_cannot_hide_under_the_largest():
     x = np.random.default_rng(0).standard_normal((3, 4))
     x[:, 0] *= 1e-5
     layer = layers.Dense(3, dtype="float64")
-    original = layer.call_backward
+    original = layer._backward
 
-    def wrong_on_the_small_row(dy, need_dx):
-        dx = original(dy, need_dx)
-        layer.grads["kernel"][0] *= 1.1
-        return dx
+    def wrong_on_the_small_row(dy, ctx, need_dx):
+        dx, grads = original(dy, ctx, need_dx)
+        grads["kernel"][0] *= 1.1
+        return dx, grads
 
-    layer.call_backward = wrong_on_the_small_row
+    layer._backward = wrong_on_the_small_row
     errors = gradcheck.check_layer(layer, x)
     assert errors["kernel"] > 10 * TOLERANCE and errors["x"] < TOLERANCE, errors
 
-    y = layer.forward(x, training=True)
+    y, ctx = layer.forward(x, training=True)
     r = np.random.default_rng(1).standard_normal(y.shape)
-    layer.backward(r)
-    analytic = layer.grads["kernel"].copy()
-    numeric = gradcheck.numerical_gradient(lambda: float((layer.forward(x) * r).sum()), layer.params["kernel"])
+    analytic = layer.backward(r, ctx)[1]["kernel"].copy()
+    numeric = gradcheck.numerical_gradient(lambda: float((layer(x) * r).sum()), layer.params["kernel"])
     divided_by_the_largest = np.abs(analytic - numeric).max() / np.abs(numeric).max()
     assert divided_by_the_largest < TOLERANCE   # what the old check saw
 
@@ -152,7 +150,7 @@ def test_a_kink_between_the_two_difference_points_is_not_reported_as_an_error():
     layer = layers.Activation("relu", dtype="float64")
     x = np.array([[3e-6, 0.5, -0.7]])
     probe = x.copy()
-    assert gradcheck.numerical_gradient(lambda: float(layer.forward(probe).sum()), probe)[0, 0] \
+    assert gradcheck.numerical_gradient(lambda: float(layer(probe).sum()), probe)[0, 0] \
         == pytest.approx(0.65)
     assert gradcheck.check_layer(layer, x)["x"] < TOLERANCE
 
@@ -162,12 +160,12 @@ def test_the_kink_retry_forgives_nothing_where_the_function_is_smooth():
     # smaller step agrees with the first, so the first judgement (a miss) stands.
     x = np.random.default_rng(3).standard_normal((3, 4))
     layer = layers.Dense(3, activation="tanh", dtype="float64")
-    original = layer.call_backward
+    original = layer._backward
 
-    def slightly_wrong(dy, need_dx):
-        dx = original(dy, need_dx)
-        layer.grads["kernel"][1, 2] *= 1 + 3e-5
-        return dx
+    def slightly_wrong(dy, ctx, need_dx):
+        dx, grads = original(dy, ctx, need_dx)
+        grads["kernel"][1, 2] *= 1 + 3e-5
+        return dx, grads
 
-    layer.call_backward = slightly_wrong
+    layer._backward = slightly_wrong
     assert gradcheck.check_layer(layer, x)["kernel"] > 10 * TOLERANCE

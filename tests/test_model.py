@@ -154,7 +154,7 @@ def test_same_seed_same_history():
 def test_predict_is_batched_and_equals_one_big_forward():
     x, _ = tiny_images(70)
     model = tiny_model()
-    whole = model._forward(x, training=False)
+    whole = model(x)
     np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), whole, rtol=1e-6)
     assert model.predict(x).dtype == np.float32
     np.testing.assert_allclose(model.predict(x.astype(np.float64))[:3], whole[:3], rtol=1e-6)

@@ -1,18 +1,23 @@
-"""The Layer base class: shape bookkeeping, weights, and the forward/backward contract.
+"""The Layer base class: parameters, configuration, shapes, and the call.
 
-A layer's ``forward(x, training)`` returns its output and, when training, keeps what
-its ``backward(dy)`` needs (a cache, as in CS231n). ``backward`` returns dx and leaves
-the weight gradients in ``layer.grads`` under the same names as ``layer.params``.
+A layer owns its weights (``params``, in Keras's order) and its configuration, and
+nothing about any one call: ``forward(x, training)`` returns the output and a context,
+``backward(dy, ctx)`` returns dL/dx and the weight gradients from that context. The math
+lives in ``scratchnet.functions``. Calling a layer on a symbolic tensor (from ``Input``)
+adds a node to a graph; calling it on an array runs it.
 """
 import re
+import threading
 from collections import defaultdict
 
 import numpy as np
 
 from .. import activations, backend, config
 from ..arrays import to_host, to_module
+from ..graph import Node, SymbolicTensor, flatten_tensors
 
 _name_counts = defaultdict(int)
+_name_lock = threading.Lock()
 
 
 def _snake_case(name):
@@ -22,14 +27,16 @@ def _snake_case(name):
 
 def unique_name(base):
     """'conv2d', then 'conv2d_1', 'conv2d_2', ... as Keras names layers."""
-    count = _name_counts[base]
-    _name_counts[base] += 1
+    with _name_lock:
+        count = _name_counts[base]
+        _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
 
 
 def clear_session():
     """Restart layer numbering (conv2d, conv2d_1, ...) from zero, as keras.backend.clear_session."""
-    _name_counts.clear()
+    with _name_lock:
+        _name_counts.clear()
 
 
 def as_pair(value, what):
@@ -40,128 +47,203 @@ def as_pair(value, what):
     return int(pair[0]), int(pair[1])
 
 
+def shape_text(shape):
+    """(None, 28, 28, 1) for a per-sample shape (28, 28, 1); lists for several inputs."""
+    if isinstance(shape, list):
+        return "[" + ", ".join(shape_text(s) for s in shape) + "]"
+    return str((None,) + tuple(shape))
+
+
 class Layer:
-    """Base of every layer. Subclasses implement ``build``, ``compute_output_shape``,
-    ``call`` (the linear part: no bias, no activation) and ``call_backward``; the bias
-    (a weight named 'bias') and the activation are applied here, by one fused kernel."""
+    """Base of every layer. Subclasses give ``weight_shapes``, ``compute_output_shape``,
+    ``_forward(x, training) -> (y, ctx)`` and ``_backward(dy, ctx, need_dx) -> (dx, grads)``."""
 
-    has_activation = False
+    has_activation = False      # takes an ``activation`` argument
+    takes_list = False          # called on a list of tensors (Add, Concatenate, ...)
+    is_input = False
+    non_trainable_names = ()    # weights no optimizer changes (BatchNormalization's moving statistics)
 
-    def __init__(self, name=None, input_shape=None, dtype=None, activation=None, trainable=True,
-                 **kwargs):
+    def __init__(self, name=None, input_shape=None, dtype=None, activation=None, trainable=True, **kwargs):
         if "batch_input_shape" in kwargs:
             input_shape = tuple(kwargs.pop("batch_input_shape"))[1:]
         if "input_dim" in kwargs:
             input_shape = (kwargs.pop("input_dim"),)
+        if "batch_size" in kwargs:
+            kwargs.pop("batch_size")
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(kwargs)}")
         self.name = name or unique_name(_snake_case(type(self).__name__))
         self.dtype = np.dtype(dtype or config.floatx())
-        self.input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
+        # the Keras 2 way of giving a first layer its input: Sequential reads it
+        self.declared_input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
         self.activation = activations.get(activation) if self.has_activation else None
-        self.trainable = trainable
+        self._trainable = bool(trainable)
         self.params = {}
-        self.grads = {}
         self.built = False
+        self.input_shape = None       # per sample (no batch axis); a list for layers taking a list
         self.output_shape = None
-        self._cache = None
-        self._output = None
-        self._backend_name = None   # fixed when the weights are created; model.to() changes it
+        self._inbound_nodes = []
+        self._backend_name = None     # fixed when the weights are created; model.to() changes it
+        self._build_lock = threading.Lock()
 
     # ----- construction -------------------------------------------------------------
     def build(self, input_shape):
-        """Create weights for inputs of shape ``input_shape`` (no batch dimension)."""
+        """Create the weights for per-sample inputs of ``input_shape``."""
         from .. import initializers
-        self.input_shape = tuple(input_shape)
-        self.output_shape = self.compute_output_shape(self.input_shape)
+        input_shape = [tuple(s) for s in input_shape] if self.takes_list else tuple(input_shape)
+        self.output_shape = self.compute_output_shape(input_shape)
         self._backend_name = self._backend_name or backend.current().name
         xp = self.backend.xp
-        for name, shape in self.weight_shapes(self.input_shape).items():
-            initializer = self.bias_initializer if name == "bias" else self.kernel_initializer
-            self.params[name] = xp.asarray(initializers.get(initializer)(tuple(shape), self.dtype))
+        params = {}
+        for name, shape in self.weight_shapes(input_shape).items():
+            values = initializers.get(self.initializer_for(name))(tuple(shape), self.dtype)
+            params[name] = xp.asarray(values)
+        self.params = params
+        self.input_shape = input_shape
         self.built = True
+
+    def ensure_built(self, input_shape, got=None):
+        """Build once, for this input shape (safe from several threads); a built layer
+        checks that ``input_shape`` is the one it was built for."""
+        if not self.built:
+            with self._build_lock:
+                if not self.built:
+                    self.build(input_shape)
+                    return
+        self.check_input_shape(input_shape, got)
+
+    def initializer_for(self, name):
+        """The initializer of weight ``name`` (an attribute NAME_initializer, by default)."""
+        return getattr(self, f"{name}_initializer", "zeros")
+
+    def weight_shapes(self, input_shape):
+        """{name: shape} of the weights this layer creates for ``input_shape``, in Keras's order."""
+        return {}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def check_input_shape(self, input_shape, got=None):
+        """ValueError unless ``input_shape`` (per sample) is what the layer was built for;
+        ``got`` is the whole shape to show, batch axis included, when known."""
+        expected = self.input_shape
+        shape = [tuple(s) for s in input_shape] if self.takes_list else tuple(input_shape)
+        if expected is not None and shape != expected:
+            raise ValueError(f"{self.describe()} expected input of shape {shape_text(expected)}, got "
+                             f"{got if got is not None else shape_text(shape)}")
 
     def to(self, name):
         """Move this layer's weights to backend ``name`` ('cpu', 'numpy', 'gpu')."""
         target = backend.get(name)
         self.params = {k: to_module(v, target.xp) for k, v in self.params.items()}
-        self.grads, self._cache, self._output = {}, None, None
-        if hasattr(self, "_workspace"):
-            self._workspace.clear()
         self._backend_name = name
         return self
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+    # ----- the call -------------------------------------------------------------------
+    def forward(self, inputs, training=False):
+        """(outputs, ctx) for a batch; ``ctx`` is what ``backward`` needs for this call."""
+        if self.takes_list:
+            shapes, got = [tuple(x.shape[1:]) for x in inputs], str([tuple(x.shape) for x in inputs])
+        else:
+            shapes, got = tuple(inputs.shape[1:]), str(tuple(inputs.shape))
+        self.ensure_built(shapes, got)
+        if self.takes_list:
+            inputs = [x if x.dtype == self.dtype else x.astype(self.dtype) for x in inputs]
+        elif inputs.dtype != self.dtype:
+            inputs = inputs.astype(self.dtype)
+        return self._forward(inputs, training)
 
-    def weight_shapes(self, input_shape):
-        """{name: shape} of the weights this layer creates for ``input_shape``."""
+    def backward(self, dy, ctx, need_dx=True):
+        """(dL/dx or None, {weight name: dL/dweight}) from dL/dy and the call's ``ctx``."""
+        return self._backward(dy, ctx, need_dx)
+
+    def _forward(self, x, training):
+        return x, None
+
+    def _backward(self, dy, ctx, need_dx):
+        return dy, {}
+
+    def state_updates(self, ctx):
+        """{weight name: new value} a training call asks to store (moving statistics)."""
         return {}
 
-    # ----- forward / backward ----------------------------------------------------------
-    def forward(self, x, training=False, logits=False):
-        """Output for a batch x. With ``logits=True`` the activation is left out (the loss
-        applies it in a fused, numerically stable form)."""
-        if not self.built:
-            self.build(x.shape[1:])
-        self._check_input(x)
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
-        z = self.call(x, training)
-        kernel_activation, after = self._activation_plan(logits)
-        bias = self.params.get("bias")
-        if bias is not None or kernel_activation != "linear":
-            if z is x or np.may_share_memory(z, x):   # the kernel works in place: never on the input
-                z = z.copy()
-            z = self.backend.bias_activation(z, bias, kernel_activation)
-        if after is not None:
-            z = after.forward(z)
-        self._output = z if training else None
-        return z
+    def apply_state_updates(self, ctx):
+        for name, value in self.state_updates(ctx).items():
+            self.params[name][...] = value
 
-    def backward(self, dy, logits=False, need_dx=True):
-        """Given dL/d(output), store weight gradients in ``self.grads`` and return dL/dx
-        (None when ``need_dx`` is false, which spares the first layer that work)."""
-        if self._output is None:
-            raise RuntimeError(f"{self.describe()}: backward() needs a forward(x, training=True) first")
-        kernel_activation, after = self._activation_plan(logits)
-        if after is not None:
-            dy = after.backward(dy, self._output)
-        bias = self.params.get("bias")
-        if bias is not None or kernel_activation != "linear":
-            dy, db = self.backend.bias_activation_backward(dy, self._output, kernel_activation,
-                                                           bias is not None)
-            if bias is not None:
-                self.grads["bias"] = db
-        return self.call_backward(dy, need_dx)
+    def without_activation(self):
+        """This layer with a linear activation, sharing its weights: what a compiled model
+        runs for its output when the loss takes logits (the fused head)."""
+        import copy
+        twin = copy.copy(self)
+        twin.activation = activations.get("linear")
+        return twin
 
-    def _activation_plan(self, logits):
-        """Split the activation into the part the backend's fused bias+activation kernel
-        applies (a name) and the part left for the layer (an Activation, or None)."""
-        act = self.activation
-        if act is None or logits or act.name == "linear":
-            return "linear", None
-        if act.name in self.backend.kernel_activations:
-            return act.name, None
-        return "linear", act
+    def __call__(self, inputs, training=None):
+        tensors = flatten_tensors(inputs)
+        symbolic = [isinstance(t, SymbolicTensor) for t in tensors]
+        if any(symbolic):
+            if not all(symbolic):
+                raise TypeError(f"{self.describe()} was called on a mix of symbolic tensors and arrays")
+            return self._call_symbolic(inputs, tensors)
+        if self.takes_list:
+            arrays = [to_module(x, self.backend.xp) for x in tensors]
+        else:
+            if len(tensors) != 1 or isinstance(inputs, (list, tuple)) and len(inputs) != 1:
+                raise ValueError(f"{self.describe()} takes one input, got {len(tensors)}")
+            arrays = to_module(tensors[0], self.backend.xp)
+        return self.forward(arrays, training=bool(training))[0]
 
-    def call(self, x, training):
-        return x
+    def _call_symbolic(self, inputs, tensors):
+        if not self.takes_list and len(tensors) != 1:
+            raise ValueError(f"{self.describe()} takes one input, got {len(tensors)}")
+        shapes = [t.shape[1:] for t in tensors]
+        shape = shapes if self.takes_list else shapes[0]
+        source = ", ".join(t.node.layer.name if t.node else "an input" for t in tensors)
+        try:
+            self.ensure_built(shape)
+        except ValueError as error:
+            raise ValueError(f"{error} (from layer(s) {source})") from None
+        out_shape = self.compute_output_shape([tuple(s) for s in shape] if self.takes_list else tuple(shape))
+        outputs = [SymbolicTensor((None,) + tuple(s), self.dtype, name=f"{self.name}/output_{i}")
+                   for i, s in enumerate(out_shape if isinstance(out_shape, list) else [out_shape])]
+        Node(self, tensors, outputs)
+        return outputs if isinstance(out_shape, list) else outputs[0]
 
-    def call_backward(self, dy, need_dx):
-        return dy
+    # ----- the graph this layer is in -------------------------------------------------
+    def _node_attribute(self, attribute, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"{self.describe()} has never been called on a symbolic tensor, so it has no "
+                                 f"{what}; call it on Input(...) or put it in a model with a known input shape")
+        values = getattr(self._inbound_nodes[0], attribute)
+        return values[0] if len(values) == 1 else list(values)
 
-    def __call__(self, x, training=False):
-        return self.forward(to_module(x, self.backend.xp), training=training)
+    @property
+    def input(self):
+        """The symbolic input tensor(s) of this layer's first call in a graph."""
+        return self._node_attribute("inputs", "input")
+
+    @property
+    def output(self):
+        """The symbolic output tensor(s) of this layer's first call in a graph."""
+        return self._node_attribute("outputs", "output")
 
     # ----- weights ----------------------------------------------------------------
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+
     def get_weights(self):
         """Copies of the weights as NumPy arrays (from the GPU if they live there)."""
         return [to_host(p).copy() for p in self.params.values()]
 
     def set_weights(self, weights):
-        expected = [p.shape for p in self.params.values()]
-        got = [np.shape(w) for w in weights]
+        expected = [tuple(p.shape) for p in self.params.values()]
+        got = [tuple(np.shape(w)) for w in weights]
         if expected != got:
             raise ValueError(f"{self.describe()} expects weights of shapes {expected}, got {got}")
         xp = self.backend.xp
@@ -171,18 +253,28 @@ class Layer:
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))
 
+    def weight_pairs(self, trainable=None, parent_trainable=True):
+        """(layer, weight name) of this layer's weights: all, trainable ones or the others
+        (a weight trains when its layer, and every model it is in, is trainable)."""
+        effective = parent_trainable and self.trainable
+        return [(self, name) for name in self.params
+                if trainable is None or trainable == (effective and name not in self.non_trainable_names)]
+
     @property
     def weights(self):
-        return list(self.params.values())
+        return [layer.params[name] for layer, name in self.weight_pairs()]
+
+    @property
+    def trainable_weights(self):
+        return [layer.params[name] for layer, name in self.weight_pairs(trainable=True)]
+
+    @property
+    def non_trainable_weights(self):
+        return [layer.params[name] for layer, name in self.weight_pairs(trainable=False)]
 
     # ----- helpers ----------------------------------------------------------------
     def describe(self):
         return f"{type(self).__name__} layer {self.name!r}"
-
-    def _check_input(self, x):
-        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{self.describe()} expected input of shape {(None,) + self.input_shape}, "
-                             f"got {tuple(x.shape)}")
 
     @property
     def backend(self):
@@ -190,10 +282,10 @@ class Layer:
         return backend.get(self._backend_name) if self._backend_name else backend.current()
 
     def get_config(self):
-        config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        config_ = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
         if self.activation is not None:
-            config["activation"] = activations.serialize(self.activation)
-        return config
+            config_["activation"] = activations.serialize(self.activation)
+        return config_
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"

@@ -1,5 +1,6 @@
 """Conv2D: 2-D convolution over channels-last images, with Keras's padding rules."""
 from .. import initializers
+from ..functions import conv
 from .base import Layer, as_pair
 from ..kernels.numpy_ref import output_size
 
@@ -62,30 +63,35 @@ class Conv2D(Layer):
         if as_pair(dilation_rate, "dilation_rate") != (1, 1):
             raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")
         self.use_bias = use_bias
-        self._workspace = {}   # buffers the backend's kernels keep between steps
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
 
     def weight_shapes(self, input_shape):
+        window_geometry(self, input_shape, self.kernel_size)
         shapes = {"kernel": self.kernel_size + (input_shape[-1], self.filters)}
         if self.use_bias:
             shapes["bias"] = (self.filters,)
         return shapes
 
     def compute_output_shape(self, input_shape):
-        self.pads, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
+        _, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
         return (ho, wo, self.filters)
 
-    def call(self, x, training):
-        y, cache = self.backend.conv2d_forward(x, self.params["kernel"], self.strides, self.pads,
-                                               self._workspace)
-        self._cache = cache if training else None
-        return y
+    @property
+    def pads(self):
+        return window_geometry(self, self.input_shape, self.kernel_size)[0]
 
-    def call_backward(self, dy, need_dx):
-        dx, self.grads["kernel"] = self.backend.conv2d_backward(dy, self._cache, need_dx, self._workspace)
-        return dx
+    def _forward(self, x, training):
+        config = conv.Config(self.strides, self._pads, self.activation, self.backend)
+        return conv.forward(x, self.params, config, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return conv.backward(dy, ctx, need_dx)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._pads = self.pads
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

@@ -4,6 +4,8 @@ import math
 import numpy as np
 
 from .. import config, initializers
+from ..functions import dense, dropout, elementwise, reshape
+from ..graph import Node, SymbolicTensor
 from .base import Layer
 
 
@@ -15,15 +17,18 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
-        if not isinstance(units, int) or units < 1:
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"{self.describe()}: units must be a positive int, got {units!r}")
-        self.units = units
+        self.units = int(units)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
 
     def weight_shapes(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"{self.describe()} needs inputs with at least one axis besides the batch, "
+                             f"got input_shape {tuple(input_shape)}")
         shapes = {"kernel": (input_shape[-1], self.units)}
         if self.use_bias:
             shapes["bias"] = (self.units,)
@@ -32,19 +37,11 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def call(self, x, training):
-        x2 = x.reshape(-1, x.shape[-1])
-        y = x2 @ self.params["kernel"]
-        self._cache = x2 if training else None
-        return y.reshape(x.shape[:-1] + (self.units,))
+    def _forward(self, x, training):
+        return dense.forward(x, self.params, dense.Config(self.activation, self.backend), training)
 
-    def call_backward(self, dy, need_dx):
-        x2 = self._cache
-        dy2 = dy.reshape(-1, self.units)
-        self.grads["kernel"] = x2.T @ dy2
-        if not need_dx:
-            return None
-        return (dy2 @ self.params["kernel"].T).reshape(dy.shape[:-1] + (x2.shape[1],))
+    def _backward(self, dy, ctx, need_dx):
+        return dense.backward(dy, ctx, need_dx)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
@@ -56,11 +53,11 @@ class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         return (math.prod(input_shape),)
 
-    def call(self, x, training):
-        return x.reshape(x.shape[0], -1)
+    def _forward(self, x, training):
+        return reshape.flatten_forward(x, self.params, None, training)
 
-    def call_backward(self, dy, need_dx):
-        return dy.reshape((dy.shape[0],) + self.input_shape)
+    def _backward(self, dy, ctx, need_dx):
+        return reshape.flatten_backward(dy, ctx, need_dx)
 
 
 class Dropout(Layer):
@@ -82,17 +79,15 @@ class Dropout(Layer):
         self.seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
-    def call(self, x, training):
-        if not training or self.rate == 0:
-            self._cache = None
-            return x
-        rng = self._rng or config.rng()
-        seed = int(rng.integers(0, 2**64, dtype=np.uint64))
-        self._cache = self.backend.dropout_mask(x.shape, x.dtype, self.rate, seed)
-        return x * self._cache
+    def _forward(self, x, training):
+        seed = 0
+        if training and self.rate:
+            rng = self._rng or config.rng()
+            seed = int(rng.integers(0, 2**64, dtype=np.uint64))
+        return dropout.forward(x, self.params, dropout.Config(self.rate, self.backend), training, seed)
 
-    def call_backward(self, dy, need_dx):
-        return dy if self._cache is None else dy * self._cache
+    def _backward(self, dy, ctx, need_dx):
+        return dropout.backward(dy, ctx, need_dx)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
@@ -106,6 +101,12 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)
 
+    def _forward(self, x, training):
+        return elementwise.forward(x, self.params, (self.activation, self.backend), training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return elementwise.backward(dy, ctx, need_dx)
+
 
 class _FixedActivation(Activation):
     """An Activation layer whose function is given by its class, not an argument."""
@@ -116,9 +117,9 @@ class _FixedActivation(Activation):
         super().__init__(self.function, **kwargs)
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("activation")
-        return config
+        config_ = super().get_config()
+        config_.pop("activation")
+        return config_
 
 
 class ReLU(_FixedActivation):
@@ -144,17 +145,35 @@ class Softmax(_FixedActivation):
         super().__init__(**kwargs)
 
 
-class InputLayer:
-    """Marks the input shape of a Sequential model: ``Input(shape=(28, 28, 1))``."""
+class InputLayer(Layer):
+    """The start of a graph: holds the per-sample shape of the model's input. ``Input()``
+    makes one and returns its symbolic output."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None):
+    is_input = True
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
+                 batch_shape=None, **kwargs):
+        if batch_shape is not None:
+            shape = tuple(batch_shape)[1:]
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("Input needs shape=(height, width, channels) or similar")
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
+        if any(d is None or int(d) < 1 for d in shape):
+            raise ValueError(f"Input shape must be positive sizes for every axis but the batch, got {tuple(shape)}")
+        super().__init__(name=name or None, dtype=dtype, **kwargs)
         self.shape = tuple(int(d) for d in shape)
-        self.name = name
+        self.batch_size = batch_size
+        self.input_shape = self.output_shape = self.shape
+        self.built = True
+        Node(self, [], [SymbolicTensor((None,) + self.shape, self.dtype, name=self.name)])
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name, "shape": list(self.shape)}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None):
-    """The Keras way to give a Sequential model its input shape."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+    """A symbolic input tensor, as ``keras.Input``: ``x = Input(shape=(28, 28, 1))``."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    return layer.output

@@ -1,4 +1,5 @@
 """MaxPooling2D: the largest value of each window; the gradient goes to that one input."""
+from ..functions import pooling
 from .base import Layer, as_pair
 from .conv import check_data_format, check_padding, window_geometry
 
@@ -15,18 +16,19 @@ class MaxPooling2D(Layer):
         check_data_format(self, data_format)
 
     def compute_output_shape(self, input_shape):
-        self.pads, (ho, wo) = window_geometry(self, input_shape, self.pool_size)
+        _, (ho, wo) = window_geometry(self, input_shape, self.pool_size)
         return (ho, wo, input_shape[2])
 
-    def call(self, x, training):
-        y, argmax = self.backend.maxpool2d_forward(x, self.pool_size, self.strides, self.pads)
-        self._cache = (argmax, x.shape) if training else None
-        return y
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._pads = window_geometry(self, self.input_shape, self.pool_size)[0]
 
-    def call_backward(self, dy, need_dx):
-        argmax, x_shape = self._cache
-        return self.backend.maxpool2d_backward(dy, argmax, x_shape, self.pool_size, self.strides,
-                                               self.pads)
+    def _forward(self, x, training):
+        config = pooling.Config(self.pool_size, self.strides, self._pads, self.backend)
+        return pooling.max_forward(x, self.params, config, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return pooling.max_backward(dy, ctx, need_dx)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,

@@ -1,0 +1,50 @@
+"""a = activation(z + bias): the bias and the activation that end Dense, Conv2D and
+friends. The backend applies the bias and the activations it has a kernel for ('linear',
+'relu') in one fused pass over z; any other activation is applied after, by NumPy."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import activations
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one call applies its activation: ``kernel`` is the name the fused kernel applies
+    ('linear' or 'relu'), ``after`` the Activation applied next (or None)."""
+    kernel: str
+    after: object
+
+
+def plan(activation, backend):
+    if activation is None or activation.name == "linear":
+        return Plan("linear", None)
+    if activation.name in backend.kernel_activations:
+        return Plan(activation.name, None)
+    return Plan("linear", activation)
+
+
+def forward(z, bias, activation, backend, input_=None):
+    """(a, ctx). ``z`` may be overwritten: pass a fresh array, or ``input_`` (the layer's own
+    input, which must never be changed) so that z is copied when it shares memory with it."""
+    how = plan(activation, backend)
+    if bias is not None or how.kernel != "linear":
+        if input_ is not None and (z is input_ or np.may_share_memory(z, input_)):
+            z = z.copy()
+        z = backend.bias_activation(z, bias, how.kernel)
+    a = how.after.forward(z) if how.after is not None else z
+    return a, (how, a, bias is not None, backend)
+
+
+def backward(da, ctx):
+    """(dz, dbias or None) from dL/da."""
+    how, a, has_bias, backend = ctx
+    if how.after is not None:
+        da = how.after.backward(da, a)
+    if has_bias or how.kernel != "linear":
+        return backend.bias_activation_backward(da, a, how.kernel, has_bias)
+    return da, None
+
+
+def linear():
+    return activations.get("linear")

@@ -1,0 +1,20 @@
+"""Inverted dropout: zero each input with probability ``rate`` and scale the rest by
+1/(1-rate); the mask comes from the backend's counter-based ``dropout_mask`` kernel."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    rate: float
+    backend: object
+
+
+def forward(x, params, config, training=False, seed=0):
+    if not training or config.rate == 0:
+        return x, None
+    mask = config.backend.dropout_mask(x.shape, x.dtype, config.rate, seed)
+    return x * mask, mask
+
+
+def backward(dy, ctx, need_dx=True):
+    return (dy if ctx is None else dy * ctx) if need_dx else None, {}

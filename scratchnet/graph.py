@@ -1,0 +1,226 @@
+"""Graphs of layers: symbolic tensors, nodes, the topological order, and the one execution
+engine that runs a graph forward (returning the contexts of that call) and backward
+(consuming them). Sequential models and functional models both run here.
+
+    x = Input(shape=(28, 28, 1))          # a SymbolicTensor
+    y = Dense(10)(Flatten()(x))           # each call adds a Node to its layer
+    graph = Graph([x], [y])               # the nodes between them, in order
+    outputs, tape = run_forward(graph, [images], training=True)
+    input_grads, param_grads = run_backward(graph, tape, [d_outputs])
+"""
+import numpy as np
+
+
+class GraphError(ValueError):
+    """A graph that cannot be built or run: disconnected, cyclic, misnamed, mis-shaped."""
+
+
+class SymbolicTensor:
+    """A tensor of a graph under construction, as Keras's KerasTensor: a shape whose first
+    entry (the batch) is None, a dtype, and the node that makes it."""
+
+    def __init__(self, shape, dtype, node=None, index=0, name=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def describe(self):
+        origin = f" from {self.node.layer.name}" if self.node is not None else ""
+        return f"tensor of shape {self.shape}{origin}"
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} name={self.name!r}>"
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("a symbolic tensor (from Input(...) or a layer called on one) has no values; build a "
+                        "Model(inputs, outputs) and call predict() on data")
+
+
+class Node:
+    """One call of a layer in a graph: the tensors it read and the tensors it made."""
+
+    def __init__(self, layer, inputs, outputs):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.index = len(layer._inbound_nodes)   # which call of this layer it is
+        for i, tensor in enumerate(self.outputs):
+            tensor.node, tensor.index = self, i
+        layer._inbound_nodes.append(self)
+
+    def detach(self):
+        """Remove this node from its layer (a Sequential model rebuilding its graph)."""
+        if self in self.layer._inbound_nodes:
+            self.layer._inbound_nodes.remove(self)
+
+    def __repr__(self):
+        return f"<Node {self.layer.name}[{self.index}]>"
+
+
+def flatten_tensors(value):
+    """A list of the tensors (or arrays) in ``value``: one, a list, a tuple or a dict's values."""
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+class Graph:
+    """The nodes between ``inputs`` (tensors made by Input) and ``outputs``, in an order in
+    which every node comes after the nodes that make its inputs."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs = flatten_tensors(inputs)
+        self.outputs = flatten_tensors(outputs)
+        for tensor in self.inputs + self.outputs:
+            if not isinstance(tensor, SymbolicTensor):
+                raise GraphError(f"a model's inputs and outputs must be symbolic tensors (from Input(...) and "
+                                 f"layers called on them), got {type(tensor).__name__}")
+        for tensor in self.inputs:
+            if tensor.node is None or tensor.node.inputs or not getattr(tensor.node.layer, "is_input", False):
+                raise GraphError(f"model inputs must come straight from Input(...); {tensor.describe()} does not")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise GraphError("the same Input tensor is given twice as a model input")
+        self.nodes = self._order()
+        self._check_names()
+        self._last_use = self._last_uses()
+
+    def _order(self):
+        """Depth-first from the outputs; an Input not among the model's inputs is a
+        disconnected graph; a node met again on the current path is a cycle."""
+        known = {id(t) for t in self.inputs}
+        ordered, done, path = [], set(), []
+
+        def visit(tensor, consumer):
+            if id(tensor) in known:
+                return
+            node = tensor.node
+            if node is None or getattr(node.layer, "is_input", False):
+                raise GraphError(
+                    f"graph disconnected: {tensor.describe()} is needed by layer "
+                    f"{consumer.layer.name if consumer else '(the outputs)'!r} but does not come from the model's "
+                    f"inputs {[t.name for t in self.inputs]}; pass every Input the outputs depend on")
+            if id(node) in done:
+                return
+            if any(n is node for n in path):
+                raise GraphError(f"the graph has a cycle through layer {node.layer.name!r}")
+            path.append(node)
+            for t in node.inputs:
+                visit(t, node)
+            path.pop()
+            done.add(id(node))
+            ordered.append(node)
+
+        for tensor in self.outputs:
+            visit(tensor, None)
+        return ordered
+
+    def _check_names(self):
+        seen = {}
+        for layer in self.layers:
+            other = seen.setdefault(layer.name, layer)
+            if other is not layer:
+                raise GraphError(f"two different layers are both named {layer.name!r}; every layer of a model "
+                                 f"needs its own name")
+
+    def _last_uses(self):
+        last = {}
+        for position, node in enumerate(self.nodes):
+            for t in node.inputs:
+                last[id(t)] = position
+        for t in self.outputs:
+            last[id(t)] = len(self.nodes)
+        return last
+
+    @property
+    def input_layers(self):
+        return [t.node.layer for t in self.inputs]
+
+    @property
+    def layers(self):
+        """The input layers, then every other layer once, in the order of its first node."""
+        out, seen = [], set()
+        for layer in self.input_layers + [n.layer for n in self.nodes]:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+        return out
+
+
+def _as_call_argument(layer, values):
+    return values if layer.takes_list or len(values) != 1 else values[0]
+
+
+def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=False, keep_values=False):
+    """Run the graph on ``inputs`` (arrays, one per graph input).
+
+    Returns (outputs, tape): the output arrays, and each node's (node, layer, ctx) in
+    order, which ``run_backward`` consumes. ``layer_for`` may swap the layer that runs a
+    node (the fused head of a compiled model). ``apply_updates`` writes the state updates
+    a layer reports (BatchNormalization's moving statistics); training steps ask for it.
+    Intermediate values are dropped once no later node needs them."""
+    values = {id(t): v for t, v in zip(graph.inputs, inputs)}
+    tape = []
+    for position, node in enumerate(graph.nodes):
+        layer = layer_for(node) if layer_for is not None else node.layer
+        arguments = [values[id(t)] for t in node.inputs]
+        out, ctx = layer.forward(_as_call_argument(node.layer, arguments), training=training)
+        if apply_updates:
+            node.layer.apply_state_updates(ctx)
+        outs = out if isinstance(out, list) else [out]
+        for tensor, value in zip(node.outputs, outs):
+            values[id(tensor)] = value
+        tape.append((node, layer, ctx))
+        if not keep_values:
+            for t in node.inputs:
+                if graph._last_use.get(id(t)) == position and not any(t is i for i in graph.inputs):
+                    values.pop(id(t), None)
+    return [values[id(t)] for t in graph.outputs], tape
+
+
+def _accumulate(table, key, value):
+    # a new array, never an in-place add: the first gradient may be another node's array
+    table[key] = value if key not in table else table[key] + value
+
+
+def run_backward(graph, tape, output_grads, need_input_grads=False):
+    """Gradients of a scalar L from dL/d(outputs) and the tape of the forward pass.
+
+    Returns (input_grads, param_grads): dL/d(each graph input), or None where not asked,
+    and {(layer, weight name): gradient}, summed over every call of a shared layer. Where a
+    tensor feeds several nodes (a fork), the gradients reaching it add up."""
+    grads = {}
+    for tensor, g in zip(graph.outputs, output_grads):
+        if g is not None:
+            _accumulate(grads, id(tensor), g)
+    input_ids = {id(t) for t in graph.inputs}
+    param_grads = {}
+    for node, layer, ctx in reversed(tape):
+        douts = [grads.pop(id(t), None) for t in node.outputs]
+        if all(g is None for g in douts):
+            continue   # this node's outputs do not reach the loss
+        douts = [g if g is not None else _zeros_like_output(node, i, douts) for i, g in enumerate(douts)]
+        need_dx = need_input_grads or any(id(t) not in input_ids for t in node.inputs)
+        dinputs, dparams = node.layer.backward(douts if len(douts) > 1 else douts[0], ctx, need_dx)
+        if need_dx:
+            for tensor, g in zip(node.inputs, dinputs if isinstance(dinputs, list) else [dinputs]):
+                if g is not None:
+                    _accumulate(grads, id(tensor), g)
+        for key, g in dparams.items():
+            _accumulate(param_grads, key if isinstance(key, tuple) else (node.layer, key), g)
+    return [grads.get(id(t)) for t in graph.inputs], param_grads
+
+
+def _zeros_like_output(node, index, douts):
+    reference = next(g for g in douts if g is not None)
+    xp = type(reference).__module__.split(".")[0]
+    module = np if xp == "numpy" else __import__(xp)
+    shape = (reference.shape[0],) + tuple(node.outputs[index].shape[1:])
+    return module.zeros(shape, node.outputs[index].dtype)

@@ -1,0 +1,311 @@
+"""The loops of a compiled model: fit, evaluate, predict, train_on_batch, with Keras's
+arguments, History, callbacks and progress bar. A Model inherits them (as in Keras 3, the
+Trainer is kept apart from the graph); they only ask the model for ``_train_step``,
+``_forward_outputs`` and its input and output shapes."""
+import math
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import data_adapter, runtime
+from .arrays import to_host, to_module
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or Inf; the step that produced it was not applied."""
+
+
+class Trainer:
+    """fit / evaluate / predict for a model with one output (and one or several inputs)."""
+
+    # ----- data -----------------------------------------------------------------------
+    def _check_x(self, x, what="x"):
+        """x as host arrays of the model's dtype: one array, or a list for several inputs."""
+        if self._graph is None:
+            x = data_adapter.check_inputs(x, None, self.dtype, what)
+            self._build_from_data(x.shape)
+            return x
+        shapes = self._input_shapes()
+        if len(shapes) == 1:
+            return data_adapter.check_inputs(x, shapes[0], self.dtype, what)
+        xs = data_adapter.as_input_list(x, len(shapes), what)
+        xs = [data_adapter.check_inputs(a, s, self.dtype, f"{what}[{i}]") for i, (a, s) in enumerate(zip(xs, shapes))]
+        data_adapter.check_lengths(xs[0], *xs[1:])
+        return xs
+
+    def _prepare_targets(self, y, n):
+        self._settle_head()
+        return self.loss.prepare_targets(y, (n,) + tuple(self._single_output_shape("fit")), self.dtype)
+
+    def _array_data(self, x, y, batch_size, shuffle, what):
+        x = self._check_x(x, what if what != "the training data" else "x")
+        n = data_adapter.num_samples(x)
+        data_adapter.check_lengths(x, y)
+        y = self._prepare_targets(y, n)
+        return data_adapter.ArrayBatches(x, y, batch_size, shuffle, self.dtype)
+
+    def _batches(self, x, y, batch_size, shuffle, steps, what):
+        """Batches for fit/evaluate, each as a checked (x, y) pair."""
+        if data_adapter.is_batch_stream(x, y):
+            return data_adapter.StreamBatches(x, steps, what)
+        if y is None:
+            raise ValueError(f"{what}: y is missing; pass (x, y) arrays or an iterable of (x, y) batches")
+        return self._array_data(x, y, batch_size, shuffle, what)
+
+    def _check_batch(self, batch, what):
+        xb, yb = data_adapter.split_batch(batch, what)
+        if yb is None:
+            raise ValueError(f"each batch of {what} must be an (x, y) pair; got x alone")
+        xb = self._check_x(xb, what=f"a batch of {what}")
+        data_adapter.check_lengths(xb, yb)
+        return xb, self._prepare_targets(yb, data_adapter.num_samples(xb))
+
+    def _checked(self, data, what):
+        """Iterate (x, y) batches of ``data``, checking those that come from a stream, and
+        moving each to the model's device (once per step: the GPU backend's only copy)."""
+        stream = isinstance(data, data_adapter.StreamBatches)
+        for batch in data:
+            xb, yb = self._check_batch(batch, what) if stream else batch
+            yield self._to_device(xb), self._to_device(yb)
+
+    def _to_device(self, a):
+        if isinstance(a, list):
+            return [to_module(v, self.backend.xp) for v in a]
+        return to_module(a, self.backend.xp)
+
+    def _require_compiled(self, method):
+        if not self.compiled:
+            raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before model.{method}()")
+
+    # ----- one step -------------------------------------------------------------------
+    def _train_step(self, x, y):
+        # Overflow and NaN are not warned about: a loss that stops being finite stops
+        # training with TrainingDiverged, which says where and what to do.
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                return self._apply_step(x, y)
+            except MemoryError as error:
+                n = data_adapter.num_samples(x)
+                raise MemoryError(f"out of memory in a training step of batch size {n} on the "
+                                  f"'{self.backend.name}' backend; lower batch_size (e.g. {max(1, n // 2)})"
+                                  ) from error
+            except Exception as error:
+                if type(error).__name__ == "OutOfMemoryError":   # CuPy's, without importing CuPy
+                    n = data_adapter.num_samples(x)
+                    raise MemoryError(f"GPU out of memory in a training step of batch size {n}: {error}. "
+                                      f"Lower batch_size (e.g. {max(1, n // 2)})") from error
+                raise
+
+    def _apply_step(self, x, y):
+        out, tape = self._forward_outputs(x, training=True, head=True, apply_updates=True)
+        loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits)
+        if not math.isfinite(loss):
+            return loss, out
+        _, grads = self._backward_outputs(tape, grad)
+        params, gradients = self._trainable_params_and_grads(grads)
+        self.optimizer.apply_gradients(params, gradients, self.backend)
+        return loss, out
+
+    # ----- training -------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1):
+        """Train for ``epochs`` epochs; returns a History (also kept as ``model.history``)."""
+        self._require_compiled("fit")
+        runtime.prepare(self.backend.name)
+        verbose = 1 if verbose == "auto" else verbose
+        batch_size = batch_size or 32
+        if validation_split:
+            if data_adapter.is_batch_stream(x, y):
+                raise ValueError("validation_split needs arrays; with batches pass validation_data")
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            x = [to_host(a) for a in x] if isinstance(x, list) else to_host(x)
+            y = to_host(y)
+            data_adapter.check_lengths(x, y)
+            cut = int(len(y) * (1 - validation_split))   # Keras keeps the last samples for validation
+            x, validation_data = data_adapter.split_at(x, cut), None
+            (x, vx), (y, vy) = x, (y[:cut], y[cut:])
+            validation_data = (vx, vy)
+        train = self._batches(x, y, batch_size, shuffle, steps_per_epoch, "the training data")
+        val = None
+        if validation_data is not None:
+            vx, vy = (validation_data, None) if data_adapter.is_batch_stream(validation_data, None) \
+                else tuple(validation_data)[:2]
+            val = self._batches(vx, vy, validation_batch_size or batch_size, False, validation_steps,
+                                "the validation data")
+
+        history = callbacks_module.History()
+        history.params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
+        self.history = history
+        hooks = [history] + list(callbacks or [])
+        for hook in hooks:
+            hook.set_model(self)
+            hook.on_train_begin()
+        self.stop_training = False
+        for epoch in range(initial_epoch, epochs):
+            for hook in hooks:
+                hook.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            bar = callbacks_module.Progbar(train.steps, verbose)
+            logs, steps_done = self._train_epoch(train, epoch, bar, hooks)
+            if steps_done == 0:   # a one-shot iterator ran out (warned); Keras stops here too
+                break
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                logs.update({f"val_{k}": v for k, v in self._run_evaluation(val, "the validation data").items()})
+            bar.finish(steps_done, logs)
+            for hook in hooks:
+                hook.on_epoch_end(epoch, logs)
+            if self.stop_training or getattr(train, "ran_out", False):
+                break
+        for hook in hooks:
+            hook.on_train_end()
+        return history
+
+    fit_generator = fit
+
+    def _train_epoch(self, train, epoch, bar, hooks):
+        for metric in self._metrics or []:
+            metric.reset()
+        loss_sum, seen, step = 0.0, 0, 0
+        for step, (xb, yb) in enumerate(self._checked(train, "the training data"), start=1):
+            for hook in hooks[1:]:
+                hook.on_train_batch_begin(step - 1)
+            loss, out = self._train_step(xb, yb)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss} at epoch {epoch + 1}, step {step}/{train.steps}; "
+                    f"training stopped and that step's update was not applied. Lower the learning "
+                    f"rate or check the inputs for extreme values.")
+            n = data_adapter.num_samples(xb)
+            loss_sum += loss * n
+            seen += n
+            for metric in self._metrics:
+                metric.update(yb, out, self._logits)
+            logs = self._logs(loss_sum / seen)
+            bar.update(step, logs)
+            for hook in hooks[1:]:
+                hook.on_train_batch_end(step - 1, logs)
+        if seen == 0:
+            if getattr(train, "ran_out", False):
+                return {}, 0
+            raise ValueError("the training data produced no batches")
+        return dict(self._logs(loss_sum / seen)), step
+
+    def _logs(self, loss):
+        """The loss and the metrics so far; a metric's value is read (from the device, for
+        the GPU backend) only when someone looks at it."""
+        return callbacks_module.BatchLogs(loss, self._metrics)
+
+    # ----- evaluation and inference -------------------------------------------------------
+    def _run_evaluation(self, data, what):
+        for metric in self._metrics or []:
+            metric.reset()
+        loss_sum, seen = None, 0   # loss_sum stays on the device until the end
+        for xb, yb in self._checked(data, what):
+            out, _ = self._forward_outputs(xb, training=False, head=True)
+            total = self.loss.total(yb, out, from_logits=self._logits)
+            loss_sum = total if loss_sum is None else loss_sum + total
+            seen += data_adapter.num_samples(xb)
+            for metric in self._metrics:
+                metric.update(yb, out, self._logits)
+        if seen == 0:
+            raise ValueError(f"{what} produced no batches")
+        return dict(self._logs(float(loss_sum) / seen))
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False):
+        """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics."""
+        self._require_compiled("evaluate")
+        runtime.prepare(self.backend.name)
+        verbose = 1 if verbose == "auto" else verbose
+        data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data")
+        bar = callbacks_module.Progbar(data.steps, verbose)
+        logs = self._run_evaluation(data, "the evaluation data")
+        bar.finish(data.steps or 0, logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    evaluate_generator = evaluate
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+        """Outputs for every sample, computed ``batch_size`` samples at a time: an array, or a
+        list of arrays for a model with several outputs."""
+        runtime.prepare(self.backend.name)
+        batch_size = batch_size or 32
+        if data_adapter.is_batch_stream(x, None):
+            parts = [self._predict_batch(data_adapter.split_batch(batch, "the input")[0])
+                     for batch in data_adapter.StreamBatches(x, steps, "the input")]
+            if not parts:
+                return self._empty_outputs()
+            return self._join_outputs(parts)
+        x = self._check_x(x)
+        n = data_adapter.num_samples(x)
+        parts = [self._host_outputs(self._forward_outputs(
+                     self._to_device(data_adapter.take(x, slice(start, start + batch_size))), training=False)[0])
+                 for start in range(0, n, batch_size)]
+        return self._join_outputs(parts)
+
+    predict_generator = predict
+
+    def _predict_batch(self, xb):
+        xb = self._check_x(xb, what="a batch of the input")
+        return self._host_outputs(self._forward_outputs(self._to_device(xb), training=False)[0])
+
+    @staticmethod
+    def _host_outputs(out):
+        return [to_host(o) for o in out] if isinstance(out, list) else to_host(out)
+
+    @staticmethod
+    def _join_outputs(parts):
+        if isinstance(parts[0], list):
+            return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+        return np.concatenate(parts)
+
+    def _empty_outputs(self):
+        shapes = [tuple(t.shape[1:]) for t in self._graph.outputs]
+        outs = [np.empty((0,) + s, self.dtype) for s in shapes]
+        return outs if len(outs) > 1 else outs[0]
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        runtime.prepare(self.backend.name)
+        xb, yb = self._check_batch((x, y), "train_on_batch")
+        xb, yb = self._to_device(xb), self._to_device(yb)
+        for metric in self._metrics:
+            metric.reset()
+        loss, out = self._train_step(xb, yb)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"the loss became {loss}; the update was not applied")
+        for metric in self._metrics:
+            metric.update(yb, out, self._logits)
+        values = list(self._logs(loss).values())
+        return values[0] if len(values) == 1 else values
+
+    # ----- gradients, for checks and for learning -------------------------------------------
+    def compute_loss(self, x, y, training=True):
+        """Mean loss of one batch (with ``training=True``, dropout is active)."""
+        self._require_compiled("compute_loss")
+        x = self._check_x(x)
+        y = self._prepare_targets(y, data_adapter.num_samples(x))
+        out, _ = self._forward_outputs(self._to_device(x), training=training, head=True)
+        return self.loss.value_and_grad(self._to_device(y), out, from_logits=self._logits)[0]
+
+    def compute_gradients(self, x, y, need_dx=False):
+        """Loss and gradients for one batch, without updating anything.
+
+        Returns (loss, [gradient of each trainable weight], dL/dx or None)."""
+        self._require_compiled("compute_gradients")
+        x = self._check_x(x)
+        y = self._prepare_targets(y, data_adapter.num_samples(x))
+        out, tape = self._forward_outputs(self._to_device(x), training=True, head=True)
+        loss, grad = self.loss.value_and_grad(self._to_device(y), out, from_logits=self._logits)
+        dx, grads = self._backward_outputs(tape, grad, need_dx)
+        _, gradients = self._trainable_params_and_grads(grads)
+        if need_dx:
+            dx = dx if len(dx) > 1 else dx[0]
+        return loss, gradients, dx if need_dx else None

@@ -1,0 +1,75 @@
+"""The re-entrant core: a call's state lives in the context it returns, never on a layer, so
+one model serves many threads and two models train side by side undisturbed."""
+import threading
+
+import numpy as np
+import pytest
+
+import scratchnet
+from scratchnet import layers, models
+from scratchnet.kernels import numba_cpu
+from scratchnet.train import mnist_model
+
+
+@pytest.mark.parametrize("parallel_kernels", [False, True])
+def test_eight_threads_predicting_with_one_model_get_what_one_thread_gets(monkeypatch, parallel_kernels):
+    if parallel_kernels:   # let even these small batches take the parallel (threaded) kernels
+        monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_ELEMENTS", 0)
+    model = mnist_model()
+    rng = np.random.default_rng(0)
+    batches = [rng.random((8 + i, 28, 28, 1), dtype=np.float32) for i in range(8)]
+    expected = [model.predict(b, verbose=0) for b in batches]
+    results = [[] for _ in batches]
+
+    def work(i):
+        for _ in range(20):
+            results[i].append(model.predict(batches[i], verbose=0))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, outs in enumerate(results):
+        assert len(outs) == 20
+        for out in outs:
+            np.testing.assert_array_equal(out, expected[i])
+
+
+def small_model(seed):
+    scratchnet.set_random_seed(seed)
+    model = models.Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 2)),
+                               layers.MaxPooling2D(2), layers.Flatten(),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_two_models_training_interleaved_are_unaffected_by_each_other():
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((6, 8, 8, 2)).astype(np.float32) for _ in range(4)]
+    ys = [rng.integers(0, 3, 6) for _ in range(4)]
+    alone = []
+    for seed in (1, 2):
+        model = small_model(seed)
+        for x, y in zip(xs, ys):
+            model.train_on_batch(x, y)
+        alone.append(model.get_weights())
+    a, b = small_model(1), small_model(2)
+    for x, y in zip(xs, ys):
+        a.train_on_batch(x, y)
+        b.train_on_batch(x[::-1], (y[::-1] + 1) % 3)   # different data in between
+        b.train_on_batch(x, y)
+    for w_alone, w_interleaved in zip(alone[0], a.get_weights()):
+        np.testing.assert_array_equal(w_alone, w_interleaved)
+
+
+def test_a_layer_keeps_nothing_of_a_call():
+    layer = layers.Dense(3, activation="relu")
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    before = dict(vars(layer))
+    y, ctx = layer.forward(x, training=True)
+    layer.backward(np.ones_like(y), ctx)
+    after = dict(vars(layer))
+    built = {"params", "built", "input_shape", "output_shape", "_backend_name"}
+    assert {k for k in after if after[k] is not before.get(k)} <= built
