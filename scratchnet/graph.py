@@ -90,7 +90,10 @@ class Graph:
             raise GraphError("the same Input tensor is given twice as a model input")
         self.nodes = self._order()
         self._check_names()
-        self._last_use = self._last_uses()
+        free = self._values_to_free()
+        # what run_forward needs of each node, worked out once: (node, input ids, output ids, ids to free)
+        self._plan = [(node, [id(t) for t in node.inputs], [id(t) for t in node.outputs], free[i])
+                      for i, node in enumerate(self.nodes)]
 
     def _order(self):
         """Depth-first from the outputs; an Input not among the model's inputs is a
@@ -130,14 +133,18 @@ class Graph:
                 raise GraphError(f"two different layers are both named {layer.name!r}; every layer of a model "
                                  f"needs its own name")
 
-    def _last_uses(self):
+    def _values_to_free(self):
+        """For each node, the ids of the tensors no later node (nor the output) needs."""
         last = {}
         for position, node in enumerate(self.nodes):
             for t in node.inputs:
                 last[id(t)] = position
-        for t in self.outputs:
-            last[id(t)] = len(self.nodes)
-        return last
+        keep = {id(t) for t in self.inputs + self.outputs}
+        free = [[] for _ in self.nodes]
+        for tensor_id, position in last.items():
+            if tensor_id not in keep:
+                free[position].append(tensor_id)
+        return free
 
     @property
     def input_layers(self):
@@ -154,10 +161,6 @@ class Graph:
         return out
 
 
-def _as_call_argument(layer, values):
-    return values if layer.takes_list or len(values) != 1 else values[0]
-
-
 def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=False, keep_values=False):
     """Run the graph on ``inputs`` (arrays, one per graph input).
 
@@ -168,20 +171,22 @@ def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=Fal
     Intermediate values are dropped once no later node needs them."""
     values = {id(t): v for t, v in zip(graph.inputs, inputs)}
     tape = []
-    for position, node in enumerate(graph.nodes):
-        layer = layer_for(node) if layer_for is not None else node.layer
-        arguments = [values[id(t)] for t in node.inputs]
-        out, ctx = layer.forward(_as_call_argument(node.layer, arguments), training=training)
+    for node, input_ids, output_ids, free in graph._plan:
+        layer = node.layer if layer_for is None else layer_for(node)
+        if len(input_ids) == 1 and not node.layer.takes_list:
+            out, ctx = layer.forward(values[input_ids[0]], training)
+        else:
+            out, ctx = layer.forward([values[i] for i in input_ids], training)
         if apply_updates:
             node.layer.apply_state_updates(ctx)
-        outs = out if isinstance(out, list) else [out]
-        for tensor, value in zip(node.outputs, outs):
-            values[id(tensor)] = value
+        if len(output_ids) == 1:
+            values[output_ids[0]] = out
+        else:
+            values.update(zip(output_ids, out))
         tape.append((node, layer, ctx))
         if not keep_values:
-            for t in node.inputs:
-                if graph._last_use.get(id(t)) == position and not any(t is i for i in graph.inputs):
-                    values.pop(id(t), None)
+            for tensor_id in free:
+                del values[tensor_id]
     return [values[id(t)] for t in graph.outputs], tape
 
 
@@ -219,8 +224,7 @@ def run_backward(graph, tape, output_grads, need_input_grads=False):
 
 
 def _zeros_like_output(node, index, douts):
+    from .arrays import module_of
     reference = next(g for g in douts if g is not None)
-    xp = type(reference).__module__.split(".")[0]
-    module = np if xp == "numpy" else __import__(xp)
     shape = (reference.shape[0],) + tuple(node.outputs[index].shape[1:])
-    return module.zeros(shape, node.outputs[index].dtype)
+    return module_of(reference).zeros(shape, node.outputs[index].dtype)

@@ -211,9 +211,9 @@ class Model(Trainer, Layer):
     @property
     def backend(self):
         """The backend the model's weights live on."""
-        for layer, _ in self.weight_pairs():
-            return layer.backend
-        return backend_module.current()
+        if self._backend_name is None:
+            self._backend_name = next((layer._backend_name for layer, _ in self.weight_pairs()), None)
+        return backend_module.get(self._backend_name) if self._backend_name else backend_module.current()
 
     def to(self, name):
         """Move weights and optimizer state to backend ``name`` ('cpu', 'numpy' or 'gpu')."""

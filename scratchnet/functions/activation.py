@@ -1,6 +1,7 @@
 """a = activation(z + bias): the bias and the activation that end Dense, Conv2D and
 friends. The backend applies the bias and the activations it has a kernel for ('linear',
 'relu') in one fused pass over z; any other activation is applied after, by NumPy."""
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ class Plan:
     after: object
 
 
+@functools.lru_cache(maxsize=None)
 def plan(activation, backend):
     if activation is None or activation.name == "linear":
         return Plan("linear", None)

@@ -143,15 +143,28 @@ class Layer:
     def forward(self, inputs, training=False):
         """(outputs, ctx) for a batch; ``ctx`` is what ``backward`` needs for this call."""
         if self.takes_list:
-            shapes, got = [tuple(x.shape[1:]) for x in inputs], str([tuple(x.shape) for x in inputs])
-        else:
-            shapes, got = tuple(inputs.shape[1:]), str(tuple(inputs.shape))
-        self.ensure_built(shapes, got)
-        if self.takes_list:
+            shapes = [tuple(x.shape[1:]) for x in inputs]
+            if not self.built or shapes != self.input_shape:
+                self.ensure_built(shapes, str([tuple(x.shape) for x in inputs]))
             inputs = [x if x.dtype == self.dtype else x.astype(self.dtype) for x in inputs]
-        elif inputs.dtype != self.dtype:
-            inputs = inputs.astype(self.dtype)
+        else:
+            if not self.built or inputs.shape[1:] != self.input_shape:
+                self.ensure_built(tuple(inputs.shape[1:]), str(tuple(inputs.shape)))
+            if inputs.dtype != self.dtype:
+                inputs = inputs.astype(self.dtype)
         return self._forward(inputs, training)
+
+    def function_config(self):
+        """The configuration this layer's function is called with (kept until the weights
+        move to another backend or the activation changes)."""
+        key = (self._backend_name, self.activation)
+        if getattr(self, "_config_key", None) != key:
+            self._config = self.make_function_config()
+            self._config_key = key
+        return self._config
+
+    def make_function_config(self):
+        return None
 
     def backward(self, dy, ctx, need_dx=True):
         """(dL/dx or None, {weight name: dL/dweight}) from dL/dy and the call's ``ctx``."""

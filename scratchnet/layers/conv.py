@@ -82,16 +82,14 @@ class Conv2D(Layer):
     def pads(self):
         return window_geometry(self, self.input_shape, self.kernel_size)[0]
 
+    def make_function_config(self):
+        return conv.Config(self.strides, self.pads, self.activation, self.backend)
+
     def _forward(self, x, training):
-        config = conv.Config(self.strides, self._pads, self.activation, self.backend)
-        return conv.forward(x, self.params, config, training)
+        return conv.forward(x, self.params, self.function_config(), training)
 
     def _backward(self, dy, ctx, need_dx):
         return conv.backward(dy, ctx, need_dx)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._pads = self.pads
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

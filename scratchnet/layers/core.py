@@ -37,8 +37,11 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def make_function_config(self):
+        return dense.Config(self.activation, self.backend)
+
     def _forward(self, x, training):
-        return dense.forward(x, self.params, dense.Config(self.activation, self.backend), training)
+        return dense.forward(x, self.params, self.function_config(), training)
 
     def _backward(self, dy, ctx, need_dx):
         return dense.backward(dy, ctx, need_dx)
@@ -84,7 +87,10 @@ class Dropout(Layer):
         if training and self.rate:
             rng = self._rng or config.rng()
             seed = int(rng.integers(0, 2**64, dtype=np.uint64))
-        return dropout.forward(x, self.params, dropout.Config(self.rate, self.backend), training, seed)
+        return dropout.forward(x, self.params, self.function_config(), training, seed)
+
+    def make_function_config(self):
+        return dropout.Config(self.rate, self.backend)
 
     def _backward(self, dy, ctx, need_dx):
         return dropout.backward(dy, ctx, need_dx)
@@ -101,8 +107,11 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)
 
+    def make_function_config(self):
+        return (self.activation, self.backend)
+
     def _forward(self, x, training):
-        return elementwise.forward(x, self.params, (self.activation, self.backend), training)
+        return elementwise.forward(x, self.params, self.function_config(), training)
 
     def _backward(self, dy, ctx, need_dx):
         return elementwise.backward(dy, ctx, need_dx)

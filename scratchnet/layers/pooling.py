@@ -19,13 +19,12 @@ class MaxPooling2D(Layer):
         _, (ho, wo) = window_geometry(self, input_shape, self.pool_size)
         return (ho, wo, input_shape[2])
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._pads = window_geometry(self, self.input_shape, self.pool_size)[0]
+    def make_function_config(self):
+        pads = window_geometry(self, self.input_shape, self.pool_size)[0]
+        return pooling.Config(self.pool_size, self.strides, pads, self.backend)
 
     def _forward(self, x, training):
-        config = pooling.Config(self.pool_size, self.strides, self._pads, self.backend)
-        return pooling.max_forward(x, self.params, config, training)
+        return pooling.max_forward(x, self.params, self.function_config(), training)
 
     def _backward(self, dy, ctx, need_dx):
         return pooling.max_backward(dy, ctx, need_dx)
