@@ -66,3 +66,59 @@ def col2im(dcols, kh, kw, sh, sw, pt, pl, ho, wo, first, last, dx, zero):
                 continue
             total += dcols[((b - first) * ho + i) * wo + j, (di * kw + dj) * c + ch]
     dx[b, row, col, ch] = total
+
+
+@cuda.jit
+def depthwise_forward(x, k2, kh, kw, sh, sw, pt, pl, mult, y, zero):
+    # y[b, i, j, ch*mult + m] = sum over the window of x[b, hi, wj, ch] * k2[di*kw + dj, ch*mult + m]
+    t = cuda.grid(1)
+    n, ho, wo, cm = y.shape
+    if t >= n * ho * wo * cm:
+        return
+    q = t % cm
+    j = (t // cm) % wo
+    i = (t // (cm * wo)) % ho
+    b = t // (cm * wo * ho)
+    ch = q // mult
+    total = zero
+    for di in range(kh):
+        hi = i * sh + di - pt
+        if hi < 0 or hi >= x.shape[1]:
+            continue
+        for dj in range(kw):
+            wj = j * sw + dj - pl
+            if 0 <= wj < x.shape[2]:
+                total += x[b, hi, wj, ch] * k2[di * kw + dj, q]
+    y[b, i, j, q] = total
+
+
+@cuda.jit
+def depthwise_backward_input(dy, k2, kh, kw, sh, sw, pt, pl, mult, dx, zero):
+    # dx[b, h, w, ch] = sum over the windows reading this pixel and m of dy[..., ch*mult + m] * k2[di*kw + dj, ch*mult + m]
+    t = cuda.grid(1)
+    n, h, w, c = dx.shape
+    if t >= n * h * w * c:
+        return
+    ch = t % c
+    col = (t // c) % w
+    row = (t // (c * w)) % h
+    b = t // (c * w * h)
+    ho, wo = dy.shape[1], dy.shape[2]
+    total = zero
+    for di in range(kh):
+        top = row + pt - di
+        if top < 0 or top % sh != 0:
+            continue
+        i = top // sh
+        if i >= ho:
+            continue
+        for dj in range(kw):
+            left = col + pl - dj
+            if left < 0 or left % sw != 0:
+                continue
+            j = left // sw
+            if j >= wo:
+                continue
+            for m in range(mult):
+                total += dy[b, i, j, ch * mult + m] * k2[di * kw + dj, ch * mult + m]
+    dx[b, row, col, ch] = total

@@ -20,6 +20,9 @@ import numpy as np
 from . import cuda_conv, cuda_elementwise, cuda_pool, im2col_gemm
 from .cuda_conv import THREADS, blocks
 from .numpy_ref import KERNEL_ACTIVATIONS, dropout_threshold  # noqa: F401  (same contract)
+# Batch normalisation is reductions and elementwise arithmetic: the reference's NumPy code
+# runs as it is on CuPy arrays (CuPy's own reduction kernels), through NumPy's dispatch.
+from .numpy_ref import batchnorm_backward, batchnorm_forward, batchnorm_inference  # noqa: F401
 
 CHUNK_BYTES = 64 << 20   # GPU memory is roomier than caches; still bounded
 
@@ -97,6 +100,10 @@ def signatures():
             "adam": (a[1], a[1], a[1], a[1], f, f, f, f),
             "rmsprop": (a[1], a[1], a[1], f, f, f, f),
             "dropout_mask": (a[1], types.uint64, types.uint64, f, f),
+            "avgpool_forward": (a[4], i, i, i, i, i, i, a[4], f, f),
+            "avgpool_backward": (a[4], i, i, i, i, i, i, a[4], f, f),
+            "depthwise_forward": (a[4], a[2], i, i, i, i, i, i, i, a[4], f),
+            "depthwise_backward_input": (a[4], a[2], i, i, i, i, i, i, i, a[4], f),
         }
         for name, sig in entries.items():
             out.setdefault(name, []).append(sig)
@@ -106,7 +113,10 @@ def signatures():
 KERNELS = {"im2col": cuda_conv.im2col, "col2im": cuda_conv.col2im, "maxpool_forward": cuda_pool.maxpool_forward,
            "maxpool_backward": cuda_pool.maxpool_backward, "bias_activation": cuda_elementwise.bias_activation,
            "relu_backward": cuda_elementwise.relu_backward, "adam": cuda_elementwise.adam,
-           "rmsprop": cuda_elementwise.rmsprop, "dropout_mask": cuda_elementwise.dropout_mask}
+           "rmsprop": cuda_elementwise.rmsprop, "dropout_mask": cuda_elementwise.dropout_mask,
+           "avgpool_forward": cuda_pool.avgpool_forward, "avgpool_backward": cuda_pool.avgpool_backward,
+           "depthwise_forward": cuda_conv.depthwise_forward,
+           "depthwise_backward_input": cuda_conv.depthwise_backward_input}
 
 
 def _launch_im2col(x, geo, first, last, cols):
@@ -196,3 +206,64 @@ def dropout_mask(shape, dtype, rate, seed):
     _launch(cuda_elementwise.dropout_mask, mask.size, mask.reshape(-1), np.uint64(seed), dropout_threshold(rate),
             dtype.type(1 / (1 - rate)), dtype.type(0))
     return mask
+
+
+def avgpool2d_forward(x, pool, strides, pads):
+    """As numpy_ref.avgpool2d_forward: one thread per output element."""
+    xp = array_module()
+    x = xp.ascontiguousarray(x)
+    ho, wo = im2col_gemm.geometry(x.shape, pool, strides, pads)[6:]
+    y = xp.empty((x.shape[0], ho, wo, x.shape[3]), x.dtype)
+    t = x.dtype.type
+    _launch(cuda_pool.avgpool_forward, y.size, x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
+            y, t(0), t(1))
+    return y
+
+
+def avgpool2d_backward(dy, x_shape, pool, strides, pads):
+    """As numpy_ref.avgpool2d_backward: one thread per input pixel, gathering."""
+    xp = array_module()
+    dx = xp.empty(x_shape, dy.dtype)
+    t = dy.dtype.type
+    _launch(cuda_pool.avgpool_backward, dx.size, xp.ascontiguousarray(dy), pool[0], pool[1], strides[0],
+            strides[1], pads[0], pads[2], dx, t(0), t(1))
+    return dx
+
+
+def depthwise_conv2d_forward(x, k, strides, pads):
+    """As numpy_ref.depthwise_conv2d_forward: one thread per output element."""
+    xp = array_module()
+    x = xp.ascontiguousarray(x)
+    kh, kw, c, m = k.shape
+    ho, wo = im2col_gemm.geometry(x.shape, k.shape, strides, pads)[6:]
+    y = xp.empty((x.shape[0], ho, wo, c * m), x.dtype)
+    k2 = xp.ascontiguousarray(k).reshape(kh * kw, c * m)
+    _launch(cuda_conv.depthwise_forward, y.size, x, k2, kh, kw, strides[0], strides[1], pads[0], pads[2], m, y,
+            _zero(x))
+    return y, (x, k, strides, pads)
+
+
+def depthwise_conv2d_backward(dy, cache, need_dx=True):
+    """As numpy_ref.depthwise_conv2d_backward: dx by a gathering kernel; dk from the unfolded
+    windows (the im2col kernel, a chunk of images at a time) and one contraction per chunk."""
+    xp = array_module()
+    x, k, strides, pads = cache
+    kh, kw, c, m = k.shape
+    dy = xp.ascontiguousarray(dy)
+    geo = im2col_gemm.geometry(x.shape, k.shape, strides, pads)
+    rows = geo[6] * geo[7]
+    per = max(1, min(x.shape[0], CHUNK_BYTES // max(1, rows * kh * kw * c * x.dtype.itemsize)))
+    dk = xp.zeros((kh * kw, c, m), x.dtype)
+    for first in range(0, x.shape[0], per):
+        last = min(x.shape[0], first + per)
+        cols = xp.empty(((last - first) * rows, kh * kw * c), x.dtype)
+        _launch_im2col(x, geo, first, last, cols)
+        dy_part = dy[first:last].reshape((last - first) * rows, c, m)
+        dk += xp.einsum("rqc,rcm->qcm", cols.reshape(-1, kh * kw, c), dy_part)
+    dx = None
+    if need_dx:
+        dx = xp.empty(x.shape, dy.dtype)
+        k2 = xp.ascontiguousarray(k).reshape(kh * kw, c * m)
+        _launch(cuda_conv.depthwise_backward_input, dx.size, dy, k2, kh, kw, strides[0], strides[1], pads[0],
+                pads[2], m, dx, _zero(dy))
+    return dx, dk.reshape(k.shape)

@@ -19,7 +19,9 @@ from .numpy_ref import GOLDEN, KERNEL_ACTIVATIONS, MIX_1, MIX_2, RANDOM_BITS, dr
 
 __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
            "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
-           "dropout_mask", "CHUNK_BYTES"]
+           "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
+           "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
+           "CHUNK_BYTES"]
 
 CHUNK_BYTES = 8 << 20   # largest im2col buffer per layer; bigger batches go in chunks
 
@@ -249,6 +251,240 @@ def _bias_activation_backward(dy, a, relu, dz, parts, zero):
                 acc[k] += d[k]
 
 
+@_kernel
+def _avgpool_forward(x, kh, kw, sh, sw, pt, pl, y, zero, one):
+    # y = mean over each window of the real pixels it covers (padding not counted)
+    n, h, w, c = x.shape
+    ho, wo = y.shape[1], y.shape[2]
+    for r in prange(n * ho):
+        b = r // ho
+        i = r % ho
+        for j in range(wo):
+            acc = y[b, i, j]
+            for ch in range(c):
+                acc[ch] = zero
+            count = zero
+            for di in range(kh):
+                hi = i * sh + di - pt
+                if hi < 0 or hi >= h:
+                    continue
+                for dj in range(kw):
+                    wj = j * sw + dj - pl
+                    if wj < 0 or wj >= w:
+                        continue
+                    count += one
+                    v = x[b, hi, wj]
+                    for ch in range(c):
+                        acc[ch] += v[ch]
+            inv = one / count
+            for ch in range(c):
+                acc[ch] *= inv
+
+
+@_kernel
+def _avgpool_backward(dy, kh, kw, sh, sw, pt, pl, dx, zero, one):
+    # dx[window pixels] += dy / (real pixels in the window), one image per iteration
+    n, ho, wo, c = dy.shape
+    h, w = dx.shape[1], dx.shape[2]
+    for b in prange(n):
+        image = dx[b].reshape(h * w * c)
+        for t in range(h * w * c):
+            image[t] = zero
+        for i in range(ho):
+            for j in range(wo):
+                count = zero
+                for di in range(kh):
+                    hi = i * sh + di - pt
+                    if hi >= 0 and hi < h:
+                        for dj in range(kw):
+                            wj = j * sw + dj - pl
+                            if wj >= 0 and wj < w:
+                                count += one
+                inv = one / count
+                g = dy[b, i, j]
+                for di in range(kh):
+                    hi = i * sh + di - pt
+                    if hi < 0 or hi >= h:
+                        continue
+                    for dj in range(kw):
+                        wj = j * sw + dj - pl
+                        if wj < 0 or wj >= w:
+                            continue
+                        dst = dx[b, hi, wj]
+                        for ch in range(c):
+                            dst[ch] += g[ch] * inv
+
+
+@_kernel
+def _depthwise_forward(x, k2, kh, kw, sh, sw, pt, pl, mult, y, zero):
+    # y[b, i, j, ch*mult + m] = sum over the window of x[b, hi, wj, ch] * k2[di*kw + dj, ch*mult + m]
+    n, h, w, c = x.shape
+    ho, wo = y.shape[1], y.shape[2]
+    cm = c * mult
+    for r in prange(n * ho):
+        b = r // ho
+        i = r % ho
+        for j in range(wo):
+            out = y[b, i, j]
+            for t in range(cm):
+                out[t] = zero
+            for di in range(kh):
+                hi = i * sh + di - pt
+                if hi < 0 or hi >= h:
+                    continue
+                for dj in range(kw):
+                    wj = j * sw + dj - pl
+                    if wj < 0 or wj >= w:
+                        continue
+                    v = x[b, hi, wj]
+                    kk = k2[di * kw + dj]
+                    if mult == 1:
+                        for t in range(c):
+                            out[t] += v[t] * kk[t]
+                    else:
+                        for t in range(cm):
+                            out[t] += v[t // mult] * kk[t]
+
+
+@_kernel
+def _depthwise_backward_input(dy, k2, kh, kw, sh, sw, pt, pl, mult, dx, zero):
+    # dx[b, hi, wj, ch] = sum over the windows and m of dy[b, i, j, ch*mult + m] * k2[di*kw + dj, ch*mult + m]
+    n, ho, wo, cm = dy.shape
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    for b in prange(n):
+        image = dx[b].reshape(h * w * c)
+        for t in range(h * w * c):
+            image[t] = zero
+        for i in range(ho):
+            for j in range(wo):
+                g = dy[b, i, j]
+                for di in range(kh):
+                    hi = i * sh + di - pt
+                    if hi < 0 or hi >= h:
+                        continue
+                    for dj in range(kw):
+                        wj = j * sw + dj - pl
+                        if wj < 0 or wj >= w:
+                            continue
+                        dst = dx[b, hi, wj]
+                        kk = k2[di * kw + dj]
+                        if mult == 1:
+                            for t in range(c):
+                                dst[t] += g[t] * kk[t]
+                        else:
+                            for t in range(cm):
+                                dst[t // mult] += g[t] * kk[t]
+
+
+@_kernel
+def _depthwise_backward_kernel(x, dy, kh, kw, sh, sw, pt, pl, mult, parts, zero):
+    # parts[p, di*kw + dj, ch*mult + m] = sum over images of part p, windows of x[..., ch] * dy[..., ch*mult + m]
+    n, h, w, c = x.shape
+    ho, wo, cm = dy.shape[1], dy.shape[2], dy.shape[3]
+    count = parts.shape[0]
+    for p in prange(count):
+        acc = parts[p]
+        for q in range(kh * kw):
+            row = acc[q]
+            for t in range(cm):
+                row[t] = zero
+        for b in range(p * n // count, (p + 1) * n // count):
+            for i in range(ho):
+                for j in range(wo):
+                    g = dy[b, i, j]
+                    for di in range(kh):
+                        hi = i * sh + di - pt
+                        if hi < 0 or hi >= h:
+                            continue
+                        for dj in range(kw):
+                            wj = j * sw + dj - pl
+                            if wj < 0 or wj >= w:
+                                continue
+                            v = x[b, hi, wj]
+                            row = acc[di * kw + dj]
+                            if mult == 1:
+                                for t in range(c):
+                                    row[t] += v[t] * g[t]
+                            else:
+                                for t in range(cm):
+                                    row[t] += v[t // mult] * g[t]
+
+
+@_kernel
+def _column_sums(x2, parts, zero):
+    # parts[p] = column sums of the p-th of a fixed split of x2's rows
+    rows, cols = x2.shape
+    count = parts.shape[0]
+    for p in prange(count):
+        acc = parts[p]
+        for k in range(cols):
+            acc[k] = zero
+        for r in range(p * rows // count, (p + 1) * rows // count):
+            row = x2[r]
+            for k in range(cols):
+                acc[k] += row[k]
+
+
+@_kernel
+def _centred_square_sums(x2, mean, parts, zero):
+    # parts[p] = column sums of (x2 - mean)^2 over the p-th of a fixed split of the rows
+    rows, cols = x2.shape
+    count = parts.shape[0]
+    for p in prange(count):
+        acc = parts[p]
+        for k in range(cols):
+            acc[k] = zero
+        for r in range(p * rows // count, (p + 1) * rows // count):
+            row = x2[r]
+            for k in range(cols):
+                d = row[k] - mean[k]
+                acc[k] += d * d
+
+
+@_kernel
+def _scale_shift(x2, mean, scale, shift, y2, xhat, inv_std, keep_xhat):
+    # y = (x - mean) * scale + shift; with keep_xhat also xhat = (x - mean) * inv_std, row by row
+    rows, cols = x2.shape
+    for r in prange(rows):
+        row, out = x2[r], y2[r]
+        if keep_xhat:
+            xh = xhat[r]
+            for k in range(cols):
+                d = row[k] - mean[k]
+                xh[k] = d * inv_std[k]
+                out[k] = d * scale[k] + shift[k]
+        else:
+            for k in range(cols):
+                out[k] = (row[k] - mean[k]) * scale[k] + shift[k]
+
+
+@_kernel
+def _bn_backward_sums(dy2, xhat, parts_dy, parts_dyx, zero):
+    # parts_dy[p] = column sums of dy, parts_dyx[p] = column sums of dy * xhat, per fixed row part
+    rows, cols = dy2.shape
+    count = parts_dy.shape[0]
+    for p in prange(count):
+        a, b = parts_dy[p], parts_dyx[p]
+        for k in range(cols):
+            a[k] = zero
+            b[k] = zero
+        for r in range(p * rows // count, (p + 1) * rows // count):
+            g, xh = dy2[r], xhat[r]
+            for k in range(cols):
+                a[k] += g[k]
+                b[k] += g[k] * xh[k]
+
+
+@_kernel
+def _bn_backward_input(dy2, xhat, scale, dbeta, dgamma, n, dx2):
+    # dx = scale / n * (n * dy - dbeta - xhat * dgamma), row by row
+    rows, cols = dy2.shape
+    for r in prange(rows):
+        g, xh, out = dy2[r], xhat[r], dx2[r]
+        for k in range(cols):
+            out[k] = scale[k] / n * (n * g[k] - dbeta[k] - xh[k] * dgamma[k])
+
+
 _S27, _S30, _S31, _SKEEP = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(64 - RANDOM_BITS)
 
 
@@ -354,3 +590,104 @@ def dropout_mask(shape, dtype, rate, seed):
     _dropout_mask(mask.size, mask.reshape(-1), np.uint64(seed), dropout_threshold(rate),
                   dtype.type(1 / (1 - rate)), dtype.type(0))
     return mask
+
+
+def avgpool2d_forward(x, pool, strides, pads):
+    """As numpy_ref.avgpool2d_forward."""
+    x = np.ascontiguousarray(x)
+    ho, wo = _geometry(x.shape, pool[0], pool[1], strides, pads)
+    y = np.empty((x.shape[0], ho, wo, x.shape[3]), x.dtype)
+    t = x.dtype.type
+    _avgpool_forward(x.size, x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], y, t(0), t(1))
+    return y
+
+
+def avgpool2d_backward(dy, x_shape, pool, strides, pads):
+    """As numpy_ref.avgpool2d_backward."""
+    dx = np.empty(x_shape, dy.dtype)
+    t = dy.dtype.type
+    _avgpool_backward(dx.size, np.ascontiguousarray(dy), pool[0], pool[1], strides[0], strides[1], pads[0],
+                      pads[2], dx, t(0), t(1))
+    return dx
+
+
+DK_PARTS = 8   # fixed split of the depthwise kernel gradient's sum (same result for any thread count)
+
+
+def depthwise_conv2d_forward(x, k, strides, pads):
+    """As numpy_ref.depthwise_conv2d_forward (k: kh, kw, C, M)."""
+    x = np.ascontiguousarray(x)
+    kh, kw, c, m = k.shape
+    ho, wo = _geometry(x.shape, kh, kw, strides, pads)
+    y = np.empty((x.shape[0], ho, wo, c * m), x.dtype)
+    k2 = np.ascontiguousarray(k).reshape(kh * kw, c * m)
+    _depthwise_forward(y.size * kh * kw, x, k2, kh, kw, strides[0], strides[1], pads[0], pads[2], m, y,
+                       x.dtype.type(0))
+    return y, (x, k, strides, pads)
+
+
+def depthwise_conv2d_backward(dy, cache, need_dx=True):
+    """As numpy_ref.depthwise_conv2d_backward."""
+    x, k, strides, pads = cache
+    kh, kw, c, m = k.shape
+    dy = np.ascontiguousarray(dy)
+    zero = dy.dtype.type(0)
+    parts = np.empty((DK_PARTS, kh * kw, c * m), dy.dtype)
+    _depthwise_backward_kernel(dy.size * kh * kw, x, dy, kh, kw, strides[0], strides[1], pads[0], pads[2], m,
+                               parts, zero)
+    dk = parts.sum(axis=0).reshape(k.shape)
+    dx = None
+    if need_dx:
+        dx = np.empty(x.shape, dy.dtype)
+        k2 = np.ascontiguousarray(k).reshape(kh * kw, c * m)
+        _depthwise_backward_input(dy.size * kh * kw, dy, k2, kh, kw, strides[0], strides[1], pads[0], pads[2], m,
+                                  dx, zero)
+    return dx, dk
+
+
+BN_PARTS = 8   # fixed split of batch normalisation's column sums (same result for any thread count)
+
+
+def batchnorm_forward(x2, gamma, beta, epsilon):
+    """As numpy_ref.batchnorm_forward."""
+    x2 = np.ascontiguousarray(x2)
+    rows, c = x2.shape
+    t = x2.dtype.type
+    parts = np.empty((BN_PARTS, c), x2.dtype)
+    _column_sums(x2.size, x2, parts, t(0))
+    mean = parts.sum(axis=0) / t(rows)
+    _centred_square_sums(x2.size, x2, mean, parts, t(0))
+    var = parts.sum(axis=0) / t(rows)
+    inv_std = 1 / np.sqrt(var + t(epsilon))
+    scale = inv_std if gamma is None else gamma * inv_std
+    shift = np.zeros(c, x2.dtype) if beta is None else beta
+    y2, xhat = np.empty_like(x2), np.empty_like(x2)
+    _scale_shift(x2.size, x2, mean, scale, shift, y2, xhat, inv_std, True)
+    return y2, mean, var, (xhat, inv_std)
+
+
+def batchnorm_backward(dy2, cache, gamma):
+    """As numpy_ref.batchnorm_backward."""
+    xhat, inv_std = cache
+    dy2 = np.ascontiguousarray(dy2)
+    rows, c = dy2.shape
+    t = dy2.dtype.type
+    parts_dy, parts_dyx = np.empty((BN_PARTS, c), dy2.dtype), np.empty((BN_PARTS, c), dy2.dtype)
+    _bn_backward_sums(dy2.size, dy2, xhat, parts_dy, parts_dyx, t(0))
+    dbeta, dgamma = parts_dy.sum(axis=0), parts_dyx.sum(axis=0)
+    scale = inv_std if gamma is None else gamma * inv_std
+    dx2 = np.empty_like(dy2)
+    _bn_backward_input(dy2.size, dy2, xhat, scale, dbeta, dgamma, t(rows), dx2)
+    return dx2, dgamma, dbeta
+
+
+def batchnorm_inference(x2, gamma, beta, mean, var, epsilon):
+    """As numpy_ref.batchnorm_inference."""
+    x2 = np.ascontiguousarray(x2)
+    c = x2.shape[1]
+    inv_std = 1 / np.sqrt(var + x2.dtype.type(epsilon))
+    scale = inv_std if gamma is None else gamma * inv_std
+    shift = np.zeros(c, x2.dtype) if beta is None else beta
+    y2 = np.empty_like(x2)
+    _scale_shift(x2.size, x2, mean, scale, shift, y2, y2, inv_std, False)
+    return y2

@@ -14,6 +14,9 @@ __all__ = [
     "maxpool2d_forward", "maxpool2d_backward",
     "bias_activation", "bias_activation_backward",
     "adam_update", "rmsprop_update", "dropout_mask",
+    "avgpool2d_forward", "avgpool2d_backward",
+    "depthwise_conv2d_forward", "depthwise_conv2d_backward",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
 ]
 
 # Activations the bias_activation kernels apply themselves; layers do the others.
@@ -104,6 +107,83 @@ def maxpool2d_backward(dy, argmax, x_shape, pool, strides, pads):
     dcols = np.zeros((n, ho, wo, kh * kw, c), dtype=dy.dtype)
     np.put_along_axis(dcols, argmax[:, :, :, None, :].astype(np.intp), dy[:, :, :, None, :], axis=3)
     return col2im(dcols.reshape(n, ho, wo, kh, kw, c), x_shape, strides, pads)
+
+
+def _window_counts(x_shape, pool, strides, pads, dtype):
+    """How many real (not padding) pixels each window of an average-pooling covers."""
+    ones = np.ones((1,) + tuple(x_shape[1:3]) + (1,), dtype=dtype)
+    return im2col(ones, pool[0], pool[1], strides, pads).sum(axis=(3, 4))   # (1, Ho, Wo, 1)
+
+
+def avgpool2d_forward(x, pool, strides, pads):
+    """The mean of each window over the real pixels it covers (padding is not counted, as
+    in Keras and TensorFlow)."""
+    cols = im2col(x, pool[0], pool[1], strides, pads)
+    return cols.sum(axis=(3, 4)) / _window_counts(x.shape, pool, strides, pads, x.dtype)
+
+
+def avgpool2d_backward(dy, x_shape, pool, strides, pads):
+    """Each window's dy, divided by its count, back onto the pixels it averaged."""
+    share = dy / _window_counts(x_shape, pool, strides, pads, dy.dtype)
+    n, ho, wo, c = dy.shape
+    dcols = np.broadcast_to(share[:, :, :, None, None, :], (n, ho, wo, pool[0], pool[1], c))
+    return col2im(np.ascontiguousarray(dcols), x_shape, strides, pads)
+
+
+def depthwise_conv2d_forward(x, k, strides, pads):
+    """y[..., c*M + m] = sum over the window of x[..., c] * k[:, :, c, m] (k: kh, kw, C, M), as
+    Keras's DepthwiseConv2D. Returns (y, cache)."""
+    kh, kw, c, m = k.shape
+    cols = im2col(x, kh, kw, strides, pads)                        # (N, Ho, Wo, kh, kw, C)
+    y = np.einsum("nijabc,abcm->nijcm", cols, k)
+    return y.reshape(y.shape[:3] + (c * m,)), (cols, x.shape, k, strides, pads)
+
+
+def depthwise_conv2d_backward(dy, cache, need_dx=True):
+    """(dx or None, dk) for depthwise_conv2d_forward."""
+    cols, x_shape, k, strides, pads = cache
+    kh, kw, c, m = k.shape
+    dy5 = dy.reshape(dy.shape[:3] + (c, m))
+    dk = np.einsum("nijabc,nijcm->abcm", cols, dy5)
+    dx = col2im(np.einsum("nijcm,abcm->nijabc", dy5, k), x_shape, strides, pads) if need_dx else None
+    return dx, dk
+
+
+def batchnorm_forward(x2, gamma, beta, epsilon):
+    """Batch normalisation in training, over the rows of x2 (rows, C): y = xhat * gamma + beta
+    with xhat = (x - mean) / sqrt(var + epsilon), mean and (biased) var per column, as Keras.
+    gamma/beta may be None. Returns (y, mean, var, cache)."""
+    mean = x2.mean(axis=0)
+    centred = x2 - mean
+    var = (centred * centred).mean(axis=0)
+    inv_std = 1 / np.sqrt(var + x2.dtype.type(epsilon))
+    xhat = centred * inv_std
+    y = xhat * gamma if gamma is not None else xhat.copy()
+    if beta is not None:
+        y += beta
+    return y, mean, var, (xhat, inv_std)
+
+
+def batchnorm_backward(dy2, cache, gamma):
+    """(dx, dgamma, dbeta) for batchnorm_forward: dx = gamma * inv_std / n *
+    (n * dy - sum(dy) - xhat * sum(dy * xhat)), sums over rows."""
+    xhat, inv_std = cache
+    n = dy2.shape[0]
+    dbeta = dy2.sum(axis=0)
+    dgamma = (dy2 * xhat).sum(axis=0)
+    scale = inv_std if gamma is None else gamma * inv_std
+    dx = (scale / dy2.dtype.type(n)) * (dy2 * dy2.dtype.type(n) - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_inference(x2, gamma, beta, mean, var, epsilon):
+    """Batch normalisation with fixed statistics: (x - mean) / sqrt(var + epsilon) * gamma + beta."""
+    y = (x2 - mean) * (1 / np.sqrt(var + x2.dtype.type(epsilon)))
+    if gamma is not None:
+        y *= gamma
+    if beta is not None:
+        y += beta
+    return y
 
 
 def bias_activation(z, b, activation):

@@ -40,6 +40,28 @@ def _softplus(z):
     return np.logaddexp(0, z).astype(z.dtype, copy=False)
 
 
+def relu_with(max_value=None, negative_slope=0.0, threshold=0.0):
+    """Keras's ReLU layer: x where x > threshold (clipped at max_value), else
+    negative_slope * (x - threshold). Plain max(x, 0) is the registry's 'relu'."""
+    if max_value is None and not negative_slope and not threshold:
+        return _REGISTRY["relu"]
+    top = np.inf if max_value is None else max_value
+
+    def forward(z):
+        t = z.dtype.type
+        a = np.where(z > t(threshold), np.minimum(z, t(top)), t(negative_slope) * (z - t(threshold)))
+        return a.astype(z.dtype, copy=False)
+
+    def backward(da, a):
+        # in terms of the output: a > 0 exactly where z > threshold (thresholds are >= 0)
+        t = da.dtype.type
+        slope = np.where(a > 0, (a < t(top)).astype(da.dtype), t(negative_slope))
+        return da * slope
+
+    name = f"relu(max_value={max_value}, negative_slope={negative_slope}, threshold={threshold})"
+    return Activation(name, forward, backward)
+
+
 _REGISTRY = {
     "linear": Activation("linear", lambda z: z, lambda da, a: da),
     "relu": Activation("relu", lambda z: np.maximum(z, 0), lambda da, a: da * (a > 0)),
@@ -49,6 +71,9 @@ _REGISTRY = {
     "elu": Activation("elu", _elu, lambda da, a: da * np.where(a > 0, 1, a + 1)),
     "softplus": Activation("softplus", _softplus, lambda da, a: da * -np.expm1(-a)),
 }
+_REGISTRY["relu6"] = Activation("relu6", relu_with(6.0).forward, relu_with(6.0).backward)
+_REGISTRY["leaky_relu"] = Activation("leaky_relu", relu_with(negative_slope=0.2).forward,
+                                     relu_with(negative_slope=0.2).backward)   # keras.activations.leaky_relu
 
 
 def get(identifier):

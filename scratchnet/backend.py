@@ -11,7 +11,9 @@ import numpy as np
 
 KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
                     "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
-                    "dropout_mask")
+                    "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
+                    "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward",
+                    "batchnorm_inference")
 
 # name -> (kernel module, description)
 _BACKENDS = {

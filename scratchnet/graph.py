@@ -128,10 +128,11 @@ class Graph:
     def _check_names(self):
         seen = {}
         for layer in self.layers:
-            other = seen.setdefault(layer.name, layer)
-            if other is not layer:
-                raise GraphError(f"two different layers are both named {layer.name!r}; every layer of a model "
-                                 f"needs its own name")
+            seen.setdefault(layer.name, []).append(layer)
+        for name, holders in seen.items():
+            if len(holders) > 1:
+                raise GraphError(f'The name "{name}" is used {len(holders)} times in the model. All layer names '
+                                 f'should be unique: pass name= to tell them apart.')
 
     def _values_to_free(self):
         """For each node, the ids of the tensors no later node (nor the output) needs."""

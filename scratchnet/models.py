@@ -58,16 +58,20 @@ class Model(Trainer, Layer):
         return self._graph.layers if self._graph is not None else []
 
     def get_layer(self, name=None, index=None):
-        """A layer by ``name`` or by position in ``layers``."""
+        """A layer by ``name`` or by position in ``layers``, as in Keras."""
+        if name is not None and index is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: index={index}, name={name}.")
         if index is not None:
             if not -len(self.layers) <= index < len(self.layers):
-                raise ValueError(f"model {self.name!r} has {len(self.layers)} layers; no index {index}")
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only has "
+                                 f"{len(self.layers)} layers.")
             return self.layers[index]
+        if name is None:
+            raise ValueError("Provide either a layer name or layer index at `get_layer`.")
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"no layer named {name!r} in model {self.name!r}; its layers are "
-                         f"{[layer.name for layer in self.layers]}")
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}.")
 
     def _require_graph(self, what):
         if self._graph is None:
@@ -373,15 +377,27 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
         if any(layer is existing for existing in self._layers):
             raise ValueError(f"{layer.describe()} is already in model {self.name!r}")
+        if any(layer.name == existing.name for existing in self._layers):
+            raise ValueError(f"All layers added to a Sequential model should have unique names. Name "
+                             f"{layer.name!r} is already the name of a layer in this model. Update the `name` "
+                             f"argument to pass a unique name.")
+        input_layer = self._input_layer
         self._layers.append(layer)
         if self._input_layer is None and len(self._layers) == 1 and layer.declared_input_shape is not None:
             self._input_layer = InputLayer(shape=layer.declared_input_shape, dtype=layer.dtype,
                                            name=unique_name("input_layer"))
-        if self._input_layer is not None:
-            self._rebuild()
-        else:
+        if self._input_layer is None:
             self._graph = None
             self.built = False
+            return
+        try:
+            self._rebuild()
+        except Exception:   # the layer does not fit: leave the model as it was
+            self._layers.pop()
+            self._input_layer = input_layer
+            if self._layers and self._input_layer is not None:
+                self._rebuild()
+            raise
 
     def pop(self):
         """Remove the last layer."""

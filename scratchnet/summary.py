@@ -22,8 +22,18 @@ def _rows(model, connected):
     return rows
 
 
+def _line_like(model):
+    """A graph that is a plain chain (one input per node, no shared layer): no Connected to
+    column, as in Keras."""
+    graph = model._graph
+    layers = [n.layer for n in graph.nodes]
+    return (len(graph.inputs) == 1 and len(graph.outputs) == 1 and len(set(map(id, layers))) == len(layers)
+            and all(len(n.inputs) == 1 for n in graph.nodes)
+            and all(graph.nodes[i].inputs[0].node is graph.nodes[i - 1] for i in range(1, len(graph.nodes))))
+
+
 def summarize(model):
-    connected = type(model).__name__ != "Sequential"
+    connected = type(model).__name__ != "Sequential" and not _line_like(model)
     rows = _rows(model, connected)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     minimum = [29, 26, 10, 20]

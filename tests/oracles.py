@@ -61,3 +61,38 @@ def dropout_mask_naive(shape, rate, seed):
         z ^= z >> 31
         keep[t] = (z >> 40) / 2**24 >= rate
     return np.where(keep, 1 / (1 - rate), 0.0).reshape(shape)
+
+
+def avgpool_naive(x, pool, strides, pads):
+    """Mean of each window over the pixels inside the image (padding not counted)."""
+    n, h, w, c = x.shape
+    pt, pb, pl, pr = pads
+    ho = (h + pt + pb - pool[0]) // strides[0] + 1
+    wo = (w + pl + pr - pool[1]) // strides[1] + 1
+    y = np.zeros((n, ho, wo, c), dtype=x.dtype)
+    for s in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                rows = [r for r in range(i * strides[0] - pt, i * strides[0] - pt + pool[0]) if 0 <= r < h]
+                cols = [q for q in range(j * strides[1] - pl, j * strides[1] - pl + pool[1]) if 0 <= q < w]
+                y[s, i, j] = x[s][np.ix_(rows, cols)].reshape(-1, c).mean(axis=0)
+    return y
+
+
+def depthwise_naive(x, k, strides, pads):
+    """y[..., c*M + m] = sum over the window of x[..., c] * k[:, :, c, m], loop by loop."""
+    n, h, w, c = x.shape
+    kh, kw, _, m = k.shape
+    pt, pb, pl, pr = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    ho = (h + pt + pb - kh) // strides[0] + 1
+    wo = (w + pl + pr - kw) // strides[1] + 1
+    y = np.zeros((n, ho, wo, c * m), dtype=np.float64)
+    for s in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[s, i * strides[0]:i * strides[0] + kh, j * strides[1]:j * strides[1] + kw, :]
+                for ch in range(c):
+                    for q in range(m):
+                        y[s, i, j, ch * m + q] = (window[:, :, ch] * k[:, :, ch, q]).sum()
+    return y

@@ -169,3 +169,95 @@ def test_the_kink_retry_forgives_nothing_where_the_function_is_smooth():
 
     layer._backward = slightly_wrong
     assert gradcheck.check_layer(layer, x)["kernel"] > 10 * TOLERANCE
+
+
+# ----- the graph issue's layers ----------------------------------------------------------------------
+@given(st.integers(2, 4), st.integers(1, 5), st.integers(1, 5), st.integers(1, 4), st.booleans(), st.booleans(),
+       st.booleans(), seeds)
+def test_batch_normalization_in_both_modes(backend_name, n, h, w, c, center, scale, training, seed):
+    rng = np.random.default_rng(seed)
+    layer = layers.BatchNormalization(center=center, scale=scale, dtype="float64",
+                                      beta_initializer="glorot_uniform", gamma_initializer="glorot_uniform")
+    layer.build((h, w, c))
+    layer.params["moving_mean"][...] = rng.standard_normal(c)
+    layer.params["moving_variance"][...] = rng.random(c) + 0.5
+    x = rng.standard_normal((n, h, w, c)) * 3 + 1
+    if not training:
+        layer.trainable = False          # a frozen BatchNormalization runs in inference mode
+    assert_gradients_match(layer, x)
+
+
+@given(window_case(), seeds)
+def test_average_pooling(backend_name, case, seed):
+    n, h, w, c, pool, strides, padding, _ = case
+    layer = layers.AveragePooling2D(pool, strides=strides, padding=padding, dtype="float64")
+    assert_gradients_match(layer, np.random.default_rng(seed).standard_normal((n, h, w, c)))
+
+
+@given(window_case(max_kernel=4), st.integers(1, 3), st.sampled_from([None, "relu", "tanh"]), st.booleans(), seeds)
+def test_depthwise_conv2d(backend_name, case, multiplier, activation, use_bias, seed):
+    n, h, w, c, kernel, strides, padding, _ = case
+    layer = layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, depth_multiplier=multiplier,
+                                   activation=activation, use_bias=use_bias, bias_initializer="glorot_uniform",
+                                   dtype="float64")
+    errors = assert_gradients_match(layer, np.random.default_rng(seed).standard_normal((n, h, w, c)))
+    assert set(errors) == ({"x", "kernel", "bias"} if use_bias else {"x", "kernel"})
+
+
+@given(window_case(max_kernel=4), st.integers(1, 3), st.integers(1, 2), seeds)
+def test_separable_conv2d(backend_name, case, filters, multiplier, seed):
+    n, h, w, c, kernel, strides, padding, _ = case
+    layer = layers.SeparableConv2D(filters, kernel, strides=strides, padding=padding, depth_multiplier=multiplier,
+                                   activation="relu", bias_initializer="glorot_uniform", dtype="float64")
+    assert_gradients_match(layer, np.random.default_rng(seed).standard_normal((n, h, w, c)))
+
+
+@given(st.integers(1, 3), st.integers(3, 7), st.sampled_from([1, 2, 3]), st.sampled_from([1, 2]),
+       st.sampled_from(["valid", "same"]), seeds)
+def test_conv2d_with_groups_and_dilation(backend_name, n, size, groups, dilation, padding, seed):
+    rng = np.random.default_rng(seed)
+    layer = layers.Conv2D(2 * groups, 2, groups=groups, dilation_rate=dilation, padding=padding,
+                          activation="tanh", bias_initializer="glorot_uniform", dtype="float64")
+    x = rng.standard_normal((n, size, size, groups * 2))
+    assert_gradients_match(layer, x)
+    assert layer.params["kernel"].shape == (2, 2, 2, 2 * groups)
+
+
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 5), st.integers(1, 4), st.booleans(), seeds)
+def test_global_pooling(backend_name, n, h, w, c, keepdims, seed):
+    x = np.random.default_rng(seed).standard_normal((n, h, w, c))
+    for layer in (layers.GlobalAveragePooling2D(keepdims=keepdims, dtype="float64"),
+                  layers.GlobalMaxPooling2D(keepdims=keepdims, dtype="float64")):
+        assert_gradients_match(layer, x)
+
+
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3),
+       st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)), seeds)
+def test_zero_padding_reshape_rescaling(backend_name, n, h, w, c, pads, seed):
+    x = np.random.default_rng(seed).standard_normal((n, h, w, c))
+    for layer in (layers.ZeroPadding2D(((pads[0], pads[1]), (pads[2], pads[3])), dtype="float64"),
+                  layers.Reshape((-1, c), dtype="float64"), layers.Rescaling(1 / 255, offset=-0.5, dtype="float64")):
+        assert_gradients_match(layer, x)
+
+
+@given(st.sampled_from([(1, 4), (3, 1), (1, 1), (3, 4)]), st.integers(1, 3), seeds)
+def test_add_multiply_concatenate_with_broadcasting(backend_name, second, n, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((n, 3, 4)), rng.standard_normal((n,) + second)
+    for layer in (layers.Add(dtype="float64"), layers.Multiply(dtype="float64")):
+        errors = assert_gradients_match(layer, [a, b])
+        assert set(errors) == {"x0", "x1"}
+    assert_gradients_match(layers.Concatenate(axis=1, dtype="float64"), [a, rng.standard_normal((n, 2, 4))])
+    assert_gradients_match(layers.Add(dtype="float64"), [a, rng.standard_normal((n, 3, 4)), a])
+
+
+@pytest.mark.parametrize("layer_factory", [
+    lambda: layers.ReLU(6.0, dtype="float64"),
+    lambda: layers.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5, dtype="float64"),
+    lambda: layers.LeakyReLU(dtype="float64"),
+    lambda: layers.Activation("relu6", dtype="float64"),
+])
+@given(st.integers(1, 4), st.integers(1, 6), seeds)
+def test_parametric_relus(backend_name, layer_factory, n, features, seed):
+    x = np.random.default_rng(seed).standard_normal((n, features)) * 4
+    assert_gradients_match(layer_factory(), x)

@@ -158,6 +158,62 @@ def test_dropout_mask_is_the_reference_mask_bit_for_bit(monkeypatch, shape, rate
     np.testing.assert_array_equal(mask, ref.dropout_mask(shape, dtype, rate, seed))
 
 
+@given(case=window_case(), dtype=dtypes, seed=seeds, parallel=st.booleans())
+def test_avgpool_matches_reference(monkeypatch, case, dtype, seed, parallel):
+    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    n, h, w, c, pool, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    y = fast.avgpool2d_forward(x, pool, strides, pads)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, ref.avgpool2d_forward(x, pool, strides, pads), **tolerance(dtype))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(fast.avgpool2d_backward(dy, x.shape, pool, strides, pads),
+                               ref.avgpool2d_backward(dy, x.shape, pool, strides, pads), **tolerance(dtype))
+
+
+@given(case=window_case(max_kernel=4), multiplier=st.integers(1, 3), dtype=dtypes, seed=seeds,
+       need_dx=st.booleans(), parallel=st.booleans())
+def test_depthwise_conv_matches_reference(monkeypatch, case, multiplier, dtype, seed, need_dx, parallel):
+    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    k = rng.standard_normal(kernel + (c, multiplier)).astype(dtype)
+    y, cache = fast.depthwise_conv2d_forward(x, k, strides, pads)
+    y_ref, cache_ref = ref.depthwise_conv2d_forward(x, k, strides, pads)
+    np.testing.assert_allclose(y, y_ref, **tolerance(dtype))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    (dx, dk), (dx_ref, dk_ref) = fast.depthwise_conv2d_backward(dy, cache, need_dx), \
+        ref.depthwise_conv2d_backward(dy, cache_ref, need_dx)
+    np.testing.assert_allclose(dk, dk_ref, **tolerance(dtype))
+    assert dk.dtype == dtype
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tolerance(dtype))
+    else:
+        assert dx is None
+
+
+@given(rows=st.integers(2, 500), cols=st.integers(1, 9), dtype=dtypes, seed=seeds, affine=st.booleans(),
+       parallel=st.booleans())
+def test_batchnorm_matches_reference(monkeypatch, rows, cols, dtype, seed, affine, parallel):
+    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, cols)) * 3 + 2).astype(dtype)
+    gamma = rng.standard_normal(cols).astype(dtype) if affine else None
+    beta = rng.standard_normal(cols).astype(dtype) if affine else None
+    fast_out, ref_out = fast.batchnorm_forward(x, gamma, beta, 1e-3), ref.batchnorm_forward(x, gamma, beta, 1e-3)
+    for a, b in zip(fast_out[:3], ref_out[:3]):
+        np.testing.assert_allclose(a, b, **tolerance(dtype))
+        assert a.dtype == dtype
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    for a, b in zip(fast.batchnorm_backward(dy, fast_out[3], gamma), ref.batchnorm_backward(dy, ref_out[3], gamma)):
+        np.testing.assert_allclose(a, b, **tolerance(dtype))
+    np.testing.assert_allclose(fast.batchnorm_inference(x, gamma, beta, ref_out[1], ref_out[2], 1e-3),
+                               ref.batchnorm_inference(x, gamma, beta, ref_out[1], ref_out[2], 1e-3),
+                               **tolerance(dtype))
+
+
 def test_chunked_buffers_stay_small(monkeypatch):
     # a batch larger than one chunk must not grow the im2col buffer beyond CHUNK_BYTES
     x = np.ones((64, 10, 10, 4), np.float32)

@@ -2,7 +2,8 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
-from oracles import conv2d_naive, dropout_mask_naive, maxpool_backward_naive, maxpool_naive
+from oracles import (avgpool_naive, conv2d_naive, depthwise_naive, dropout_mask_naive, maxpool_backward_naive,
+                     maxpool_naive)
 from strategies import window_case
 from scratchnet.kernels import numpy_ref as ref
 
@@ -88,3 +89,39 @@ def test_dropout_masks_keep_one_minus_rate_and_differ_between_seeds():
         assert abs(shifted - (1 - rate) ** 2) < 5 * np.sqrt((1 - rate) ** 2 / n)
     mask = ref.dropout_mask((4, 5), np.float32, 0.25, 7)
     assert mask.dtype == np.float32 and set(np.unique(mask)) <= {np.float32(0), np.float32(1 / 0.75)}
+
+
+@given(window_case(), st.integers(0, 2**31 - 1))
+def test_avgpool_matches_direct_loops_and_its_backward_is_the_adjoint(case, seed):
+    n, h, w, c, pool, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c))
+    y = ref.avgpool2d_forward(x, pool, strides, pads)
+    np.testing.assert_allclose(y, avgpool_naive(x, pool, strides, pads), rtol=1e-12, atol=1e-12)
+    probe = rng.standard_normal(y.shape)     # <avg(x), p> == <x, avg_backward(p)>
+    lhs = float((y * probe).sum())
+    rhs = float((x * ref.avgpool2d_backward(probe, x.shape, pool, strides, pads)).sum())
+    assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
+
+
+@given(window_case(max_kernel=4), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_depthwise_matches_direct_loops(case, multiplier, seed):
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal(kernel + (c, multiplier))
+    y, _ = ref.depthwise_conv2d_forward(x, k, strides, pads)
+    np.testing.assert_allclose(y, depthwise_naive(x, k, strides, pads), rtol=1e-12, atol=1e-12)
+
+
+@given(st.integers(2, 40), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_batchnorm_normalises_each_column(rows, cols, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, cols)) * rng.random(cols) * 5 + rng.standard_normal(cols)
+    y, mean, var, _ = ref.batchnorm_forward(x, None, None, 1e-3)
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var, x.var(axis=0), rtol=1e-12, atol=1e-12)     # biased, as Keras
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), rtol=1e-10, atol=1e-12)
+    gamma, beta = rng.standard_normal(cols), rng.standard_normal(cols)
+    np.testing.assert_allclose(ref.batchnorm_inference(x, gamma, beta, mean, var, 1e-3),
+                               ref.batchnorm_forward(x, gamma, beta, 1e-3)[0], rtol=1e-10, atol=1e-12)

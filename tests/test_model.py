@@ -233,8 +233,8 @@ def test_wrong_order_and_unknown_names():
         model.fit(x, y)
     with pytest.raises(RuntimeError, match=r"before model.evaluate\(\)"):
         model.evaluate(x, y)
-    with pytest.raises(ValueError, match=r"unknown activation 'relu6'.*'relu'"):
-        layers.Dense(3, activation="relu6")
+    with pytest.raises(ValueError, match=r"unknown activation 'relu7'.*'relu'"):
+        layers.Dense(3, activation="relu7")
     with pytest.raises(ValueError, match=r"unknown initializer 'he_normall'.*'he_normal'"):
         layers.Dense(3, kernel_initializer="he_normall")
     with pytest.raises(ValueError, match="unknown optimizer"):

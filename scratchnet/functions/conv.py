@@ -26,3 +26,102 @@ def backward(dy, ctx, need_dx=True):
     if db is not None:
         grads["bias"] = db
     return dx, grads
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    """Conv2D with ``groups`` (each group of input channels has its own filters) and
+    ``dilation`` (a kernel of dilation d reads every d-th pixel: the same as the kernel
+    spread out with zeros in between, which is how it is computed here)."""
+    strides: tuple
+    pads: tuple
+    groups: int
+    dilation: tuple
+    activation: object
+    backend: object
+
+
+def dilate(kernel, dilation):
+    """The kernel with dilation - 1 zeros between its taps (kh, kw, C, F) -> (kh', kw', C, F)."""
+    dh, dw = dilation
+    if (dh, dw) == (1, 1):
+        return kernel
+    kh, kw = kernel.shape[:2]
+    from ..arrays import module_of
+    spread = module_of(kernel).zeros(((kh - 1) * dh + 1, (kw - 1) * dw + 1) + kernel.shape[2:], kernel.dtype)
+    spread[::dh, ::dw] = kernel
+    return spread
+
+
+def general_forward(x, params, config, training=False):
+    from ..arrays import module_of
+    kernel = dilate(params["kernel"], config.dilation)
+    groups, kernels = config.groups, config.backend
+    c_in, filters = kernel.shape[2], kernel.shape[3] // config.groups
+    parts, caches = [], []
+    for g in range(groups):
+        z, cache = kernels.conv2d_forward(x[..., g * c_in:(g + 1) * c_in], kernel[..., g * filters:(g + 1) * filters],
+                                          config.strides, config.pads)
+        parts.append(z)
+        caches.append(cache)
+    z = parts[0] if groups == 1 else module_of(x).concatenate(parts, axis=-1)
+    y, act_ctx = act.forward(z, params.get("bias"), config.activation, kernels)
+    return y, (caches, act_ctx, config, filters)
+
+
+def general_backward(dy, ctx, need_dx=True):
+    from ..arrays import module_of
+    caches, act_ctx, config, filters = ctx
+    dz, db = act.backward(dy, act_ctx)
+    xp = module_of(dz)
+    dxs, dks = [], []
+    for g, cache in enumerate(caches):
+        dx, dk = config.backend.conv2d_backward(xp.ascontiguousarray(dz[..., g * filters:(g + 1) * filters]),
+                                                cache, need_dx)
+        dxs.append(dx)
+        dks.append(dk)
+    dk = dks[0] if len(dks) == 1 else xp.concatenate(dks, axis=-1)
+    dh, dw = config.dilation
+    grads = {"kernel": dk[::dh, ::dw] if (dh, dw) != (1, 1) else dk}
+    if db is not None:
+        grads["bias"] = db
+    dx = (dxs[0] if len(dxs) == 1 else xp.concatenate(dxs, axis=-1)) if need_dx else None
+    return dx, grads
+
+
+def depthwise_forward(x, params, config, training=False):
+    """y = activation(depthwise(x, kernel) + bias); kernel (kh, kw, C, M), outputs C*M channels."""
+    z, cache = config.backend.depthwise_conv2d_forward(x, params["kernel"], config.strides, config.pads)
+    y, act_ctx = act.forward(z, params.get("bias"), config.activation, config.backend)
+    return y, (cache, act_ctx, config.backend)
+
+
+def depthwise_backward(dy, ctx, need_dx=True):
+    cache, act_ctx, backend = ctx
+    dz, db = act.backward(dy, act_ctx)
+    dx, dk = backend.depthwise_conv2d_backward(dz, cache, need_dx)
+    grads = {"kernel": dk}
+    if db is not None:
+        grads["bias"] = db
+    return dx, grads
+
+
+def separable_forward(x, params, config, training=False):
+    """A depthwise convolution, then a 1x1 convolution mixing the channels, then bias and
+    activation: Keras's SeparableConv2D (depthwise_kernel, pointwise_kernel, bias)."""
+    kernels = config.backend
+    z1, cache1 = kernels.depthwise_conv2d_forward(x, params["depthwise_kernel"], config.strides, config.pads)
+    z2, cache2 = kernels.conv2d_forward(z1, params["pointwise_kernel"], (1, 1), (0, 0, 0, 0))
+    y, act_ctx = act.forward(z2, params.get("bias"), config.activation, kernels)
+    return y, (cache1, cache2, act_ctx, kernels)
+
+
+def separable_backward(dy, ctx, need_dx=True):
+    cache1, cache2, act_ctx, kernels = ctx
+    dz2, db = act.backward(dy, act_ctx)
+    dz1, dpoint = kernels.conv2d_backward(dz2, cache2, True)
+    dx, ddepth = kernels.depthwise_conv2d_backward(dz1, cache1, need_dx)
+    grads = {"depthwise_kernel": ddepth, "pointwise_kernel": dpoint}
+    if db is not None:
+        grads["bias"] = db
+    return dx, grads

@@ -1,18 +1,29 @@
 """Layers with hand-written forward and backward passes, named as in ``keras.layers``."""
 from .base import Layer, clear_session
-from .conv import Conv2D
-from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, ReLU, Sigmoid, Softmax
-from .pooling import MaxPooling2D
+from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, ReLU, Sigmoid,
+                   Softmax)
+from .merging import Add, Concatenate, Multiply, add, concatenate, multiply
+from .normalization import BatchNormalization
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .preprocessing import Rescaling
+from .reshaping import Reshape, ZeroPadding2D
 
 Convolution2D = Conv2D
 MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D
 
-__all__ = ["Layer", "Conv2D", "Convolution2D", "MaxPooling2D", "MaxPool2D", "Flatten", "Dense",
-           "Dropout", "Activation", "ReLU", "Sigmoid", "Softmax", "Input", "InputLayer",
-           "clear_session"]
+_CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+            GlobalMaxPooling2D, Flatten, Reshape, ZeroPadding2D, Dense, Dropout, Activation, ReLU, LeakyReLU,
+            Sigmoid, Softmax, BatchNormalization, Add, Multiply, Concatenate, Rescaling, InputLayer)
 
-_BY_NAME = {cls.__name__: cls for cls in (Conv2D, MaxPooling2D, Flatten, Dense, Dropout, Activation,
-                                          ReLU, Sigmoid, Softmax)}
+__all__ = [cls.__name__ for cls in _CLASSES] + [
+    "Layer", "Input", "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "add", "concatenate", "multiply", "clear_session"]
+
+_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 
 
 def get(class_name):

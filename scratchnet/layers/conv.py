@@ -16,7 +16,8 @@ def padding_amounts(size, k, stride, padding):
 
 
 def window_geometry(layer, input_shape, kernel_size):
-    """Padding and output size of a sliding-window layer over (H, W, C) inputs."""
+    """Padding and output size of a sliding-window layer over (H, W, C) inputs
+    (``kernel_size`` is the window's extent: a dilated kernel's, for a dilated one)."""
     if len(input_shape) != 3:
         raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), "
                          f"got input_shape {tuple(input_shape)}")
@@ -45,13 +46,148 @@ def check_data_format(layer, data_format):
 
 
 class Conv2D(Layer):
-    """2-D convolution: ``filters`` kernels of ``kernel_size`` slid over (N, H, W, C) inputs."""
+    """2-D convolution: ``filters`` kernels of ``kernel_size`` slid over (N, H, W, C) inputs.
+    With ``groups`` G, the input channels split into G groups, each with filters / G
+    kernels of its own; with ``dilation_rate`` d, a kernel reads every d-th pixel."""
 
     has_activation = True
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), activation=None, use_bias=True,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{self.describe()}: filters must be a positive int, got {filters!r}")
+        self.filters = filters
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.strides = as_pair(strides, "strides")
+        self.padding = check_padding(self, padding)
+        check_data_format(self, data_format)
+        self.dilation_rate = as_pair(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{self.describe()}: `strides > 1` not supported in conjunction with "
+                             f"`dilation_rate > 1` (as in Keras); got strides={self.strides}, "
+                             f"dilation_rate={self.dilation_rate}")
+        if not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{self.describe()}: groups must be a positive int, got {groups!r}")
+        if filters % groups:
+            raise ValueError(f"{self.describe()}: the number of filters must be evenly divisible by the number "
+                             f"of groups; got filters={filters}, groups={groups}")
+        self.groups = groups
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
+
+    @property
+    def window(self):
+        """The extent of a (dilated) kernel."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+
+    def weight_shapes(self, input_shape):
+        window_geometry(self, input_shape, self.window)
+        if input_shape[-1] % self.groups:
+            raise ValueError(f"{self.describe()}: the number of input channels must be evenly divisible by the "
+                             f"number of groups; got {input_shape[-1]} channels, groups={self.groups}")
+        shapes = {"kernel": self.kernel_size + (input_shape[-1] // self.groups, self.filters)}
+        if self.use_bias:
+            shapes["bias"] = (self.filters,)
+        return shapes
+
+    def compute_output_shape(self, input_shape):
+        _, (ho, wo) = window_geometry(self, input_shape, self.window)
+        return (ho, wo, self.filters)
+
+    @property
+    def pads(self):
+        return window_geometry(self, self.input_shape, self.window)[0]
+
+    def make_function_config(self):
+        if self.groups == 1 and self.dilation_rate == (1, 1):
+            return conv.Config(self.strides, self.pads, self.activation, self.backend)
+        return conv.GeneralConfig(self.strides, self.pads, self.groups, self.dilation_rate, self.activation,
+                                  self.backend)
+
+    def _forward(self, x, training):
+        config = self.function_config()
+        if isinstance(config, conv.Config):
+            return conv.forward(x, self.params, config, training)
+        return conv.general_forward(x, self.params, config, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        if isinstance(ctx[0], list):   # the general form keeps one cache per group
+            return conv.general_backward(dy, ctx, need_dx)
+        return conv.backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "groups": self.groups, "use_bias": self.use_bias}
+
+
+class DepthwiseConv2D(Layer):
+    """Each input channel convolved with ``depth_multiplier`` kernels of its own; channel c's
+    m-th output is output channel c * depth_multiplier + m. Its kernel is (kh, kw, C, M),
+    named 'kernel' as in Keras 3."""
+
+    has_activation = True
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.strides = as_pair(strides, "strides")
+        self.padding = check_padding(self, padding)
+        check_data_format(self, data_format)
+        if as_pair(dilation_rate, "dilation_rate") != (1, 1):
+            raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")
+        if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+            raise ValueError(f"{self.describe()}: depth_multiplier must be a positive int, got {depth_multiplier!r}")
+        self.depth_multiplier = depth_multiplier
+        self.use_bias = use_bias
+        self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
+        initializers.get(depthwise_initializer), initializers.get(bias_initializer)
+
+    def initializer_for(self, name):
+        return self.depthwise_initializer if name == "kernel" else self.bias_initializer
+
+    def weight_shapes(self, input_shape):
+        window_geometry(self, input_shape, self.kernel_size)
+        shapes = {"kernel": self.kernel_size + (input_shape[-1], self.depth_multiplier)}
+        if self.use_bias:
+            shapes["bias"] = (input_shape[-1] * self.depth_multiplier,)
+        return shapes
+
+    def compute_output_shape(self, input_shape):
+        _, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
+        return (ho, wo, input_shape[-1] * self.depth_multiplier)
+
+    def make_function_config(self):
+        pads = window_geometry(self, self.input_shape, self.kernel_size)[0]
+        return conv.Config(self.strides, pads, self.activation, self.backend)
+
+    def _forward(self, x, training):
+        return conv.depthwise_forward(x, self.params, self.function_config(), training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return conv.depthwise_backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "depth_multiplier": self.depth_multiplier, "use_bias": self.use_bias}
+
+
+class SeparableConv2D(Layer):
+    """A depthwise convolution followed by a 1x1 convolution that mixes the channels:
+    weights depthwise_kernel (kh, kw, C, M), pointwise_kernel (1, 1, C*M, filters), bias."""
+
+    has_activation = True
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(f"{self.describe()}: filters must be a positive int, got {filters!r}")
@@ -62,14 +198,23 @@ class Conv2D(Layer):
         check_data_format(self, data_format)
         if as_pair(dilation_rate, "dilation_rate") != (1, 1):
             raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")
+        if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+            raise ValueError(f"{self.describe()}: depth_multiplier must be a positive int, got {depth_multiplier!r}")
+        self.depth_multiplier = depth_multiplier
         self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
+        self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
         self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
+        for name in (depthwise_initializer, pointwise_initializer, bias_initializer):
+            initializers.get(name)
+
+    def initializer_for(self, name):
+        return {"depthwise_kernel": self.depthwise_initializer, "pointwise_kernel": self.pointwise_initializer,
+                "bias": self.bias_initializer}[name]
 
     def weight_shapes(self, input_shape):
         window_geometry(self, input_shape, self.kernel_size)
-        shapes = {"kernel": self.kernel_size + (input_shape[-1], self.filters)}
+        c, m = input_shape[-1], self.depth_multiplier
+        shapes = {"depthwise_kernel": self.kernel_size + (c, m), "pointwise_kernel": (1, 1, c * m, self.filters)}
         if self.use_bias:
             shapes["bias"] = (self.filters,)
         return shapes
@@ -78,19 +223,17 @@ class Conv2D(Layer):
         _, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
         return (ho, wo, self.filters)
 
-    @property
-    def pads(self):
-        return window_geometry(self, self.input_shape, self.kernel_size)[0]
-
     def make_function_config(self):
-        return conv.Config(self.strides, self.pads, self.activation, self.backend)
+        pads = window_geometry(self, self.input_shape, self.kernel_size)[0]
+        return conv.Config(self.strides, pads, self.activation, self.backend)
 
     def _forward(self, x, training):
-        return conv.forward(x, self.params, self.function_config(), training)
+        return conv.separable_forward(x, self.params, self.function_config(), training)
 
     def _backward(self, dy, ctx, need_dx):
-        return conv.backward(dy, ctx, need_dx)
+        return conv.separable_backward(dy, ctx, need_dx)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding, "use_bias": self.use_bias}
+                "strides": self.strides, "padding": self.padding, "depth_multiplier": self.depth_multiplier,
+                "use_bias": self.use_bias}

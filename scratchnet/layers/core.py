@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .. import config, initializers
+from .. import activations, config, initializers
 from ..functions import dense, dropout, elementwise, reshape
 from ..graph import Node, SymbolicTensor
 from .base import Layer
@@ -131,10 +131,41 @@ class _FixedActivation(Activation):
         return config_
 
 
-class ReLU(_FixedActivation):
-    """max(x, 0)."""
+class ReLU(Activation):
+    """max(x, 0), or Keras's general form: x where x > threshold, clipped at max_value
+    (ReLU(6.0) is MobileNet's ReLU6), else negative_slope * (x - threshold)."""
 
-    function = "relu"
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        for name, value in (("max_value", max_value), ("negative_slope", negative_slope), ("threshold", threshold)):
+            if value is not None and value < 0:
+                raise ValueError(f"ReLU: {name} must be non-negative, got {value!r}")
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope, self.threshold = float(negative_slope), float(threshold)
+        super().__init__(activations.relu_with(self.max_value, self.negative_slope, self.threshold), **kwargs)
+
+    def get_config(self):
+        config_ = super().get_config()
+        config_.pop("activation")
+        return {**config_, "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class LeakyReLU(Activation):
+    """x where x > 0, else negative_slope * x (Keras 3's default slope 0.3; ``alpha`` is the
+    Keras 2 name of the same argument)."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        if "alpha" in kwargs:
+            negative_slope = kwargs.pop("alpha")
+        if negative_slope is None or negative_slope < 0:
+            raise ValueError(f"LeakyReLU: negative_slope must be a non-negative number, got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+        super().__init__(activations.relu_with(negative_slope=self.negative_slope), **kwargs)
+
+    def get_config(self):
+        config_ = super().get_config()
+        config_.pop("activation")
+        return {**config_, "negative_slope": self.negative_slope}
 
 
 class Sigmoid(_FixedActivation):

@@ -1,4 +1,4 @@
-"""MaxPooling2D: the largest value of each window; the gradient goes to that one input."""
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D."""
 from ..functions import pooling
 from .base import Layer, as_pair
 from .conv import check_data_format, check_padding, window_geometry
@@ -32,3 +32,69 @@ class MaxPooling2D(Layer):
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
                 "padding": self.padding}
+
+
+class AveragePooling2D(Layer):
+    """The mean of ``pool_size`` windows every ``strides`` pixels; with padding='same' each
+    window averages only the real pixels it covers, as in Keras."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = as_pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else as_pair(strides, "strides")
+        self.padding = check_padding(self, padding)
+        check_data_format(self, data_format)
+
+    def compute_output_shape(self, input_shape):
+        _, (ho, wo) = window_geometry(self, input_shape, self.pool_size)
+        return (ho, wo, input_shape[2])
+
+    def make_function_config(self):
+        pads = window_geometry(self, self.input_shape, self.pool_size)[0]
+        return pooling.Config(self.pool_size, self.strides, pads, self.backend)
+
+    def _forward(self, x, training):
+        return pooling.average_forward(x, self.params, self.function_config(), training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return pooling.average_backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+class _GlobalPooling2D(Layer):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(self, data_format)
+        self.keepdims = bool(keepdims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.describe()} expects inputs shaped (height, width, channels), got "
+                             f"{(None,) + tuple(input_shape)}")
+        return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """The mean of each channel over the whole image: (N, H, W, C) -> (N, C)."""
+
+    def _forward(self, x, training):
+        return pooling.global_average_forward(x, self.params, self.keepdims, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return pooling.global_average_backward(dy, ctx, need_dx)
+
+
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """The maximum of each channel over the whole image (ties: the first, as max-pooling)."""
+
+    def _forward(self, x, training):
+        return pooling.global_max_forward(x, self.params, self.keepdims, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return pooling.global_max_backward(dy, ctx, need_dx)

@@ -101,3 +101,49 @@ def test_dropout_mask_is_the_reference_mask_bit_for_bit(shape, rate, seed, dtype
 def test_a_host_array_given_to_a_gpu_kernel_is_refused():
     with pytest.raises(TypeError, match="host \\(NumPy\\) array"):
         gpu.bias_activation(np.zeros((2, 3), np.float32), None, "relu")
+
+
+@settings(max_examples=8)
+@given(case=window_case(**small), seed=seeds)
+def test_avgpool(case, seed):
+    n, h, w, c, pool, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    y = gpu.avgpool2d_forward(cp.asarray(x), pool, strides, pads)
+    np.testing.assert_allclose(y.get(), ref.avgpool2d_forward(x, pool, strides, pads), rtol=1e-5, atol=1e-6)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_allclose(gpu.avgpool2d_backward(cp.asarray(dy), x.shape, pool, strides, pads).get(),
+                               ref.avgpool2d_backward(dy, x.shape, pool, strides, pads), rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=8)
+@given(case=window_case(**small), multiplier=st.integers(1, 2), seed=seeds, need_dx=st.booleans())
+def test_depthwise_conv(case, multiplier, seed, need_dx):
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    k = rng.standard_normal(kernel + (c, multiplier)).astype(np.float32)
+    y, cache = gpu.depthwise_conv2d_forward(cp.asarray(x), cp.asarray(k), strides, pads)
+    y_ref, cache_ref = ref.depthwise_conv2d_forward(x, k, strides, pads)
+    np.testing.assert_allclose(y.get(), y_ref, **close(np.float32))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dk = gpu.depthwise_conv2d_backward(cp.asarray(dy), cache, need_dx)
+    dx_ref, dk_ref = ref.depthwise_conv2d_backward(dy, cache_ref, need_dx)
+    np.testing.assert_allclose(dk.get(), dk_ref, **close(np.float32))
+    if need_dx:
+        np.testing.assert_allclose(dx.get(), dx_ref, **close(np.float32))
+
+
+def test_batchnorm_runs_on_device_arrays():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    y, mean, var, cache = gpu.batchnorm_forward(cp.asarray(x), cp.asarray(gamma), cp.asarray(beta), 1e-3)
+    y_ref, mean_ref, var_ref, cache_ref = ref.batchnorm_forward(x, gamma, beta, 1e-3)
+    for a, b in ((y, y_ref), (mean, mean_ref), (var, var_ref)):
+        assert isinstance(a, cp.ndarray)
+        np.testing.assert_allclose(a.get(), b, rtol=1e-5, atol=1e-6)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    for a, b in zip(gpu.batchnorm_backward(cp.asarray(dy), cache, cp.asarray(gamma)),
+                    ref.batchnorm_backward(dy, cache_ref, gamma)):
+        np.testing.assert_allclose(a.get(), b, rtol=1e-5, atol=1e-5)

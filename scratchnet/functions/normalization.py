@@ -1,0 +1,59 @@
+"""Batch normalisation over the last axis, as Keras's BatchNormalization.
+
+Training: y = (x - mean) / sqrt(var + epsilon) * gamma + beta with the batch's mean and
+(biased) variance per channel, and new moving statistics
+``moving * momentum + batch * (1 - momentum)`` handed back to be stored. Inference: the
+same with the moving statistics, a fixed affine map of x."""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Config:
+    epsilon: float
+    momentum: float
+    backend: object
+
+
+def forward(x, params, config, training=False):
+    c = x.shape[-1]
+    x2 = x.reshape(-1, c)
+    gamma, beta = params.get("gamma"), params.get("beta")
+    kernels = config.backend
+    if training:
+        if x2.shape[0] < 2:
+            raise ValueError(f"BatchNormalization in training needs more than one value per channel to "
+                             f"estimate a variance; got inputs of shape {tuple(x.shape)} (a batch of one). "
+                             f"Use a bigger batch, or call it with training=False")
+        y2, mean, var, cache = kernels.batchnorm_forward(x2, gamma, beta, config.epsilon)
+        m = config.momentum
+        updates = {"moving_mean": params["moving_mean"] * m + mean * (1 - m),
+                   "moving_variance": params["moving_variance"] * m + var * (1 - m)}
+        return y2.reshape(x.shape), ("batch", cache, gamma, beta is not None, x.shape, kernels, updates)
+    mean, var = params["moving_mean"], params["moving_variance"]
+    y2 = kernels.batchnorm_inference(x2, gamma, beta, mean, var, config.epsilon)
+    inv_std = 1 / np.sqrt(var + x.dtype.type(config.epsilon))
+    return y2.reshape(x.shape), ("moving", (x2, mean, inv_std), gamma, beta is not None, x.shape, kernels, {})
+
+
+def backward(dy, ctx, need_dx=True):
+    mode, cache, gamma, has_beta, x_shape, kernels, _ = ctx
+    dy2 = dy.reshape(-1, x_shape[-1])
+    if mode == "batch":
+        dx2, dgamma, dbeta = kernels.batchnorm_backward(dy2, cache, gamma)
+    else:   # fixed statistics: an affine map of x
+        x2, mean, inv_std = cache
+        dbeta = dy2.sum(axis=0)
+        dgamma = (dy2 * ((x2 - mean) * inv_std)).sum(axis=0)
+        dx2 = dy2 * (inv_std if gamma is None else gamma * inv_std) if need_dx else None
+    grads = {}
+    if gamma is not None:
+        grads["gamma"] = dgamma
+    if has_beta:
+        grads["beta"] = dbeta
+    return (dx2.reshape(x_shape) if need_dx else None), grads
+
+
+def state_updates(ctx):
+    return ctx[-1] if ctx is not None else {}

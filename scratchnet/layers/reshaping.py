@@ -1,0 +1,83 @@
+"""Reshape and ZeroPadding2D."""
+import math
+
+from ..functions import reshape
+from .base import Layer
+
+
+class Reshape(Layer):
+    """Reshape each sample to ``target_shape`` (one axis may be -1: inferred)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in target_shape) > 1 or any(d < -1 or d == 0 for d in target_shape):
+            raise ValueError(f"{self.describe()}: target_shape may hold one -1 and otherwise positive sizes, "
+                             f"got {target_shape}")
+        self.target_shape = target_shape
+
+    def compute_output_shape(self, input_shape):
+        total = math.prod(input_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if total % known:
+                raise ValueError(f"{self.describe()}: cannot reshape {total} values per sample into "
+                                 f"{self.target_shape}")
+            return tuple(total // known if d == -1 else d for d in self.target_shape)
+        if known != total:
+            raise ValueError(f"{self.describe()}: the total size must be unchanged: input shape "
+                             f"{tuple(input_shape)} ({total} values), target shape {self.target_shape} ({known})")
+        return self.target_shape
+
+    def _forward(self, x, training):
+        return reshape.reshape_forward(x, self.params, self.output_shape, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return reshape.reshape_backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+def _pad_pair(value, what):
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
+        raise ValueError(f"{what} must be an int or a pair of non-negative ints, got {value!r}")
+    return pair
+
+
+class ZeroPadding2D(Layer):
+    """Rows and columns of zeros around each image: ``padding`` is p, (rows, columns) or
+    ((top, bottom), (left, right)), as in Keras."""
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        from .conv import check_data_format
+        check_data_format(self, data_format)
+        if isinstance(padding, int):
+            pads = ((padding, padding), (padding, padding))
+        else:
+            if len(tuple(padding)) != 2:
+                raise ValueError(f"{self.describe()}: `padding` should have two elements, got {padding!r}")
+            pads = tuple(_pad_pair(p, f"{self.describe()}: padding") for p in padding)
+        if any(v < 0 for pair in pads for v in pair):
+            raise ValueError(f"{self.describe()}: padding must not be negative, got {padding!r}")
+        self.padding = pads
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.describe()} expects inputs shaped (height, width, channels), got "
+                             f"{(None,) + tuple(input_shape)}")
+        (top, bottom), (left, right) = self.padding
+        return (input_shape[0] + top + bottom, input_shape[1] + left + right, input_shape[2])
+
+    def _forward(self, x, training):
+        return reshape.zero_pad_forward(x, self.params, self.padding, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return reshape.zero_pad_backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}

@@ -1,0 +1,203 @@
+"""The functional API, as in Keras: Input, layers called on symbolic tensors, Model(inputs,
+outputs) with one or several inputs and outputs, shared layers, models inside models,
+layer.input / layer.output, get_layer, summary's Connected to, and the errors."""
+import re
+
+import numpy as np
+import pytest
+
+import scratchnet
+from scratchnet import gradcheck, layers, models, optimizers
+from scratchnet.graph import Graph, GraphError, Node
+from scratchnet.models import Model
+from scratchnet.train import mnist_model
+
+
+def images(n=16, seed=0, shape=(8, 8, 3)):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, 3, n)
+
+
+def residual_model(dtype=None):
+    """A small residual network: a fork, two branches, an Add, BatchNormalization, pooling."""
+    inputs = layers.Input(shape=(8, 8, 3), dtype=dtype)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", dtype=dtype)(inputs)
+    y = layers.Conv2D(4, 3, padding="same", dtype=dtype)(x)
+    y = layers.BatchNormalization(dtype=dtype)(y)
+    x = layers.Add(dtype=dtype)([x, y])
+    x = layers.ReLU(dtype=dtype)(x)
+    x = layers.MaxPooling2D(2, dtype=dtype)(x)
+    x = layers.GlobalAveragePooling2D(dtype=dtype)(x)
+    outputs = layers.Dense(3, activation="softmax", dtype=dtype)(x)
+    return Model(inputs, outputs, name="residual")
+
+
+def test_a_functional_model_trains_and_predicts():
+    x, y = images(48)
+    model = residual_model()
+    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_data=(x[:16], y[:16]))
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.predict(x).shape == (48, 3) and model._fused
+    assert [type(l).__name__ for l in model.layers][:2] == ["InputLayer", "Conv2D"]
+
+
+def test_a_functional_chain_equals_the_same_sequential_model():
+    x, y = images(24)
+    scratchnet.set_random_seed(3)
+    seq = models.Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 3)), layers.Flatten(),
+                             layers.Dense(3, activation="softmax")])
+    inputs = layers.Input(shape=(8, 8, 3))
+    out = layers.Dense(3, activation="softmax")(layers.Flatten()(layers.Conv2D(4, 3, activation="relu")(inputs)))
+    fun = Model(inputs, out)
+    fun.set_weights(seq.get_weights())
+    for model in (seq, fun):
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        scratchnet.set_random_seed(5)
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for a, b in zip(seq.get_weights(), fun.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_whole_graph_gradients_with_a_fork_batchnorm_and_a_shared_layer(float64):
+    x, y = images(4)
+    inputs = layers.Input(shape=(8, 8, 3))
+    shared = layers.Conv2D(3, 3, padding="same", activation="tanh", bias_initializer="glorot_uniform")
+    a = shared(inputs)
+    b = shared(layers.AveragePooling2D(1)(inputs))         # the same weights, called twice
+    x1 = layers.BatchNormalization()(layers.Add()([a, b]))
+    x2 = layers.Concatenate()([x1, layers.DepthwiseConv2D(3, padding="same")(a)])
+    out = layers.Dense(3, activation="softmax")(layers.GlobalMaxPooling2D()(x2))
+    model = Model(inputs, out)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    errors = gradcheck.check_model(model, x.astype(np.float64), y)
+    assert max(errors.values()) < gradcheck.TOLERANCE, errors
+    assert len(shared._inbound_nodes) == 2 and f"{shared.name}/kernel" in errors
+
+
+def test_several_inputs_and_outputs():
+    a_in, b_in = layers.Input(shape=(4,), name="a"), layers.Input(shape=(6,), name="b")
+    merged = layers.Concatenate()([layers.Dense(3)(a_in), layers.Dense(3)(b_in)])
+    first, second = layers.Dense(2)(merged), layers.Dense(5, activation="softmax")(merged)
+    model = Model([a_in, b_in], [first, second])
+    rng = np.random.default_rng(0)
+    xa, xb = rng.standard_normal((7, 4)).astype(np.float32), rng.standard_normal((7, 6)).astype(np.float32)
+    out = model.predict([xa, xb], batch_size=3)
+    assert isinstance(out, list) and [o.shape for o in out] == [(7, 2), (7, 5)]
+    assert model.inputs == [a_in, b_in] and model.input == [a_in, b_in] and len(model.outputs) == 2
+    direct = model([xa, xb])
+    np.testing.assert_allclose(direct[1], out[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="the model has 2 inputs, so it takes a list of 2 arrays"):
+        model.predict(xa)
+
+
+def test_a_model_inside_a_model_trains_as_one_graph(float64):
+    x, y = images(4)
+    inner_in = layers.Input(shape=(8, 8, 3))
+    inner = Model(inner_in, layers.Conv2D(2, 3, activation="relu")(inner_in), name="inner")
+    outer_in = layers.Input(shape=(8, 8, 3))
+    out = layers.Dense(3, activation="softmax")(layers.Flatten()(inner(outer_in)))
+    outer = Model(outer_in, out)
+    assert outer.count_params() == inner.count_params() + 6 * 6 * 2 * 3 + 3
+    outer.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    errors = gradcheck.check_model(outer, x.astype(np.float64), y)
+    assert max(errors.values()) < gradcheck.TOLERANCE, errors
+    before = inner.get_weights()[0].copy()
+    outer.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(inner.get_weights()[0], before)   # the inner model's weights trained
+
+
+def test_cholletss_feature_maps_from_a_trained_sequential_model_with_input_shape():
+    # Deep Learning with Python, 5.4.1: Model(inputs=model.input, outputs=[l.output for l in model.layers[:8]])
+    model = mnist_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
+    model.fit(x, np.arange(32) % 10, epochs=1, verbose=0)
+    activation_model = Model(inputs=model.input, outputs=[layer.output for layer in model.layers[:8]])
+    maps = activation_model.predict(x[:2])
+    assert [m.shape for m in maps][:3] == [(2, 26, 26, 32), (2, 13, 13, 32), (2, 11, 11, 64)]
+    np.testing.assert_allclose(maps[-1], model.predict(x[:2]), rtol=1e-5, atol=1e-7)   # layer 8 is the output
+    assert model.layers[2].input is model.layers[1].output
+
+
+def test_summary_of_a_graph_has_keras_s_connected_to_column(capsys):
+    residual_model().summary()
+    text = capsys.readouterr().out
+    assert "Connected to" in text and re.search(r"add\S* \(Add\)\s+\(None, 8, 8, 4\)\s+0\s+conv2d\S*\[0\]\[0\], "
+                                                r"batch_normalization\S*\[0\]\[0\]", text)
+    assert re.search(r"input_layer\S* \(InputLayer\)\s+\(None, 8, 8, 3\)\s+0\s+-", text)
+    # BatchNormalization(4): gamma, beta trainable; moving mean and variance not
+    assert "Non-trainable params: 8" in text
+    mnist_model().summary()
+    assert "Connected to" not in capsys.readouterr().out
+
+
+def test_get_layer_and_layer_io_errors():
+    model = residual_model()
+    assert model.get_layer(index=1) is model.layers[1]
+    assert model.get_layer(model.layers[2].name) is model.layers[2]
+    with pytest.raises(ValueError, match=r"No such layer: nope\. Existing layers are: \["):
+        model.get_layer("nope")
+    assert len(model.layers) == 9
+    with pytest.raises(ValueError, match="at index 9 but model only has 9 layers"):
+        model.get_layer(index=9)
+    with pytest.raises(AttributeError, match="has never been called"):
+        layers.Dense(2).output
+
+
+# ----- bad graphs ---------------------------------------------------------------------------------
+def test_an_output_not_connected_to_the_inputs():
+    a, b = layers.Input(shape=(3,)), layers.Input(shape=(3,))
+    out = layers.Add()([layers.Dense(3)(a), b])
+    with pytest.raises(GraphError, match="graph disconnected.*needed by layer 'add"):
+        Model(a, out)
+
+
+def test_incompatible_shapes_name_both_layers_and_shapes():
+    x = layers.Input(shape=(8, 8, 3))
+    dense = layers.Dense(4)
+    dense(layers.Flatten()(x))                     # built for 192 features
+    other = layers.Flatten(name="small_flatten")(layers.MaxPooling2D(2)(x))
+    with pytest.raises(ValueError, match=r"Dense layer 'dense\S*' expected input of shape \(None, 192\), got "
+                                         r"\(None, 48\) \(from layer\(s\) small_flatten\)"):
+        dense(other)
+    with pytest.raises(ValueError, match=r"incompatible shapes.*\(None, 8, 8, 3\), \(None, 4, 4, 3\)"):
+        layers.Add()([x, layers.MaxPooling2D(2)(x)])
+    with pytest.raises(ValueError, match="matching shapes except for the concatenation axis"):
+        layers.Concatenate()([x, layers.MaxPooling2D(2)(x)])
+
+
+def test_duplicate_names_and_cycles_are_refused():
+    x = layers.Input(shape=(3,))
+    out = layers.Dense(2, name="twin")(layers.Dense(3, name="twin")(x))
+    with pytest.raises(GraphError, match='The name "twin" is used 2 times'):
+        Model(x, out)
+    # a cycle cannot be built by calling layers; make one by hand, as a hostile file could
+    a = layers.Dense(3, name="a")
+    b = layers.Dense(3, name="b")
+    ta = a(x)
+    tb = b(ta)
+    ta.node.inputs[0] = tb
+    with pytest.raises(GraphError, match="cycle"):
+        Graph([x], [tb])
+    seq = models.Sequential([layers.Dense(3, name="same", input_shape=(3,))])
+    with pytest.raises(ValueError, match="should have unique names"):
+        seq.add(layers.Dense(2, name="same"))
+    assert len(seq.layers) == 1
+
+
+def test_a_layer_that_does_not_fit_leaves_the_sequential_model_as_it_was():
+    model = models.Sequential([layers.Conv2D(2, 3, input_shape=(4, 4, 1))])
+    with pytest.raises(ValueError, match="does not fit"):
+        model.add(layers.Conv2D(2, 3))
+    assert len(model.layers) == 1 and model.output_shape == (2, 2, 2)
+    model.add(layers.Flatten())
+    assert model.output_shape == (8,)
+
+
+def test_a_symbolic_tensor_has_no_values():
+    x = layers.Input(shape=(3,))
+    with pytest.raises(TypeError, match="symbolic tensor"):
+        np.asarray(x)
+    assert isinstance(Node, type)
