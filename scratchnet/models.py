@@ -251,7 +251,13 @@ class Model(Trainer, Layer):
         if loss is None:
             raise ValueError(f"compile() needs a loss; expected one of "
                              f"{sorted(losses._CLASSES)} or a Loss instance")
-        self.optimizer = optimizers.get(optimizer)
+        optimizer = optimizers.get(optimizer)
+        if optimizer.slots is not None and self._graph is not None and \
+                len(optimizer.slots) != len(self.weight_pairs(trainable=True)):
+            raise ValueError(f"this {type(optimizer).__name__} already holds state for {len(optimizer.slots)} "
+                             f"weights, but model {self.name!r} now trains {len(self.weight_pairs(trainable=True))}; "
+                             f"compile with a new optimizer (e.g. optimizer='adam') after changing `trainable`")
+        self.optimizer = optimizer
         self.loss = losses.get(loss)
         self._metric_names = list(metrics or [])
         for name in self._metric_names:
@@ -283,19 +289,27 @@ class Model(Trainer, Layer):
                          for m in self._metric_names]
 
     def _trainable_state(self):
-        return tuple((id(layer), layer.trainable) for layer in self._all_layers()) + ((id(self), self.trainable),)
+        return {layer: layer.trainable for layer in self._all_layers()}
 
     def _all_layers(self):
+        yield self
         for layer in self.layers:
-            yield layer
             if isinstance(layer, Model):
                 yield from layer._all_layers()
+            else:
+                yield layer
 
     def _check_trainable_unchanged(self):
-        if self._trainable_state() != self._compiled_trainable:
-            warnings.warn(f"the trainable attribute of a layer of model {self.name!r} changed after compile(); "
-                          f"it takes effect at the next compile(): call model.compile(...) again", stacklevel=4)
-            self._compiled_trainable = self._trainable_state()
+        """Keras's warning when ``trainable`` changed since compile(): the change waits for
+        the next compile, which decides what trains (said once per change)."""
+        now = self._trainable_state()
+        changed = [layer.name for layer, value in now.items() if self._compiled_trainable.get(layer) != value]
+        if changed:
+            warnings.warn(f"A layer's `trainable` state has changed since the model was compiled; the change "
+                          f"takes effect only when the model is compiled again. Recompile the model (e.g. "
+                          f"`model.compile(...)`) before calling `fit()` so that it does. Changed layers: "
+                          f"{changed}", UserWarning, stacklevel=5)
+            self._compiled_trainable = now
 
     # ----- running the graph --------------------------------------------------------------
     def _forward_outputs(self, x, training=False, head=False, apply_updates=False):
