@@ -5,7 +5,12 @@ The file is a NumPy .npz archive (a zip of .npy arrays) read with allow_pickle=F
 else JSON can hold, as UTF-8 bytes), ``weight_<i>`` and ``optimizer_<i>``. Before any
 array is read, every member's .npy header is checked: plain numeric dtypes only, sizes
 that match the bytes stored and stay under a limit. Loading builds layers only from the
-known layer classes with the arguments they accept, so a file can never run code.
+known layer classes with the arguments they accept (``serialization``), checks every
+weight's shape before any layer allocates one, and so a file can never run code.
+
+Version 2 holds any model (Sequential, functional, models inside models) and names each
+weight by its path (layer names, then the weight's); version 1 files (Sequential models
+of earlier scratchnets) still load.
 
 Writes go to a temporary file in the same folder, renamed over the target at the end:
 a crash or Ctrl-C while saving leaves the old file intact.
@@ -21,7 +26,8 @@ import numpy as np
 
 from .arrays import to_host, to_module
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_ARRAY_BYTES = 2 << 30      # no single array above 2 GiB
 _ALLOWED_KINDS = "biuf"
 
@@ -65,20 +71,23 @@ def atomic_write(path, write):
 
 
 def save_model(model, path, extra=None):
-    """Write ``model`` (layers, weights, compile settings, optimizer state) to ``path``.
+    """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``path``.
     ``extra`` is any JSON-serialisable dict stored beside (used by checkpoints)."""
-    if not model.built:
+    from .serialization import model_to_spec, weight_names
+    if not model.built or model._graph is None:
         raise ValueError(f"model {model.name!r} has not been built, so it has no weights to save")
+    weights = model.get_weights()
+    names = weight_names(model)
+    if len(names) != len(weights):
+        raise ValueError(f"model {model.name!r}: {len(weights)} weights but {len(names)} weight names")
     document = {
         "format": FORMAT_VERSION,
-        "name": model.name,
-        "input_shape": list(model.input_shape),
-        "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                   for layer in model.layers],
+        "model": model_to_spec(model),
+        "weights": names,
         "compile": None,
         "extra": extra or {},
     }
-    arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
+    arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
     if model.compiled:
         optimizer = model.optimizer
         slots = optimizer.slots or []
@@ -148,14 +157,22 @@ def read_model_file(path):
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise ModelFileError(f"{path} could not be read: {error}") from error
     version = int(arrays.pop("format"))
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path} has format version {version}; this scratchnet reads version "
-                             f"{FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(f"{path} has format version {version}; this scratchnet reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
     try:
         document = json.loads(arrays.pop("model.json").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{path}: model.json is not valid JSON ({error})") from error
-    if not isinstance(document, dict) or not isinstance(document.get("layers"), list):
+    if not isinstance(document, dict):
+        raise ModelFileError(f"{path}: model.json does not describe a model")
+    if version == 1:   # a Sequential model of an earlier scratchnet: its layers, weights in order
+        if not isinstance(document.get("layers"), list):
+            raise ModelFileError(f"{path}: model.json does not describe a model")
+        document = {**document, "model": {"class_name": "Sequential", "name": document.get("name"),
+                                          "input_shape": document.get("input_shape"),
+                                          "layers": document["layers"]}, "weights": None}
+    if not isinstance(document.get("model"), dict):
         raise ModelFileError(f"{path}: model.json does not describe a model")
     return document, arrays
 
@@ -174,37 +191,53 @@ def _construct(kind, registry_get, spec, path):
                              f"{error}") from error
 
 
+def _weight_lookup(document, arrays, path):
+    """check(path, shape, layer) for model_from_spec, and the arrays in the model's order."""
+    names = document.get("weights")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"{path}: the list of weight names is malformed")
+    by_name = {name: i for i, name in enumerate(names)} if names is not None else None
+    order = []
+
+    def check(weight_path, shape, layer):
+        index = by_name.get(weight_path) if by_name is not None else len(order)
+        array = arrays.get(f"weight_{index}") if index is not None else None
+        if array is None or array.shape != tuple(shape):
+            got = None if array is None else array.shape
+            raise ModelFileError(f"{path}: {layer.describe()} needs a weight of shape {tuple(shape)}, the file has "
+                                 f"{got}")
+        order.append(weight_path)
+    return check
+
+
 def load_model(path, compile=True):
-    """The model stored at ``path`` by ``model.save``: same layers, weights and, when it
+    """The model stored at ``path`` by ``model.save``: same architecture, weights and, when it
     was compiled, the same optimizer state (so training continues where it stopped)."""
-    from . import layers, losses, optimizers
-    from .models import Sequential
+    from . import losses, optimizers
+    from .serialization import ArchitectureError, model_from_spec, weight_names
     document, arrays = read_model_file(path)
-    input_shape = document.get("input_shape")
-    if not isinstance(input_shape, list) or not all(isinstance(d, int) and d > 0 for d in input_shape):
-        raise ModelFileError(f"{path}: input_shape {input_shape!r:.100} is not a list of positive ints")
-    built = [_construct("layer", layers.get, spec, path) for spec in document["layers"]]
-    # Check every weight shape against the file before anything is allocated, so that a
-    # file declaring absurd layer sizes is refused instead of exhausting memory.
-    shape, weights = tuple(input_shape), []
-    for layer in built:
-        try:
-            expected = list(layer.weight_shapes(shape).values())
-            shape = layer.compute_output_shape(shape)
-        except ValueError as error:
-            raise ModelFileError(f"{path}: {error}") from error
-        for expected_shape in expected:
-            array = arrays.get(f"weight_{len(weights)}")
-            if array is None or array.shape != tuple(expected_shape):
-                got = None if array is None else array.shape
-                raise ModelFileError(f"{path}: {layer.describe()} needs a weight of shape "
-                                     f"{tuple(expected_shape)}, the file has {got}")
-            weights.append(array)
-    model = Sequential(name=document.get("name"))
-    model.add(layers.Input(shape=tuple(input_shape)))
-    for layer in built:
-        model.add(layer)
-    model.set_weights(weights)
+    check = _weight_lookup(document, arrays, path)
+    try:
+        model = model_from_spec(document["model"], check, where=str(path))
+    except ArchitectureError as error:
+        raise ModelFileError(str(error)) from None
+    names = weight_names(model)
+    if document.get("weights") is not None:
+        index = {name: i for i, name in enumerate(document["weights"])}
+        missing = [n for n in names if n not in index]
+        if missing or len(index) != len(names):
+            raise ModelFileError(f"{path}: the file's weights {sorted(set(index) - set(names))[:5]} and the model's "
+                                 f"{missing[:5]} do not match")
+        weights = [arrays[f"weight_{index[n]}"] for n in names]
+    else:
+        weights = [arrays.get(f"weight_{i}") for i in range(len(names))]
+        if any(w is None for w in weights) or f"weight_{len(names)}" in arrays:
+            raise ModelFileError(f"{path}: the file holds a different number of weights than the model's "
+                                 f"{len(names)}")
+    try:
+        model.set_weights(weights)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
     settings = document.get("compile")
     if compile and settings:
         optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
@@ -217,9 +250,9 @@ def load_model(path, compile=True):
                 raise ModelFileError(f"{path}: optimizer state for {len(slot_names)} weights, model has "
                                      f"{len(params)}")
             slots, k, xp = [], 0, model.backend.xp
-            for names, param in zip(slot_names, params):
+            for names_, param in zip(slot_names, params):
                 slot = {}
-                for name in names:
+                for name in names_:
                     value = arrays.get(f"optimizer_{k}")
                     if value is None or value.shape != param.shape:
                         raise ModelFileError(f"{path}: optimizer slot {name!r} is missing or has the "

@@ -119,7 +119,7 @@ def test_huge_declared_sizes_are_refused_before_allocation(saved, tmp_path):
 
     def huge_layer(members):
         doc = document(saved)
-        doc["layers"][-1]["config"]["units"] = 10 ** 12
+        doc["model"]["layers"][-1]["config"]["units"] = 10 ** 12
         with_document(members, doc)
     with pytest.raises(ModelFileError, match=r"needs a weight of shape"):
         load_model(rewrite(saved, tmp_path / "huge_layer.npz", huge_layer))
@@ -133,14 +133,15 @@ def test_wrong_shapes_unknown_layers_and_bad_json(saved, tmp_path):
 
     def unknown_layer(members):
         doc = document(saved)
-        doc["layers"][0]["class_name"] = "Lambda"
+        doc["model"]["layers"][0]["class_name"] = "Lambda"
+        doc["model"]["layers"][1]["class_name"] = "TFOpLambda"
         with_document(members, doc)
-    with pytest.raises(ModelFileError, match="unknown layer type 'Lambda'"):
+    with pytest.raises(ModelFileError, match=r"uses layer types scratchnet does not have: \['Lambda', 'TFOpLambda'\]"):
         load_model(rewrite(saved, tmp_path / "lambda.npz", unknown_layer))
 
     def bad_argument(members):
         doc = document(saved)
-        doc["layers"][0]["config"]["function"] = "os.system('true')"
+        doc["model"]["layers"][0]["config"]["function"] = "os.system('true')"
         with_document(members, doc)
     with pytest.raises(ModelFileError, match="unexpected arguments"):
         load_model(rewrite(saved, tmp_path / "argument.npz", bad_argument))
@@ -152,7 +153,7 @@ def test_wrong_shapes_unknown_layers_and_bad_json(saved, tmp_path):
 
     def future_version(members):
         members["format.npy"] = npy(np.array(99))
-    with pytest.raises(ModelFileError, match="format version 99"):
+    with pytest.raises(ModelFileError, match="format version 99; this scratchnet reads versions 1, 2"):
         load_model(rewrite(saved, tmp_path / "version.npz", future_version))
 
 
@@ -177,3 +178,107 @@ def test_saved_files_get_the_usual_permissions_and_keep_their_own(tmp_path):
         assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_bytes() == b"new"
     finally:
         os.umask(umask)
+
+
+
+# ----- graphs ------------------------------------------------------------------------------------
+def graph_model():
+    """A fork, a shared layer, BatchNormalization and a model inside the model."""
+    inner_in = layers.Input(shape=(8, 8, 4))
+    inner = models.Model(inner_in, layers.BatchNormalization()(layers.Conv2D(4, 1)(inner_in)), name="inner")
+    inputs = layers.Input(shape=(8, 8, 2))
+    stem = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    shared = layers.Conv2D(4, 3, padding="same", name="shared")
+    a = shared(stem)
+    b = shared(inner(stem))
+    x = layers.Concatenate()([layers.Add()([a, b]), layers.DepthwiseConv2D(3, padding="same")(stem)])
+    outputs = layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    return models.Model(inputs, outputs, name="graph")
+
+
+def test_a_graph_model_round_trips_bit_for_bit_and_trains_on(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 8, 8, 2)).astype(np.float32), rng.integers(0, 3, 16)
+    model = graph_model()
+    model.compile(optimizer=optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    model.save(tmp_path / "graph.npz")
+    loaded = load_model(tmp_path / "graph.npz")
+    assert type(loaded).__name__ == "Model" and [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert len(loaded.get_layer("shared")._inbound_nodes) == 2
+    for m in (model, loaded):
+        scratchnet.set_random_seed(4)
+        m.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):   # moving statistics included
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_version_1_file_of_an_earlier_scratchnet_still_loads(saved, tmp_path):
+    doc = document(saved)
+
+    def as_version_1(members):
+        model_spec = doc["model"]
+        old = {"format": 1, "name": model_spec["name"], "input_shape": model_spec["input_shape"],
+               "layers": model_spec["layers"], "compile": doc["compile"], "extra": {}}
+        with_document(members, old)
+        members["format.npy"] = npy(np.array(1, dtype=np.int64))
+    old = load_model(rewrite(saved, tmp_path / "v1.npz", as_version_1))
+    new = load_model(saved)
+    for a, b in zip(old.get_weights(), new.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def saved_graph(tmp_path):
+    path = tmp_path / "graph.npz"
+    graph_model().save(path)
+    return path
+
+
+def edit_graph(saved_graph, tmp_path, name, change):
+    doc = document(saved_graph)
+    change(doc["model"])
+    return rewrite(saved_graph, tmp_path / name, lambda members: with_document(members, doc))
+
+
+def layer_entry(spec, class_name):
+    return next(e for e in spec["layers"] if e.get("class_name") == class_name)
+
+
+def test_hostile_graph_files_are_refused(saved_graph, tmp_path):
+    def cycle(spec):          # the stem conv reads from the add that depends on it
+        layer_entry(spec, "Conv2D")["inbound_nodes"] = [[[layer_entry(spec, "Add")["config"]["name"], 0, 0]]]
+    with pytest.raises(ModelFileError, match="the graph has a cycle"):
+        load_model(edit_graph(saved_graph, tmp_path, "cycle.npz", cycle))
+
+    def dangling_layer(spec):
+        layer_entry(spec, "Add")["inbound_nodes"][0][0] = ["nowhere", 0, 0]
+    with pytest.raises(ModelFileError, match="reads from layer 'nowhere'.*dangling"):
+        load_model(edit_graph(saved_graph, tmp_path, "dangling.npz", dangling_layer))
+
+    def dangling_node(spec):
+        layer_entry(spec, "Add")["inbound_nodes"][0][0][1] = 5
+    with pytest.raises(ModelFileError, match="reads node 5 of layer 'shared', which has only 2"):
+        load_model(edit_graph(saved_graph, tmp_path, "node.npz", dangling_node))
+
+    def duplicate(spec):
+        layer_entry(spec, "DepthwiseConv2D")["config"]["name"] = "shared"
+    with pytest.raises(ModelFileError, match='"shared" is used twice'):
+        load_model(edit_graph(saved_graph, tmp_path, "duplicate.npz", duplicate))
+
+    def unknown(spec):
+        layer_entry(spec, "Add")["class_name"] = "Lambda"
+        layer_entry(layer_entry(spec, "Functional"), "BatchNormalization")["class_name"] = "Evil"
+    with pytest.raises(ModelFileError, match=r"does not have: \['Evil', 'Lambda'\]"):
+        load_model(edit_graph(saved_graph, tmp_path, "unknown.npz", unknown))
+
+    def huge(spec):
+        layer_entry(spec, "Dense")["config"]["units"] = 10 ** 11
+    with pytest.raises(ModelFileError, match=r"Dense layer 'dense\S*' needs a weight of shape \(8, 100000000000\)"):
+        load_model(edit_graph(saved_graph, tmp_path, "huge.npz", huge))
+
+    def bad_reference(spec):
+        spec["output_layers"] = [["dense", "zero", 0]]
+    with pytest.raises(ModelFileError, match="tensor reference must be"):
+        load_model(edit_graph(saved_graph, tmp_path, "ref.npz", bad_reference))
