@@ -45,10 +45,11 @@ class SymbolicTensor:
 class Node:
     """One call of a layer in a graph: the tensors it read and the tensors it made."""
 
-    def __init__(self, layer, inputs, outputs):
+    def __init__(self, layer, inputs, outputs, training=None):
         self.layer = layer
         self.inputs = list(inputs)
         self.outputs = list(outputs)
+        self.training = training   # as the call said (layer(x, training=False)), or None: the model's mode
         self.index = len(layer._inbound_nodes)   # which call of this layer it is
         for i, tensor in enumerate(self.outputs):
             tensor.node, tensor.index = self, i
@@ -174,10 +175,11 @@ def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=Fal
     tape = []
     for node, input_ids, output_ids, free in graph._plan:
         layer = node.layer if layer_for is None else layer_for(node)
+        mode = training if node.training is None else node.training
         if len(input_ids) == 1 and not node.layer.takes_list:
-            out, ctx = layer.forward(values[input_ids[0]], training)
+            out, ctx = layer.forward(values[input_ids[0]], mode)
         else:
-            out, ctx = layer.forward([values[i] for i in input_ids], training)
+            out, ctx = layer.forward([values[i] for i in input_ids], mode)
         if apply_updates:
             node.layer.apply_state_updates(ctx)
         if len(output_ids) == 1:

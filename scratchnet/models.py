@@ -144,13 +144,13 @@ class Model(Trainer, Layer):
         self._require_graph("input shape")
         self.check_input_shape(input_shape, got)
 
-    def _call_symbolic(self, inputs, tensors):
+    def _call_symbolic(self, inputs, tensors, training=None):
         self._require_graph("graph")
         shapes = [tuple(t.shape[1:]) for t in tensors]
         self.check_input_shape(shapes if len(shapes) > 1 else shapes[0])
         outputs = [SymbolicTensor(t.shape, t.dtype, name=f"{self.name}/output_{i}")
                    for i, t in enumerate(self._graph.outputs)]
-        Node(self, tensors, outputs)
+        Node(self, tensors, outputs, training)
         return outputs[0] if self._single_output else outputs
 
     def __call__(self, inputs, training=None):

@@ -33,7 +33,7 @@ def model_to_spec(model):
     for layer in graph.layers:
         entry = layer_to_spec(layer)
         nodes = [n for n in graph.nodes if n.layer is layer]
-        entry["inbound_nodes"] = [[_ref(t, local) for t in node.inputs] for node in nodes]
+        entry["inbound_nodes"] = [_node_to_spec(node, local) for node in nodes]
         entries.append(entry)
     return {"class_name": "Functional", "name": model.name, "layers": entries,
             "input_layers": [_ref(t, local) for t in graph.inputs],
@@ -62,6 +62,22 @@ def _local_node_indices(graph):
 
 def _ref(tensor, local):
     return [tensor.node.layer.name, local[id(tensor.node)], tensor.index]
+
+
+def _node_to_spec(node, local):
+    """The tensors a call read; with the call's ``training`` when it gave one."""
+    refs = [_ref(t, local) for t in node.inputs]
+    return refs if node.training is None else {"inputs": refs, "training": bool(node.training)}
+
+
+def _node_from_spec(inbound, where):
+    """(tensor references, training) of one entry of inbound_nodes."""
+    if isinstance(inbound, dict):
+        training = inbound.get("training")
+        if training is not None and not isinstance(training, bool):
+            raise ArchitectureError(f"{where}: a call's training must be true, false or absent, got {training!r:.50}")
+        return inbound.get("inputs"), training
+    return inbound, None
 
 
 def weight_names(model, prefix=()):
@@ -192,7 +208,10 @@ class _Planner:
                 raise ArchitectureError(f'{self.where}: the name "{layer.name}" is used twice in the model')
             by_name[layer.name] = layer
             for index, inbound in enumerate(entry.get("inbound_nodes", [])):
-                calls.append((layer, index, inbound, entry))
+                refs, training = _node_from_spec(inbound, self.where)
+                if not isinstance(refs, list):
+                    raise ArchitectureError(f"{self.where}: layer {layer.name!r}: a call's inputs are not a list")
+                calls.append((layer, index, refs, {"training": training}))
         for key in ("input_layers", "output_layers"):
             refs = spec.get(key)
             if not isinstance(refs, list) or not refs:
@@ -213,9 +232,9 @@ class _Planner:
         for layer in by_name.values():
             if isinstance(layer, InputLayer):
                 tensors[(layer.name, 0, 0)] = layer.output
-        def build(layer, entry, ins):
+        def build(layer, call, ins):
             try:
-                return layer(ins if layer.takes_list else ins[0])
+                return layer(ins if layer.takes_list else ins[0], training=call["training"])
             except (ValueError, TypeError) as error:
                 raise ArchitectureError(f"{self.where}: {error}") from None
         self._replay(calls, by_name, tensors, build, "build")

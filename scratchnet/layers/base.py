@@ -198,7 +198,7 @@ class Layer:
         if any(symbolic):
             if not all(symbolic):
                 raise TypeError(f"{self.describe()} was called on a mix of symbolic tensors and arrays")
-            return self._call_symbolic(inputs, tensors)
+            return self._call_symbolic(inputs, tensors, training)
         if self.takes_list:
             arrays = [to_module(x, self.backend.xp) for x in tensors]
         else:
@@ -207,7 +207,7 @@ class Layer:
             arrays = to_module(tensors[0], self.backend.xp)
         return self.forward(arrays, training=bool(training))[0]
 
-    def _call_symbolic(self, inputs, tensors):
+    def _call_symbolic(self, inputs, tensors, training=None):
         if not self.takes_list and len(tensors) != 1:
             raise ValueError(f"{self.describe()} takes one input, got {len(tensors)}")
         shapes = [t.shape[1:] for t in tensors]
@@ -220,7 +220,7 @@ class Layer:
         out_shape = self.compute_output_shape([tuple(s) for s in shape] if self.takes_list else tuple(shape))
         outputs = [SymbolicTensor((None,) + tuple(s), self.dtype, name=f"{self.name}/output_{i}")
                    for i, s in enumerate(out_shape if isinstance(out_shape, list) else [out_shape])]
-        Node(self, tensors, outputs)
+        Node(self, tensors, outputs, training)
         return outputs if isinstance(out_shape, list) else outputs[0]
 
     # ----- the graph this layer is in -------------------------------------------------

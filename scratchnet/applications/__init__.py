@@ -1,0 +1,15 @@
+"""Keras's applications, built from scratchnet's layers with Keras's layer names, arguments
+and parameter counts: VGG16, ResNet50, InceptionV3, MobileNetV2.
+
+    base = applications.VGG16(include_top=False, input_shape=(150, 150, 3), weights=None)
+    base.trainable = False
+
+Only ``weights=None`` for now (random initial weights): reading Keras's weight files is
+not in this release.
+"""
+from .inception_v3 import InceptionV3
+from .mobilenet_v2 import MobileNetV2
+from .resnet import ResNet50
+from .vgg16 import VGG16
+
+__all__ = ["VGG16", "ResNet50", "InceptionV3", "MobileNetV2"]
