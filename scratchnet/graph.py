@@ -101,8 +101,11 @@ class Graph:
         disconnected graph; a node met again on the current path is a cycle."""
         known = {id(t) for t in self.inputs}
         ordered, done, path = [], set(), []
+        self._first_seen = {}   # layer -> when the search from the outputs first met it
 
         def visit(tensor, consumer):
+            if tensor.node is not None:
+                self._first_seen.setdefault(id(tensor.node.layer), len(self._first_seen))
             if id(tensor) in known:
                 return
             node = tensor.node
@@ -154,13 +157,23 @@ class Graph:
 
     @property
     def layers(self):
-        """The input layers, then every other layer once, in the order of its first node."""
-        out, seen = [], set()
-        for layer in self.input_layers + [n.layer for n in self.nodes]:
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                out.append(layer)
-        return out
+        """Every layer once, in Keras's order: by depth (the longest path to an output, a shared
+        layer at its deepest), deepest first, then in the order the search from the outputs
+        met them. The input layers come first; a chain comes out in its own order."""
+        if getattr(self, "_layers", None) is None:
+            depth = {id(t.node): 0 for t in self.outputs if t.node is not None}
+            for node in reversed(self.nodes):
+                d = depth.setdefault(id(node), 0)
+                for t in node.inputs:
+                    if t.node is not None:
+                        depth[id(t.node)] = max(depth.get(id(t.node), 0), d + 1)
+            layer_depth, layers = {}, {}
+            for node in self.nodes + [t.node for t in self.inputs]:
+                layers[id(node.layer)] = node.layer
+                layer_depth[id(node.layer)] = max(layer_depth.get(id(node.layer), 0), depth.get(id(node), 0))
+            self._layers = sorted(layers.values(), key=lambda l: (-layer_depth[id(l)],
+                                                                  self._first_seen.get(id(l), -1)))
+        return self._layers
 
 
 def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=False, keep_values=False):
