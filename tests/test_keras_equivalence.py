@@ -93,6 +93,8 @@ def test_parameter_counts_of_the_applications_equal_keras():
     from scratchnet import applications
     for name, kwargs in (("MobileNetV2", dict(input_shape=(96, 96, 3), include_top=False, pooling="avg")),
                          ("ResNet50", dict(input_shape=(64, 64, 3), include_top=False))):
+        keras.backend.clear_session()          # the same numbering of unnamed layers in both
+        ours.clear_session()
         k_model = getattr(keras.applications, name)(weights=None, **kwargs)
         s_model = getattr(applications, name)(weights=None, **kwargs)
         assert s_model.count_params() == k_model.count_params()
