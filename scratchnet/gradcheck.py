@@ -23,7 +23,9 @@ CNN). An entry that misses the bar is therefore measured again with a step 100 t
 smaller. Only if the two differences disagree with each other (beyond the rounding of
 the smaller step) was there a kink, and the entry is judged by the smaller step; if they
 agree, the function is smooth there and the first, stricter judgement stands. A real
-mistake in a backward pass is wrong against both and still fails.
+mistake in a backward pass is wrong against both and still fails. (A kink closer than
+the smaller step, such as two inputs of a max within 1e-7 of each other, cannot be
+resolved by differences at all: check such functions away from their ties.)
 """
 import contextlib
 
