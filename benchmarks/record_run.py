@@ -19,7 +19,7 @@ from results import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DEFAULTS = {"batch_size": 32, "lr": None, "image_size": 150, "augment": False, "backend": "cpu",
+DEFAULTS = {"model": "seed", "batch_size": 32, "lr": None, "image_size": 150, "augment": False, "backend": "cpu",
             "threads": None, "workers": 2, "seed": None, "limit": None, "data": None}
 
 
@@ -29,7 +29,7 @@ def train_command(settings):
         value = settings.get(key)
         if key == "data" and value is not None:   # as seen from the repository, not this machine's root
             value = os.path.relpath(value, ROOT)
-        if settings["experiment"] == "mnist" and key in ("image_size", "augment", "workers"):
+        if settings["experiment"] == "mnist" and key in ("model", "image_size", "augment", "workers"):
             continue
         if key == "lr" or (value is not None and value != default):
             flag = "--" + key.replace("_", "-")

@@ -19,6 +19,27 @@ class Callback:
     def on_train_batch_end(self, batch, logs=None): pass
 
 
+class LearningRateScheduler(Callback):
+    """Sets the optimizer's learning rate at the start of each epoch to
+    ``schedule(epoch, current_lr)``, as keras.callbacks.LearningRateScheduler."""
+
+    def __init__(self, schedule, verbose=0):
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        lr = float(self.schedule(epoch, optimizer.learning_rate))
+        if not lr > 0:
+            raise ValueError(f"the learning-rate schedule gave {lr} for epoch {epoch + 1}; it must be positive")
+        optimizer.learning_rate = lr
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate
+
+
 class BatchLogs(Mapping):
     """The logs handed to batch callbacks and the progress bar: ``{'loss': ..., 'accuracy': ...}``
     as they stood after that batch. A metric's value is read (a copy from the GPU, on the

@@ -38,16 +38,21 @@ CATSDOGS_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_sh
 # Settings that decide what a run computes: restored by --resume, and an error if given
 # again with another value. --epochs may be raised on resume to extend the run. The data
 # itself is part of the run too: its fingerprint is recorded and must match on resume.
-RUN_SETTINGS = ("batch_size", "lr", "image_size", "augment", "seed", "limit")
+RUN_SETTINGS = ("model", "batch_size", "lr", "image_size", "augment", "seed", "limit")
 # Settings of the process that runs it (same results whatever they are, up to the last
 # bits on another backend; the data's location, which may move): restored by --resume
 # unless given again.
 PROCESS_SETTINGS = ("data", "backend", "threads", "workers")
-CATSDOGS_ONLY = ("image_size", "augment", "workers")
+CATSDOGS_ONLY = ("model", "image_size", "augment", "workers")
 DEFAULTS = {
     "mnist": {"lr": 1e-3, "epochs": 5},
-    "catsdogs": {"lr": 1e-4, "epochs": 30, "image_size": 150, "augment": False, "workers": 2},
+    "catsdogs": {"model": "seed", "epochs": 30, "image_size": 150, "augment": False, "workers": 2},
     "all": {"batch_size": 32, "backend": "cpu"},
+}
+# cats/dogs models: (builder, optimizer, default learning rate, cosine-decay the learning rate?)
+CATSDOGS_MODELS = {
+    "seed": (lambda size: catsdogs_model(size), "rmsprop", 1e-4, False),
+    "resnet": (lambda size: resnet_model(size), "adam", 1e-3, True),
 }
 
 
@@ -83,6 +88,43 @@ def catsdogs_model(size=150):
     return model
 
 
+def resnet_model(size=150):
+    """A small residual network for the cats/dogs photos, built with the functional API: a
+    stride-2 stem and a max-pooling, then three stages of one residual block each (64, 128,
+    256 filters; the last two halve the resolution), global average pooling and dropout
+    before the sigmoid. Every convolution is followed by BatchNormalization."""
+    def conv_bn(x, filters, kernel, strides=1, relu=True):
+        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x) if relu else x
+
+    def residual_block(x, filters, strides):
+        shortcut = x
+        if strides != 1 or x.shape[-1] != filters:
+            shortcut = conv_bn(x, filters, 1, strides, relu=False)
+        y = conv_bn(x, filters, 3, strides)
+        y = conv_bn(y, filters, 3, relu=False)
+        return layers.ReLU()(layers.Add()([shortcut, y]))
+
+    inputs = layers.Input(shape=(size, size, 3))
+    x = conv_bn(inputs, 32, 3, strides=2)
+    x = layers.MaxPooling2D(2)(x)
+    for filters, strides in ((64, 1), (128, 2), (256, 2)):
+        x = residual_block(x, filters, strides)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    return models.Model(inputs, outputs, name="resnet")
+
+
+def cosine_schedule(base_lr, epochs, floor=0.01):
+    """Cosine decay from base_lr to floor * base_lr over ``epochs`` epochs (per epoch)."""
+    def schedule(epoch, lr):
+        progress = min(epoch, max(epochs - 1, 1)) / max(epochs - 1, 1)
+        return base_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return schedule
+
+
 def catsdogs_min_size():
     """The smallest --image-size the cats/dogs model fits: four 3x3 convs, each pooled by 2."""
     size = 1
@@ -110,9 +152,12 @@ class Checkpoint(callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_seconds.append(time.perf_counter() - self.started)
+        # History runs after every other callback (as in Keras): this epoch is in ``logs``, not yet in it
+        history = merge_history(merge_history(self.previous["history"], self.model.history.history),
+                                {k: [v] for k, v in (logs or {}).items()})
         save_model(self.model, self.path, extra={
             "experiment": self.settings["experiment"], "settings": self.settings, "epoch": epoch + 1,
-            "history": merge_history(self.previous["history"], self.model.history.history),
+            "history": history,
             "epoch_seconds": self.previous["epoch_seconds"] + self.epoch_seconds,
             "schedule": self.previous["schedule"], "data_fingerprint": self.previous["data_fingerprint"],
             "seconds_untimed": self.previous["seconds_untimed"], "rng": config.rng().bit_generator.state})
@@ -257,7 +302,7 @@ EXPERIMENTS = {
     "mnist": Experiment(lambda s: mnist_model(), lambda s: mnist_data(s), lambda d: arrays_fingerprint(d),
                         lambda *a: run_mnist(*a), lambda d: None, "adam", "sparse_categorical_crossentropy",
                         "test"),
-    "catsdogs": Experiment(lambda s: catsdogs_model(s["image_size"]), lambda s: catsdogs_iterators(s),
+    "catsdogs": Experiment(lambda s: CATSDOGS_MODELS[s["model"]][0](s["image_size"]), lambda s: catsdogs_iterators(s),
                            lambda d: photos_fingerprint(d), lambda *a: run_catsdogs(*a),
                            lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy", "validation"),
 }
@@ -280,7 +325,11 @@ def make_parser():
                              "number extends the run")
     parser.add_argument("--batch-size", type=int, default=None, help="samples per step (default 32)")
     parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (mnist: Adam 1e-3; catsdogs: RMSprop 1e-4)")
+                        help="learning rate (mnist: Adam 1e-3; catsdogs: RMSprop 1e-4, or for --model resnet "
+                             "Adam 1e-3 with cosine decay to 1%% of it over the epochs)")
+    parser.add_argument("--model", default=None, choices=sorted(CATSDOGS_MODELS),
+                        help="catsdogs: 'seed' (the tutorial's 4-conv network, default) or 'resnet' (a small "
+                             "residual network with batch normalization, built with the functional API)")
     parser.add_argument("--image-size", type=int, default=None, help="catsdogs: images are resized to "
                         "SIZE x SIZE (default 150)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
@@ -337,7 +386,8 @@ def check_settings(settings):
         raise UsageError(f"--lr must be a positive number, got {settings['lr']}")
     if not 0 <= settings["seed"] < 2**63:
         raise UsageError(f"--seed must be a whole number from 0 to 2**63 - 1, got {settings['seed']}")
-    if settings["experiment"] == "catsdogs" and settings["image_size"] < catsdogs_min_size():
+    if settings["experiment"] == "catsdogs" and settings.get("model", "seed") == "seed" and \
+            settings["image_size"] < catsdogs_min_size():
         raise UsageError(f"--image-size must be at least {catsdogs_min_size()} for the cats/dogs model "
                          f"(four 3x3 convolutions, each pooled by 2), got {settings['image_size']}")
     if settings.get("threads") is not None:
@@ -374,6 +424,8 @@ def start_run(args, given, out):
     settings.update(DEFAULTS["all"])
     settings.update(DEFAULTS[args.experiment])
     settings.update(given)
+    if settings.get("lr") is None:
+        settings["lr"] = CATSDOGS_MODELS[settings["model"]][2]
     if settings["seed"] is None:
         settings["seed"] = int(np.random.SeedSequence().entropy % 2**31)
         print(f"Seed {settings['seed']} (drawn; --seed {settings['seed']} repeats this run)")
@@ -504,10 +556,14 @@ def train(args):
         experiment.close(data)
 
 
+def optimizer_name(settings, experiment):
+    return CATSDOGS_MODELS[settings["model"]][1] if "model" in settings else experiment.optimizer
+
+
 def new_model(settings, experiment):
     config.set_random_seed(settings["seed"])
     model = experiment.build(settings)
-    optimizer = (optimizers.Adam(settings["lr"]) if experiment.optimizer == "adam"
+    optimizer = (optimizers.Adam(settings["lr"]) if optimizer_name(settings, experiment) == "adam"
                  else optimizers.RMSprop(settings["lr"]))
     model.compile(optimizer=optimizer, loss=experiment.loss, metrics=["accuracy"])
     model.summary()
@@ -532,8 +588,11 @@ def train_and_report(settings, experiment, model, data, progress, out):
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     hook = Checkpoint(out, settings, progress.as_extra())
+    hooks = [hook]
+    if "model" in settings and CATSDOGS_MODELS[settings["model"]][3]:
+        hooks.insert(0, callbacks.LearningRateScheduler(cosine_schedule(settings["lr"], settings["epochs"])))
     try:
-        result = experiment.run(settings, model, data, progress.initial_epoch, [hook])
+        result = experiment.run(settings, model, data, progress.initial_epoch, hooks)
         epoch_seconds = progress.epoch_seconds + hook.epoch_seconds
         history = merge_history(progress.history, model.history.history if model.history else {})
         final = out / FINAL_MODEL

@@ -139,7 +139,7 @@ class Trainer:
         history = callbacks_module.History()
         history.params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
         self.history = history
-        hooks = [history] + list(callbacks or [])
+        hooks = list(callbacks or []) + [history]   # History last, as in Keras: it sees what callbacks add
         for hook in hooks:
             hook.set_model(self)
             hook.on_train_begin()
@@ -171,7 +171,7 @@ class Trainer:
             metric.reset()
         loss_sum, seen, step = 0.0, 0, 0
         for step, (xb, yb) in enumerate(self._checked(train, "the training data"), start=1):
-            for hook in hooks[1:]:
+            for hook in hooks:
                 hook.on_train_batch_begin(step - 1)
             loss, out = self._train_step(xb, yb)
             if not math.isfinite(loss):
@@ -186,7 +186,7 @@ class Trainer:
                 metric.update(yb, out, self._logits)
             logs = self._logs(loss_sum / seen)
             bar.update(step, logs)
-            for hook in hooks[1:]:
+            for hook in hooks:
                 hook.on_train_batch_end(step - 1, logs)
         if seen == 0:
             if getattr(train, "ran_out", False):

@@ -315,3 +315,16 @@ def test_seed_out_of_range_and_ctrl_c_while_loading_are_one_line(mnist_dir, tmp_
     assert run(["mnist", "--out", tmp_path / "b"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "error: interrupted before training started; nothing was saved"
+
+
+def test_the_residual_network_trains_from_the_command_line_with_a_cosine_schedule(photos, tmp_path, capsys):
+    out = tmp_path / "resnet"
+    assert run(["catsdogs", "--model", "resnet", "--data", photos, "--image-size", 32, "--batch-size", 8,
+                "--epochs", 2, "--seed", 1, "--out", out]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["settings"]["model"] == "resnet" and record["settings"]["lr"] == 1e-3
+    assert record["history"]["learning_rate"] == [1e-3, 1e-5]          # cosine from lr to 1% of it
+    model = load_model(out / "model.npz")
+    assert type(model).__name__ == "Model" and any(type(l).__name__ == "Add" for l in model.layers)
+    assert run(["mnist", "--model", "resnet"]) == 2
+    assert "--model applies to catsdogs only" in capsys.readouterr().err
