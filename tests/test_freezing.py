@@ -66,6 +66,19 @@ def test_unfrozen_batchnorm_updates_its_moving_statistics_with_keras_s_momentum(
     np.testing.assert_allclose(layer.params["moving_variance"], 0.9 + 0.1 * x.var(axis=0), rtol=1e-5)
 
 
+def test_batchnorm_training_on_a_batch_of_one_is_refused_and_changes_nothing():
+    layer = layers.BatchNormalization()
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(3), layer, layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    x = np.ones((1, 3), np.float32)
+    with pytest.raises(ValueError, match=r"more than one value per channel.*shape \(1, 3\) \(a batch of one\)"):
+        model.train_on_batch(x, np.zeros(1))
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert model.predict(x, verbose=0).shape == (1, 1)          # inference on one sample is fine
+
+
 def test_changing_trainable_after_compile_waits_for_the_next_compile_and_warns():
     model = models.Sequential([layers.Dense(4, input_shape=(3,), name="first"), layers.Dense(1, name="second")])
     model.compile(optimizer="sgd", loss="mse")
