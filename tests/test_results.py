@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import compare_runs  # noqa: E402
 import record_run  # noqa: E402
 import results  # noqa: E402
 
@@ -58,6 +59,24 @@ def test_a_recorded_run_reports_the_last_epoch_and_says_when_its_schedule_change
     assert "--epochs 2 --batch-size" not in text and "--augment" in text and "| 2 | 0.5000 |" in text
     changed = record_run.body(fake_record([8, 2]))
     assert "The schedule changed while the run went on**: epochs 8 -> 2" in changed
+
+
+def test_runs_compared_at_equal_time_use_the_last_epoch_each_finished_within_the_shorter_run(tmp_path):
+    import json
+    short, long = fake_record([2]), fake_record([3])
+    long["history"] = {k: v + [v[-1] + 0.1] for k, v in long["history"].items()}
+    long["history"]["val_accuracy"] = [0.8, 0.85, 0.9]
+    long["epoch_seconds"] = [200.0, 300.0, 400.0]                 # 3.3, 8.3 and 15 minutes; the short run: 10.2
+    runs = []
+    for name, record in (("short", short), ("long", long)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.json").write_text(json.dumps(record))
+        runs.append(compare_runs.load(tmp_path / name))
+    text = compare_runs.body(runs)
+    assert "here 10.2 minutes" in text
+    assert "`short`" in text and "**0.7500** after 2 epochs in 10.2 minutes; at T: **0.7500** (epoch 2)" in text
+    assert "**0.9000** after 3 epochs in 15.0 minutes; at T: **0.8500** (epoch 2)" in text
+    assert "| 3 | - | - | 15.0 | 0.9000 |" in text
 
 
 # ----- the README's figures ----------------------------------------------------------------------
