@@ -13,15 +13,22 @@ class Config:
 
 
 def forward(x, params, config, training=False):
-    z, cache = config.backend.conv2d_forward(x, params["kernel"], config.strides, config.pads)
+    """y = activation(conv(x, kernel) + bias); kernel (kh, kw, C, F)."""
+    kernels = config.backend
+    return _then_activation(kernels.conv2d_forward, kernels.conv2d_backward, x, params, config)
+
+
+def _then_activation(kernel_forward, kernel_backward, x, params, config):
+    """activation(kernel_forward(x, kernel) + bias), with a context for ``backward``."""
+    z, cache = kernel_forward(x, params["kernel"], config.strides, config.pads)
     y, act_ctx = act.forward(z, params.get("bias"), config.activation, config.backend)
-    return y, (cache, act_ctx, config.backend)
+    return y, (kernel_backward, cache, act_ctx)
 
 
 def backward(dy, ctx, need_dx=True):
-    cache, act_ctx, backend = ctx
+    kernel_backward, cache, act_ctx = ctx
     dz, db = act.backward(dy, act_ctx)
-    dx, dk = backend.conv2d_backward(dz, cache, need_dx)
+    dx, dk = kernel_backward(dz, cache, need_dx)
     grads = {"kernel": dk}
     if db is not None:
         grads["bias"] = db
@@ -91,19 +98,11 @@ def general_backward(dy, ctx, need_dx=True):
 
 def depthwise_forward(x, params, config, training=False):
     """y = activation(depthwise(x, kernel) + bias); kernel (kh, kw, C, M), outputs C*M channels."""
-    z, cache = config.backend.depthwise_conv2d_forward(x, params["kernel"], config.strides, config.pads)
-    y, act_ctx = act.forward(z, params.get("bias"), config.activation, config.backend)
-    return y, (cache, act_ctx, config.backend)
+    kernels = config.backend
+    return _then_activation(kernels.depthwise_conv2d_forward, kernels.depthwise_conv2d_backward, x, params, config)
 
 
-def depthwise_backward(dy, ctx, need_dx=True):
-    cache, act_ctx, backend = ctx
-    dz, db = act.backward(dy, act_ctx)
-    dx, dk = backend.depthwise_conv2d_backward(dz, cache, need_dx)
-    grads = {"kernel": dk}
-    if db is not None:
-        grads["bias"] = db
-    return dx, grads
+depthwise_backward = backward
 
 
 def separable_forward(x, params, config, training=False):

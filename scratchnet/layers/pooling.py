@@ -4,9 +4,11 @@ from .base import Layer, as_pair
 from .conv import check_data_format, check_padding, window_geometry
 
 
-class MaxPooling2D(Layer):
-    """Max over ``pool_size`` windows every ``strides`` (default: ``pool_size``) pixels.
-    Ties send the whole gradient to the first maximum in row-major order."""
+class _Pooling2D(Layer):
+    """A window slides over each channel: ``pool_size`` windows every ``strides`` (default:
+    ``pool_size``) pixels. Subclasses name the function that reduces a window."""
+
+    forward_function = backward_function = None
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -24,44 +26,28 @@ class MaxPooling2D(Layer):
         return pooling.Config(self.pool_size, self.strides, pads, self.backend)
 
     def _forward(self, x, training):
-        return pooling.max_forward(x, self.params, self.function_config(), training)
+        return type(self).forward_function(x, self.params, self.function_config(), training)
 
     def _backward(self, dy, ctx, need_dx):
-        return pooling.max_backward(dy, ctx, need_dx)
+        return type(self).backward_function(dy, ctx, need_dx)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
                 "padding": self.padding}
 
 
-class AveragePooling2D(Layer):
-    """The mean of ``pool_size`` windows every ``strides`` pixels; with padding='same' each
-    window averages only the real pixels it covers, as in Keras."""
+class MaxPooling2D(_Pooling2D):
+    """The maximum of each window. Ties send the whole gradient to the first maximum in
+    row-major order."""
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.pool_size = as_pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else as_pair(strides, "strides")
-        self.padding = check_padding(self, padding)
-        check_data_format(self, data_format)
+    forward_function, backward_function = pooling.max_forward, pooling.max_backward
 
-    def compute_output_shape(self, input_shape):
-        _, (ho, wo) = window_geometry(self, input_shape, self.pool_size)
-        return (ho, wo, input_shape[2])
 
-    def make_function_config(self):
-        pads = window_geometry(self, self.input_shape, self.pool_size)[0]
-        return pooling.Config(self.pool_size, self.strides, pads, self.backend)
+class AveragePooling2D(_Pooling2D):
+    """The mean of each window; with padding='same' each window averages only the real
+    pixels it covers, as in Keras."""
 
-    def _forward(self, x, training):
-        return pooling.average_forward(x, self.params, self.function_config(), training)
-
-    def _backward(self, dy, ctx, need_dx):
-        return pooling.average_backward(dy, ctx, need_dx)
-
-    def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding}
+    forward_function, backward_function = pooling.average_forward, pooling.average_backward
 
 
 class _GlobalPooling2D(Layer):
