@@ -20,6 +20,17 @@ def set_floatx(value):
     _FLOATX = value
 
 
+def float_dtype(value, who="dtype"):
+    """``value`` as np.float32 or np.float64 (the dtypes scratchnet computes in), or a clear error."""
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.name not in _VALID_FLOATX:
+        raise ValueError(f"{who} must be one of {_VALID_FLOATX}, got {value!r:.100}")
+    return dtype
+
+
 def set_random_seed(seed):
     """Seed every random choice scratchnet makes (initializers, dropout, shuffling)."""
     global _rng

@@ -15,7 +15,7 @@ from .arrays import is_device_array, to_host
 def is_batch_stream(x, y):
     """An iterable of batches is something iterable, given without y, that is not an array
     (on the host or on a GPU)."""
-    return (y is None and not isinstance(x, (np.ndarray, list, tuple)) and not is_device_array(x)
+    return (y is None and not isinstance(x, (np.ndarray, list, tuple, dict)) and not is_device_array(x)
             and hasattr(x, "__iter__"))
 
 
@@ -50,10 +50,15 @@ def check_lengths(x, *others):
                              f"{name} has {len(other)}")
 
 
-def as_input_list(x, count, what):
-    """The arrays for a model with ``count`` inputs: a list or tuple of that many."""
+def as_input_list(x, names, what):
+    """The arrays for a model whose inputs are called ``names``: a list or tuple in that
+    order, or a dict keyed by those names (as in Keras)."""
+    count = len(names)
     if isinstance(x, dict):
-        x = list(x.values())
+        if set(x) != set(names):
+            raise ValueError(f"{what}: the model's inputs are named {sorted(names)}; got a dict with keys "
+                             f"{sorted(map(str, x))}")
+        return [x[name] for name in names]
     if not isinstance(x, (list, tuple)) or len(x) != count:
         got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
         raise ValueError(f"{what}: the model has {count} inputs, so it takes a list of {count} arrays; got {got}")

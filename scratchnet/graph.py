@@ -176,13 +176,13 @@ class Graph:
         return self._layers
 
 
-def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=False, keep_values=False):
+def run_forward(graph, inputs, training=False, layer_for=None):
     """Run the graph on ``inputs`` (arrays, one per graph input).
 
     Returns (outputs, tape): the output arrays, and each node's (node, layer, ctx) in
     order, which ``run_backward`` consumes. ``layer_for`` may swap the layer that runs a
-    node (the fused head of a compiled model). ``apply_updates`` writes the state updates
-    a layer reports (BatchNormalization's moving statistics); training steps ask for it.
+    node (the fused head of a compiled model). Nothing is stored on a layer: the moving
+    statistics a training call computes wait in the tape for ``apply_state_updates``.
     Intermediate values are dropped once no later node needs them."""
     values = {id(t): v for t, v in zip(graph.inputs, inputs)}
     tape = []
@@ -193,17 +193,21 @@ def run_forward(graph, inputs, training=False, layer_for=None, apply_updates=Fal
             out, ctx = layer.forward(values[input_ids[0]], mode)
         else:
             out, ctx = layer.forward([values[i] for i in input_ids], mode)
-        if apply_updates:
-            node.layer.apply_state_updates(ctx)
         if len(output_ids) == 1:
             values[output_ids[0]] = out
         else:
             values.update(zip(output_ids, out))
         tape.append((node, layer, ctx))
-        if not keep_values:
-            for tensor_id in free:
-                del values[tensor_id]
+        for tensor_id in free:
+            del values[tensor_id]
     return [values[id(t)] for t in graph.outputs], tape
+
+
+def apply_state_updates(tape):
+    """Store the state updates of a forward pass (BatchNormalization's moving statistics),
+    node by node in the order they ran: what a training step does once its update is made."""
+    for node, _, ctx in tape:
+        node.layer.apply_state_updates(ctx)
 
 
 def _accumulate(table, key, value):

@@ -12,9 +12,10 @@ import warnings
 import numpy as np
 
 from . import backend as backend_module
-from . import losses, metrics as metrics_module, optimizers
+from . import config, losses, metrics as metrics_module, optimizers
 from .arrays import module_of, to_module
-from .graph import Graph, GraphError, Node, SymbolicTensor, flatten_tensors, run_backward, run_forward
+from .graph import (Graph, GraphError, Node, SymbolicTensor, apply_state_updates, flatten_tensors, run_backward,
+                    run_forward)
 from .layers.base import Layer, shape_text, unique_name
 from .layers.core import InputLayer
 from .trainer import Trainer, TrainingDiverged
@@ -54,7 +55,8 @@ class Model(Trainer, Layer):
     # ----- structure --------------------------------------------------------------------
     @property
     def layers(self):
-        """The layers of the graph, input layers first, in the order they are first used."""
+        """The layers of the graph in Keras's order: by depth from the inputs (input layers
+        first), a shared layer once."""
         return self._graph.layers if self._graph is not None else []
 
     def get_layer(self, name=None, index=None):
@@ -117,7 +119,7 @@ class Model(Trainer, Layer):
         """(outputs, tape): the model called inside another model."""
         self._require_graph("forward pass")
         values = inputs if isinstance(inputs, list) else [inputs]
-        outs, tape = run_forward(self._graph, values, training=training, apply_updates=False)
+        outs, tape = run_forward(self._graph, values, training=training)
         return (outs if len(outs) > 1 else outs[0]), tape
 
     def backward(self, dy, ctx, need_dx=True):
@@ -126,8 +128,7 @@ class Model(Trainer, Layer):
         return (dxs if len(dxs) > 1 else dxs[0]), param_grads
 
     def apply_state_updates(self, ctx):
-        for node, layer, node_ctx in ctx:
-            node.layer.apply_state_updates(node_ctx)
+        apply_state_updates(ctx)
 
     def compute_output_shape(self, input_shape):
         self._require_graph("output shape")
@@ -159,7 +160,10 @@ class Model(Trainer, Layer):
         from . import runtime
         runtime.prepare(self.backend.name)
         x = self._check_x(inputs)
-        return self._forward_outputs(self._to_device(x), training=bool(training))[0]
+        out, tape = self._forward_outputs(self._to_device(x), training=bool(training))
+        if training:   # a training call updates moving statistics, as in Keras
+            apply_state_updates(tape)
+        return out
 
     # ----- weights ----------------------------------------------------------------------
     @property
@@ -201,11 +205,13 @@ class Model(Trainer, Layer):
         pairs = self.weight_pairs()
         if len(weights) != len(pairs):
             raise ValueError(f"set_weights expects {len(pairs)} arrays for model {self.name!r}, got {len(weights)}")
-        for (layer, name), value in zip(pairs, weights):
+        for (layer, name), value in zip(pairs, weights):   # every shape first: all or nothing is written
             target = layer.params[name]
             if tuple(np.shape(value)) != tuple(target.shape):
                 raise ValueError(f"{layer.describe()} expects its weight {name!r} of shape {tuple(target.shape)}, "
-                                 f"got {tuple(np.shape(value))}")
+                                 f"got {tuple(np.shape(value))}; no weight was changed")
+        for (layer, name), value in zip(pairs, weights):
+            target = layer.params[name]
             target[...] = module_of(target).asarray(to_host_copy(value), dtype=target.dtype)
 
     def count_params(self):
@@ -239,7 +245,7 @@ class Model(Trainer, Layer):
 
     @dtype.setter
     def dtype(self, value):
-        self._dtype = np.dtype(value)
+        self._dtype = config.float_dtype(value, f"the dtype of model {self.name!r}")
 
     # ----- compile --------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
@@ -257,17 +263,25 @@ class Model(Trainer, Layer):
             raise ValueError(f"this {type(optimizer).__name__} already holds state for {len(optimizer.slots)} "
                              f"weights, but model {self.name!r} now trains {len(self.weight_pairs(trainable=True))}; "
                              f"compile with a new optimizer (e.g. optimizer='adam') after changing `trainable`")
-        self.optimizer = optimizer
-        self.loss = losses.get(loss)
-        self._metric_names = list(metrics or [])
-        for name in self._metric_names:
-            metrics_module.get(name, self.loss, (1,))  # fail now on unknown names
-        self.compiled = True
-        self._metrics = None
-        self._head_node = None
-        self._compiled_pairs = None
+        loss = losses.get(loss)
+        metric_names = list(metrics or [])
+        for name in metric_names:
+            metrics_module.get(name, loss, (1,))  # fail now on unknown names
+        if self._graph is not None and metric_names and len(self._graph.outputs) != 1:
+            raise NotImplementedError(f"metrics on a model with {len(self._graph.outputs)} outputs are not "
+                                      f"supported yet; compile it without metrics")
+        # nothing above changed the model; from here on nothing can fail
+        previous = {k: getattr(self, k, None) for k in ("optimizer", "loss", "_metric_names", "compiled",
+                                                         "_metrics", "_head_node", "_compiled_pairs")}
+        self.optimizer, self.loss, self._metric_names = optimizer, loss, metric_names
+        self.compiled, self._metrics, self._head_node, self._compiled_pairs = True, None, None, None
         if self._graph is not None:
-            self._settle_head()
+            try:
+                self._settle_head()
+            except Exception:
+                for key, value in previous.items():
+                    setattr(self, key, value)
+                raise
 
     def _settle_head(self):
         """Decide, once the graph exists: the weights that train, whether the output's
@@ -312,9 +326,10 @@ class Model(Trainer, Layer):
             self._compiled_trainable = now
 
     # ----- running the graph --------------------------------------------------------------
-    def _forward_outputs(self, x, training=False, head=False, apply_updates=False):
+    def _forward_outputs(self, x, training=False, head=False, training_step=False):
         """(output or list of outputs, tape). ``head`` runs the compiled head (logits when the
-        loss fuses the output activation)."""
+        loss fuses the output activation); a ``training_step`` first checks that what trains
+        is what compile fixed."""
         values = x if isinstance(x, list) else [x]
         layer_for = None
         if head and self.compiled:
@@ -322,10 +337,9 @@ class Model(Trainer, Layer):
             if self._head_node is not None:
                 head_node, head_layer = self._head_node, self._head_node.layer.without_activation()
                 layer_for = lambda node: head_layer if node is head_node else node.layer  # noqa: E731
-        if apply_updates and self.compiled:
+        if training_step and self.compiled:
             self._check_trainable_unchanged()
-        outs, tape = run_forward(self._graph, values, training=training, layer_for=layer_for,
-                                 apply_updates=apply_updates)
+        outs, tape = run_forward(self._graph, values, training=training, layer_for=layer_for)
         return (outs[0] if len(outs) == 1 else outs), tape
 
     def _backward_outputs(self, tape, grad, need_dx=False):
@@ -340,7 +354,10 @@ class Model(Trainer, Layer):
         return params, gradients
 
     def _trainable_pairs(self):
-        return self.weight_pairs(trainable=True)
+        """The weights a training step updates: those fixed at compile (or, before compile,
+        those trainable now)."""
+        pairs = getattr(self, "_compiled_pairs", None)
+        return pairs if pairs is not None else self.weight_pairs(trainable=True)
 
     # ----- saving and description --------------------------------------------------------
     def save(self, path):
@@ -420,12 +437,19 @@ class Sequential(Model):
         layer = self._layers.pop()
         if self._input_layer is not None and self._layers:
             self._rebuild()
+        elif not self._layers:   # nothing left to run: no graph, as in Keras
+            self._detach_own_nodes()
+            self._graph = None
+            self.built = False
         return layer
 
-    def _rebuild(self):
+    def _detach_own_nodes(self):
         for node in self._own_nodes:
             node.detach()
         self._own_nodes = []
+
+    def _rebuild(self):
+        self._detach_own_nodes()
         x = self._input_layer.output
         for layer in self._layers:
             x = layer(x)
@@ -435,16 +459,30 @@ class Sequential(Model):
 
     def build(self, input_shape=None):
         """Build the graph for inputs of ``input_shape`` (batch axis included: (None, 28, 28, 1))."""
+        previous = self._input_layer
         if input_shape is not None:
             input_shape = tuple(input_shape)
             shape = input_shape[1:] if input_shape[:1] == (None,) else input_shape
-            if self._input_layer is None:
+            if previous is None:
                 self._input_layer = InputLayer(shape=shape, dtype=self._layers[0].dtype if self._layers else None,
                                                name=unique_name("input_layer"))
+            elif tuple(previous.output.shape[1:]) != tuple(shape):
+                raise ValueError(f"model {self.name!r} was built for inputs of shape "
+                                 f"{(None,) + tuple(previous.output.shape[1:])}; build() got {(None,) + tuple(shape)}")
         if self._input_layer is None:
             raise ValueError("the model does not know its input shape yet: give the first layer "
                              "input_shape=(...), start with Input(shape=(...)), or call build()")
-        self._rebuild()
+        unbuilt = [layer for layer in self._layers if not layer.built]
+        try:
+            self._rebuild()
+        except Exception:   # the layers do not fit that shape: forget it, keep nothing half-built
+            for layer in unbuilt:
+                layer.unbuild()
+            self._input_layer = previous
+            if previous is None:
+                self._detach_own_nodes()
+                self._graph, self.built = None, False
+            raise
 
     def _build_from_data(self, x_shape):
         self.build((None,) + tuple(x_shape[1:]))
@@ -462,4 +500,4 @@ class Sequential(Model):
 
     @dtype.setter
     def dtype(self, value):
-        self._dtype = np.dtype(value)
+        self._dtype = config.float_dtype(value, f"the dtype of model {self.name!r}")

@@ -12,7 +12,6 @@ architecture, without allocating anything, and compared with the array the file 
 before any layer creates its weights.
 """
 from . import layers as layers_module
-from .graph import Graph
 from .layers.core import InputLayer
 
 
@@ -253,7 +252,7 @@ class _Planner:
     @staticmethod
     def _key(ref):
         if not isinstance(ref, list) or len(ref) != 3 or not isinstance(ref[0], str) or \
-                not all(isinstance(v, int) and v >= 0 for v in ref[1:]):
+                not all(type(v) is int and v >= 0 for v in ref[1:]):
             raise ArchitectureError(f"a tensor reference must be [layer name, node index, tensor index], got "
                                     f"{ref!r:.100}")
         return tuple(ref)
@@ -283,7 +282,7 @@ class _Planner:
             if not progressed:
                 layer, _, inbound, _ = pending[0]
                 for ref in (r for _, _, refs, _ in pending for r in refs):
-                    name, node = ref[0], ref[1]
+                    name, node, tensor = ref
                     if name not in by_name:
                         raise ArchitectureError(f"{self.where}: layer {layer.name!r} reads from layer {name!r}, "
                                                 f"which the model does not have (a dangling reference)")
@@ -291,6 +290,10 @@ class _Planner:
                     if node >= declared and not isinstance(by_name[name], InputLayer):
                         raise ArchitectureError(f"{self.where}: layer {layer.name!r} reads node {node} of layer "
                                                 f"{name!r}, which has only {declared} (a dangling reference)")
+                    if node < done[name] and (name, node, tensor) not in values:
+                        raise ArchitectureError(f"{self.where}: layer {layer.name!r} reads output {tensor} of node "
+                                                f"{node} of layer {name!r}, which has no such output (a dangling "
+                                                f"reference)")
                 raise ArchitectureError(f"{self.where}: the layers {sorted({c[0].name for c in pending})} wait "
                                         f"on each other: the graph has a cycle")
 
@@ -305,4 +308,4 @@ def model_from_spec(spec, check, where="the file"):
     return _Planner(check, where).model(spec)
 
 
-__all__ = ["ArchitectureError", "Graph", "model_to_spec", "model_from_spec", "weight_names"]
+__all__ = ["ArchitectureError", "model_to_spec", "model_from_spec", "weight_names"]

@@ -9,6 +9,7 @@ import numpy as np
 from . import callbacks as callbacks_module
 from . import data_adapter, runtime
 from .arrays import to_host, to_module
+from .graph import apply_state_updates
 
 
 class TrainingDiverged(FloatingPointError):
@@ -26,9 +27,10 @@ class Trainer:
             self._build_from_data(x.shape)
             return x
         shapes = self._input_shapes()
+        if isinstance(x, dict) or len(shapes) > 1:
+            xs = data_adapter.as_input_list(x, [t.node.layer.name for t in self._graph.inputs], what)
         if len(shapes) == 1:
-            return data_adapter.check_inputs(x, shapes[0], self.dtype, what)
-        xs = data_adapter.as_input_list(x, len(shapes), what)
+            return data_adapter.check_inputs(xs[0] if isinstance(x, dict) else x, shapes[0], self.dtype, what)
         xs = [data_adapter.check_inputs(a, s, self.dtype, f"{what}[{i}]") for i, (a, s) in enumerate(zip(xs, shapes))]
         data_adapter.check_lengths(xs[0], *xs[1:])
         return xs
@@ -97,13 +99,14 @@ class Trainer:
                 raise
 
     def _apply_step(self, x, y):
-        out, tape = self._forward_outputs(x, training=True, head=True, apply_updates=True)
+        out, tape = self._forward_outputs(x, training=True, head=True, training_step=True)
         loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits)
-        if not math.isfinite(loss):
+        if not math.isfinite(loss):   # nothing is stored: neither weights nor moving statistics
             return loss, out
         _, grads = self._backward_outputs(tape, grad)
         params, gradients = self._trainable_params_and_grads(grads)
         self.optimizer.apply_gradients(params, gradients, self.backend)
+        apply_state_updates(tape)
         return loss, out
 
     # ----- training -------------------------------------------------------------------
@@ -121,6 +124,7 @@ class Trainer:
                 raise ValueError("validation_split needs arrays; with batches pass validation_data")
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            x = self._check_x(x) if isinstance(x, dict) else x
             x = [to_host(a) for a in x] if isinstance(x, list) else to_host(x)
             y = to_host(y)
             data_adapter.check_lengths(x, y)

@@ -201,3 +201,82 @@ def test_a_symbolic_tensor_has_no_values():
     with pytest.raises(TypeError, match="symbolic tensor"):
         np.asarray(x)
     assert isinstance(Node, type)
+
+
+def test_dict_inputs_are_matched_by_input_name():
+    a, b = layers.Input(shape=(2,), name="a"), layers.Input(shape=(3,), name="b")
+    model = Model([a, b], layers.Dense(1)(layers.Concatenate()([a, b])))
+    xa, xb = np.ones((4, 2), np.float32), np.zeros((4, 3), np.float32)
+    expected = model.predict([xa, xb], verbose=0)
+    np.testing.assert_array_equal(model.predict({"b": xb, "a": xa}, verbose=0), expected)
+    model.compile(optimizer="sgd", loss="mse")
+    assert model.evaluate({"b": xb, "a": xa}, np.zeros(4), verbose=0) == model.evaluate([xa, xb], np.zeros(4),
+                                                                                         verbose=0)
+    with pytest.raises(ValueError, match=r"inputs are named \['a', 'b'\]; got a dict with keys \['a', 'c'\]"):
+        model.predict({"a": xa, "c": xb}, verbose=0)
+
+
+def test_a_failed_compile_leaves_the_model_as_it_was():
+    model = models.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    before = (model.optimizer, model.loss, model._logits, model._fused)
+    with pytest.raises(ValueError):
+        model.compile(optimizer="sgd", loss="mse", metrics=["no_such_metric"])
+    assert (model.optimizer, model.loss, model._logits, model._fused) == before
+    x = layers.Input(shape=(4,))
+    two = Model(x, [layers.Dense(1)(x), layers.Dense(2)(x)])
+    with pytest.raises(NotImplementedError, match="metrics on a model with 2 outputs"):
+        two.compile(optimizer="sgd", loss="mse", metrics=["accuracy"])
+    assert not two.compiled
+
+
+def test_sequential_pop_build_and_set_weights_leave_nothing_half_done():
+    model = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    model.pop()
+    assert model.layers == [] and not model.built and model.count_params() == 0
+    model = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"built for inputs of shape \(None, 3\); build\(\) got \(None, 7\)"):
+        model.build((None, 7))
+    model = models.Sequential([layers.Dense(4), layers.Conv2D(2, 3)])
+    with pytest.raises(ValueError, match="expects inputs shaped"):
+        model.build((None, 5))            # the Dense would build, the Conv2D cannot follow it
+    model.build((None, 8, 8, 1))          # nothing of the failed build is left behind
+    assert model.output_shape == (6, 6, 2)
+    model = models.Sequential([layers.Dense(2, input_shape=(3,)), layers.Dense(1)])
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match="no weight was changed"):
+        model.set_weights([np.ones_like(weights[0]), np.ones_like(weights[1]), np.ones((5, 5)), weights[3]])
+    for old, new in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_moving_statistics_follow_keras_when_a_step_fails_when_called_and_when_shared():
+    # a step whose loss is not finite stores nothing, moving statistics included
+    bn = layers.BatchNormalization()
+    model = models.Sequential([layers.Dense(2, input_shape=(2,), kernel_initializer="ones"), bn, layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(FloatingPointError):
+        model.train_on_batch(np.array([[3e38, 3e38], [-3e38, 1.0]], np.float32), np.zeros(2))   # inf in Dense
+    np.testing.assert_array_equal(bn.params["moving_mean"], [0, 0])
+    np.testing.assert_array_equal(bn.params["moving_variance"], [1, 1])
+    # calling a layer or a model in training mode updates them, as in Keras 3
+    x = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32) + 3
+    bn = layers.BatchNormalization(momentum=0.5)
+    bn(x, training=True)
+    np.testing.assert_allclose(bn.params["moving_mean"], 0.5 * x.mean(axis=0), rtol=1e-6)
+    inner = layers.BatchNormalization(momentum=0.5)
+    inp = layers.Input(shape=(2,))
+    Model(inp, inner(inp))(x, training=True)
+    np.testing.assert_allclose(inner.params["moving_mean"], 0.5 * x.mean(axis=0), rtol=1e-6)
+    bn.params["moving_mean"][...] = 0
+    bn(x, training=False)
+    np.testing.assert_array_equal(bn.params["moving_mean"], [0, 0])
+    # a layer called twice in one training step: both calls count, in order
+    shared = layers.BatchNormalization(momentum=0.5)
+    a, b = layers.Input(shape=(2,)), layers.Input(shape=(2,))
+    model = Model([a, b], layers.Dense(1)(layers.Add()([shared(a), shared(b)])))
+    model.compile(optimizer="sgd", loss="mse")
+    xb = x[::-1] * 2
+    model.train_on_batch([x, xb], np.zeros(8))
+    first = 0.5 * x.mean(axis=0)
+    np.testing.assert_allclose(shared.params["moving_mean"], 0.5 * first + 0.5 * xb.mean(axis=0), rtol=1e-6)

@@ -282,3 +282,13 @@ def test_hostile_graph_files_are_refused(saved_graph, tmp_path):
         spec["output_layers"] = [["dense", "zero", 0]]
     with pytest.raises(ModelFileError, match="tensor reference must be"):
         load_model(edit_graph(saved_graph, tmp_path, "ref.npz", bad_reference))
+
+    def missing_output(spec):   # node 0 of the shared layer exists, its output 5 does not
+        layer_entry(spec, "Add")["inbound_nodes"][0][0][2] = 5
+    with pytest.raises(ModelFileError, match="reads output 5 of node 0 of layer 'shared', which has no such output"):
+        load_model(edit_graph(saved_graph, tmp_path, "output.npz", missing_output))
+
+    def huge_dtype(spec):       # a sub-array dtype would make every element a huge block
+        layer_entry(spec, "Dense")["config"]["dtype"] = "(20000,20000)f4"
+    with pytest.raises(ModelFileError, match=r"dtype of layer 'dense\S*' must be one of \('float32', 'float64'\)"):
+        load_model(edit_graph(saved_graph, tmp_path, "dtype.npz", huge_dtype))

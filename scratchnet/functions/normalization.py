@@ -1,9 +1,10 @@
 """Batch normalisation over the last axis, as Keras's BatchNormalization.
 
 Training: y = (x - mean) / sqrt(var + epsilon) * gamma + beta with the batch's mean and
-(biased) variance per channel, and new moving statistics
-``moving * momentum + batch * (1 - momentum)`` handed back to be stored. Inference: the
-same with the moving statistics, a fixed affine map of x."""
+(biased) variance per channel; the context keeps the batch's statistics, from which
+``state_updates`` computes the new moving ones, ``moving * momentum + batch * (1 - momentum)``,
+when the caller stores them (after the training step). Inference: the same with the moving
+statistics, a fixed affine map of x."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,14 +28,12 @@ def forward(x, params, config, training=False):
                              f"estimate a variance; got inputs of shape {tuple(x.shape)} (a batch of one). "
                              f"Use a bigger batch, or call it with training=False")
         y2, mean, var, cache = kernels.batchnorm_forward(x2, gamma, beta, config.epsilon)
-        m = config.momentum
-        updates = {"moving_mean": params["moving_mean"] * m + mean * (1 - m),
-                   "moving_variance": params["moving_variance"] * m + var * (1 - m)}
-        return y2.reshape(x.shape), ("batch", cache, gamma, beta is not None, x.shape, kernels, updates)
+        batch_statistics = {"moving_mean": mean, "moving_variance": var, "momentum": config.momentum}
+        return y2.reshape(x.shape), ("batch", cache, gamma, beta is not None, x.shape, kernels, batch_statistics)
     mean, var = params["moving_mean"], params["moving_variance"]
     y2 = kernels.batchnorm_inference(x2, gamma, beta, mean, var, config.epsilon)
     inv_std = 1 / np.sqrt(var + x.dtype.type(config.epsilon))
-    return y2.reshape(x.shape), ("moving", (x2, mean, inv_std), gamma, beta is not None, x.shape, kernels, {})
+    return y2.reshape(x.shape), ("moving", (x2, mean, inv_std), gamma, beta is not None, x.shape, kernels, None)
 
 
 def backward(dy, ctx, need_dx=True):
@@ -55,5 +54,11 @@ def backward(dy, ctx, need_dx=True):
     return (dx2.reshape(x_shape) if need_dx else None), grads
 
 
-def state_updates(ctx):
-    return ctx[-1] if ctx is not None else {}
+def state_updates(ctx, params):
+    """{name: new moving statistic} from a training call's context and the current ``params``
+    (read now, so that two training calls of one layer in a step both count, in order)."""
+    batch = ctx[-1] if ctx is not None else None
+    if batch is None:
+        return {}
+    m = batch["momentum"]
+    return {name: params[name] * m + batch[name] * (1 - m) for name in ("moving_mean", "moving_variance")}

@@ -73,7 +73,7 @@ class Layer:
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(kwargs)}")
         self.name = name or unique_name(_snake_case(type(self).__name__))
-        self.dtype = np.dtype(dtype or config.floatx())
+        self.dtype = config.float_dtype(dtype or config.floatx(), f"the dtype of layer {name or type(self).__name__!r}")
         # the Keras 2 way of giving a first layer its input: Sequential reads it
         self.declared_input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
         self.activation = activations.get(activation) if self.has_activation else None
@@ -111,6 +111,12 @@ class Layer:
                     self.build(input_shape)
                     return
         self.check_input_shape(input_shape, got)
+
+    def unbuild(self):
+        """Forget the weights and shapes of a build (a model that failed to build undoes its
+        layers' builds with this)."""
+        self.params, self.built, self.input_shape, self.output_shape = {}, False, None, None
+        self._backend_name = self._config_key = None
 
     def initializer_for(self, name):
         """The initializer of weight ``name`` (an attribute NAME_initializer, by default)."""
@@ -177,7 +183,8 @@ class Layer:
         return dy, {}
 
     def state_updates(self, ctx):
-        """{weight name: new value} a training call asks to store (moving statistics)."""
+        """{weight name: new value} a training call asks to store (moving statistics),
+        computed from the weights as they are now."""
         return {}
 
     def apply_state_updates(self, ctx):
@@ -205,7 +212,10 @@ class Layer:
             if len(tensors) != 1 or isinstance(inputs, (list, tuple)) and len(inputs) != 1:
                 raise ValueError(f"{self.describe()} takes one input, got {len(tensors)}")
             arrays = to_module(tensors[0], self.backend.xp)
-        return self.forward(arrays, training=bool(training))[0]
+        out, ctx = self.forward(arrays, training=bool(training))
+        if training:   # a training call updates moving statistics, as in Keras
+            self.apply_state_updates(ctx)
+        return out
 
     def _call_symbolic(self, inputs, tensors, training=None):
         if not self.takes_list and len(tensors) != 1:

@@ -55,7 +55,7 @@ class BatchNormalization(Layer):
         return normalization.backward(dy, ctx, need_dx)
 
     def state_updates(self, ctx):
-        return normalization.state_updates(ctx)
+        return normalization.state_updates(ctx, self.params)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
