@@ -2,10 +2,10 @@
 
     python benchmarks/compare_runs.py ../runs/catsdogs-128 ../runs/catsdogs-resnet --section catsdogs-resnet-vs-seed
 
-The rule is fixed here, before any run is read: each run is reported by the held-out
-accuracy after its last epoch (as record_run.py does), and "at equal time" means the
-shorter run's total training time T: each run is then reported by the accuracy after
-the last epoch it had finished within T. Nothing is picked by looking at the accuracies."""
+The rule does not look at the accuracies: each run is reported by the held-out accuracy
+after its last epoch (as record_run.py does), and "at equal time" means the shorter run's
+total training time T: each run is then reported by the accuracy after the last epoch it
+had finished within T."""
 import argparse
 import json
 from itertools import accumulate
@@ -33,10 +33,10 @@ def at_time(run, limit):
 def body(runs, note=""):
     limit = min(run["minutes"][-1] for run in runs)
     lines = ["## Training runs compared at equal time", "",
-             "Rule, fixed before the runs: each run reports the validation accuracy after its last epoch, and at "
-             f"equal time T (the shorter run's total training time, here {limit:.1f} minutes) the accuracy after "
-             "the last epoch it had finished by T. Times are the sums of the epochs' wall times, each including "
-             "its end-of-epoch evaluation.", ""]
+             "Each run reports the validation accuracy after its last epoch (its schedule was fixed before it "
+             f"started); at equal time T (the shorter run's total training time, here {limit:.1f} minutes), the "
+             "accuracy after the last epoch it had finished by T. Times are the sums of the epochs' wall times, "
+             "each including its end-of-epoch evaluation.", ""]
     for run in runs:
         epoch, acc = at_time(run, limit)
         lines.append(f"- `{run['name']}`: `{run['command']}`: **{run['accuracy'][-1]:.4f}** after "
