@@ -4,7 +4,8 @@
 
 Each (contender, workload) runs in a fresh process, so that its peak RSS is its own and
 no library's thread pool disturbs another's; the contenders take turns within each
-repetition (interleaved), and the table reports the median over repetitions. A peer
+repetition (interleaved, in reverse order every other repetition, so that no one always
+goes first), and the table reports the median over repetitions. A peer
 that is not installed is reported as skipped. Results go to benchmarks/RESULTS.md.
 
 Workloads: the MNIST seed model (training at batch 32 and 128, inference at batch 1000
@@ -331,7 +332,8 @@ def main():
     results = {}
     for rep in range(args.reps):
         for workload in args.workloads:
-            for contender in args.contenders:
+            # odd repetitions run the contenders in reverse order, so that no one is always first
+            for contender in (args.contenders if rep % 2 == 0 else args.contenders[::-1]):
                 if contender == "pytorch-cl" and not workload.startswith("catsdogs"):
                     continue
                 if not installed(contender):
