@@ -271,7 +271,7 @@ def run_worker(contender, workload, threads, train_batches=None, trees=None):
                OPENBLAS_NUM_THREADS=str(threads))
     if contender.startswith("scratchnet"):
         name, _, rev = contender.partition("@")
-        env["PYTHONPATH"] = os.pathsep.join([str(trees[rev]) if rev else str(ROOT), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join([str(trees.get(rev, ROOT)), env.get("PYTHONPATH", "")])
         contender = name
     cmd = [sys.executable, __file__, "--worker", contender, workload, "--threads", str(threads)]
     if train_batches:
@@ -316,6 +316,8 @@ def main():
     parser.add_argument("--section", default="cpu-comparison", help="RESULTS.md section to write")
     parser.add_argument("--quick", action="store_true", help="the throughput table only: no RSS table, "
                         "kernel timings or time-to-first-step")
+    parser.add_argument("--fresh-copy", action="store_true",
+                        help="time scratchnet from an export of HEAD (as the baseline is) instead of this tree")
     parser.add_argument("--baseline", default=None, metavar="REV",
                         help="also time scratchnet as of git revision REV (e.g. main~3), in the same run")
     args = parser.parse_args()
@@ -326,6 +328,12 @@ def main():
 
     import tempfile
     trees = {}
+    origin = ""
+    if args.fresh_copy:   # this tree's last commit, exported like the baseline: same kind of copy, cold caches
+        trees[""] = export_revision("HEAD", Path(tempfile.mkdtemp(prefix="scratchnet-head-")))
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        origin = f" `scratchnet` is commit {head}, exported as the baseline is."
     if args.baseline:
         trees[args.baseline] = export_revision(args.baseline, Path(tempfile.mkdtemp(prefix="scratchnet-baseline-")))
         args.contenders = args.contenders[:1] + [f"scratchnet@{args.baseline}"] + args.contenders[1:]
@@ -373,7 +381,7 @@ def main():
     if args.quick:
         body = "\n".join([f"## CPU comparison, {args.train_batches or 'default'} batches per timed training run "
                           f"({args.threads} threads each)", "", f"Medians of {args.reps} interleaved repetition(s); "
-                          f"ratios as in the main comparison. Versions: {versions()}.", ""] + lines)
+                          f"ratios as in the main comparison.{origin} Versions: {versions()}.", ""] + lines)
         print(body)
         if not args.no_write:
             write_section(args.section, body)
