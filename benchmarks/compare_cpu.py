@@ -1,17 +1,27 @@
-"""scratchnet against Keras/TensorFlow and PyTorch on the CPU, in one run, on the same threads.
+"""scratchnet against Keras/TensorFlow and PyTorch on the CPU: whole epochs, as users run them.
 
-    python benchmarks/compare_cpu.py [--reps 3] [--threads 2] [--baseline REV]
+    python benchmarks/compare_cpu.py [--reps 2] [--epochs 3] [--threads 2] [--baseline REV]
 
-Each (contender, workload) runs in a fresh process, so that its peak RSS is its own and
-no library's thread pool disturbs another's; the contenders take turns within each
-repetition (interleaved, in reverse order every other repetition, so that no one always
-goes first), and the table reports the median over repetitions. A peer
-that is not installed is reported as skipped. Results go to benchmarks/RESULTS.md.
+What is timed is what a user runs: whole shuffled epochs of real data through ``fit()``
+(12,800 MNIST digits; 320 cats/dogs photos at 150x150) and whole ``predict()`` calls, each
+epoch or call timed on its own after one warm-up epoch or call (JIT compilation, tracing,
+allocator), the median over epochs reported. PyTorch has no ``fit()``; its loop is the
+fastest a user writes: a ``torch.randperm`` order per epoch, batches gathered by index.
+Each peer runs in its best layout: PyTorch both channels-first (``pytorch``) and
+channels_last (``pytorch-cl``), the better of the two counting.
 
-Workloads: the MNIST seed model (training at batch 32 and 128, inference at batch 1000
-and batch-1 latency) on real MNIST digits, and the cats/dogs seed model (training and
-inference at batch 32) on real photos from ../shared/data/catsdogs-128.tar resized to
-150x150; plus per-kernel timings and the time to the first training step.
+Each (contender, workload) runs in a fresh process, so that its peak RSS is its own and no
+library's thread pool disturbs another's; contenders take turns within each repetition,
+in reverse order every other repetition, and the table reports the median over
+repetitions. The same run measures NumPy's sgemm rate on this machine (a 2048^3 float32
+product on the same threads) and reports each workload's GEMM rate (multiply-adds of its
+convolutions and dense layers, times two, per second) as a share of it. A peer that is not
+installed is reported as skipped. Results go to benchmarks/RESULTS.md.
+
+Workloads: the MNIST seed model (training at batch 32 and 128, inference at batch 1000,
+batch-1 latency), the cats/dogs seed model (training and inference at batch 32) and a
+MobileNet-style model on the same photos (batch normalization, depthwise convolutions,
+global average pooling; training and inference at batch 32).
 
 ``scratchnet`` is the working tree this script sits in. ``--baseline REV`` adds the
 contender ``scratchnet@REV``, that git revision of scratchnet (exported to a temporary
@@ -34,9 +44,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from results import SHARED_DATA, write_section  # noqa: E402
 
-CONTENDERS = ["scratchnet", "scratchnet-numpy", "pytorch", "keras"]
+CONTENDERS = ["scratchnet", "pytorch", "pytorch-cl", "keras"]
+OPTIONAL_CONTENDERS = ["scratchnet-numpy"]
 WORKLOADS = ["mnist_train_32", "mnist_train_128", "mnist_infer_1000", "mnist_latency_1",
-             "catsdogs_train_32", "catsdogs_infer_32"]
+             "catsdogs_train_32", "catsdogs_infer_32", "mobile_train_32", "mobile_infer_32"]
+MNIST_IMAGES, PHOTOS, LATENCY_CALLS = 12_800, 320, 200
 
 
 # ----- data ----------------------------------------------------------------------------------
@@ -62,10 +74,66 @@ def catsdogs_images(n, size=150):
 
 
 # ----- models, one builder per contender ----------------------------------------------------------
-MNIST_LAYERS = [("conv", 32), ("pool",), ("conv", 64), ("pool",), ("conv", 64), ("flatten",),
+# ("conv", filters, kernel, stride, padding, activation, bias), ("dwconv", kernel, stride, padding),
+# ("bn",), ("relu",), ("pool",), ("gap",), ("flatten",), ("dense", units, activation)
+def conv(filters, kernel=3, stride=1, padding="valid", activation="relu", bias=True):
+    return ("conv", filters, kernel, stride, padding, activation, bias)
+
+
+MNIST_LAYERS = [conv(32), ("pool",), conv(64), ("pool",), conv(64), ("flatten",),
                 ("dense", 64, "relu"), ("dense", 10, "softmax")]
-CATSDOGS_LAYERS = [("conv", 32), ("pool",), ("conv", 64), ("pool",), ("conv", 128), ("pool",),
-                   ("conv", 128), ("pool",), ("flatten",), ("dense", 512, "relu"), ("dense", 1, "sigmoid")]
+CATSDOGS_LAYERS = [conv(32), ("pool",), conv(64), ("pool",), conv(128), ("pool",),
+                   conv(128), ("pool",), ("flatten",), ("dense", 512, "relu"), ("dense", 1, "sigmoid")]
+
+
+def _mobile_layers():
+    """MobileNet v1 style: a strided conv, then depthwise-separable blocks, each conv followed by
+    batch normalization and ReLU, global average pooling and a sigmoid unit."""
+    spec = [conv(32, 3, 2, "same", None, False), ("bn",), ("relu",)]
+    for filters, stride in ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1)):
+        spec += [("dwconv", 3, stride, "same"), ("bn",), ("relu",),
+                 conv(filters, 1, 1, "same", None, False), ("bn",), ("relu",)]
+    return spec + [("gap",), ("dense", 1, "sigmoid")]
+
+
+MOBILE_LAYERS = _mobile_layers()
+TASKS = {"mnist": (MNIST_LAYERS, (28, 28, 1)), "catsdogs": (CATSDOGS_LAYERS, (150, 150, 3)),
+         "mobile": (MOBILE_LAYERS, (150, 150, 3))}
+
+
+def out_size(size, kernel, stride, padding):
+    return -(-size // stride) if padding == "same" else (size - kernel) // stride + 1
+
+
+def flops_per_image(spec, shape):
+    """(forward, training) floating-point operations per image: two per multiply-add of the
+    convolutions and dense layers; training adds the two backward products (gradients of the
+    input and of the weights), except the input gradient of the first layer, which no one needs."""
+    h, w, c = shape
+    forward, first = 0, None
+    for item in spec:
+        if item[0] in ("conv", "dwconv"):
+            k, s, pad = (item[2], item[3], item[4]) if item[0] == "conv" else item[1:4]
+            h, w = out_size(h, k, s, pad), out_size(w, k, s, pad)
+            out_c = item[1] if item[0] == "conv" else c
+            layer = 2 * h * w * k * k * (c if item[0] == "conv" else 1) * out_c
+            c = out_c
+        elif item[0] == "pool":
+            h, w, layer = h // 2, w // 2, 0
+        elif item[0] == "gap":
+            h = w = 1
+            layer = 0
+        elif item[0] == "flatten":
+            c, h, w, layer = c * h * w, 1, 1, 0
+        elif item[0] == "dense":
+            layer = 2 * c * item[1]
+            c = item[1]
+        else:
+            layer = 0
+        if layer and first is None:
+            first = layer
+        forward += layer
+    return forward, 3 * forward - first
 
 
 def build_scratchnet(spec, input_shape, backend, threads):
@@ -74,18 +142,8 @@ def build_scratchnet(spec, input_shape, backend, threads):
     scratchnet.set_backend(backend, threads=threads)
     model = models.Sequential([layers.Input(shape=input_shape)])
     for item in spec:
-        if item[0] == "conv":
-            model.add(layers.Conv2D(item[1], (3, 3), activation="relu"))
-        elif item[0] == "pool":
-            model.add(layers.MaxPooling2D((2, 2)))
-        elif item[0] == "flatten":
-            model.add(layers.Flatten())
-        else:
-            model.add(layers.Dense(item[1], activation=item[2]))
-    binary = spec[-1][1] == 1
-    model.compile(optimizer=optimizers.RMSprop(1e-4) if binary else "adam",
-                  loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy")
-    return model
+        model.add(_layer(layers, item))
+    return _compile(model, spec, optimizers)
 
 
 def build_keras(spec, input_shape, threads):
@@ -96,16 +154,27 @@ def build_keras(spec, input_shape, threads):
     import keras
     model = keras.Sequential([keras.Input(shape=input_shape)])
     for item in spec:
-        if item[0] == "conv":
-            model.add(keras.layers.Conv2D(item[1], (3, 3), activation="relu"))
-        elif item[0] == "pool":
-            model.add(keras.layers.MaxPooling2D((2, 2)))
-        elif item[0] == "flatten":
-            model.add(keras.layers.Flatten())
-        else:
-            model.add(keras.layers.Dense(item[1], activation=item[2]))
+        model.add(_layer(keras.layers, item))
+    return _compile(model, spec, keras.optimizers)
+
+
+def _layer(layers, item):
+    """The Keras-API layer for one spec item (scratchnet and Keras spell them alike)."""
+    kind = item[0]
+    if kind == "conv":
+        _, filters, k, s, pad, activation, bias = item
+        return layers.Conv2D(filters, (k, k), strides=s, padding=pad, activation=activation, use_bias=bias)
+    if kind == "dwconv":
+        return layers.DepthwiseConv2D((item[1], item[1]), strides=item[2], padding=item[3], use_bias=False)
+    return {"bn": lambda: layers.BatchNormalization(), "relu": lambda: layers.ReLU(),
+            "pool": lambda: layers.MaxPooling2D((2, 2)), "gap": lambda: layers.GlobalAveragePooling2D(),
+            "flatten": lambda: layers.Flatten(),
+            "dense": lambda: layers.Dense(item[1], activation=item[2] if len(item) > 2 else None)}[kind]()
+
+
+def _compile(model, spec, optimizers):
     binary = spec[-1][1] == 1
-    model.compile(optimizer=keras.optimizers.RMSprop(1e-4) if binary else "adam",
+    model.compile(optimizer=optimizers.RMSprop(1e-4) if binary else "adam",
                   loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy")
     return model
 
@@ -117,13 +186,26 @@ def build_torch(spec, input_shape, threads, channels_last=False):
     h, w, c = input_shape
     modules = []
     for item in spec:
-        if item[0] == "conv":
-            modules += [nn.Conv2d(c, item[1], 3), nn.ReLU()]
-            c, h, w = item[1], h - 2, w - 2
-        elif item[0] == "pool":
+        kind = item[0]
+        if kind in ("conv", "dwconv"):
+            k, s, pad = (item[2], item[3], item[4]) if kind == "conv" else item[1:4]
+            out_c = item[1] if kind == "conv" else c
+            modules.append(nn.Conv2d(c, out_c, k, stride=s, padding=(k - 1) // 2 if pad == "same" else 0,
+                                     groups=1 if kind == "conv" else c,
+                                     bias=item[6] if kind == "conv" else False))
+            if kind == "conv" and item[5] == "relu":
+                modules.append(nn.ReLU())
+            c, h, w = out_c, out_size(h, k, s, pad), out_size(w, k, s, pad)
+        elif kind == "bn":
+            modules.append(nn.BatchNorm2d(c))
+        elif kind == "relu":
+            modules.append(nn.ReLU())
+        elif kind == "pool":
             modules.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
-        elif item[0] == "flatten":
+        elif kind == "gap":
+            modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        elif kind == "flatten":
             modules.append(nn.Flatten())
             c = c * h * w
         else:
@@ -137,102 +219,108 @@ def build_torch(spec, input_shape, threads, channels_last=False):
     binary = spec[-1][1] == 1
     optimizer = torch.optim.RMSprop(model.parameters(), 1e-4) if binary else torch.optim.Adam(model.parameters(), 1e-3)
     loss = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
-    return model, optimizer, loss, channels_last
+    return model, optimizer, loss
 
 
-# ----- timing helpers -----------------------------------------------------------------------------
-def median_seconds(run, repeats):
-    run()   # warm-up (JIT, caches, allocator)
+# ----- timing --------------------------------------------------------------------------------------
+def epoch_timer(base):
+    """A Keras-style callback (subclass of ``base``) that records each epoch's seconds."""
+    class EpochTimer(base):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+    return EpochTimer()
+
+
+def timed_calls(run, calls):
+    """Seconds of each of ``calls`` calls of ``run`` after one warm-up call."""
+    run()
     times = []
-    for _ in range(repeats):
+    for _ in range(calls):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
 
 
-def worker(contender, workload, threads, train_batches=None):
+def worker(contender, workload, threads, epochs):
     """Run one workload for one contender; print a JSON line with its figures."""
     task, kind, batch = workload.split("_")
     batch = int(batch)
-    spec, shape = (MNIST_LAYERS, (28, 28, 1)) if task == "mnist" else (CATSDOGS_LAYERS, (150, 150, 3))
-    steps = train_batches or (4 if task == "catsdogs" else 40)
-    n = {"train": batch * steps, "infer": batch * 5, "latency": 50}[kind]
-    if task == "catsdogs" and kind == "train" and contender == "scratchnet-numpy":
-        n = batch * 2
-    x, y = mnist_images(n) if task == "mnist" else catsdogs_images(max(n, 2))
-    x, y = x[:n], y[:n]
+    spec, shape = TASKS[task]
+    if task == "mnist":
+        x, y = mnist_images(LATENCY_CALLS if kind == "latency" else MNIST_IMAGES)
+    else:
+        x, y = catsdogs_images(PHOTOS)
+    n = len(x)
 
-    if contender.startswith("scratchnet"):
-        model = build_scratchnet(spec, shape, "numpy" if contender.endswith("numpy") else "cpu", threads)
-        train = lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # noqa: E731
-        infer = lambda: model.predict(x, batch_size=batch, verbose=0)  # noqa: E731
-        single = lambda: [model(x[i:i + 1]) for i in range(len(x))]  # noqa: E731
-    elif contender == "keras":
-        model = build_keras(spec, shape, threads)
-        train = lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # noqa: E731
-        infer = lambda: model.predict(x, batch_size=batch, verbose=0)  # noqa: E731
-        single = lambda: [model(x[i:i + 1], training=False) for i in range(len(x))]  # noqa: E731
+    if contender.startswith("scratchnet") or contender == "keras":
+        if contender == "keras":
+            import keras
+            model, base = build_keras(spec, shape, threads), keras.callbacks.Callback
+            single = lambda: [model(x[i:i + 1], training=False) for i in range(n)]  # noqa: E731
+        else:
+            import scratchnet.callbacks
+            model = build_scratchnet(spec, shape, "numpy" if contender.endswith("numpy") else "cpu", threads)
+            base = scratchnet.callbacks.Callback
+            single = lambda: [model(x[i:i + 1]) for i in range(n)]  # noqa: E731
+        if kind == "train":
+            timer = epoch_timer(base)
+            model.fit(x, y, batch_size=batch, epochs=1 + epochs, shuffle=True, verbose=0, callbacks=[timer])
+            seconds = timer.seconds[1:]     # the first epoch is the warm-up
+        elif kind == "infer":
+            seconds = timed_calls(lambda: model.predict(x, batch_size=batch, verbose=0), epochs)
+        else:
+            seconds = timed_calls(single, epochs)
     else:
         import torch
-        model, optimizer, loss_fn, channels_last = build_torch(spec, shape, threads,
-                                                               channels_last=contender.endswith("cl"))
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
-        yt = torch.from_numpy(y).float()[:, None] if task == "catsdogs" else torch.from_numpy(y)
+        model, optimizer, loss_fn = build_torch(spec, shape, threads, channels_last=contender.endswith("cl"))
+        images = torch.from_numpy(x)    # NHWC; permuted per batch to NCHW with the model's layout
+        labels = torch.from_numpy(y).float()[:, None] if task != "mnist" else torch.from_numpy(y)
+        layout = torch.channels_last if contender.endswith("cl") else torch.contiguous_format
 
-        def train():
+        def nchw(batch_images):
+            return batch_images.permute(0, 3, 1, 2).contiguous(memory_format=layout)
+
+        def train_epoch():
             model.train()
+            order = torch.randperm(n)
             for start in range(0, n, batch):
+                index = order[start:start + batch]
                 optimizer.zero_grad()
-                loss_fn(model(xt[start:start + batch]), yt[start:start + batch]).backward()
+                loss_fn(model(nchw(images[index])), labels[index]).backward()
                 optimizer.step()
 
         def infer():
             model.eval()
             with torch.no_grad():
-                return [model(xt[start:start + batch]) for start in range(0, n, batch)]
+                return torch.cat([model(nchw(images[start:start + batch])) for start in range(0, n, batch)])
 
         def single():
             model.eval()
             with torch.no_grad():
-                return [model(xt[i:i + 1]) for i in range(n)]
+                return [model(nchw(images[i:i + 1])) for i in range(n)]
 
-    run = {"train": train, "infer": infer, "latency": single}[kind]
-    seconds = median_seconds(run, 3)
-    value = seconds / n * 1e3 if kind == "latency" else n / seconds
+        seconds = timed_calls({"train": train_epoch, "infer": infer, "latency": single}[kind], epochs)
+    median = float(np.median(seconds))
+    value = median / n * 1e3 if kind == "latency" else n / median
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"value": value, "peak_rss_mb": peak_mb}))
 
 
-def kernel_timings(threads):
-    """Reference vs Numba for each kernel at the shapes of the two seed models' second conv."""
-    import scratchnet
-    from scratchnet.kernels import numba_cpu, numpy_ref
-    scratchnet.set_num_threads(threads)
-    rng = np.random.default_rng(0)
-    rows = []
-    for label, x_shape, c_out in (("MNIST conv2 (32x13x13x32 -> 64)", (32, 13, 13, 32), 64),
-                                  ("cats/dogs conv2 (32x74x74x32 -> 64)", (32, 74, 74, 32), 64)):
-        x = rng.standard_normal(x_shape).astype(np.float32)
-        w = rng.standard_normal((3, 3, x_shape[3], c_out)).astype(np.float32)
-        pads = (0, 0, 0, 0)
-        for name, module in (("numpy", numpy_ref), ("numba", numba_cpu)):
-            workspace = {}
-            y, cache = module.conv2d_forward(x, w, (1, 1), pads, workspace)
-            dy = np.ones_like(y)
-            pooled, argmax = module.maxpool2d_forward(y, (2, 2), (2, 2), pads)
-            timings = {
-                "conv forward": median_seconds(lambda: module.conv2d_forward(x, w, (1, 1), pads, workspace), 5),
-                "conv backward": median_seconds(lambda: module.conv2d_backward(dy, cache, True, workspace), 5),
-                "bias+relu": median_seconds(lambda: module.bias_activation(y.copy(), w[0, 0, 0], "relu"), 5),
-                "max-pool forward": median_seconds(lambda: module.maxpool2d_forward(y, (2, 2), (2, 2), pads), 5),
-                "max-pool backward": median_seconds(
-                    lambda: module.maxpool2d_backward(np.ones_like(pooled), argmax, y.shape, (2, 2), (2, 2), pads), 5),
-            }
-            for kernel, seconds in timings.items():
-                rows.append((label, kernel, name, seconds))
-    print(json.dumps(rows))
+def sgemm_rate(threads, size=2048, repeats=10):
+    """NumPy's float32 matrix-product rate (GFLOP/s, best of ``repeats``) on ``threads`` threads."""
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    b, out = a.T.copy(), np.empty_like(a)
+    np.matmul(a, b, out=out)
+    best = min(timed_calls(lambda: np.matmul(a, b, out=out), repeats))
+    print(json.dumps({"value": 2 * size ** 3 / best / 1e9}))
 
 
 def first_step_seconds(cache_dir):
@@ -264,7 +352,7 @@ def export_revision(rev, folder):
     return folder
 
 
-def run_worker(contender, workload, threads, train_batches=None, trees=None):
+def run_worker(contender, workload, threads, epochs, trees=None):
     """Run one (contender, workload) in a fresh process. A scratchnet contender imports
     scratchnet from its tree: this working tree, or an exported revision (``trees``)."""
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
@@ -273,9 +361,8 @@ def run_worker(contender, workload, threads, train_batches=None, trees=None):
         name, _, rev = contender.partition("@")
         env["PYTHONPATH"] = os.pathsep.join([str(trees.get(rev, ROOT)), env.get("PYTHONPATH", "")])
         contender = name
-    cmd = [sys.executable, __file__, "--worker", contender, workload, "--threads", str(threads)]
-    if train_batches:
-        cmd += ["--train-batches", str(train_batches)]
+    what = ["--sgemm"] if contender == "sgemm" else ["--worker", contender, workload]
+    cmd = [sys.executable, __file__, *what, "--threads", str(threads), "--epochs", str(epochs)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         print(f"  {contender} {workload} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -300,31 +387,39 @@ def fmt(value, kind):
     return f"{value:.2f} ms" if kind == "latency" else f"{value:,.0f} img/s"
 
 
+def best_peer(median, workload, peers, kind):
+    """The fastest of ``peers`` on ``workload`` (None if none ran)."""
+    ran = [p for p in peers if (p, workload) in median]
+    if not ran:
+        return None
+    sign = -1 if kind == "latency" else 1
+    return max(ran, key=lambda p: sign * median[(p, workload)][0])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (median reported)")
+    parser.add_argument("--reps", type=int, default=2, help="interleaved repetitions (median reported)")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="timed epochs (or predict calls) per process, after one warm-up")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workloads", nargs="*", default=WORKLOADS, choices=WORKLOADS)
-    parser.add_argument("--contenders", nargs="*", default=CONTENDERS + ["pytorch-cl"],
-                        choices=CONTENDERS + ["pytorch-cl"])
+    everyone = CONTENDERS + OPTIONAL_CONTENDERS
+    parser.add_argument("--contenders", nargs="*", default=CONTENDERS, choices=everyone)
     parser.add_argument("--worker", nargs=2, metavar=("CONTENDER", "WORKLOAD"), help=argparse.SUPPRESS)
-    parser.add_argument("--kernels", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sgemm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print, but leave RESULTS.md alone")
-    parser.add_argument("--train-batches", type=int, default=None,
-                        help="batches per timed training run (default 40 for MNIST, 4 for cats/dogs); "
-                             "more amortises each framework's per-fit() overhead")
     parser.add_argument("--section", default="cpu-comparison", help="RESULTS.md section to write")
-    parser.add_argument("--quick", action="store_true", help="the throughput table only: no RSS table, "
-                        "kernel timings or time-to-first-step")
+    parser.add_argument("--quick", action="store_true", help="the throughput table only: no RSS table "
+                        "or time-to-first-step")
     parser.add_argument("--fresh-copy", action="store_true",
                         help="time scratchnet from an export of HEAD (as the baseline is) instead of this tree")
     parser.add_argument("--baseline", default=None, metavar="REV",
                         help="also time scratchnet as of git revision REV (e.g. main~3), in the same run")
     args = parser.parse_args()
     if args.worker:
-        return worker(*args.worker, args.threads, args.train_batches)
-    if args.kernels:
-        return kernel_timings(args.threads)
+        return worker(*args.worker, args.threads, args.epochs)
+    if args.sgemm:
+        return sgemm_rate(args.threads)
 
     import tempfile
     trees = {}
@@ -337,84 +432,73 @@ def main():
     if args.baseline:
         trees[args.baseline] = export_revision(args.baseline, Path(tempfile.mkdtemp(prefix="scratchnet-baseline-")))
         args.contenders = args.contenders[:1] + [f"scratchnet@{args.baseline}"] + args.contenders[1:]
-    results = {}
+    results, sgemm = {}, []
     for rep in range(args.reps):
+        sgemm.append(run_worker("sgemm", None, args.threads, args.epochs))
         for workload in args.workloads:
             # odd repetitions run the contenders in reverse order, so that no one is always first
             for contender in (args.contenders if rep % 2 == 0 else args.contenders[::-1]):
-                if contender == "pytorch-cl" and not workload.startswith("catsdogs"):
-                    continue
                 if not installed(contender):
                     continue
                 print(f"rep {rep + 1}/{args.reps}: {contender} {workload}", flush=True)
-                result = run_worker(contender, workload, args.threads, args.train_batches, trees)
+                result = run_worker(contender, workload, args.threads, args.epochs, trees)
                 if result is not None:
                     results.setdefault((contender, workload), []).append(result)
     median = {key: (float(np.median([r["value"] for r in runs])), float(np.median([r["peak_rss_mb"] for r in runs])))
               for key, runs in results.items()}
+    sgemm_gflops = float(np.median([r["value"] for r in sgemm if r]))
 
     baseline = f"scratchnet@{args.baseline}" if args.baseline else None
-    header = ("| workload | " + " | ".join(args.contenders) + " | vs Keras | vs PyTorch |"
-              + (f" vs {baseline} |" if baseline else ""))
-    lines = [header, "|" + "---|" * (len(args.contenders) + 3 + bool(baseline))]
+    peers = [c for c in args.contenders if not c.startswith("scratchnet")]
+    header = ("| workload | " + " | ".join(args.contenders) + " | best peer | vs best peer |"
+              + (f" vs {baseline} |" if baseline else "") + " GFLOP/s | share of sgemm |")
+    lines = [header, "|" + "---|" * (len(args.contenders) + 5 + bool(baseline))]
     for workload in args.workloads:
-        kind = workload.split("_")[1]
+        task, kind, _ = workload.split("_")
         cells = [fmt(median.get((c, workload), (None,))[0], kind) for c in args.contenders]
         ours = median.get(("scratchnet", workload), (None,))[0]
 
         def ratio(peer):
-            theirs = median.get((peer, workload), (None,))[0]
+            theirs = median.get((peer, workload), (None,))[0] if peer else None
             if ours is None or theirs is None:
                 return "-"
             return f"{(theirs / ours if kind == 'latency' else ours / theirs):.2f}x"
-        best_torch = max(("pytorch", "pytorch-cl"), key=lambda p: median.get((p, workload), (0,))[0]
-                         if kind != "latency" else -median.get((p, workload), (1e9,))[0])
-        lines.append(f"| {workload} | " + " | ".join(cells) + f" | {ratio('keras')} | {ratio(best_torch)} |"
-                     + (f" {ratio(baseline)} |" if baseline else ""))
-    rss = ["", "Peak RSS of each process (MB; each workload runs in its own process):", "",
+        best = best_peer(median, workload, peers, kind)
+        forward, training = flops_per_image(*TASKS[task])
+        per_image = training if kind == "train" else forward
+        gflops = (per_image * ours / 1e9 if kind != "latency" else per_image / ours * 1e3 / 1e9) if ours else None
+        rate = f" {gflops:.1f} | {gflops / sgemm_gflops:.0%} |" if gflops else " - | - |"
+        lines.append(f"| {workload} | " + " | ".join(cells) + f" | {best or '-'} | {ratio(best)} |"
+                     + (f" {ratio(baseline)} |" if baseline else "") + rate)
+    reference = (f"NumPy's sgemm on this machine, same threads, same run: {sgemm_gflops:.1f} GFLOP/s "
+                 f"(median over repetitions of the best of ten 2048x2048x2048 products). GFLOP/s counts two "
+                 f"operations per multiply-add of scratchnet's convolutions and dense layers (training: forward "
+                 f"plus both backward products) at scratchnet's speed; per image: "
+                 + ", ".join(f"{task} {flops_per_image(*TASKS[task])[0] / 1e6:.1f} MFLOP forward, "
+                             f"{flops_per_image(*TASKS[task])[1] / 1e6:.1f} training" for task in TASKS) + ".")
+    rss = ["", "Peak RSS of each process (MB; each workload runs in its own process, libraries included):", "",
            "| workload | " + " | ".join(args.contenders) + " |", "|" + "---|" * (len(args.contenders) + 1)]
     for workload in args.workloads:
         rss.append(f"| {workload} | " + " | ".join(
             f"{median[(c, workload)][1]:,.0f}" if (c, workload) in median else "skipped"
             for c in args.contenders) + " |")
-
+    intro = [f"## CPU comparison: scratchnet vs Keras and PyTorch, whole epochs ({args.threads} threads each)", "",
+             f"Medians of {args.reps} interleaved repetitions, each the median of {args.epochs} timed epochs "
+             f"(or predict calls) after a warm-up one, every (contender, workload) in a fresh process; training "
+             f"shuffles every epoch ({MNIST_IMAGES:,} MNIST digits or {PHOTOS} photos at 150x150). "
+             f"`pytorch` is channels-first, `pytorch-cl` channels_last"
+             + (f"; `{baseline}` is scratchnet as of that git revision" if baseline else "")
+             + ". Ratios are scratchnet's speed over the peer's (above 1 means scratchnet is faster), against "
+             f"the fastest peer.{origin} Versions: {versions()}.", "", reference, ""]
     if args.quick:
-        body = "\n".join([f"## CPU comparison, {args.train_batches or 'default'} batches per timed training run "
-                          f"({args.threads} threads each)", "", f"Medians of {args.reps} interleaved repetition(s); "
-                          f"ratios as in the main comparison.{origin} Versions: {versions()}.", ""] + lines)
-        print(body)
-        if not args.no_write:
-            write_section(args.section, body)
-        return
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, __file__, "--kernels", "--threads", str(args.threads)], env=env,
-                         capture_output=True, text=True, check=True)
-    kernel_rows = json.loads(out.stdout.strip().splitlines()[-1])
-    table = {}
-    for label, kernel, name, seconds in kernel_rows:
-        table.setdefault((label, kernel), {})[name] = seconds
-    kernels = ["", "Per-kernel medians (ms), NumPy reference vs Numba, float32, batch 32:", "",
-               "| layer | kernel | numpy | numba | speed-up |", "|---|---|---|---|---|"]
-    for (label, kernel), t in table.items():
-        kernels.append(f"| {label} | {kernel} | {t['numpy'] * 1e3:.2f} | {t['numba'] * 1e3:.2f} | "
-                       f"{t['numpy'] / t['numba']:.1f}x |")
-
-    with tempfile.TemporaryDirectory() as cache:
-        cold = first_step_seconds(cache)
-        warm = first_step_seconds(cache)
-    jit = ["", f"Time from a fresh interpreter to the end of the first MNIST training step: "
-               f"cold (empty Numba cache) {cold:.1f} s, warm (cached kernels) {warm:.1f} s."]
-
-    body = "\n".join([f"## CPU comparison: scratchnet vs Keras and PyTorch ({args.threads} threads each)", "",
-                      f"Medians of {args.reps} interleaved repetitions; every (contender, workload) in a "
-                      f"fresh process. `scratchnet` is the Numba backend, `scratchnet-numpy` the NumPy "
-                      f"reference; `pytorch-cl` is PyTorch with channels_last (cats/dogs only)"
-                      + (f"; `{baseline}` is scratchnet as of that git revision" if baseline else "")
-                      + f". Ratios "
-                      f"are scratchnet's speed over the peer's (above 1 means scratchnet is faster); "
-                      f"against PyTorch the better of its two layouts. Versions: {versions()}.", ""]
-                     + lines + rss + kernels + jit)
+        body = "\n".join(intro + lines)
+    else:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = first_step_seconds(cache)
+            warm = first_step_seconds(cache)
+        jit = ["", f"Time from a fresh interpreter to the end of the first MNIST training step: "
+                   f"cold (empty Numba cache) {cold:.1f} s, warm (cached kernels) {warm:.1f} s."]
+        body = "\n".join(intro + lines + rss + jit)
     print(body)
     if not args.no_write:
         write_section(args.section, body)
