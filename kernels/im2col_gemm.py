@@ -83,3 +83,110 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
             xp.matmul(dy_part, w2.T, out=dpart)
             col2im(dpart, geo, first, last, dx)
     return dx, dw.reshape(w.shape)
+
+
+# ----- convolution + activation + max-pooling, fused --------------------------------------
+# A Conv2D followed by a MaxPooling2D whose windows do not overlap runs band by band: a band is
+# the conv rows under one row of pooling windows (see numba_cpu's band kernels). For each chunk
+# of bands: unfold, one GEMM, then bias + activation + pooling while the GEMM's output is still
+# in cache. Neither the convolution's output nor its gradient ever exists whole.
+
+def pooled_geometry(geo, pool):
+    """(hp, wp, wc): pooled rows and columns, and conv columns the pooling windows cover."""
+    hp, wp = geo[6] // pool[0], geo[7] // pool[1]
+    return hp, wp, wp * pool[1]
+
+
+def _bands_per_chunk(bands, band_rows, row_bytes, chunk_bytes):
+    return min(max(bands, 1), max(1, chunk_bytes // max(1, band_rows * row_bytes)))
+
+
+def lane_ranges(n, flops, lanes):
+    """Image ranges of the lanes a batch of ``n`` splits into: two halves when ``lanes`` (a
+    backend's lane runner) is given and the work is at least ``lanes.min_flops``, else one.
+    The split depends on the work only, never on the threads that run it."""
+    if lanes is None or n < 2 or flops < lanes.min_flops:
+        return [(0, n)]
+    half = (n + 1) // 2
+    return [(0, half), (half, n)]
+
+
+def _run(lanes, tasks):
+    if len(tasks) == 1:
+        return [tasks[0]()]
+    return lanes.run(tasks)
+
+
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace, *, xp, launch,
+                           chunk_bytes, lanes=None):
+    """maxpool(activation(conv(x, w) + b)), activation 'relu' or 'linear'. Returns (y, cache)."""
+    x = xp.ascontiguousarray(x)
+    n, c_out = x.shape[0], w.shape[3]
+    geo = geometry(x.shape, w.shape, strides, pads)
+    hp, wp, wc = pooled_geometry(geo, pool)
+    k = w.shape[0] * w.shape[1] * w.shape[2]
+    workspace = {} if workspace is None else workspace
+    w2 = xp.ascontiguousarray(w.reshape(k, c_out))
+    bias = b if b is not None else xp.zeros(c_out, x.dtype)
+    relu = activation == "relu"
+    y = xp.empty((n, hp, wp, c_out), x.dtype)
+    argmax = xp.empty(y.shape, xp.int32) if training else None
+    band_rows = pool[0] * wc
+    per = _bands_per_chunk(n * hp, band_rows, (k + c_out) * x.dtype.itemsize, chunk_bytes)
+
+    def lane(first, last, space):
+        cols = buffer(xp, space, "cols", (per * band_rows, k), x.dtype)
+        z = buffer(xp, space, "z", (per * band_rows, c_out), x.dtype)
+        for q0 in range(first * hp, last * hp, per):
+            q1 = min(last * hp, q0 + per)
+            m = (q1 - q0) * band_rows
+            launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
+            xp.matmul(cols[:m], w2, out=z[:m])
+            launch("pool", z[:m], bias, relu, pool, hp, wp, q0, q1, y, argmax)
+
+    ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out, lanes)
+    _run(lanes, [lambda r=r, i=i: lane(*r, workspace.setdefault(("lane", i), {})) for i, r in enumerate(ranges)])
+    return y, (x, w, b is not None, relu, strides, pads, pool, y, argmax)
+
+
+def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_bytes, lanes=None):
+    """(dx or None, dw, db or None) for conv2d_maxpool_forward, band chunk by band chunk."""
+    x, w, has_bias, relu, strides, pads, pool, y, argmax = cache
+    if argmax is None:
+        raise ValueError("conv2d_maxpool_backward needs the cache of a training call (training=True)")
+    n, c_out = x.shape[0], w.shape[3]
+    geo = geometry(x.shape, w.shape, strides, pads)
+    hp, wp, wc = pooled_geometry(geo, pool)
+    k = w.shape[0] * w.shape[1] * w.shape[2]
+    workspace = {} if workspace is None else workspace
+    dy = xp.ascontiguousarray(dy)
+    w2 = w.reshape(k, c_out)
+    dx = xp.zeros(x.shape, x.dtype) if need_dx else None
+    band_rows = pool[0] * wc
+    per = _bands_per_chunk(n * hp, band_rows, (k + c_out) * x.dtype.itemsize, chunk_bytes)
+
+    def lane(first, last, space):
+        """This lane's images' dx (written in place) and its share of dw."""
+        cols = buffer(xp, space, "cols", (per * band_rows, k), x.dtype)
+        dz = buffer(xp, space, "z", (per * band_rows, c_out), x.dtype)
+        dcols = buffer(xp, space, "dcols", (per * band_rows, k), x.dtype) if need_dx else None
+        partial = buffer(xp, space, "dw", (k, c_out), x.dtype)
+        dw = xp.zeros((k, c_out), x.dtype)
+        for q0 in range(first * hp, last * hp, per):
+            q1 = min(last * hp, q0 + per)
+            m = (q1 - q0) * band_rows
+            launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
+            launch("unpool", dy, y, argmax, relu, pool, hp, wp, q0, q1, dz[:m])
+            xp.matmul(cols[:m].T, dz[:m], out=partial)
+            dw += partial
+            if need_dx:
+                xp.matmul(dz[:m], w2.T, out=dcols[:m])
+                launch("col2im", dcols[:m], geo, pool, hp, wc, q0, q1, dx)
+        return dw
+
+    ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out * (2 if need_dx else 1), lanes)
+    parts = _run(lanes, [lambda r=r, i=i: lane(*r, workspace.setdefault(("lane", i), {}))
+                         for i, r in enumerate(ranges)])
+    dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+    db = launch("bias", dy, y, relu) if has_bias else None
+    return dx, dw.reshape(w.shape), db

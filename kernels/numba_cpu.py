@@ -21,9 +21,10 @@ __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_
            "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
            "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
            "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
-           "CHUNK_BYTES"]
+           "conv2d_maxpool_forward", "conv2d_maxpool_backward", "CHUNK_BYTES"]
 
 CHUNK_BYTES = 8 << 20   # largest im2col buffer per layer; bigger batches go in chunks
+BAND_CHUNK_BYTES = 2 << 20   # im2col rows + GEMM output of one chunk of the fused conv + pool: cache-sized
 
 _jit = dict(nogil=True, cache=True, fastmath=False)
 
@@ -66,6 +67,63 @@ def _kernel(function):
     return run
 
 
+class Lanes:
+    """Runs the two halves of a batch (lanes) of one layer at once, each on one core with a
+    one-thread BLAS, when BLAS may use two threads or more; else one after the other. The
+    halves and what each computes are fixed by the work alone, so the results are the same
+    either way. Cores then never wait on each other inside a GEMM, and the unfolding and
+    pooling between GEMMs, too small to split, run on both cores instead of one."""
+
+    min_flops = 200e6    # below this a hand-over to the other thread costs more than it saves
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pool = None
+        self._blas = None
+        self._users = 0
+        self._saved = 1
+
+    def _blas_libraries(self):
+        if self._blas is None:
+            from threadpoolctl import ThreadpoolController
+            self._blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        return self._blas
+
+    def run(self, tasks):
+        """[task() for task in tasks], the first on this thread and the rest on the lane thread."""
+        with self._lock:
+            libraries = self._blas_libraries()
+            threads = max((lib.get_num_threads() or 1 for lib in libraries), default=1) if self._users == 0 \
+                else self._saved
+            if threads < 2:
+                concurrent = False
+            else:
+                concurrent = True
+                if self._users == 0:
+                    self._saved = threads
+                    for lib in libraries:
+                        lib.set_num_threads(1)
+                self._users += 1
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="scratchnet-lane")
+        if not concurrent:
+            return [task() for task in tasks]
+        try:
+            futures = [self._pool.submit(task) for task in tasks[1:]]
+            first = tasks[0]()
+            return [first] + [f.result() for f in futures]
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    for lib in libraries:
+                        lib.set_num_threads(self._saved)
+
+
+LANES = Lanes()
+
+
 # ----- kernels --------------------------------------------------------------------------
 # How these loops are written so that LLVM vectorises them (each measured 3-10x):
 # - inner loops index 1-D views with a bare range() variable, so Numba knows the index is
@@ -74,39 +132,71 @@ def _kernel(function):
 # - selects mix only same-width types: argmax is int32 beside float32 values, and constants
 #   come in typed (zero, np.int32(k)), never as Python ints or floats that widen to 64 bits.
 
+@njit(inline="always", **_jit)
+def _unfold_row(x3, b, i, count, kh, kw, sh, sw, pt, pl, c, cols, base):
+    # cols[base + j, (di * kw + dj) * c + ch] = xpad[b, i*sh + di, j*sw + dj, ch] for j < count
+    h, w = x3.shape[1], x3.shape[2] // c
+    seg = kw * c
+    for j in range(count):
+        crow = cols[base + j]
+        w0 = j * sw - pl
+        for di in range(kh):
+            hi = i * sh + di - pt
+            dst = crow[di * seg:(di + 1) * seg]
+            if hi < 0 or hi >= h:
+                for t in range(seg):
+                    dst[t] = 0
+            elif w0 >= 0 and w0 + kw <= w:
+                src = x3[b, hi, w0 * c:w0 * c + seg]
+                for t in range(seg):
+                    dst[t] = src[t]
+            else:
+                for dj in range(kw):
+                    wj = w0 + dj
+                    d = dst[dj * c:(dj + 1) * c]
+                    if 0 <= wj < w:
+                        src = x3[b, hi, wj * c:(wj + 1) * c]
+                        for ch in range(c):
+                            d[ch] = src[ch]
+                    else:
+                        for ch in range(c):
+                            d[ch] = 0
+
+
+@njit(inline="always", **_jit)
+def _fold_row(dcols, base, b, i, count, kh, kw, sh, sw, pt, pl, c, dx3):
+    # dx3[b] += the windows of output pixels (b, i, j < count) held in dcols[base + j] (adjoint of _unfold_row)
+    h, w = dx3.shape[1], dx3.shape[2] // c
+    seg = kw * c
+    for j in range(count):
+        crow = dcols[base + j]
+        w0 = j * sw - pl
+        for di in range(kh):
+            hi = i * sh + di - pt
+            if hi < 0 or hi >= h:
+                continue
+            src = crow[di * seg:(di + 1) * seg]
+            if w0 >= 0 and w0 + kw <= w:
+                dst = dx3[b, hi, w0 * c:w0 * c + seg]
+                for t in range(seg):
+                    dst[t] += src[t]
+            else:
+                for dj in range(kw):
+                    wj = w0 + dj
+                    if 0 <= wj < w:
+                        dst = dx3[b, hi, wj * c:(wj + 1) * c]
+                        s = src[dj * c:(dj + 1) * c]
+                        for ch in range(c):
+                            dst[ch] += s[ch]
+
+
 @_kernel
 def _im2col(x, kh, kw, sh, sw, pt, pl, ho, wo, first, last, cols):
     # cols[((b - first) * ho + i) * wo + j, (di * kw + dj) * c + ch] = xpad[b, i*sh + di, j*sw + dj, ch]
     n, h, w, c = x.shape
     x3 = x.reshape(n, h, w * c)       # a window row (kw pixels x c channels) is contiguous here
-    seg = kw * c
     for r in prange((last - first) * ho):
-        b = first + r // ho
-        i = r % ho
-        for j in range(wo):
-            crow = cols[r * wo + j]
-            w0 = j * sw - pl
-            for di in range(kh):
-                hi = i * sh + di - pt
-                dst = crow[di * seg:(di + 1) * seg]
-                if hi < 0 or hi >= h:
-                    for t in range(seg):
-                        dst[t] = 0
-                elif w0 >= 0 and w0 + kw <= w:
-                    src = x3[b, hi, w0 * c:w0 * c + seg]
-                    for t in range(seg):
-                        dst[t] = src[t]
-                else:
-                    for dj in range(kw):
-                        wj = w0 + dj
-                        d = dst[dj * c:(dj + 1) * c]
-                        if 0 <= wj < w:
-                            src = x3[b, hi, wj * c:(wj + 1) * c]
-                            for ch in range(c):
-                                d[ch] = src[ch]
-                        else:
-                            for ch in range(c):
-                                d[ch] = 0
+        _unfold_row(x3, first + r // ho, r % ho, wo, kh, kw, sh, sw, pt, pl, c, cols, r * wo)
 
 
 @_kernel
@@ -114,32 +204,113 @@ def _col2im(dcols, kh, kw, sh, sw, pt, pl, ho, wo, first, last, dx):
     # dx[b] = sum over windows of dcols (the adjoint of _im2col), images first..last-1
     n, h, w, c = dx.shape
     dx3 = dx.reshape(n, h, w * c)
-    seg = kw * c
     for b in prange(first, last):
         image = dx3[b].reshape(h * w * c)
         for t in range(h * w * c):
             image[t] = 0
         for i in range(ho):
-            for j in range(wo):
-                crow = dcols[((b - first) * ho + i) * wo + j]
-                w0 = j * sw - pl
-                for di in range(kh):
-                    hi = i * sh + di - pt
-                    if hi < 0 or hi >= h:
-                        continue
-                    src = crow[di * seg:(di + 1) * seg]
-                    if w0 >= 0 and w0 + kw <= w:
-                        dst = dx3[b, hi, w0 * c:w0 * c + seg]
-                        for t in range(seg):
-                            dst[t] += src[t]
-                    else:
-                        for dj in range(kw):
-                            wj = w0 + dj
-                            if 0 <= wj < w:
-                                dst = dx3[b, hi, wj * c:(wj + 1) * c]
-                                s = src[dj * c:(dj + 1) * c]
-                                for ch in range(c):
-                                    dst[ch] += s[ch]
+            _fold_row(dcols, ((b - first) * ho + i) * wo, b, i, wo, kh, kw, sh, sw, pt, pl, c, dx3)
+
+
+# ----- convolution + activation + max-pooling, in bands of pooled rows -------------------
+# Band q = b * hp + ip is the ph conv rows ip*ph .. ip*ph + ph-1 of image b, restricted to the
+# wc = wp * pw columns a pooling window covers; a chunk of bands q0..q1-1 is one GEMM, whose
+# rows are ((q - q0) * ph + t) * wc + j. Rows and columns no window covers are never computed.
+
+@_kernel
+def _im2col_bands(x, kh, kw, sh, sw, pt, pl, ph, hp, wc, q0, q1, cols):
+    # cols[((q - q0) * ph + t) * wc + j] = the window of conv pixel (q // hp, (q % hp) * ph + t, j)
+    n, h, w, c = x.shape
+    x3 = x.reshape(n, h, w * c)
+    for r in prange((q1 - q0) * ph):
+        q = q0 + r // ph
+        _unfold_row(x3, q // hp, (q % hp) * ph + r % ph, wc, kh, kw, sh, sw, pt, pl, c, cols, r * wc)
+
+
+@_kernel
+def _col2im_bands(dcols, kh, kw, sh, sw, pt, pl, ph, hp, wc, q0, q1, dx):
+    # dx += the adjoint of _im2col_bands for bands q0..q1-1 (one thread: neighbouring bands' windows overlap)
+    n, h, w, c = dx.shape
+    dx3 = dx.reshape(n, h, w * c)
+    for r in range((q1 - q0) * ph):
+        q = q0 + r // ph
+        _fold_row(dcols, r * wc, q // hp, (q % hp) * ph + r % ph, wc, kh, kw, sh, sw, pt, pl, c, dx3)
+
+
+@_kernel
+def _bias_act_maxpool(z, bias, relu, ph, pw, hp, wp, q0, q1, y, argmax, keep_argmax, lowest, zero):
+    # y[b, ip, jp] = max over the window of act(z + bias), act = relu or identity; argmax (if kept) =
+    # the row-major window index of the first maximum: max-pooling of bias_activation's output
+    f = z.shape[1]
+    wc = wp * pw
+    for r in prange((q1 - q0) * wp):
+        qq = r // wp
+        jp = r % wp
+        q = q0 + qq
+        b = q // hp
+        ip = q % hp
+        best = y[b, ip, jp]
+        for ch in range(f):
+            best[ch] = lowest
+        if keep_argmax:
+            at = argmax[b, ip, jp]
+            for ch in range(f):
+                at[ch] = 0
+        for t in range(ph):
+            for dj in range(pw):
+                k = np.int32(t * pw + dj)
+                row = z[(qq * ph + t) * wc + jp * pw + dj]
+                if keep_argmax:
+                    for ch in range(f):
+                        v = row[ch] + bias[ch]
+                        if relu:
+                            v = max(v, zero)
+                        better = v > best[ch]      # strict: the first of equal maxima wins
+                        at[ch] = k if better else at[ch]
+                        best[ch] = max(best[ch], v)
+                else:
+                    for ch in range(f):
+                        v = row[ch] + bias[ch]
+                        if relu:
+                            v = max(v, zero)
+                        best[ch] = max(best[ch], v)
+
+
+@_kernel
+def _maxpool_act_backward(dy, y, argmax, relu, ph, pw, hp, wp, q0, q1, dz, zero):
+    # dz (rows as z) = dy at each window's argmax, where the pooled output y > 0 if relu; 0 elsewhere:
+    # max-pooling's backward and the activation's in one pass (windows do not overlap: every dz written once)
+    f = dz.shape[1]
+    wc = wp * pw
+    for r in prange((q1 - q0) * wp):
+        qq = r // wp
+        jp = r % wp
+        q = q0 + qq
+        b = q // hp
+        ip = q % hp
+        g, out, at = dy[b, ip, jp], y[b, ip, jp], argmax[b, ip, jp]
+        for t in range(ph):
+            for dj in range(pw):
+                k = np.int32(t * pw + dj)
+                row = dz[(qq * ph + t) * wc + jp * pw + dj]
+                for ch in range(f):
+                    keep = at[ch] == k and (out[ch] > zero or not relu)
+                    row[ch] = g[ch] if keep else zero
+
+
+@_kernel
+def _masked_column_sums(dy2, y2, relu, parts, zero):
+    # parts[p] = column sums of dy (where y > 0 if relu) over the p-th of a fixed split of the rows
+    rows, cols = dy2.shape
+    count = parts.shape[0]
+    for p in prange(count):
+        acc = parts[p]
+        for k in range(cols):
+            acc[k] = zero
+        for r in range(p * rows // count, (p + 1) * rows // count):
+            g, out = dy2[r], y2[r]
+            for k in range(cols):
+                acc[k] += g[k] if (out[k] > zero or not relu) else zero
 
 
 @_kernel
@@ -518,6 +689,45 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     """(dx or None, dw) for conv2d_forward."""
     return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=np, im2col=_launch_im2col,
                                        col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES)
+
+
+def _launch_conv_pool(what, *args):
+    """The band kernels of im2col_gemm's fused convolution + max-pooling, by name."""
+    if what == "im2col":
+        x, geo, pool, hp, wc, q0, q1, cols = args
+        _im2col_bands(cols.size, x, *geo[:6], pool[0], hp, wc, q0, q1, cols)
+    elif what == "col2im":
+        dcols, geo, pool, hp, wc, q0, q1, dx = args
+        _col2im_bands.serial(dcols, *geo[:6], pool[0], hp, wc, q0, q1, dx)
+    elif what == "pool":
+        z, bias, relu, pool, hp, wp, q0, q1, y, argmax = args
+        t = z.dtype.type
+        keep = argmax is not None
+        _bias_act_maxpool(z.size, z, bias, relu, pool[0], pool[1], hp, wp, q0, q1, y,
+                          argmax if keep else np.zeros((1, 1, 1, 1), np.int32), keep, t(-np.inf), t(0))
+    elif what == "unpool":
+        dy, y, argmax, relu, pool, hp, wp, q0, q1, dz = args
+        _maxpool_act_backward(dz.size, dy, y, argmax, relu, pool[0], pool[1], hp, wp, q0, q1, dz, dz.dtype.type(0))
+    else:   # "bias": the bias gradient, from the pooled arrays
+        dy, y, relu = args
+        c = dy.shape[-1]
+        parts = np.empty((DB_PARTS, c), dy.dtype)
+        _masked_column_sums(dy.size, dy.reshape(-1, c), y.reshape(-1, c), relu, parts, dy.dtype.type(0))
+        return parts.sum(axis=0)
+
+
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace=None):
+    """maxpool(activation(conv(x, w) + b)) with non-overlapping pool x pool windows, in
+    cache-sized bands of pooled rows. Returns (y, cache); see numpy_ref."""
+    return im2col_gemm.conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace,
+                                              xp=np, launch=_launch_conv_pool, chunk_bytes=BAND_CHUNK_BYTES,
+                                              lanes=LANES)
+
+
+def conv2d_maxpool_backward(dy, cache, need_dx=True, workspace=None):
+    """(dx or None, dw, db or None) for conv2d_maxpool_forward."""
+    return im2col_gemm.conv2d_maxpool_backward(dy, cache, need_dx, workspace, xp=np, launch=_launch_conv_pool,
+                                               chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
 
 
 def _geometry(x_shape, kh, kw, strides, pads):

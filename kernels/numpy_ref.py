@@ -244,3 +244,23 @@ def dropout_mask(shape, dtype, rate, seed):
     keep = (z >> np.uint64(64 - RANDOM_BITS)) >= dropout_threshold(rate)
     dtype = np.dtype(dtype)
     return np.where(keep, dtype.type(1 / (1 - rate)), dtype.type(0)).reshape(shape)
+
+
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace=None):
+    """y = maxpool(activation(conv(x, w) + b)) over non-overlapping pool[0] x pool[1] windows
+    (strides = pool, no padding); activation 'relu' or 'linear', b may be None. What a Conv2D
+    followed by such a MaxPooling2D computes, in one call. Returns (y, cache); with
+    ``training`` the cache serves conv2d_maxpool_backward."""
+    z, conv_cache = conv2d_forward(x, w, strides, pads)
+    a = bias_activation(z, b, activation)
+    y, argmax = maxpool2d_forward(a, pool, pool, (0, 0, 0, 0))
+    return y, (conv_cache, a, argmax, activation, b is not None, pool) if training else None
+
+
+def conv2d_maxpool_backward(dy, cache, need_dx=True, workspace=None):
+    """(dx or None, dw, db or None) for conv2d_maxpool_forward."""
+    conv_cache, a, argmax, activation, has_bias, pool = cache
+    da = maxpool2d_backward(dy, argmax, a.shape, pool, pool, (0, 0, 0, 0))
+    dz, db = bias_activation_backward(da, a, activation, has_bias)
+    dx, dw = conv2d_backward(dz, conv_cache, need_dx)
+    return dx, dw, db

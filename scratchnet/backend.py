@@ -14,6 +14,9 @@ KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "m
                     "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
                     "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward",
                     "batchnorm_inference")
+# Fused kernels a backend may have; where it has not, the attribute is None and the graph runs
+# the layers one by one.
+OPTIONAL_KERNEL_FUNCTIONS = ("conv2d_maxpool_forward", "conv2d_maxpool_backward")
 
 # name -> (kernel module, description)
 _BACKENDS = {
@@ -68,6 +71,8 @@ class Backend:
             raise TypeError(f"kernel module {kernel_module.__name__} lacks {missing}")
         for f in KERNEL_FUNCTIONS:
             setattr(self, f, getattr(kernel_module, f))
+        for f in OPTIONAL_KERNEL_FUNCTIONS:
+            setattr(self, f, getattr(kernel_module, f, None))
         self.kernel_activations = kernel_module.KERNEL_ACTIVATIONS
         self.kernels = kernel_module
 

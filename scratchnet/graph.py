@@ -64,6 +64,22 @@ class Node:
         return f"<Node {self.layer.name}[{self.index}]>"
 
 
+class FusedNode:
+    """Two nodes the engine runs as one step (a layer whose output only the next layer reads,
+    and that pair has a fused form: ``first.layer.fused_with(second.layer)``)."""
+
+    def __init__(self, layer, first, second):
+        self.layer, self.nodes = layer, (first, second)
+        self.inputs, self.outputs, self.training = first.inputs, second.outputs, first.training
+
+    def __repr__(self):
+        return f"<FusedNode {self.layer.name}>"
+
+
+# Run fusable pairs of layers as one step (the default); tests turn it off to compare.
+FUSE_LAYERS = True
+
+
 def flatten_tensors(value):
     """A list of the tensors (or arrays) in ``value``: one, a list, a tuple or a dict's values."""
     if isinstance(value, dict):
@@ -95,6 +111,37 @@ class Graph:
         # what run_forward needs of each node, worked out once: (node, input ids, output ids, ids to free)
         self._plan = [(node, [id(t) for t in node.inputs], [id(t) for t in node.outputs], free[i])
                       for i, node in enumerate(self.nodes)]
+
+    def fused_plan(self):
+        """The plan with each fusable pair of nodes as one FusedNode (worked out once): the
+        first node's only output is read only by the second, is not a model output, both run
+        in the same mode, and the first's layer has a fused form with the second's."""
+        if getattr(self, "_fused_plan", None) is None:
+            readers = {}
+            for node in self.nodes:
+                for t in node.inputs:
+                    readers.setdefault(id(t), []).append(node)
+            kept = {id(t) for t in self.outputs}
+            plan, absorbed = [], set()
+            for node, input_ids, output_ids, free in self._plan:
+                if id(node) in absorbed:
+                    continue
+                fused = None
+                if len(node.outputs) == 1 and output_ids[0] not in kept and hasattr(node.layer, "fused_with"):
+                    after = readers.get(output_ids[0], [])
+                    if len(after) == 1 and len(after[0].inputs) == 1 and after[0].training == node.training:
+                        layer = node.layer.fused_with(after[0].layer)
+                        fused = FusedNode(layer, node, after[0]) if layer is not None else None
+                if fused is None:
+                    plan.append((node, input_ids, output_ids, free))
+                    continue
+                second = fused.nodes[1]
+                absorbed.add(id(second))
+                second_free = next(entry[3] for entry in self._plan if entry[0] is second)
+                plan.append((fused, input_ids, [id(t) for t in second.outputs],
+                             free + [i for i in second_free if i != output_ids[0]]))
+            self._fused_plan = plan
+        return self._fused_plan
 
     def _order(self):
         """Depth-first from the outputs; an Input not among the model's inputs is a
@@ -186,7 +233,7 @@ def run_forward(graph, inputs, training=False, layer_for=None):
     Intermediate values are dropped once no later node needs them."""
     values = {id(t): v for t, v in zip(graph.inputs, inputs)}
     tape = []
-    for node, input_ids, output_ids, free in graph._plan:
+    for node, input_ids, output_ids, free in (graph.fused_plan() if FUSE_LAYERS else graph._plan):
         layer = node.layer if layer_for is None else layer_for(node)
         mode = training if node.training is None else node.training
         if len(input_ids) == 1 and not node.layer.takes_list:

@@ -131,6 +131,7 @@ def test_one_and_two_threads_give_equal_training_steps(monkeypatch):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs NUMBA_NUM_THREADS >= 2")
     monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0)   # use the threads even on small data
+    monkeypatch.setattr(fast.Lanes, "min_flops", 0)          # and split every batch into two lanes
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 12, 12, 3)).astype(np.float32)
     y = rng.integers(0, 4, 16)

@@ -1,0 +1,69 @@
+"""Two layers the graph runs as one: a Conv2D and the MaxPooling2D that alone reads it.
+
+``ConvPool`` holds no weights of its own: it runs its convolution's weights through
+``functions.conv_pool`` and returns their gradients under the convolution's name, so that
+training, freezing, saving and summaries see the two layers as they are. Where the fused
+path does not apply to a call (a backend without the fused kernels, an activation other
+than 'relu' or 'linear', overlapping or padded pooling windows, an input that rebuilds the
+layer) it runs the two layers one after the other.
+"""
+from ..functions import conv as conv_function
+from ..functions import conv_pool
+from .pooling import MaxPooling2D
+
+FUSABLE_ACTIVATIONS = ("relu", "linear")
+
+
+def fuse_conv_pool(conv, pool):
+    """A ConvPool for ``conv`` followed by ``pool``, or None when they cannot run as one."""
+    if type(pool) is not MaxPooling2D or pool.strides != pool.pool_size or pool.padding != "valid":
+        return None
+    if conv.groups != 1 or conv.dilation_rate != (1, 1):
+        return None
+    return ConvPool(conv, pool)
+
+
+class ConvPool:
+    """maxpool(conv(x)) as one graph step; see the module's docstring."""
+
+    takes_list = False
+
+    def __init__(self, conv, pool):
+        self.conv, self.pool = conv, pool
+        self.name = f"{conv.name}+{pool.name}"
+
+    def _config(self, x):
+        """The fused function's configuration for this call, or None if it must run unfused."""
+        conv, pool = self.conv, self.pool
+        if (not conv.built or tuple(x.shape[1:]) != conv.input_shape or x.dtype != conv.dtype
+                or not pool.built or pool.input_shape != conv.output_shape):
+            return None
+        config = conv.function_config()
+        activation = conv.activation.name if conv.activation is not None else "linear"
+        if (not isinstance(config, conv_function.Config) or activation not in FUSABLE_ACTIVATIONS
+                or config.backend.conv2d_maxpool_forward is None or pool.backend is not config.backend):
+            return None
+        return conv_pool.Config(config.strides, config.pads, activation, pool.pool_size, config.backend)
+
+    def forward(self, x, training=False):
+        config = self._config(x)
+        if config is None:
+            z, conv_ctx = self.conv.forward(x, training)
+            y, pool_ctx = self.pool.forward(z, training)
+            return y, ("layers", conv_ctx, pool_ctx)
+        y, ctx = conv_pool.forward(x, self.conv.params, config, training)
+        return y, ("fused", ctx)
+
+    def backward(self, dy, ctx, need_dx=True):
+        if ctx[0] == "layers":
+            dz, _ = self.pool.backward(dy, ctx[2], True)
+            dx, grads = self.conv.backward(dz, ctx[1], need_dx)
+        else:
+            dx, grads = conv_pool.backward(dy, ctx[1], need_dx)
+        return dx, {(self.conv, name): g for name, g in grads.items()}
+
+    def apply_state_updates(self, ctx):
+        """Neither layer keeps statistics."""
+
+    def __repr__(self):
+        return f"<ConvPool {self.name}>"

@@ -1,0 +1,175 @@
+"""A Conv2D and the MaxPooling2D that alone reads it run as one fused step (layers/fused.py):
+the fused kernels against the NumPy reference, the fused graph against the layers one by one,
+a float64 gradient check through the fused step, and where fusion must not happen."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from strategies import window_case
+from scratchnet import gradcheck, graph, layers, models
+from scratchnet.graph import FusedNode
+from scratchnet.kernels import numba_cpu as fast, numpy_ref as ref
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+@st.composite
+def conv_pool_case(draw):
+    """A convolution geometry whose output holds at least one pooling window, and the pool."""
+    n, h, w, c, kernel, strides, padding, pads = draw(window_case(max_size=12))
+    ho = (h + pads[0] + pads[1] - kernel[0]) // strides[0] + 1
+    wo = (w + pads[2] + pads[3] - kernel[1]) // strides[1] + 1
+    pool = (draw(st.integers(1, min(3, ho))), draw(st.integers(1, min(3, wo))))
+    return n, h, w, c, kernel, strides, padding, pads, pool
+
+
+@pytest.fixture(params=["one-lane", "two-lanes-tiny-chunks"])
+def lanes_and_chunks(request, monkeypatch):
+    """Also split every batch into two lanes and every lane into chunks of a band or two."""
+    if request.param != "one-lane":
+        monkeypatch.setattr(fast.Lanes, "min_flops", 0)
+        monkeypatch.setattr(fast, "BAND_CHUNK_BYTES", 1)
+    return request.param
+
+
+@given(case=conv_pool_case(), c_out=st.integers(1, 5), activation=st.sampled_from(["relu", "linear"]),
+       has_bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=seeds,
+       need_dx=st.booleans())
+def test_fused_kernels_equal_the_reference_exactly_on_integers(lanes_and_chunks, case, c_out, activation, has_bias,
+                                                               dtype, seed, need_dx):
+    # Small integers make every sum exact whatever its order, and make ties (and zeros after
+    # ReLU) common: the pooled values, the argmax of every window and all gradients must be equal.
+    n, h, w, c, kernel, strides, _, pads, pool = case
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (n, h, w, c)).astype(dtype)
+    wt = rng.integers(-2, 3, kernel + (c, c_out)).astype(dtype)
+    b = rng.integers(-2, 3, c_out).astype(dtype) if has_bias else None
+    y, cache = fast.conv2d_maxpool_forward(x, wt, b, activation, strides, pads, pool, True)
+    y_ref, cache_ref = ref.conv2d_maxpool_forward(x, wt, b, activation, strides, pads, pool, True)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(cache[-1], cache_ref[2])          # argmax
+    inference, _ = fast.conv2d_maxpool_forward(x, wt, b, activation, strides, pads, pool, False)
+    np.testing.assert_array_equal(inference, y_ref)
+    dy = rng.integers(-3, 4, y.shape).astype(dtype)
+    dx, dw, db = fast.conv2d_maxpool_backward(dy, cache, need_dx)
+    dx_ref, dw_ref, db_ref = ref.conv2d_maxpool_backward(dy, cache_ref, need_dx)
+    np.testing.assert_array_equal(dw, dw_ref)
+    assert dw.dtype == dtype
+    if has_bias:
+        np.testing.assert_array_equal(db, db_ref)
+    else:
+        assert db is None
+    if need_dx:
+        np.testing.assert_array_equal(dx, dx_ref)
+    else:
+        assert dx is None
+
+
+@settings(max_examples=30)
+@given(case=conv_pool_case(), c_out=st.integers(1, 4), seed=seeds)
+def test_fused_kernels_match_the_reference_on_real_numbers(lanes_and_chunks, case, c_out, seed):
+    n, h, w, c, kernel, strides, _, pads, pool = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    wt = rng.standard_normal(kernel + (c, c_out)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    y, cache = fast.conv2d_maxpool_forward(x, wt, b, "relu", strides, pads, pool, True)
+    y_ref, cache_ref = ref.conv2d_maxpool_forward(x, wt, b, "relu", strides, pads, pool, True)
+    np.testing.assert_allclose(y, y_ref, rtol=2e-5, atol=2e-5)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    for got, want in zip(fast.conv2d_maxpool_backward(dy, cache), ref.conv2d_maxpool_backward(dy, cache_ref)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+def small_model(activation="relu", pool=2, strides=None, padding="valid"):
+    return models.Sequential([layers.Input((10, 9, 2)),
+                              layers.Conv2D(4, 3, padding="same", activation=activation,
+                                            bias_initializer="glorot_uniform"),
+                              layers.MaxPooling2D(pool, strides=strides, padding=padding),
+                              layers.Conv2D(3, 2, activation="relu", bias_initializer="glorot_uniform"),
+                              layers.MaxPooling2D(2),
+                              layers.Flatten(), layers.Dense(3, activation="softmax")])
+
+
+def fused_nodes(model):
+    return [entry[0] for entry in model._graph.fused_plan() if isinstance(entry[0], FusedNode)]
+
+
+@pytest.mark.parametrize("activation", ["relu", None])
+def test_fused_training_equals_the_layers_one_by_one(backend_name, monkeypatch, activation):
+    import scratchnet
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 10, 9, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 24)
+    results = []
+    for fuse in (True, False):
+        monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
+        scratchnet.set_random_seed(5)
+        model = small_model(activation)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        before = model.predict(x, verbose=0)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        results.append([before, model.predict(x, verbose=0)] + model.get_weights())
+        if fuse:
+            assert len(fused_nodes(model)) == 2
+    for fused, one_by_one in zip(*results):
+        np.testing.assert_allclose(fused, one_by_one, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(pool=st.integers(1, 3), activation=st.sampled_from(["relu", None]), seed=seeds)
+def test_gradients_through_the_fused_step_match_finite_differences(float64, backend_name, pool, activation, seed):
+    import scratchnet
+    scratchnet.set_random_seed(seed)
+    model = small_model(activation, pool=pool)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert len(fused_nodes(model)) == 2
+    rng = np.random.default_rng(seed)
+    errors = gradcheck.check_model(model, rng.standard_normal((3, 10, 9, 2)), rng.integers(0, 3, 3))
+    assert max(errors.values()) < gradcheck.TOLERANCE, errors
+
+
+def test_what_is_not_fused():
+    # overlapping windows, padded pooling, a conv output that is a model output or read twice
+    assert len(fused_nodes(small_model(pool=3, strides=2))) == 1
+    assert len(fused_nodes(small_model(padding="same"))) == 1
+    x = layers.Input((8, 8, 1))
+    conv = layers.Conv2D(2, 3, activation="relu")(x)
+    pooled = layers.MaxPooling2D()(conv)
+    assert fused_nodes(models.Model(x, [conv, pooled])) == []
+    doubled = layers.Add()([layers.MaxPooling2D()(conv), layers.MaxPooling2D()(conv)])
+    assert fused_nodes(models.Model(x, doubled)) == []
+    assert len(fused_nodes(models.Model(x, pooled))) == 1
+
+
+def test_an_activation_without_a_fused_kernel_runs_the_layers_one_by_one(monkeypatch):
+    # sigmoid is fusable in the plan (the layer may change activation later) but runs unfused
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 10, 9, 2)).astype(np.float32)
+    model = small_model("sigmoid")
+    fused = model.predict(x, verbose=0)
+    monkeypatch.setattr(graph, "FUSE_LAYERS", False)
+    np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
+
+
+def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch):
+    # as the GPU backend does (it has no conv2d_maxpool_forward): same results, through the layers
+    import scratchnet
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 10, 9, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 6)
+    results = []
+    for fused_kernels in (True, False):
+        scratchnet.set_random_seed(4)
+        model = small_model()
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        if not fused_kernels:
+            monkeypatch.setattr(model.backend, "conv2d_maxpool_forward", None)
+        out, tape = model._forward_outputs(x, training=True)
+        assert [ctx[0] for node, _, ctx in tape if isinstance(node, FusedNode)] == \
+            (["fused", "fused"] if fused_kernels else ["layers", "layers"])
+        model.train_on_batch(x, y)
+        results.append([out] + model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
