@@ -33,7 +33,7 @@ def _images_per_chunk(n, rows_per_image, row_bytes, chunk_bytes):
     return min(n, max(1, chunk_bytes // max(1, rows_per_image * row_bytes)))
 
 
-def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes):
+def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, lanes=None):
     """y = conv(x, w). Returns (y, cache)."""
     x = xp.ascontiguousarray(x)
     n, c_out = x.shape[0], w.shape[3]
@@ -42,21 +42,28 @@ def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes):
     workspace = {} if workspace is None else workspace
     w2 = xp.ascontiguousarray(w.reshape(k, c_out))
     y = xp.empty((n * rows, c_out), x.dtype)
-    per = _images_per_chunk(n, rows, k * x.dtype.itemsize, chunk_bytes)
-    cols = buffer(xp, workspace, "cols", (per * rows, k), x.dtype)
-    for first in range(0, n, per):
-        last = min(n, first + per)
-        part = cols[:(last - first) * rows]
-        im2col(x, geo, first, last, part)
-        xp.matmul(part, w2, out=y[first * rows:last * rows])
-    # one chunk: backward reuses cols as they are; several: it unfolds each chunk again
-    kept = cols if per >= n else None
-    return y.reshape(n, geo[6], geo[7], c_out), (x, w, strides, pads, kept)
+    ranges = lane_ranges(n, 2 * n * rows * k * c_out, lanes)
+
+    def lane(first, last, space):
+        """Images first..last-1, in chunks; returns the unfolded rows when they fit one chunk."""
+        per = _images_per_chunk(last - first, rows, k * x.dtype.itemsize, chunk_bytes)
+        cols = buffer(xp, space, "cols", (per * rows, k), x.dtype)
+        for start in range(first, last, per):
+            stop = min(last, start + per)
+            part = cols[:(stop - start) * rows]
+            im2col(x, geo, start, stop, part)
+            xp.matmul(part, w2, out=y[start * rows:stop * rows])
+        # one chunk: backward reuses cols as they are; several: it unfolds each chunk again
+        return cols if per >= last - first else None
+
+    kept = _run(lanes, [lambda r=r, i=i: lane(*r, workspace.setdefault(("lane", i), {}))
+                        for i, r in enumerate(ranges)])
+    return y.reshape(n, geo[6], geo[7], c_out), (x, w, strides, pads, ranges, kept)
 
 
-def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_bytes):
-    """(dx or None, dw) for conv2d_forward, chunk by chunk as in the forward pass."""
-    x, w, strides, pads, kept = cache
+def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_bytes, lanes=None):
+    """(dx or None, dw) for conv2d_forward, lane by lane and chunk by chunk as in the forward pass."""
+    x, w, strides, pads, ranges, kept = cache
     n, c_out = x.shape[0], w.shape[3]
     geo = geometry(x.shape, w.shape, strides, pads)
     rows, k = geo[6] * geo[7], w.shape[0] * w.shape[1] * w.shape[2]
@@ -64,25 +71,44 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
     dy2 = xp.ascontiguousarray(dy).reshape(n * rows, c_out)
     w2 = w.reshape(k, c_out)
     dx = xp.empty(x.shape, x.dtype) if need_dx else None
-    dw = xp.zeros((k, c_out), x.dtype)
-    per = n if kept is not None else _images_per_chunk(n, rows, k * x.dtype.itemsize, chunk_bytes)
-    cols = kept if kept is not None else buffer(xp, workspace, "cols", (per * rows, k), x.dtype)
-    dcols = buffer(xp, workspace, "dcols", (per * rows, k), x.dtype) if need_dx else None
-    partial = buffer(xp, workspace, "dw", (k, c_out), x.dtype) if per < n else dw
-    for first in range(0, n, per):
-        last = min(n, first + per)
-        dy_part = dy2[first * rows:last * rows]
-        part = cols[:(last - first) * rows]
-        if kept is None:
-            im2col(x, geo, first, last, part)
-        xp.matmul(part.T, dy_part, out=partial)
-        if partial is not dw:
-            dw += partial
-        if need_dx:
-            dpart = dcols[:(last - first) * rows]
-            xp.matmul(dy_part, w2.T, out=dpart)
-            col2im(dpart, geo, first, last, dx)
+
+    def lane(first, last, kept_cols, space):
+        """This lane's images' dx (written in place) and its share of dw."""
+        per = last - first if kept_cols is not None else _images_per_chunk(last - first, rows,
+                                                                             k * x.dtype.itemsize, chunk_bytes)
+        cols = kept_cols if kept_cols is not None else buffer(xp, space, "cols", (per * rows, k), x.dtype)
+        dcols = buffer(xp, space, "dcols", (per * rows, k), x.dtype) if need_dx else None
+        dw = xp.zeros((k, c_out), x.dtype)
+        partial = buffer(xp, space, "dw", (k, c_out), x.dtype) if per < last - first else dw
+        for start in range(first, last, per):
+            stop = min(last, start + per)
+            dy_part = dy2[start * rows:stop * rows]
+            part = cols[:(stop - start) * rows]
+            if kept_cols is None:
+                im2col(x, geo, start, stop, part)
+            xp.matmul(part.T, dy_part, out=partial)
+            if partial is not dw:
+                dw += partial
+            if need_dx:
+                dpart = dcols[:(stop - start) * rows]
+                xp.matmul(dy_part, w2.T, out=dpart)
+                col2im(dpart, geo, start, stop, dx)
+        return dw
+
+    parts = _run(lanes, [lambda r=r, c=c, i=i: lane(*r, c, workspace.setdefault(("lane", i), {}))
+                         for i, (r, c) in enumerate(zip(ranges, kept))])
+    dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return dx, dw.reshape(w.shape)
+
+
+def matmul(a, b, *, xp, lanes=None):
+    """a @ b, its rows split between the lanes when the product is big enough."""
+    ranges = lane_ranges(a.shape[0], 2 * a.shape[0] * a.shape[1] * b.shape[1], lanes)
+    if len(ranges) == 1:
+        return a @ b
+    out = xp.empty((a.shape[0], b.shape[1]), xp.result_type(a, b))
+    _run(lanes, [lambda r=r: xp.matmul(a[r[0]:r[1]], b, out=out[r[0]:r[1]]) for r in ranges])
+    return out
 
 
 # ----- convolution + activation + max-pooling, fused --------------------------------------

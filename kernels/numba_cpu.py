@@ -9,6 +9,7 @@ dx), so results do not depend on the number of threads.
 Compiled on first call for each dtype and cached on disk (``cache=True``).
 """
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 import numpy as np
@@ -21,7 +22,7 @@ __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_
            "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
            "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
            "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
-           "conv2d_maxpool_forward", "conv2d_maxpool_backward", "CHUNK_BYTES"]
+           "conv2d_maxpool_forward", "conv2d_maxpool_backward", "matmul", "CHUNK_BYTES"]
 
 CHUNK_BYTES = 8 << 20   # largest im2col buffer per layer; bigger batches go in chunks
 BAND_CHUNK_BYTES = 2 << 20   # im2col rows + GEMM output of one chunk of the fused conv + pool: cache-sized
@@ -69,56 +70,33 @@ def _kernel(function):
 
 class Lanes:
     """Runs the two halves of a batch (lanes) of one layer at once, each on one core with a
-    one-thread BLAS, when BLAS may use two threads or more; else one after the other. The
-    halves and what each computes are fixed by the work alone, so the results are the same
-    either way. Cores then never wait on each other inside a GEMM, and the unfolding and
-    pooling between GEMMs, too small to split, run on both cores instead of one."""
+    one-thread BLAS (scratchnet.threads.one_blas_thread), when BLAS was allowed two threads
+    or more; else one after the other. The halves and what each computes are fixed by the
+    work alone, so the results are the same either way. Cores then never wait on each other
+    inside a GEMM, and the unfolding and pooling between GEMMs, too small to split, run on
+    both cores instead of one."""
 
     min_flops = 200e6    # below this a hand-over to the other thread costs more than it saves
 
     def __init__(self):
-        self._lock = threading.Lock()
         self._pool = None
-        self._blas = None
-        self._users = 0
-        self._saved = 1
-
-    def _blas_libraries(self):
-        if self._blas is None:
-            from threadpoolctl import ThreadpoolController
-            self._blas = ThreadpoolController().select(user_api="blas").lib_controllers
-        return self._blas
+        self._lock = threading.Lock()
 
     def run(self, tasks):
         """[task() for task in tasks], the first on this thread and the rest on the lane thread."""
-        with self._lock:
-            libraries = self._blas_libraries()
-            threads = max((lib.get_num_threads() or 1 for lib in libraries), default=1) if self._users == 0 \
-                else self._saved
+        from scratchnet.threads import one_blas_thread
+        with one_blas_thread() as threads:
             if threads < 2:
-                concurrent = False
-            else:
-                concurrent = True
-                if self._users == 0:
-                    self._saved = threads
-                    for lib in libraries:
-                        lib.set_num_threads(1)
-                self._users += 1
-                if self._pool is None:
-                    from concurrent.futures import ThreadPoolExecutor
-                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="scratchnet-lane")
-        if not concurrent:
-            return [task() for task in tasks]
-        try:
-            futures = [self._pool.submit(task) for task in tasks[1:]]
-            first = tasks[0]()
-            return [first] + [f.result() for f in futures]
-        finally:
+                return [task() for task in tasks]
             with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    for lib in libraries:
-                        lib.set_num_threads(self._saved)
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="scratchnet-lane")
+            futures = [self._pool.submit(task) for task in tasks[1:]]
+            try:
+                first = tasks[0]()
+            finally:
+                wait(futures)     # never leave a lane running on buffers this call hands back
+            return [first] + [f.result() for f in futures]
 
 
 LANES = Lanes()
@@ -682,13 +660,13 @@ def _launch_col2im(dcols, geo, first, last, dx):
 def conv2d_forward(x, w, strides, pads, workspace=None):
     """y = conv(x, w): im2col + BLAS GEMM in chunks of images. Returns (y, cache)."""
     return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=np, im2col=_launch_im2col,
-                                      chunk_bytes=CHUNK_BYTES)
+                                      chunk_bytes=CHUNK_BYTES, lanes=LANES)
 
 
 def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     """(dx or None, dw) for conv2d_forward."""
     return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=np, im2col=_launch_im2col,
-                                       col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES)
+                                       col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES, lanes=LANES)
 
 
 def _launch_conv_pool(what, *args):
@@ -714,6 +692,11 @@ def _launch_conv_pool(what, *args):
         parts = np.empty((DB_PARTS, c), dy.dtype)
         _masked_column_sums(dy.size, dy.reshape(-1, c), y.reshape(-1, c), relu, parts, dy.dtype.type(0))
         return parts.sum(axis=0)
+
+
+def matmul(a, b):
+    """a @ b, rows split between the two lanes when the product is big enough."""
+    return im2col_gemm.matmul(a, b, xp=np, lanes=LANES)
 
 
 def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace=None):

@@ -18,6 +18,7 @@ from .graph import (Graph, GraphError, Node, SymbolicTensor, apply_state_updates
                     run_forward)
 from .layers.base import Layer, shape_text, unique_name
 from .layers.core import InputLayer
+from .threads import blas_pinned_on_cpu
 from .trainer import Trainer, TrainingDiverged
 
 __all__ = ["Model", "Sequential", "TrainingDiverged", "GraphError"]
@@ -157,6 +158,10 @@ class Model(Trainer, Layer):
     def __call__(self, inputs, training=None):
         if any(isinstance(t, SymbolicTensor) for t in flatten_tensors(inputs)):
             return Layer.__call__(self, inputs, training)
+        return self._call_on_arrays(inputs, training)
+
+    @blas_pinned_on_cpu
+    def _call_on_arrays(self, inputs, training):
         from . import runtime
         runtime.prepare(self.backend.name)
         x = self._check_x(inputs)

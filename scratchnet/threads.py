@@ -7,6 +7,8 @@ BLAS libraries loaded in the process (OpenBLAS in NumPy's wheels, or MKL) are fo
 limited with threadpoolctl. Nothing changes either count unless asked to here.
 """
 import operator
+import threading
+from contextlib import contextmanager
 
 
 def _blas_controller():
@@ -52,3 +54,55 @@ def get_num_threads():
     """(Numba threads, BLAS threads or None if unknown)."""
     import numba
     return numba.get_num_threads(), get_blas_threads()
+
+
+# ----- one pool: BLAS at one thread while scratchnet runs its own lanes ------------------------
+_pin_lock = threading.Lock()
+_pins = 0
+_saved = []
+_libraries = None
+
+
+def _blas_libraries():
+    global _libraries
+    if _libraries is None:
+        _libraries = _blas_controller().lib_controllers
+    return _libraries
+
+
+@contextmanager
+def one_blas_thread():
+    """Inside, every loaded BLAS runs on the calling thread only; yields the BLAS thread count
+    from before (what the CPU backend's lanes may use instead). Re-entrant and thread-safe:
+    the count comes back when the outermost user leaves. A multi-threaded BLAS leaves its
+    workers spinning for a while after each call, taking the core a lane needs next."""
+    global _pins, _saved
+    with _pin_lock:
+        if _pins == 0:
+            libraries = _blas_libraries()
+            _saved = [lib.get_num_threads() or 1 for lib in libraries]
+            for lib in libraries:
+                lib.set_num_threads(1)
+        _pins += 1
+        threads = max(_saved, default=1)
+    try:
+        yield threads
+    finally:
+        with _pin_lock:
+            _pins -= 1
+            if _pins == 0:
+                for lib, count in zip(_blas_libraries(), _saved):
+                    lib.set_num_threads(count)
+
+
+def blas_pinned_on_cpu(method):
+    """Run a model method (fit, predict...) under one_blas_thread() when its backend is the CPU's."""
+    import functools
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if getattr(self, "backend", None) is None or self.backend.name != "cpu":
+            return method(self, *args, **kwargs)
+        with one_blas_thread():
+            return method(self, *args, **kwargs)
+    return run

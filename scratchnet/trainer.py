@@ -10,6 +10,7 @@ from . import callbacks as callbacks_module
 from . import data_adapter, runtime
 from .arrays import to_host, to_module
 from .graph import apply_state_updates
+from .threads import blas_pinned_on_cpu
 
 
 class TrainingDiverged(FloatingPointError):
@@ -110,6 +111,7 @@ class Trainer:
         return loss, out
 
     # ----- training -------------------------------------------------------------------
+    @blas_pinned_on_cpu
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -219,6 +221,7 @@ class Trainer:
             raise ValueError(f"{what} produced no batches")
         return dict(self._logs(float(loss_sum) / seen))
 
+    @blas_pinned_on_cpu
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False):
         """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics."""
         self._require_compiled("evaluate")
@@ -235,6 +238,7 @@ class Trainer:
 
     evaluate_generator = evaluate
 
+    @blas_pinned_on_cpu
     def predict(self, x, batch_size=None, verbose="auto", steps=None):
         """Outputs for every sample, computed ``batch_size`` samples at a time: an array, or a
         list of arrays for a model with several outputs."""
@@ -274,6 +278,7 @@ class Trainer:
         outs = [np.empty((0,) + s, self.dtype) for s in shapes]
         return outs if len(outs) > 1 else outs[0]
 
+    @blas_pinned_on_cpu
     def train_on_batch(self, x, y):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")

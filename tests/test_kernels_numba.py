@@ -215,16 +215,27 @@ def test_batchnorm_matches_reference(monkeypatch, rows, cols, dtype, seed, affin
                                **tolerance(dtype))
 
 
-def test_chunked_buffers_stay_small(monkeypatch):
-    # a batch larger than one chunk must not grow the im2col buffer beyond CHUNK_BYTES
+@pytest.mark.parametrize("lanes", [False, True])
+def test_chunked_buffers_stay_small(monkeypatch, lanes):
+    # a batch larger than one chunk must not grow any lane's im2col buffer beyond CHUNK_BYTES
+    if lanes:
+        monkeypatch.setattr(fast.Lanes, "min_flops", 0)
     x = np.ones((64, 10, 10, 4), np.float32)
     w = np.ones((3, 3, 4, 2), np.float32)
     workspace = {}
     monkeypatch.setattr(fast, "CHUNK_BYTES", 64 * 36 * 4 * 4)   # room for 4 images' windows
     y, cache = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0), workspace)
     fast.conv2d_backward(np.ones_like(y), cache, True, workspace)
-    assert workspace["cols"].nbytes <= fast.CHUNK_BYTES
+    assert len(workspace) == (2 if lanes else 1)
+    assert all(0 < space["cols"].nbytes <= fast.CHUNK_BYTES for space in workspace.values())
     np.testing.assert_array_equal(y, np.full(y.shape, 36, np.float32))
+    # the fused convolution + max-pooling keeps its unfolded rows and GEMM output within BAND_CHUNK_BYTES
+    monkeypatch.setattr(fast, "BAND_CHUNK_BYTES", 2 * 8 * (36 + 2) * 4)    # two bands of 2 x 8 rows
+    workspace = {}
+    pooled, cache = fast.conv2d_maxpool_forward(x, w, None, "relu", (1, 1), (0, 0, 0, 0), (2, 2), True, workspace)
+    fast.conv2d_maxpool_backward(np.ones_like(pooled), cache, True, workspace)
+    assert all(space["cols"].nbytes + space["z"].nbytes <= fast.BAND_CHUNK_BYTES for space in workspace.values())
+    np.testing.assert_array_equal(pooled, np.full(pooled.shape, 36, np.float32))
 
 
 def test_disk_cache_survives_a_change_of_thread_count(tmp_path):
@@ -244,3 +255,25 @@ def test_disk_cache_survives_a_change_of_thread_count(tmp_path):
         assert out.returncode == 0, out.stderr
         sums.append(out.stdout.strip())
     assert len(set(sums)) == 1
+
+
+def test_blas_runs_on_one_thread_inside_fit_and_gets_its_threads_back():
+    # the CPU backend's lanes are the only threads doing GEMMs during a step (no BLAS worker spins)
+    import scratchnet
+    from scratchnet import callbacks, layers, models, threads
+    before = threads.get_blas_threads()
+    with threads.one_blas_thread() as saved:
+        assert saved == before and threads.get_blas_threads() == 1
+        with threads.one_blas_thread() as inner:
+            assert inner == before
+        assert threads.get_blas_threads() == 1
+    assert threads.get_blas_threads() == before
+    scratchnet.set_backend("cpu")
+    seen = []
+    model = models.Sequential([layers.Input((4,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((8, 4), np.float32), np.ones((8, 2), np.float32), verbose=0,
+              callbacks=[type("Record", (callbacks.Callback,), {
+                  "on_train_batch_end": lambda self, batch, logs=None: seen.append(threads.get_blas_threads())})()])
+    assert seen and set(seen) == {1}
+    assert threads.get_blas_threads() == before
