@@ -123,8 +123,15 @@ def pooled_geometry(geo, pool):
     return hp, wp, wp * pool[1]
 
 
-def _bands_per_chunk(bands, band_rows, row_bytes, chunk_bytes):
-    return min(max(bands, 1), max(1, chunk_bytes // max(1, band_rows * row_bytes)))
+def _band_plan(x, w, strides, pads, pool, chunk_bytes):
+    """(geometry, (hp, wp, wc), k, rows per band, bands per chunk) of a fused call."""
+    geo = geometry(x.shape, w.shape, strides, pads)
+    hp, wp, wc = pooled_geometry(geo, pool)
+    k = w.shape[0] * w.shape[1] * w.shape[2]
+    band_rows = pool[0] * wc
+    row_bytes = (k + w.shape[3]) * x.dtype.itemsize
+    per = min(max(x.shape[0] * hp, 1), max(1, chunk_bytes // max(1, band_rows * row_bytes)))
+    return geo, (hp, wp, wc), k, band_rows, per
 
 
 def lane_ranges(n, flops, lanes):
@@ -148,17 +155,13 @@ def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, w
     """maxpool(activation(conv(x, w) + b)), activation 'relu' or 'linear'. Returns (y, cache)."""
     x = xp.ascontiguousarray(x)
     n, c_out = x.shape[0], w.shape[3]
-    geo = geometry(x.shape, w.shape, strides, pads)
-    hp, wp, wc = pooled_geometry(geo, pool)
-    k = w.shape[0] * w.shape[1] * w.shape[2]
+    geo, (hp, wp, wc), k, band_rows, per = _band_plan(x, w, strides, pads, pool, chunk_bytes)
     workspace = {} if workspace is None else workspace
     w2 = xp.ascontiguousarray(w.reshape(k, c_out))
     bias = b if b is not None else xp.zeros(c_out, x.dtype)
     relu = activation == "relu"
     y = xp.empty((n, hp, wp, c_out), x.dtype)
     argmax = xp.empty(y.shape, xp.int32) if training else None
-    band_rows = pool[0] * wc
-    per = _bands_per_chunk(n * hp, band_rows, (k + c_out) * x.dtype.itemsize, chunk_bytes)
 
     def lane(first, last, space):
         cols = buffer(xp, space, "cols", (per * band_rows, k), x.dtype)
@@ -181,15 +184,11 @@ def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_
     if argmax is None:
         raise ValueError("conv2d_maxpool_backward needs the cache of a training call (training=True)")
     n, c_out = x.shape[0], w.shape[3]
-    geo = geometry(x.shape, w.shape, strides, pads)
-    hp, wp, wc = pooled_geometry(geo, pool)
-    k = w.shape[0] * w.shape[1] * w.shape[2]
+    geo, (hp, wp, wc), k, band_rows, per = _band_plan(x, w, strides, pads, pool, chunk_bytes)
     workspace = {} if workspace is None else workspace
     dy = xp.ascontiguousarray(dy)
     w2 = w.reshape(k, c_out)
     dx = xp.zeros(x.shape, x.dtype) if need_dx else None
-    band_rows = pool[0] * wc
-    per = _bands_per_chunk(n * hp, band_rows, (k + c_out) * x.dtype.itemsize, chunk_bytes)
 
     def lane(first, last, space):
         """This lane's images' dx (written in place) and its share of dw."""
