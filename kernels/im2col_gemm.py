@@ -29,6 +29,11 @@ def geometry(x_shape, w_shape, strides, pads):
     return (kh, kw, strides[0], strides[1], pads[0], pads[2], ho, wo)
 
 
+def _pointwise(geo, pads):
+    """A 1x1 kernel at stride 1 without padding: im2col and col2im are the identity."""
+    return geo[:6] == (1, 1, 1, 1, 0, 0) and tuple(pads) == (0, 0, 0, 0)
+
+
 def _images_per_chunk(n, rows_per_image, row_bytes, chunk_bytes):
     return min(n, max(1, chunk_bytes // max(1, rows_per_image * row_bytes)))
 
@@ -46,6 +51,10 @@ def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, l
 
     def lane(first, last, space):
         """Images first..last-1, in chunks; returns the unfolded rows when they fit one chunk."""
+        if _pointwise(geo, pads):     # a 1x1 kernel's unfolded rows are the pixels themselves
+            pixels = x.reshape(n * rows, k)[first * rows:last * rows]
+            xp.matmul(pixels, w2, out=y[first * rows:last * rows])
+            return pixels
         per = _images_per_chunk(last - first, rows, k * x.dtype.itemsize, chunk_bytes)
         cols = buffer(xp, space, "cols", (per * rows, k), x.dtype)
         for start in range(first, last, per):
@@ -77,7 +86,8 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
         per = last - first if kept_cols is not None else _images_per_chunk(last - first, rows,
                                                                              k * x.dtype.itemsize, chunk_bytes)
         cols = kept_cols if kept_cols is not None else buffer(xp, space, "cols", (per * rows, k), x.dtype)
-        dcols = buffer(xp, space, "dcols", (per * rows, k), x.dtype) if need_dx else None
+        pointwise = _pointwise(geo, pads)
+        dcols = buffer(xp, space, "dcols", (per * rows, k), x.dtype) if need_dx and not pointwise else None
         dw = xp.zeros((k, c_out), x.dtype)
         partial = buffer(xp, space, "dw", (k, c_out), x.dtype) if per < last - first else dw
         for start in range(first, last, per):
@@ -89,7 +99,9 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
             xp.matmul(part.T, dy_part, out=partial)
             if partial is not dw:
                 dw += partial
-            if need_dx:
+            if need_dx and pointwise:     # folding back is the identity too
+                xp.matmul(dy_part, w2.T, out=dx.reshape(n * rows, k)[start * rows:stop * rows])
+            elif need_dx:
                 dpart = dcols[:(stop - start) * rows]
                 xp.matmul(dy_part, w2.T, out=dpart)
                 col2im(dpart, geo, start, stop, dx)
