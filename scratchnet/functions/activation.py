@@ -31,9 +31,11 @@ def forward(z, bias, activation, backend, input_=None):
     input, which must never be changed) so that z is copied when it shares memory with it."""
     how = plan(activation, backend)
     if bias is not None or how.kernel != "linear":
-        if input_ is not None and (z is input_ or np.may_share_memory(z, input_)):
-            z = z.copy()
-        z = backend.bias_activation(z, bias, how.kernel)
+        shared = input_ is not None and (z is input_ or np.may_share_memory(z, input_))
+        if shared and bias is None and how.kernel == "relu":   # one pass into a new array, not a copy and a pass
+            z = backend.xp.maximum(z, z.dtype.type(0))
+        else:
+            z = backend.bias_activation(z.copy() if shared else z, bias, how.kernel)
     a = how.after.forward(z) if how.after is not None else z
     return a, (how, a, bias is not None, backend)
 
