@@ -77,7 +77,7 @@ class Profiler:
 
 def instrument(model, profiler):
     """Wrap the model's layers, its backend's kernels, the im2col launchers, loss and optimizer."""
-    from scratchnet.graph import FusedNode
+    from scratchnet import graph
     from scratchnet.kernels import numba_cpu
     backend = model.backend
     for name in ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
@@ -85,14 +85,18 @@ def instrument(model, profiler):
                  "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
                  "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
                  "conv2d_maxpool_forward", "conv2d_maxpool_backward", "matmul"):
-        setattr(backend, name, profiler.timed(getattr(backend, name), category=KERNEL_CATEGORY.get(name, "elementwise")))
+        if getattr(backend, name, None) is not None:     # (an older revision may lack a kernel)
+            setattr(backend, name, profiler.timed(getattr(backend, name),
+                                                  category=KERNEL_CATEGORY.get(name, "elementwise")))
     numba_cpu._launch_im2col = profiler.timed(numba_cpu._launch_im2col, category="im2col/col2im")
     numba_cpu._launch_col2im = profiler.timed(numba_cpu._launch_col2im, category="im2col/col2im")
-    launch = numba_cpu._launch_conv_pool
-    by_step = {what: profiler.timed(launch, category="im2col/col2im" if what in ("im2col", "col2im") else "pooling")
-               for what in ("im2col", "col2im", "pool", "unpool", "bias")}
-    numba_cpu._launch_conv_pool = lambda what, *args: by_step[what](what, *args)
-    fused = [entry[0].layer for entry in model._graph.fused_plan() if isinstance(entry[0], FusedNode)]
+    fused = []
+    if hasattr(numba_cpu, "_launch_conv_pool"):
+        launch = numba_cpu._launch_conv_pool
+        by_step = {what: profiler.timed(launch, category="im2col/col2im" if what in ("im2col", "col2im")
+                                        else "pooling") for what in ("im2col", "col2im", "pool", "unpool", "bias")}
+        numba_cpu._launch_conv_pool = lambda what, *args: by_step[what](what, *args)
+        fused = [entry[0].layer for entry in model._graph.fused_plan() if isinstance(entry[0], graph.FusedNode)]
     for layer in list(model.layers) + fused:
         label = f"{layer.name} ({type(layer).__name__})"
         rest = "GEMM" if type(layer).__name__ in ("Dense", "ConvPool") else "Python"
@@ -155,12 +159,19 @@ def main():
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--section", default="profile", help="RESULTS.md section to write")
     parser.add_argument("--no-write", action="store_true", help="print, but leave RESULTS.md alone")
+    parser.add_argument("--revision", default=None, metavar="REV",
+                        help="profile scratchnet as of git revision REV (exported to a temporary folder)")
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.threads)
+    tree, origin = ROOT, ""
+    if args.revision:
+        import tempfile
+        tree = compare_cpu.export_revision(args.revision, Path(tempfile.mkdtemp(prefix="scratchnet-profile-")))
+        origin = f" scratchnet as of git revision {args.revision}."
     env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]))
     tables, shares = [], {}
     for workload in args.workloads:
         print(f"profiling {workload}", flush=True)
@@ -173,7 +184,7 @@ def main():
     body = "\n".join([f"## Where scratchnet's time goes ({args.threads} threads)", "",
                       "Milliseconds per batch of one epoch (training) or one predict call (inference), by layer and "
                       "kind of work, measured by timers around layers and kernels (see "
-                      "benchmarks/profile_layers.py for what each column holds). Shares of the whole step:", ""]
+                      "benchmarks/profile_layers.py for what each column holds)." + origin + " Shares of the whole step:", ""]
                      + summary + tables)
     print(body)
     if not args.no_write:
