@@ -173,3 +173,56 @@ def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch)
         results.append([out] + model.get_weights())
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("relu", ["layer", "activation"])
+def test_batchnorm_then_relu_runs_fused_and_equals_the_layers(backend_name, monkeypatch, relu):
+    # training (batch statistics, moving statistics stored), then inference, fused and not
+    import scratchnet
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 6, 6, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 16)
+    results = []
+    for fuse in (True, False):
+        monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
+        scratchnet.set_random_seed(6)
+        model = models.Sequential([layers.Input((6, 6, 3)), layers.Conv2D(4, 3, use_bias=False),
+                                   layers.BatchNormalization(),
+                                   layers.ReLU() if relu == "layer" else layers.Activation("relu"),
+                                   layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        results.append([model.predict(x, verbose=0)] + model.get_weights())
+        if fuse:
+            assert [type(n.layer).__name__ for n in fused_nodes(model)] == ["BatchNormReLU"]
+    for fused, one_by_one in zip(*results):
+        np.testing.assert_allclose(fused, one_by_one, rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=10, deadline=None)
+@given(training=st.booleans(), seed=seeds)
+def test_gradients_through_batchnorm_relu_match_finite_differences(float64, backend_name, training, seed):
+    import scratchnet
+    scratchnet.set_random_seed(seed)
+    model = models.Sequential([layers.Input((5, 5, 2)), layers.Conv2D(3, 2), layers.BatchNormalization(),
+                               layers.ReLU(), layers.Flatten(), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert len(fused_nodes(model)) == 1
+    if not training:     # fixed statistics that are not the batch's
+        model.layers[1].params["moving_mean"][...] = 0.1
+        model.layers[1].params["moving_variance"][...] = 1.7
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((4, 5, 5, 2)), rng.integers(0, 2, 4)
+    if training:
+        errors = gradcheck.check_model(model, x, y)
+    else:
+        model.layers[1].trainable = False      # a frozen BatchNormalization runs on its moving statistics
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        errors = gradcheck.check_model(model, x, y)
+    assert max(errors.values()) < gradcheck.TOLERANCE, errors
+
+
+def test_leaky_or_capped_relus_are_not_fused():
+    for relu in (layers.ReLU(max_value=6.0), layers.LeakyReLU(), layers.ReLU(negative_slope=0.1)):
+        model = models.Sequential([layers.Input((4, 4, 2)), layers.BatchNormalization(), relu])
+        assert fused_nodes(model) == []

@@ -1,4 +1,5 @@
-"""Two layers the graph runs as one: a Conv2D and the MaxPooling2D that alone reads it.
+"""Two layers the graph runs as one: a Conv2D and the MaxPooling2D that alone reads it; a
+BatchNormalization and the ReLU that alone reads it.
 
 ``ConvPool`` holds no weights of its own: it runs its convolution's weights through
 ``functions.conv_pool`` and returns their gradients under the convolution's name, so that
@@ -67,3 +68,52 @@ class ConvPool:
 
     def __repr__(self):
         return f"<ConvPool {self.name}>"
+
+
+def fuse_batchnorm_relu(norm, relu):
+    """A BatchNormReLU for ``norm`` followed by a plain ReLU layer (max(x, 0)), or None."""
+    if getattr(relu, "activation", None) is None or relu.activation.name != "relu" or relu.params:
+        return None
+    if type(relu).__name__ not in ("ReLU", "Activation") or relu.dtype != norm.dtype:
+        return None
+    return BatchNormReLU(norm, relu)
+
+
+class BatchNormReLU:
+    """relu(batchnorm(x)) as one graph step: the ReLU rectifies the normalised output in place
+    (one parallel pass, no new array) and, backward, masks the gradient before the
+    normalisation's backward pass. The normalisation's moving statistics are stored as its own."""
+
+    takes_list = False
+
+    def __init__(self, norm, relu):
+        self.norm, self.relu = norm, relu
+        self.name = f"{norm.name}+{relu.name}"
+
+    def forward(self, x, training=False):
+        y, norm_ctx = self.norm.forward(x, training)
+        backend = self.norm.backend
+        if y is x or _shares_memory(y, x):     # never rectify the caller's array
+            y = y.copy()
+        a = backend.bias_activation(y, None, "relu")
+        return a, (norm_ctx, a, backend)
+
+    def backward(self, dy, ctx, need_dx=True):
+        norm_ctx, a, backend = ctx
+        dz, _ = backend.bias_activation_backward(dy, a, "relu", False)
+        dx, grads = self.norm.backward(dz, norm_ctx, need_dx)
+        return dx, {(self.norm, name): g for name, g in grads.items()}
+
+    def apply_state_updates(self, ctx):
+        self.norm.apply_state_updates(ctx[0])
+
+    def __repr__(self):
+        return f"<BatchNormReLU {self.name}>"
+
+
+def _shares_memory(a, b):
+    import numpy as np
+    try:
+        return np.may_share_memory(a, b)
+    except TypeError:      # device arrays: a fresh output is all a layer returns there
+        return False

@@ -47,6 +47,11 @@ class BatchNormalization(Layer):
     def make_function_config(self):
         return normalization.Config(self.epsilon, self.momentum, self.backend)
 
+    def fused_with(self, next_layer):
+        """This layer and a plain ReLU after it (its only reader) as one graph step, or None."""
+        from .fused import fuse_batchnorm_relu
+        return fuse_batchnorm_relu(self, next_layer)
+
     def _forward(self, x, training):
         # a frozen BatchNormalization runs in inference mode, as in Keras 3
         return normalization.forward(x, self.params, self.function_config(), training and self.trainable)
