@@ -1,8 +1,12 @@
 """Hot loops of scratchnet, one module per implementation, all with the same functions.
 
 - ``numpy_ref``: plain NumPy, the readable oracle every other kernel is tested against.
+- ``numba_cpu``: Numba-compiled CPU kernels; ``cupy_gpu`` (with ``cuda_*``): the GPU's.
+- ``im2col_gemm``: the convolution drivers (chunks, lanes, the fused conv + max-pool) the
+  CPU and GPU modules share, given their array module and launchers.
 
-Each module provides ``conv2d_forward``, ``conv2d_backward``, ``maxpool2d_forward``
-and ``maxpool2d_backward`` with identical signatures (see ``numpy_ref``). Nothing here
+Each module provides the functions ``scratchnet.backend.KERNEL_FUNCTIONS`` names, with
+identical signatures (see ``numpy_ref``), and may provide the optional ones
+(``OPTIONAL_KERNEL_FUNCTIONS``: the fused ``conv2d_maxpool_*``, ``matmul``). Nothing here
 is imported or compiled until a backend asks for it.
 """

@@ -1,10 +1,12 @@
 """Numba CPU kernels: the same functions as ``numpy_ref``, compiled and parallel.
 
 Convolution is im2col + one BLAS GEMM per chunk of images (``im2col_gemm``); the
-unfolded matrix lives in a buffer the layer keeps, of at most CHUNK_BYTES, so a batch of
-1000 images, or of 32 photos of 150x150, never needs hundreds of MB. ``prange`` runs
-only over loops whose iterations write disjoint outputs (rows of cols, whole images of
-dx), so results do not depend on the number of threads.
+unfolded matrix lives in a buffer of at most CHUNK_BYTES, so a batch of 1000 images, or of
+32 photos of 150x150, never needs hundreds of MB. A convolution followed by a max-pooling
+runs fused, in cache-sized bands of pooled rows (BAND_CHUNK_BYTES). Big batches split into
+two lanes (``Lanes``), run on two cores with BLAS at one thread each. ``prange`` runs only
+over loops whose iterations write disjoint outputs (rows of cols, whole images of dx), and
+lanes are fixed by the work, so results do not depend on the number of threads.
 
 Compiled on first call for each dtype and cached on disk (``cache=True``).
 """
@@ -76,7 +78,7 @@ class Lanes:
     inside a GEMM, and the unfolding and pooling between GEMMs, too small to split, run on
     both cores instead of one."""
 
-    min_flops = 200e6    # below this a hand-over to the other thread costs more than it saves
+    min_flops = 40e6     # below this a hand-over to the other thread costs more than it saves
 
     def __init__(self):
         self._pool = None
