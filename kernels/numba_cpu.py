@@ -78,7 +78,7 @@ class Lanes:
     inside a GEMM, and the unfolding and pooling between GEMMs, too small to split, run on
     both cores instead of one."""
 
-    min_flops = 40e6     # below this a hand-over to the other thread costs more than it saves
+    min_flops = 10e6     # below this a hand-over to the other thread costs more than it saves
 
     def __init__(self):
         self._pool = None
