@@ -223,14 +223,16 @@ class Graph:
         return self._layers
 
 
-def run_forward(graph, inputs, training=False, layer_for=None):
+def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
     """Run the graph on ``inputs`` (arrays, one per graph input).
 
     Returns (outputs, tape): the output arrays, and each node's (node, layer, ctx) in
     order, which ``run_backward`` consumes. ``layer_for`` may swap the layer that runs a
     node (the fused head of a compiled model). Nothing is stored on a layer: the moving
     statistics a training call computes wait in the tape for ``apply_state_updates``.
-    Intermediate values are dropped once no later node needs them."""
+    Intermediate values are dropped once no later node needs them; with ``keep_tape=False``
+    (a prediction: no backward pass, no state to store) so are the contexts, and the
+    returned tape is empty."""
     values = {id(t): v for t, v in zip(graph.inputs, inputs)}
     tape = []
     for node, input_ids, output_ids, free in (graph.fused_plan() if FUSE_LAYERS else graph._plan):
@@ -244,7 +246,8 @@ def run_forward(graph, inputs, training=False, layer_for=None):
             values[output_ids[0]] = out
         else:
             values.update(zip(output_ids, out))
-        tape.append((node, layer, ctx))
+        if keep_tape:
+            tape.append((node, layer, ctx))
         for tensor_id in free:
             del values[tensor_id]
     return [values[id(t)] for t in graph.outputs], tape

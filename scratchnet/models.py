@@ -158,17 +158,20 @@ class Model(Trainer, Layer):
     def __call__(self, inputs, training=None):
         if any(isinstance(t, SymbolicTensor) for t in flatten_tensors(inputs)):
             return Layer.__call__(self, inputs, training)
-        return self._call_on_arrays(inputs, training)
+        if all(getattr(t, "shape", (0,))[:1] == (1,) for t in flatten_tensors(inputs)):
+            return self._call_on_arrays(inputs, training)    # one sample: no lanes, no BLAS threads to hold
+        return self._call_on_arrays_pinned(inputs, training)
 
-    @blas_pinned_on_cpu
     def _call_on_arrays(self, inputs, training):
         from . import runtime
         runtime.prepare(self.backend.name)
         x = self._check_x(inputs)
-        out, tape = self._forward_outputs(self._to_device(x), training=bool(training))
+        out, tape = self._forward_outputs(self._to_device(x), training=bool(training), keep_tape=bool(training))
         if training:   # a training call updates moving statistics, as in Keras
             apply_state_updates(tape)
         return out
+
+    _call_on_arrays_pinned = blas_pinned_on_cpu(_call_on_arrays)
 
     # ----- weights ----------------------------------------------------------------------
     @property
@@ -331,7 +334,7 @@ class Model(Trainer, Layer):
             self._compiled_trainable = now
 
     # ----- running the graph --------------------------------------------------------------
-    def _forward_outputs(self, x, training=False, head=False, training_step=False):
+    def _forward_outputs(self, x, training=False, head=False, training_step=False, keep_tape=True):
         """(output or list of outputs, tape). ``head`` runs the compiled head (logits when the
         loss fuses the output activation); a ``training_step`` first checks that what trains
         is what compile fixed."""
@@ -344,7 +347,7 @@ class Model(Trainer, Layer):
                 layer_for = lambda node: head_layer if node is head_node else node.layer  # noqa: E731
         if training_step and self.compiled:
             self._check_trainable_unchanged()
-        outs, tape = run_forward(self._graph, values, training=training, layer_for=layer_for)
+        outs, tape = run_forward(self._graph, values, training=training, layer_for=layer_for, keep_tape=keep_tape)
         return (outs[0] if len(outs) == 1 else outs), tape
 
     def _backward_outputs(self, tape, grad, need_dx=False):

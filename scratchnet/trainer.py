@@ -211,7 +211,7 @@ class Trainer:
             metric.reset()
         loss_sum, seen = None, 0   # loss_sum stays on the device until the end
         for xb, yb in self._checked(data, what):
-            out, _ = self._forward_outputs(xb, training=False, head=True)
+            out, _ = self._forward_outputs(xb, training=False, head=True, keep_tape=False)
             total = self.loss.total(yb, out, from_logits=self._logits)
             loss_sum = total if loss_sum is None else loss_sum + total
             seen += data_adapter.num_samples(xb)
@@ -253,7 +253,8 @@ class Trainer:
         x = self._check_x(x)
         n = data_adapter.num_samples(x)
         parts = [self._host_outputs(self._forward_outputs(
-                     self._to_device(data_adapter.take(x, slice(start, start + batch_size))), training=False)[0])
+                     self._to_device(data_adapter.take(x, slice(start, start + batch_size))), training=False,
+                     keep_tape=False)[0])
                  for start in range(0, n, batch_size)]
         return self._join_outputs(parts)
 
@@ -261,7 +262,7 @@ class Trainer:
 
     def _predict_batch(self, xb):
         xb = self._check_x(xb, what="a batch of the input")
-        return self._host_outputs(self._forward_outputs(self._to_device(xb), training=False)[0])
+        return self._host_outputs(self._forward_outputs(self._to_device(xb), training=False, keep_tape=False)[0])
 
     @staticmethod
     def _host_outputs(out):
@@ -301,7 +302,7 @@ class Trainer:
         self._require_compiled("compute_loss")
         x = self._check_x(x)
         y = self._prepare_targets(y, data_adapter.num_samples(x))
-        out, _ = self._forward_outputs(self._to_device(x), training=training, head=True)
+        out, _ = self._forward_outputs(self._to_device(x), training=training, head=True, keep_tape=False)
         return self.loss.value_and_grad(self._to_device(y), out, from_logits=self._logits)[0]
 
     def compute_gradients(self, x, y, need_dx=False):

@@ -73,3 +73,21 @@ def test_a_layer_keeps_nothing_of_a_call():
     after = dict(vars(layer))
     built = {"params", "built", "input_shape", "output_shape", "_backend_name", "_config", "_config_key"}
     assert {k for k in after if after[k] is not before.get(k)} <= built
+
+
+def test_predict_keeps_no_call_contexts():
+    # a prediction needs no backward pass: each layer's input is freed once the next layer has run,
+    # instead of every layer's input staying alive in the tape until the end of the batch
+    import tracemalloc
+    from scratchnet import layers, models
+    model = models.Sequential([layers.Input((512,))] + [layers.Dense(512, activation="relu") for _ in range(8)])
+    x = np.ones((256, 512), np.float32)          # 0.5 MB per activation
+    model.predict(x, batch_size=256, verbose=0)
+    tracemalloc.start()
+    try:
+        model.predict(x, batch_size=256, verbose=0)
+        model(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * 2**20, f"{peak / 2**20:.1f} MB traced at the peak of a prediction"
