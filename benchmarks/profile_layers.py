@@ -168,7 +168,9 @@ def main():
     if args.revision:
         import tempfile
         tree = compare_cpu.export_revision(args.revision, Path(tempfile.mkdtemp(prefix="scratchnet-profile-")))
-        origin = f" scratchnet as of git revision {args.revision}."
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.revision], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        origin = f" scratchnet as of commit {commit} ({args.revision})."
     env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads),
                PYTHONPATH=os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]))
