@@ -96,25 +96,32 @@ def fused_nodes(model):
     return [entry[0] for entry in model._graph.fused_plan() if isinstance(entry[0], FusedNode)]
 
 
-@pytest.mark.parametrize("activation", ["relu", None])
-def test_fused_training_equals_the_layers_one_by_one(backend_name, monkeypatch, activation):
+def trained_fused_and_not(monkeypatch, build, x, y, seed):
+    """[predictions before and after two epochs, then the weights] with fusion on and off, and
+    the fused nodes of the model trained with fusion on."""
     import scratchnet
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((24, 10, 9, 2)).astype(np.float32)
-    y = rng.integers(0, 3, 24)
     results = []
     for fuse in (True, False):
         monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
-        scratchnet.set_random_seed(5)
-        model = small_model(activation)
+        scratchnet.set_random_seed(seed)
+        model = build()
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         before = model.predict(x, verbose=0)
         model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
         results.append([before, model.predict(x, verbose=0)] + model.get_weights())
         if fuse:
-            assert len(fused_nodes(model)) == 2
-    for fused, one_by_one in zip(*results):
-        np.testing.assert_allclose(fused, one_by_one, rtol=1e-5, atol=1e-6)
+            fused = fused_nodes(model)
+    return results, fused
+
+
+@pytest.mark.parametrize("activation", ["relu", None])
+def test_fused_training_equals_the_layers_one_by_one(backend_name, monkeypatch, activation):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 10, 9, 2)).astype(np.float32)
+    results, fused = trained_fused_and_not(monkeypatch, lambda: small_model(activation), x, rng.integers(0, 3, 24), 5)
+    assert len(fused) == 2
+    for with_fusion, one_by_one in zip(*results):
+        np.testing.assert_allclose(with_fusion, one_by_one, rtol=1e-5, atol=1e-6)
 
 
 @settings(max_examples=15, deadline=None)
@@ -178,25 +185,18 @@ def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch)
 @pytest.mark.parametrize("relu", ["layer", "activation"])
 def test_batchnorm_then_relu_runs_fused_and_equals_the_layers(backend_name, monkeypatch, relu):
     # training (batch statistics, moving statistics stored), then inference, fused and not
-    import scratchnet
     rng = np.random.default_rng(3)
     x = rng.standard_normal((16, 6, 6, 3)).astype(np.float32)
-    y = rng.integers(0, 2, 16)
-    results = []
-    for fuse in (True, False):
-        monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
-        scratchnet.set_random_seed(6)
-        model = models.Sequential([layers.Input((6, 6, 3)), layers.Conv2D(4, 3, use_bias=False),
-                                   layers.BatchNormalization(),
-                                   layers.ReLU() if relu == "layer" else layers.Activation("relu"),
-                                   layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax")])
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
-        results.append([model.predict(x, verbose=0)] + model.get_weights())
-        if fuse:
-            assert [type(n.layer).__name__ for n in fused_nodes(model)] == ["BatchNormReLU"]
-    for fused, one_by_one in zip(*results):
-        np.testing.assert_allclose(fused, one_by_one, rtol=1e-6, atol=1e-7)
+
+    def build():
+        return models.Sequential([layers.Input((6, 6, 3)), layers.Conv2D(4, 3, use_bias=False),
+                                  layers.BatchNormalization(),
+                                  layers.ReLU() if relu == "layer" else layers.Activation("relu"),
+                                  layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax")])
+    results, fused = trained_fused_and_not(monkeypatch, build, x, rng.integers(0, 2, 16), 6)
+    assert [type(n.layer).__name__ for n in fused] == ["BatchNormReLU"]
+    for with_fusion, one_by_one in zip(*results):
+        np.testing.assert_allclose(with_fusion, one_by_one, rtol=1e-6, atol=1e-7)
 
 
 @settings(max_examples=10, deadline=None)
