@@ -93,12 +93,18 @@ class Lanes:
             with self._lock:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="scratchnet-lane")
-            futures = [self._pool.submit(task) for task in tasks[1:]]
+            errors = np.geterr()     # NumPy's error handling is per thread: the lane gets the caller's
+            futures = [self._pool.submit(_with_errstate, errors, task) for task in tasks[1:]]
             try:
                 first = tasks[0]()
             finally:
                 wait(futures)     # never leave a lane running on buffers this call hands back
             return [first] + [f.result() for f in futures]
+
+
+def _with_errstate(errors, task):
+    with np.errstate(**errors):
+        return task()
 
 
 LANES = Lanes()

@@ -277,3 +277,21 @@ def test_blas_runs_on_one_thread_inside_fit_and_gets_its_threads_back():
                   "on_train_batch_end": lambda self, batch, logs=None: seen.append(threads.get_blas_threads())})()])
     assert seen and set(seen) == {1}
     assert threads.get_blas_threads() == before
+
+
+def test_a_lane_handles_floating_point_errors_as_its_caller_does(monkeypatch):
+    # NumPy's error state is per thread; a diverging step that silences overflow must not warn from a lane
+    import warnings
+    from scratchnet import threads
+    monkeypatch.setattr(fast.Lanes, "min_flops", 0)
+    x = np.full((8, 6, 6, 2), 1e30, np.float32)
+    w = np.full((3, 3, 2, 4), 1e30, np.float32)
+    with threads.one_blas_thread() as blas_threads, warnings.catch_warnings():
+        if blas_threads < 2:
+            pytest.skip("needs two BLAS threads for the lanes to run at once")
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore", invalid="ignore"):
+            y, _ = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0))
+        assert np.isinf(y).all()
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+            fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0))
