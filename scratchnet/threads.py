@@ -18,11 +18,17 @@ def _blas_controller():
 
 
 def set_blas_threads(n):
-    """Limit every loaded BLAS to ``n`` threads; returns False when none is loaded."""
+    """Limit every loaded BLAS to ``n`` threads; returns False when none is loaded. While a
+    model runs (one_blas_thread), BLAS stays at one thread and gets ``n`` when the run ends."""
+    global _saved
     controller = _blas_controller()
     if not controller.lib_controllers:
         return False
-    controller.limit(limits=int(n))
+    with _pin_lock:
+        if _pins:
+            _saved = [int(n)] * len(_saved)
+            return True
+        controller.limit(limits=int(n))
     return True
 
 

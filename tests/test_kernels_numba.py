@@ -295,3 +295,16 @@ def test_a_lane_handles_floating_point_errors_as_its_caller_does(monkeypatch):
         assert np.isinf(y).all()
         with np.errstate(over="raise"), pytest.raises(FloatingPointError):
             fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0))
+
+
+def test_threads_set_during_a_run_take_effect_when_it_ends():
+    from scratchnet import threads
+    before = threads.get_blas_threads()
+    try:
+        with threads.one_blas_thread():
+            threads.set_blas_threads(1)
+            assert threads.get_blas_threads() == 1
+        assert threads.get_blas_threads() == 1          # what was asked for, not what was saved
+    finally:
+        threads.set_blas_threads(before)
+    assert threads.get_blas_threads() == before
