@@ -226,3 +226,53 @@ def test_leaky_or_capped_relus_are_not_fused():
     for relu in (layers.ReLU(max_value=6.0), layers.LeakyReLU(), layers.ReLU(negative_slope=0.1)):
         model = models.Sequential([layers.Input((4, 4, 2)), layers.BatchNormalization(), relu])
         assert fused_nodes(model) == []
+
+
+def test_a_frozen_base_called_in_inference_mode_trains_its_head(backend_name, monkeypatch):
+    # the Keras fine-tuning recipe: base(x, training=False) with base.trainable = False; the fused
+    # conv + pool ran without keeping its argmax, and the backward pass still goes through it
+    import scratchnet
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((8, 10, 9, 2)).astype(np.float32)
+    y = rng.integers(0, 2, 8)
+    results = []
+    for fuse in (True, False):
+        monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
+        scratchnet.set_random_seed(9)
+        inputs = layers.Input((10, 9, 2))
+        base = models.Sequential([layers.Input((10, 9, 2)), layers.Conv2D(3, 3, activation="relu"),
+                                  layers.MaxPooling2D(2), layers.Flatten()])
+        base.trainable = False
+        model = models.Model(inputs, layers.Dense(2, activation="softmax")(
+            layers.Dense(4, activation="relu")(base(inputs, training=False))))
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        loss, grads, dx = model.compute_gradients(x, y, need_dx=True)
+        results.append([dx] + model.get_weights())
+        if fuse:
+            assert len(fused_nodes(base)) == 1
+    for with_fusion, one_by_one in zip(*results):
+        np.testing.assert_allclose(with_fusion, one_by_one, rtol=1e-5, atol=1e-6)
+
+
+def test_a_conv2d_subclass_is_not_fused():
+    class Doubled(layers.Conv2D):
+        def _forward(self, x, training):
+            y, ctx = super()._forward(x, training)
+            return 2 * y, ctx
+    model = models.Sequential([layers.Input((6, 6, 1)), Doubled(2, 3), layers.MaxPooling2D()])
+    assert fused_nodes(model) == []
+
+
+def test_a_relu_changed_after_the_model_was_built_is_honoured(monkeypatch):
+    from scratchnet import activations
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 5, 5, 2)).astype(np.float32)
+    relu = layers.Activation("relu")
+    model = models.Sequential([layers.Input((5, 5, 2)), layers.BatchNormalization(), relu])
+    assert len(fused_nodes(model)) == 1
+    relu.activation = activations.get("tanh")
+    fused = model.predict(x, verbose=0)
+    monkeypatch.setattr(graph, "FUSE_LAYERS", False)
+    np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
+    assert (fused < 0).any()

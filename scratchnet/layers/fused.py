@@ -17,10 +17,11 @@ FUSABLE_ACTIVATIONS = ("relu", "linear")
 
 def fuse_conv_pool(conv, pool):
     """A ConvPool for ``conv`` followed by ``pool``, or None when they cannot run as one."""
+    from .conv import Conv2D
     if type(pool) is not MaxPooling2D or pool.strides != pool.pool_size or pool.padding != "valid":
         return None
-    if conv.groups != 1 or conv.dilation_rate != (1, 1):
-        return None
+    if type(conv) is not Conv2D or conv.groups != 1 or conv.dilation_rate != (1, 1):
+        return None     # (a subclass may compute something else)
     return ConvPool(conv, pool)
 
 
@@ -53,14 +54,17 @@ class ConvPool:
             y, pool_ctx = self.pool.forward(z, training)
             return y, ("layers", conv_ctx, pool_ctx)
         y, ctx = conv_pool.forward(x, self.conv.params, config, training)
-        return y, ("fused", ctx)
+        return y, ("fused", ctx, x, config, training)
 
     def backward(self, dy, ctx, need_dx=True):
         if ctx[0] == "layers":
             dz, _ = self.pool.backward(dy, ctx[2], True)
             dx, grads = self.conv.backward(dz, ctx[1], need_dx)
         else:
-            dx, grads = conv_pool.backward(dy, ctx[1], need_dx)
+            _, fused_ctx, x, config, training = ctx
+            if not training:   # an inference call keeps no argmax: a frozen base's backward recomputes it
+                _, fused_ctx = conv_pool.forward(x, self.conv.params, config, True)
+            dx, grads = conv_pool.backward(dy, fused_ctx, need_dx)
         return dx, {(self.conv, name): g for name, g in grads.items()}
 
     def apply_state_updates(self, ctx):
@@ -74,9 +78,10 @@ def fuse_batchnorm_relu(norm, relu):
     """A BatchNormReLU for ``norm`` followed by a plain ReLU layer (max(x, 0)), or None."""
     if getattr(relu, "activation", None) is None or relu.activation.name != "relu" or relu.params:
         return None
-    if type(relu).__name__ not in ("ReLU", "Activation") or relu.dtype != norm.dtype:
+    from .normalization import BatchNormalization
+    if type(norm) is not BatchNormalization or type(relu).__name__ not in ("ReLU", "Activation"):
         return None
-    return BatchNormReLU(norm, relu)
+    return BatchNormReLU(norm, relu) if BatchNormReLU.plain_relu(norm, relu) else None
 
 
 class BatchNormReLU:
@@ -90,8 +95,18 @@ class BatchNormReLU:
         self.norm, self.relu = norm, relu
         self.name = f"{norm.name}+{relu.name}"
 
+    @staticmethod
+    def plain_relu(norm, relu):
+        """Whether ``relu`` is max(x, 0) in the normalisation's dtype (checked at every call:
+        a layer's activation may be changed after the model is built)."""
+        activation = getattr(relu, "activation", None)
+        return activation is not None and activation.name == "relu" and not relu.params and relu.dtype == norm.dtype
+
     def forward(self, x, training=False):
         y, norm_ctx = self.norm.forward(x, training)
+        if not self.plain_relu(self.norm, self.relu):
+            a, relu_ctx = self.relu.forward(y, training)
+            return a, (norm_ctx, None, relu_ctx)
         backend = self.norm.backend
         if y is x or _shares_memory(y, x):     # never rectify the caller's array
             y = y.copy()
@@ -99,8 +114,11 @@ class BatchNormReLU:
         return a, (norm_ctx, a, backend)
 
     def backward(self, dy, ctx, need_dx=True):
-        norm_ctx, a, backend = ctx
-        dz, _ = backend.bias_activation_backward(dy, a, "relu", False)
+        norm_ctx, a, rest = ctx
+        if a is None:
+            dz, _ = self.relu.backward(dy, rest, True)
+        else:
+            dz, _ = rest.bias_activation_backward(dy, a, "relu", False)
         dx, grads = self.norm.backward(dz, norm_ctx, need_dx)
         return dx, {(self.norm, name): g for name, g in grads.items()}
 
