@@ -10,6 +10,7 @@ lanes are fixed by the work, so results do not depend on the number of threads.
 
 Compiled on first call for each dtype and cached on disk (``cache=True``).
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -83,6 +84,10 @@ class Lanes:
     def __init__(self):
         self._pool = None
         self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget_pool)
+
+    def _forget_pool(self):
+        self._pool, self._lock = None, threading.Lock()    # a forked child has no lane thread
 
     def run(self, tasks):
         """[task() for task in tasks], the first on this thread and the rest on the lane thread."""
@@ -93,8 +98,9 @@ class Lanes:
             with self._lock:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="scratchnet-lane")
-            errors = np.geterr()     # NumPy's error handling is per thread: the lane gets the caller's
-            futures = [self._pool.submit(_with_errstate, errors, task) for task in tasks[1:]]
+            # NumPy's error handling and Numba's thread count are per thread: the lane gets the caller's
+            errors, numba_threads = np.geterr(), numba.get_num_threads()
+            futures = [self._pool.submit(_as_caller, errors, numba_threads, task) for task in tasks[1:]]
             try:
                 first = tasks[0]()
             finally:
@@ -102,7 +108,8 @@ class Lanes:
             return [first] + [f.result() for f in futures]
 
 
-def _with_errstate(errors, task):
+def _as_caller(errors, numba_threads, task):
+    numba.set_num_threads(numba_threads)
     with np.errstate(**errors):
         return task()
 

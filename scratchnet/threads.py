@@ -7,6 +7,7 @@ BLAS libraries loaded in the process (OpenBLAS in NumPy's wheels, or MKL) are fo
 limited with threadpoolctl. Nothing changes either count unless asked to here.
 """
 import operator
+import os
 import threading
 from contextlib import contextmanager
 
@@ -33,7 +34,11 @@ def set_blas_threads(n):
 
 
 def get_blas_threads():
-    """Threads of the loaded BLAS (the largest, if several), or None when none is loaded."""
+    """Threads of the loaded BLAS (the largest, if several), or None when none is loaded; while
+    a model runs (one_blas_thread), the count it gets back when the run ends."""
+    with _pin_lock:
+        if _pins:
+            return max(_saved, default=None)
     counts = [lib.num_threads for lib in _blas_controller().lib_controllers]
     return max(counts) if counts else None
 
@@ -67,6 +72,14 @@ _pin_lock = threading.Lock()
 _pins = 0
 _saved = []
 _libraries = None
+
+
+def _after_fork_in_child():
+    global _pin_lock, _pins
+    _pin_lock, _pins = threading.Lock(), 0     # the parent's run does not continue in the child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _blas_libraries():
