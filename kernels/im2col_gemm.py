@@ -194,7 +194,8 @@ def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_
     """(dx or None, dw, db or None) for conv2d_maxpool_forward, band chunk by band chunk."""
     x, w, has_bias, relu, strides, pads, pool, y, argmax = cache
     if argmax is None:
-        raise ValueError("conv2d_maxpool_backward needs the cache of a training call (training=True)")
+        raise ValueError("conv2d_maxpool_backward needs the cache of a training call (training=True), "
+                         "got the cache of an inference call, which keeps no argmax")
     n, c_out = x.shape[0], w.shape[3]
     geo, (hp, wp, wc), k, band_rows, per = _band_plan(x, w, strides, pads, pool, chunk_bytes)
     workspace = {} if workspace is None else workspace

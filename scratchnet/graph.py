@@ -122,6 +122,7 @@ class Graph:
                 for t in node.inputs:
                     readers.setdefault(id(t), []).append(node)
             kept = {id(t) for t in self.outputs}
+            frees = {id(entry[0]): entry[3] for entry in self._plan}
             plan, absorbed = [], set()
             for node, input_ids, output_ids, free in self._plan:
                 if id(node) in absorbed:
@@ -137,9 +138,8 @@ class Graph:
                     continue
                 second = fused.nodes[1]
                 absorbed.add(id(second))
-                second_free = next(entry[3] for entry in self._plan if entry[0] is second)
                 plan.append((fused, input_ids, [id(t) for t in second.outputs],
-                             free + [i for i in second_free if i != output_ids[0]]))
+                             free + [i for i in frees[id(second)] if i != output_ids[0]]))
             self._fused_plan = plan
         return self._fused_plan
 

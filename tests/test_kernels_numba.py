@@ -315,3 +315,17 @@ def test_threads_set_during_a_run_take_effect_when_it_ends():
     finally:
         threads.set_blas_threads(before)
     assert actual_blas_threads() == before
+
+
+@settings(max_examples=30)
+@given(m=st.integers(1, 40), k=st.integers(1, 30), n=st.integers(1, 20), dtype=dtypes, seed=seeds,
+       lanes=st.booleans())
+def test_matmul_in_lanes_matches_numpy(monkeypatch, m, k, n, dtype, seed, lanes):
+    # Dense's product: rows split between two lanes give the rows one product gives
+    monkeypatch.setattr(fast.Lanes, "min_flops", 0 if lanes else float("inf"))
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    got = fast.matmul(a, b)
+    assert got.dtype == dtype and got.shape == (m, n)
+    np.testing.assert_allclose(got, a @ b, **tolerance(dtype))
+    np.testing.assert_allclose(fast.matmul(a.T.copy().T, b), got, **tolerance(dtype))
