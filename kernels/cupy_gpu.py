@@ -62,9 +62,32 @@ def _kernel_argument(kernel, a):
     if isinstance(a, np.ndarray):
         raise TypeError(f"GPU kernel {kernel.__name__} was given a host (NumPy) array of shape {a.shape}; "
                         f"every array of the GPU backend must live on the device")
-    if simulating() and hasattr(a, "__cuda_array_interface__"):
+    if not hasattr(a, "__cuda_array_interface__"):
+        return a                                  # a scalar
+    if simulating():
         return np.asarray(_SimulatedDeviceMemory(a))
-    return a
+    # numba-cuda, given a CuPy array, synchronises the host with the stream the array names
+    # (CUDA Array Interface v3) before every launch: one host sync per array argument.
+    # The kernel runs on that same stream (_current_stream), so stream order already
+    # makes it wait for the work that wrote the array: import the memory without the sync.
+    from numba import cuda
+    return cuda.from_cuda_array_interface(a.__cuda_array_interface__, owner=a, sync=False)
+
+
+_STREAMS = {}   # {(device id, CuPy stream pointer): the numba-cuda stream over it}
+
+
+def _current_stream():
+    """CuPy's current stream as a numba-cuda stream, so kernels queue behind CuPy's work
+    (GEMMs, reductions) and before it, with no synchronisation in between."""
+    import cupy
+    from numba import cuda
+    key = (cupy.cuda.Device().id, cupy.cuda.get_current_stream().ptr)
+    stream = _STREAMS.get(key)
+    if stream is None:
+        stream = cuda.legacy_default_stream() if key[1] == 0 else cuda.external_stream(key[1])
+        _STREAMS[key] = stream
+    return stream
 
 
 def _launch(kernel, n, *args):
@@ -75,11 +98,12 @@ def _launch(kernel, n, *args):
     if simulating():
         # NumPy scalars stand in for registers, and warn when unsigned products wrap (the
         # dropout hash wraps by design); the simulator's threads share the warning filters.
+        # The simulator runs every launch at once, on no stream.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "overflow encountered in scalar", RuntimeWarning)
             kernel[blocks(n), THREADS](*args)
     else:
-        kernel[blocks(n), THREADS](*args)
+        kernel[blocks(n), THREADS, _current_stream()](*args)
 
 
 def signatures():

@@ -14,7 +14,9 @@ through ``__cuda_array_interface__``, as it does on real CuPy arrays. Like
   one host-to-device copy in ``TRANSFERS['to_device']``;
 - returns 0-d device arrays from reductions and scalar indexing, as CuPy does;
 - hands out uninitialised memory from ``empty`` (NaN for floats, a large sentinel for
-  ints), so a kernel that forgets to write an element is caught.
+  ints), so a kernel that forgets to write an element is caught;
+- names, in ``__cuda_array_interface__``, the current stream (``cuda.Stream``,
+  ``cuda.get_current_stream``) that a consumer must synchronise with or queue on.
 
 The "device memory" is a NumPy array private to each instance.
 """
@@ -148,9 +150,11 @@ class ndarray(NDArrayOperatorsMixin):
     def __cuda_array_interface__(self):
         memory = self._memory
         contiguous = memory.flags.c_contiguous
+        # as CuPy: the stream a consumer must order its work after (1: the legacy default)
+        stream = _CURRENT_STREAM[0].ptr or 1
         return {"shape": memory.shape, "typestr": memory.dtype.str, "version": 3,
                 "data": (memory.__array_interface__["data"][0], False),
-                "strides": None if contiguous else memory.strides}
+                "strides": None if contiguous else memory.strides, "stream": stream}
 
     # ----- computing on the device ------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -252,7 +256,32 @@ class _Device:
         pass
 
 
-cuda = types.SimpleNamespace(runtime=_Runtime(), Device=_Device)
+class Stream:
+    """A stream handle; ``with Stream(ptr):`` makes it current, as in CuPy."""
+    null = None
+
+    def __init__(self, ptr=0):
+        self.ptr = ptr
+
+    def __enter__(self):
+        self._previous = _CURRENT_STREAM[0]
+        _CURRENT_STREAM[0] = self
+        return self
+
+    def __exit__(self, *exc):
+        _CURRENT_STREAM[0] = self._previous
+
+
+Stream.null = Stream(0)
+_CURRENT_STREAM = [Stream.null]
+
+
+def get_current_stream():
+    return _CURRENT_STREAM[0]
+
+
+cuda = types.SimpleNamespace(runtime=_Runtime(), Device=_Device, Stream=Stream,
+                             get_current_stream=get_current_stream)
 
 
 def install():

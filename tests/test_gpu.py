@@ -149,3 +149,58 @@ def test_cpu_vs_gpu_benchmark_says_when_the_gpu_half_was_not_measured(capsys, mo
     cpu, gpu = cpu_vs_gpu.main(["--tiny", "--repeats", "1", "--no-write"])
     assert gpu == {} and len(cpu) == 10
     assert "The GPU half was not measured" in capsys.readouterr().out
+
+
+class _RecordedKernel:
+    """Stands in for a compiled numba-cuda kernel: records its launch configuration."""
+    __name__ = "recorded"
+
+    def __init__(self):
+        self.launches = []
+
+    def __getitem__(self, configuration):
+        return lambda *args: self.launches.append((configuration, args))
+
+
+def test_kernels_queue_on_cupys_current_stream_without_a_host_sync(monkeypatch):
+    """Off the simulator, each array goes to numba-cuda as a device view imported without
+    the stream synchronisation numba does by default, and the kernel is launched on
+    CuPy's current stream: stream order, not the host, makes it wait for CuPy's work.
+    (No GPU here: numba's two entry points are recorded instead of called.)"""
+    import inspect
+
+    import strict_cupy
+    from numba import cuda
+
+    from scratchnet.kernels import cupy_gpu
+    parameters = inspect.signature(cuda.from_cuda_array_interface).parameters
+    assert {"desc", "owner", "sync"} <= set(parameters)   # the real API has what we call
+    assert callable(cuda.external_stream) and callable(cuda.legacy_default_stream)
+
+    monkeypatch.setitem(sys.modules, "cupy", strict_cupy)
+    monkeypatch.setattr(cupy_gpu, "simulating", lambda: False)
+    monkeypatch.setattr(cupy_gpu, "_STREAMS", {})
+    imported = []
+
+    def from_cuda_array_interface(desc, owner=None, sync=True):
+        imported.append((desc["stream"], owner, sync))
+        return ("view", owner)
+    monkeypatch.setattr(cuda, "from_cuda_array_interface", from_cuda_array_interface)
+    monkeypatch.setattr(cuda, "legacy_default_stream", lambda: "legacy default stream")
+    monkeypatch.setattr(cuda, "external_stream", lambda ptr: f"external stream {ptr:#x}")
+
+    kernel = _RecordedKernel()
+    a, b = strict_cupy.zeros(5, np.float32), strict_cupy.ones(5, np.float32)
+    cupy_gpu._launch(kernel, 5, a, b, np.float32(2))
+    with strict_cupy.cuda.Stream(0xBEEF):
+        cupy_gpu._launch(kernel, 5, a, np.float32(2))
+    cupy_gpu._launch(kernel, 5, b)
+
+    assert [config[2] for config, _ in kernel.launches] == [
+        "legacy default stream", "external stream 0xbeef", "legacy default stream"]
+    assert kernel.launches[0][1] == (("view", a), ("view", b), np.float32(2))
+    assert [sync for *_, sync in imported] == [False] * 4
+    assert [stream for stream, *_ in imported] == [1, 1, 0xBEEF, 1]
+    assert len(cupy_gpu._STREAMS) == 2   # each stream wrapped once
+    with pytest.raises(TypeError, match="host \\(NumPy\\) array"):
+        cupy_gpu._launch(kernel, 5, np.zeros(5, np.float32))
