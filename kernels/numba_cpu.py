@@ -606,25 +606,23 @@ def _centred_square_sums(x2, mean, parts, zero):
 
 
 @_kernel
-def _scale_shift(x2, mean, scale, shift, y2, xhat, inv_std, keep_xhat):
-    # y = (x - mean) * scale + shift; with keep_xhat also xhat = (x - mean) * inv_std, row by row
+def _scale_shift(x2, mean, scale, shift, relu, zero, y2):
+    # y = (x - mean) * scale + shift, then max(y, 0) if relu; row by row
     rows, cols = x2.shape
     for r in prange(rows):
         row, out = x2[r], y2[r]
-        if keep_xhat:
-            xh = xhat[r]
+        if relu:
             for k in range(cols):
-                d = row[k] - mean[k]
-                xh[k] = d * inv_std[k]
-                out[k] = d * scale[k] + shift[k]
+                out[k] = max((row[k] - mean[k]) * scale[k] + shift[k], zero)
         else:
             for k in range(cols):
                 out[k] = (row[k] - mean[k]) * scale[k] + shift[k]
 
 
 @_kernel
-def _bn_backward_sums(dy2, xhat, parts_dy, parts_dyx, zero):
-    # parts_dy[p] = column sums of dy, parts_dyx[p] = column sums of dy * xhat, per fixed row part
+def _bn_backward_sums(dy2, x2, mean, inv_std, y2, relu, parts_dy, parts_dyx, zero):
+    # per fixed row part: column sums of g and of g * xhat, g = dy (0 where y <= 0 if relu),
+    # xhat = (x - mean) * inv_std recomputed from x
     rows, cols = dy2.shape
     count = parts_dy.shape[0]
     for p in prange(count):
@@ -633,20 +631,23 @@ def _bn_backward_sums(dy2, xhat, parts_dy, parts_dyx, zero):
             a[k] = zero
             b[k] = zero
         for r in range(p * rows // count, (p + 1) * rows // count):
-            g, xh = dy2[r], xhat[r]
+            g, xr, yr = dy2[r], x2[r], y2[r]
             for k in range(cols):
-                a[k] += g[k]
-                b[k] += g[k] * xh[k]
+                gk = g[k] if (yr[k] > zero or not relu) else zero
+                a[k] += gk
+                b[k] += gk * ((xr[k] - mean[k]) * inv_std[k])
 
 
 @_kernel
-def _bn_backward_input(dy2, xhat, scale, dbeta, dgamma, n, dx2):
-    # dx = scale / n * (n * dy - dbeta - xhat * dgamma), row by row
+def _bn_backward_input(dy2, x2, mean, inv_std, y2, relu, scale, dbeta, dgamma, n, zero, dx2):
+    # dx = scale / n * (n * g - dbeta - xhat * dgamma), g and xhat as in _bn_backward_sums; row by row
     rows, cols = dy2.shape
     for r in prange(rows):
-        g, xh, out = dy2[r], xhat[r], dx2[r]
+        g, xr, yr, out = dy2[r], x2[r], y2[r], dx2[r]
         for k in range(cols):
-            out[k] = scale[k] / n * (n * g[k] - dbeta[k] - xh[k] * dgamma[k])
+            gk = g[k] if (yr[k] > zero or not relu) else zero
+            xh = (xr[k] - mean[k]) * inv_std[k]
+            out[k] = scale[k] / n * (n * gk - dbeta[k] - xh * dgamma[k])
 
 
 _S27, _S30, _S31, _SKEEP = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(64 - RANDOM_BITS)
@@ -856,8 +857,9 @@ def depthwise_conv2d_backward(dy, cache, need_dx=True):
 BN_PARTS = 8   # fixed split of batch normalisation's column sums (same result for any thread count)
 
 
-def batchnorm_forward(x2, gamma, beta, epsilon):
-    """As numpy_ref.batchnorm_forward."""
+def batchnorm_forward(x2, gamma, beta, epsilon, relu=False):
+    """As numpy_ref.batchnorm_forward. The cache keeps x (and y after a ReLU), not xhat:
+    backward recomputes xhat, so forward writes one array instead of two."""
     x2 = np.ascontiguousarray(x2)
     rows, c = x2.shape
     t = x2.dtype.type
@@ -869,33 +871,36 @@ def batchnorm_forward(x2, gamma, beta, epsilon):
     inv_std = 1 / np.sqrt(var + t(epsilon))
     scale = inv_std if gamma is None else gamma * inv_std
     shift = np.zeros(c, x2.dtype) if beta is None else beta
-    y2, xhat = np.empty_like(x2), np.empty_like(x2)
-    _scale_shift(x2.size, x2, mean, scale, shift, y2, xhat, inv_std, True)
-    return y2, mean, var, (xhat, inv_std)
+    y2 = np.empty_like(x2)
+    _scale_shift(x2.size, x2, mean, scale, shift, relu, t(0), y2)
+    return y2, mean, var, (x2, mean, inv_std, y2 if relu else None)
 
 
 def batchnorm_backward(dy2, cache, gamma):
     """As numpy_ref.batchnorm_backward."""
-    xhat, inv_std = cache
+    x2, mean, inv_std, rectified = cache
     dy2 = np.ascontiguousarray(dy2)
     rows, c = dy2.shape
     t = dy2.dtype.type
+    relu = rectified is not None
+    y2 = rectified if relu else x2     # not read without a ReLU
     parts_dy, parts_dyx = np.empty((BN_PARTS, c), dy2.dtype), np.empty((BN_PARTS, c), dy2.dtype)
-    _bn_backward_sums(dy2.size, dy2, xhat, parts_dy, parts_dyx, t(0))
+    _bn_backward_sums(dy2.size, dy2, x2, mean, inv_std, y2, relu, parts_dy, parts_dyx, t(0))
     dbeta, dgamma = parts_dy.sum(axis=0), parts_dyx.sum(axis=0)
     scale = inv_std if gamma is None else gamma * inv_std
     dx2 = np.empty_like(dy2)
-    _bn_backward_input(dy2.size, dy2, xhat, scale, dbeta, dgamma, t(rows), dx2)
+    _bn_backward_input(dy2.size, dy2, x2, mean, inv_std, y2, relu, scale, dbeta, dgamma, t(rows), t(0), dx2)
     return dx2, dgamma, dbeta
 
 
-def batchnorm_inference(x2, gamma, beta, mean, var, epsilon):
+def batchnorm_inference(x2, gamma, beta, mean, var, epsilon, relu=False):
     """As numpy_ref.batchnorm_inference."""
     x2 = np.ascontiguousarray(x2)
     c = x2.shape[1]
-    inv_std = 1 / np.sqrt(var + x2.dtype.type(epsilon))
+    t = x2.dtype.type
+    inv_std = 1 / np.sqrt(var + t(epsilon))
     scale = inv_std if gamma is None else gamma * inv_std
     shift = np.zeros(c, x2.dtype) if beta is None else beta
     y2 = np.empty_like(x2)
-    _scale_shift(x2.size, x2, mean, scale, shift, y2, y2, inv_std, False)
+    _scale_shift(x2.size, x2, mean, scale, shift, relu, t(0), y2)
     return y2

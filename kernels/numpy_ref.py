@@ -149,10 +149,10 @@ def depthwise_conv2d_backward(dy, cache, need_dx=True):
     return dx, dk
 
 
-def batchnorm_forward(x2, gamma, beta, epsilon):
+def batchnorm_forward(x2, gamma, beta, epsilon, relu=False):
     """Batch normalisation in training, over the rows of x2 (rows, C): y = xhat * gamma + beta
-    with xhat = (x - mean) / sqrt(var + epsilon), mean and (biased) var per column, as Keras.
-    gamma/beta may be None. Returns (y, mean, var, cache)."""
+    with xhat = (x - mean) / sqrt(var + epsilon), mean and (biased) var per column, as Keras;
+    then max(y, 0) if ``relu``. gamma/beta may be None. Returns (y, mean, var, cache)."""
     mean = x2.mean(axis=0)
     centred = x2 - mean
     var = (centred * centred).mean(axis=0)
@@ -161,13 +161,17 @@ def batchnorm_forward(x2, gamma, beta, epsilon):
     y = xhat * gamma if gamma is not None else xhat.copy()
     if beta is not None:
         y += beta
-    return y, mean, var, (xhat, inv_std)
+    if relu:
+        np.maximum(y, 0, out=y)
+    return y, mean, var, (xhat, inv_std, y if relu else None)
 
 
 def batchnorm_backward(dy2, cache, gamma):
-    """(dx, dgamma, dbeta) for batchnorm_forward: dx = gamma * inv_std / n *
-    (n * dy - sum(dy) - xhat * sum(dy * xhat)), sums over rows."""
-    xhat, inv_std = cache
+    """(dx, dgamma, dbeta) for batchnorm_forward: with g = dy (where y > 0, after a ReLU),
+    dx = gamma * inv_std / n * (n * g - sum(g) - xhat * sum(g * xhat)), sums over rows."""
+    xhat, inv_std, rectified = cache
+    if rectified is not None:
+        dy2 = dy2 * (rectified > 0)
     n = dy2.shape[0]
     dbeta = dy2.sum(axis=0)
     dgamma = (dy2 * xhat).sum(axis=0)
@@ -176,13 +180,16 @@ def batchnorm_backward(dy2, cache, gamma):
     return dx, dgamma, dbeta
 
 
-def batchnorm_inference(x2, gamma, beta, mean, var, epsilon):
-    """Batch normalisation with fixed statistics: (x - mean) / sqrt(var + epsilon) * gamma + beta."""
+def batchnorm_inference(x2, gamma, beta, mean, var, epsilon, relu=False):
+    """Batch normalisation with fixed statistics: (x - mean) / sqrt(var + epsilon) * gamma + beta,
+    then max(., 0) if ``relu``."""
     y = (x2 - mean) * (1 / np.sqrt(var + x2.dtype.type(epsilon)))
     if gamma is not None:
         y *= gamma
     if beta is not None:
         y += beta
+    if relu:
+        np.maximum(y, 0, out=y)
     return y
 
 

@@ -196,22 +196,26 @@ def test_depthwise_conv_matches_reference(monkeypatch, case, multiplier, dtype, 
 
 
 @given(rows=st.integers(2, 500), cols=st.integers(1, 9), dtype=dtypes, seed=seeds, affine=st.booleans(),
-       parallel=st.booleans())
-def test_batchnorm_matches_reference(monkeypatch, rows, cols, dtype, seed, affine, parallel):
+       relu=st.booleans(), parallel=st.booleans())
+def test_batchnorm_matches_reference(monkeypatch, rows, cols, dtype, seed, affine, relu, parallel):
     monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((rows, cols)) * 3 + 2).astype(dtype)
     gamma = rng.standard_normal(cols).astype(dtype) if affine else None
     beta = rng.standard_normal(cols).astype(dtype) if affine else None
-    fast_out, ref_out = fast.batchnorm_forward(x, gamma, beta, 1e-3), ref.batchnorm_forward(x, gamma, beta, 1e-3)
+    fast_out = fast.batchnorm_forward(x, gamma, beta, 1e-3, relu)
+    ref_out = ref.batchnorm_forward(x, gamma, beta, 1e-3, relu)
     for a, b in zip(fast_out[:3], ref_out[:3]):
         np.testing.assert_allclose(a, b, **tolerance(dtype))
         assert a.dtype == dtype
+    if relu:
+        assert (fast_out[0] >= 0).all()
     dy = rng.standard_normal(x.shape).astype(dtype)
+    dy[np.abs(ref_out[0]) < 1e-3] = 0     # where rounding could put y on either side of the ReLU's kink
     for a, b in zip(fast.batchnorm_backward(dy, fast_out[3], gamma), ref.batchnorm_backward(dy, ref_out[3], gamma)):
         np.testing.assert_allclose(a, b, **tolerance(dtype))
-    np.testing.assert_allclose(fast.batchnorm_inference(x, gamma, beta, ref_out[1], ref_out[2], 1e-3),
-                               ref.batchnorm_inference(x, gamma, beta, ref_out[1], ref_out[2], 1e-3),
+    np.testing.assert_allclose(fast.batchnorm_inference(x, gamma, beta, ref_out[1], ref_out[2], 1e-3, relu),
+                               ref.batchnorm_inference(x, gamma, beta, ref_out[1], ref_out[2], 1e-3, relu),
                                **tolerance(dtype))
 
 

@@ -125,3 +125,19 @@ def test_batchnorm_normalises_each_column(rows, cols, seed):
     gamma, beta = rng.standard_normal(cols), rng.standard_normal(cols)
     np.testing.assert_allclose(ref.batchnorm_inference(x, gamma, beta, mean, var, 1e-3),
                                ref.batchnorm_forward(x, gamma, beta, 1e-3)[0], rtol=1e-10, atol=1e-12)
+
+
+@given(st.integers(2, 40), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_batchnorm_with_relu_is_the_relu_of_batchnorm_and_its_gradient_is_masked(rows, cols, seed):
+    rng = np.random.default_rng(seed)
+    x, dy = rng.standard_normal((rows, cols)), rng.standard_normal((rows, cols))
+    gamma, beta = rng.standard_normal(cols), rng.standard_normal(cols)
+    y, mean, var, plain = ref.batchnorm_forward(x, gamma, beta, 1e-3)
+    rectified, mean_r, var_r, cache = ref.batchnorm_forward(x, gamma, beta, 1e-3, relu=True)
+    np.testing.assert_array_equal(rectified, np.maximum(y, 0))
+    np.testing.assert_array_equal(mean_r, mean)
+    np.testing.assert_array_equal(var_r, var)
+    for a, b in zip(ref.batchnorm_backward(dy, cache, gamma), ref.batchnorm_backward(dy * (y > 0), plain, gamma)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ref.batchnorm_inference(x, gamma, beta, mean, var, 1e-3, relu=True),
+                                  np.maximum(ref.batchnorm_inference(x, gamma, beta, mean, var, 1e-3), 0))

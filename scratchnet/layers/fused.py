@@ -85,9 +85,9 @@ def fuse_batchnorm_relu(norm, relu):
 
 
 class BatchNormReLU:
-    """relu(batchnorm(x)) as one graph step: the ReLU rectifies the normalised output in place
-    (one parallel pass, no new array) and, backward, masks the gradient before the
-    normalisation's backward pass. The normalisation's moving statistics are stored as its own."""
+    """relu(batchnorm(x)) as one graph step: the normalisation's kernels rectify their output
+    as they write it and, backward, mask the gradient as they read it (no array for the ReLU
+    either way). The normalisation's moving statistics are stored as its own."""
 
     takes_list = False
 
@@ -103,35 +103,25 @@ class BatchNormReLU:
         return activation is not None and activation.name == "relu" and not relu.params and relu.dtype == norm.dtype
 
     def forward(self, x, training=False):
-        y, norm_ctx = self.norm.forward(x, training)
-        if not self.plain_relu(self.norm, self.relu):
+        norm = self.norm
+        if (not self.plain_relu(norm, self.relu) or not norm.built or tuple(x.shape[1:]) != norm.input_shape
+                or x.dtype != norm.dtype):
+            y, norm_ctx = norm.forward(x, training)
             a, relu_ctx = self.relu.forward(y, training)
-            return a, (norm_ctx, None, relu_ctx)
-        backend = self.norm.backend
-        if y is x or _shares_memory(y, x):     # never rectify the caller's array
-            y = y.copy()
-        a = backend.bias_activation(y, None, "relu")
-        return a, (norm_ctx, a, backend)
+            return a, ("layers", norm_ctx, relu_ctx)
+        a, norm_ctx = norm._forward(x, training, relu=True)
+        return a, ("fused", norm_ctx, None)
 
     def backward(self, dy, ctx, need_dx=True):
-        norm_ctx, a, rest = ctx
-        if a is None:
-            dz, _ = self.relu.backward(dy, rest, True)
-        else:
-            dz, _ = rest.bias_activation_backward(dy, a, "relu", False)
-        dx, grads = self.norm.backward(dz, norm_ctx, need_dx)
+        mode, norm_ctx, relu_ctx = ctx
+        if mode == "layers":
+            dy, _ = self.relu.backward(dy, relu_ctx, True)
+        dx, grads = self.norm.backward(dy, norm_ctx, need_dx)
         return dx, {(self.norm, name): g for name, g in grads.items()}
 
     def apply_state_updates(self, ctx):
-        self.norm.apply_state_updates(ctx[0])
+        self.norm.apply_state_updates(ctx[1])
 
     def __repr__(self):
         return f"<BatchNormReLU {self.name}>"
 
-
-def _shares_memory(a, b):
-    import numpy as np
-    try:
-        return np.may_share_memory(a, b)
-    except TypeError:      # device arrays: a fresh output is all a layer returns there
-        return False

@@ -52,9 +52,9 @@ class BatchNormalization(Layer):
         from .fused import fuse_batchnorm_relu
         return fuse_batchnorm_relu(self, next_layer)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, relu=False):
         # a frozen BatchNormalization runs in inference mode, as in Keras 3
-        return normalization.forward(x, self.params, self.function_config(), training and self.trainable)
+        return normalization.forward(x, self.params, self.function_config(), training and self.trainable, relu)
 
     def _backward(self, dy, ctx, need_dx):
         return normalization.backward(dy, ctx, need_dx)
