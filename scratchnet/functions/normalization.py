@@ -1,10 +1,11 @@
 """Batch normalisation over the last axis, as Keras's BatchNormalization.
 
 Training: y = (x - mean) / sqrt(var + epsilon) * gamma + beta with the batch's mean and
-(biased) variance per channel (then max(y, 0) with ``relu=True``, a ReLU fused after it); the context keeps the batch's statistics, from which
-``state_updates`` computes the new moving ones, ``moving * momentum + batch * (1 - momentum)``,
-when the caller stores them (after the training step). Inference: the same with the moving
-statistics, a fixed affine map of x."""
+(biased) variance per channel, then max(y, 0) with ``relu=True`` (a ReLU fused after it);
+the context keeps the batch's statistics, from which ``state_updates`` computes the new
+moving ones, ``moving * momentum + batch * (1 - momentum)``, when the caller stores them
+(after the training step). Inference: the same with the moving statistics, a fixed affine
+map of x."""
 from dataclasses import dataclass
 
 import numpy as np
