@@ -1,6 +1,7 @@
 """Convolution as im2col + GEMM, in chunks of images, shared by the CPU and GPU backends.
 
-The backends supply the array module (NumPy or CuPy) and two launchers,
+The backends supply the array module (NumPy or CuPy), optionally the product
+``gemm(a, b, out=...)`` (the array module's ``matmul`` if not), and two launchers,
 ``im2col(x, geometry, first, last, cols)`` and ``col2im(dcols, geometry, first, last, dx)``,
 that unfold images first..last-1 into rows of ``cols`` and fold them back. The unfolded
 matrix lives in a buffer the layer keeps (``workspace``) of at most ``chunk_bytes``; a
@@ -38,8 +39,9 @@ def _images_per_chunk(n, rows_per_image, row_bytes, chunk_bytes):
     return min(n, max(1, chunk_bytes // max(1, rows_per_image * row_bytes)))
 
 
-def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, lanes=None):
+def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, lanes=None, gemm=None):
     """y = conv(x, w). Returns (y, cache)."""
+    gemm = gemm or xp.matmul
     x = xp.ascontiguousarray(x)
     n, c_out = x.shape[0], w.shape[3]
     geo = geometry(x.shape, w.shape, strides, pads)
@@ -53,7 +55,7 @@ def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, l
         """Images first..last-1, in chunks; returns the unfolded rows when they fit one chunk."""
         if _pointwise(geo, pads):     # a 1x1 kernel's unfolded rows are the pixels themselves
             pixels = x.reshape(n * rows, k)[first * rows:last * rows]
-            xp.matmul(pixels, w2, out=y[first * rows:last * rows])
+            gemm(pixels, w2, out=y[first * rows:last * rows])
             return pixels
         per = _images_per_chunk(last - first, rows, k * x.dtype.itemsize, chunk_bytes)
         cols = buffer(xp, space, "cols", (per * rows, k), x.dtype)
@@ -61,7 +63,7 @@ def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, l
             stop = min(last, start + per)
             part = cols[:(stop - start) * rows]
             im2col(x, geo, start, stop, part)
-            xp.matmul(part, w2, out=y[start * rows:stop * rows])
+            gemm(part, w2, out=y[start * rows:stop * rows])
         # one chunk: backward reuses cols as they are; several: it unfolds each chunk again
         return cols if per >= last - first else None
 
@@ -70,8 +72,9 @@ def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, l
     return y.reshape(n, geo[6], geo[7], c_out), (x, w, strides, pads, ranges, kept)
 
 
-def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_bytes, lanes=None):
+def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_bytes, lanes=None, gemm=None):
     """(dx or None, dw) for conv2d_forward, lane by lane and chunk by chunk as in the forward pass."""
+    gemm = gemm or xp.matmul
     x, w, strides, pads, ranges, kept = cache
     n, c_out = x.shape[0], w.shape[3]
     geo = geometry(x.shape, w.shape, strides, pads)
@@ -96,14 +99,14 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
             part = cols[:(stop - start) * rows]
             if kept_cols is None:
                 im2col(x, geo, start, stop, part)
-            xp.matmul(part.T, dy_part, out=partial)
+            gemm(part.T, dy_part, out=partial)
             if partial is not dw:
                 dw += partial
             if need_dx and pointwise:     # folding back is the identity too
-                xp.matmul(dy_part, w2.T, out=dx.reshape(n * rows, k)[start * rows:stop * rows])
+                gemm(dy_part, w2.T, out=dx.reshape(n * rows, k)[start * rows:stop * rows])
             elif need_dx:
                 dpart = dcols[:(stop - start) * rows]
-                xp.matmul(dy_part, w2.T, out=dpart)
+                gemm(dy_part, w2.T, out=dpart)
                 col2im(dpart, geo, start, stop, dx)
         return dw
 
@@ -113,13 +116,14 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
     return dx, dw.reshape(w.shape)
 
 
-def matmul(a, b, *, xp, lanes=None):
+def matmul(a, b, *, xp, lanes=None, gemm=None):
     """a @ b, its rows split between the lanes when the product is big enough."""
+    gemm = gemm or xp.matmul
     ranges = lane_ranges(a.shape[0], 2 * a.shape[0] * a.shape[1] * b.shape[1], lanes)
     if len(ranges) == 1:
-        return a @ b
+        return gemm(a, b)
     out = xp.empty((a.shape[0], b.shape[1]), xp.result_type(a, b))
-    _run(lanes, [lambda r=r: xp.matmul(a[r[0]:r[1]], b, out=out[r[0]:r[1]]) for r in ranges])
+    _run(lanes, [lambda r=r: gemm(a[r[0]:r[1]], b, out=out[r[0]:r[1]]) for r in ranges])
     return out
 
 
@@ -163,8 +167,9 @@ def _run(lanes, tasks):
 
 
 def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace, *, xp, launch,
-                           chunk_bytes, lanes=None):
+                           chunk_bytes, lanes=None, gemm=None):
     """maxpool(activation(conv(x, w) + b)), activation 'relu' or 'linear'. Returns (y, cache)."""
+    gemm = gemm or xp.matmul
     x = xp.ascontiguousarray(x)
     n, c_out = x.shape[0], w.shape[3]
     geo, (hp, wp, wc), k, band_rows, per = _band_plan(x, w, strides, pads, pool, chunk_bytes)
@@ -182,7 +187,7 @@ def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, w
             q1 = min(last * hp, q0 + per)
             m = (q1 - q0) * band_rows
             launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
-            xp.matmul(cols[:m], w2, out=z[:m])
+            gemm(cols[:m], w2, out=z[:m])
             launch("pool", z[:m], bias, relu, pool, hp, wp, q0, q1, y, argmax)
 
     ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out, lanes)
@@ -190,8 +195,9 @@ def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, w
     return y, (x, w, b is not None, relu, strides, pads, pool, y, argmax)
 
 
-def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_bytes, lanes=None):
+def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_bytes, lanes=None, gemm=None):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward, band chunk by band chunk."""
+    gemm = gemm or xp.matmul
     x, w, has_bias, relu, strides, pads, pool, y, argmax = cache
     if argmax is None:
         raise ValueError("conv2d_maxpool_backward needs the cache of a training call (training=True), "
@@ -215,10 +221,10 @@ def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_
             m = (q1 - q0) * band_rows
             launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
             launch("unpool", dy, y, argmax, relu, pool, hp, wp, q0, q1, dz[:m])
-            xp.matmul(cols[:m].T, dz[:m], out=partial)
+            gemm(cols[:m].T, dz[:m], out=partial)
             dw += partial
             if need_dx:
-                xp.matmul(dz[:m], w2.T, out=dcols[:m])
+                gemm(dz[:m], w2.T, out=dcols[:m])
                 launch("col2im", dcols[:m], geo, pool, hp, wc, q0, q1, dx)
         return dw
 

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import im2col_gemm
+from . import blas, im2col_gemm
 from .numpy_ref import GOLDEN, KERNEL_ACTIVATIONS, MIX_1, MIX_2, RANDOM_BITS, dropout_threshold  # noqa: F401
 
 __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
@@ -675,14 +675,15 @@ def _launch_col2im(dcols, geo, first, last, dx):
 
 def conv2d_forward(x, w, strides, pads, workspace=None):
     """y = conv(x, w): im2col + BLAS GEMM in chunks of images. Returns (y, cache)."""
-    return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=np, im2col=_launch_im2col,
-                                      chunk_bytes=CHUNK_BYTES, lanes=LANES)
+    return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=np, gemm=blas.matmul,
+                                      im2col=_launch_im2col, chunk_bytes=CHUNK_BYTES, lanes=LANES)
 
 
 def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     """(dx or None, dw) for conv2d_forward."""
-    return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=np, im2col=_launch_im2col,
-                                       col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES, lanes=LANES)
+    return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=np, gemm=blas.matmul,
+                                       im2col=_launch_im2col, col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES,
+                                       lanes=LANES)
 
 
 def _launch_conv_pool(what, *args):
@@ -712,21 +713,21 @@ def _launch_conv_pool(what, *args):
 
 def matmul(a, b):
     """a @ b, rows split between the two lanes when the product is big enough."""
-    return im2col_gemm.matmul(a, b, xp=np, lanes=LANES)
+    return im2col_gemm.matmul(a, b, xp=np, gemm=blas.matmul, lanes=LANES)
 
 
 def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace=None):
     """maxpool(activation(conv(x, w) + b)) with non-overlapping pool x pool windows, in
     cache-sized bands of pooled rows. Returns (y, cache); see numpy_ref."""
     return im2col_gemm.conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace,
-                                              xp=np, launch=_launch_conv_pool, chunk_bytes=BAND_CHUNK_BYTES,
-                                              lanes=LANES)
+                                              xp=np, gemm=blas.matmul, launch=_launch_conv_pool,
+                                              chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
 
 
 def conv2d_maxpool_backward(dy, cache, need_dx=True, workspace=None):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward."""
-    return im2col_gemm.conv2d_maxpool_backward(dy, cache, need_dx, workspace, xp=np, launch=_launch_conv_pool,
-                                               chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
+    return im2col_gemm.conv2d_maxpool_backward(dy, cache, need_dx, workspace, xp=np, gemm=blas.matmul,
+                                               launch=_launch_conv_pool, chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
 
 
 def _geometry(x_shape, kh, kw, strides, pads):
