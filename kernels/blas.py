@@ -112,14 +112,13 @@ def _operand(a, rows, cols, itemsize):
 
 def matmul(a, b, out=None):
     """out = a @ b for 2-D a (M, K) and b (K, N); ``out`` (M, N) is written if given."""
-    mkl = _chosen_mkl()
-    if not mkl or a.ndim != 2 or b.ndim != 2:
+    mkl = _mkl if _mkl is not None else _chosen_mkl()
+    if not mkl or a.ndim != 2 or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[1] < MIN_MKL_WORK:
         return np.matmul(a, b, out=out)
     (m, k), n = a.shape, b.shape[1]
     dtype = a.dtype
     gemm = mkl[1].get(dtype)
-    if (gemm is None or b.dtype != dtype or b.shape[0] != k or min(m, n, k) < 2 or m * n * k < MIN_MKL_WORK
-            or max(m, n, k) > _INT_MAX):
+    if gemm is None or b.dtype != dtype or b.shape[0] != k or min(m, n, k) < 2 or max(m, n, k) > _INT_MAX:
         return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((m, n), dtype)
