@@ -373,11 +373,16 @@ def run_worker(contender, workload, threads, epochs, trees=None):
 def versions():
     import importlib.metadata as md
     found = []
-    for package in ("numpy", "numba", "torch", "tensorflow-cpu", "tensorflow", "keras"):
+    for package in ("numpy", "numba", "mkl", "torch", "tensorflow-cpu", "tensorflow", "keras"):
         try:
             found.append(f"{package} {md.version(package)}")
         except md.PackageNotFoundError:
             pass
+    try:
+        from scratchnet.kernels import blas
+        found.append(f"scratchnet's CPU products on {blas.name()} (kernels/blas.py)")
+    except ImportError:
+        pass
     return ", ".join(found)
 
 
