@@ -30,10 +30,12 @@ __all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_
 CHUNK_BYTES = 8 << 20   # largest im2col buffer per layer; bigger batches go in chunks
 BAND_CHUNK_BYTES = 2 << 20   # im2col rows + GEMM output of one chunk of the fused conv + pool: cache-sized
 
-# error_model="numpy": a float division by zero gives inf/nan, as in NumPy, instead of a
-# check for Python's ZeroDivisionError in every iteration, which kept loops with a division
-# (Adam's update, batch normalisation's backward pass) from being vectorised: Adam 4.5x faster.
-_jit = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
+_jit = dict(nogil=True, cache=True, fastmath=False)
+# For kernels whose inner loop divides: a float division by zero gives inf/nan, as in NumPy,
+# instead of a check for Python's ZeroDivisionError in every iteration, which keeps the loop
+# from being vectorised (Adam's update 4.5x faster). Not for every kernel: the unfolding and
+# pooling kernels ran up to 5x slower on the short rows of a batch-1 prediction with it.
+_DIVIDING = dict(error_model="numpy")
 
 # Below this many elements a kernel runs on the calling thread: waking the other thread
 # costs more than it saves on 2 cores (measured: a 1 MB im2col takes 0.15 ms alone and
@@ -60,10 +62,14 @@ def _launch_parallel(kernel, args):
         return kernel(*args)
 
 
-def _kernel(function):
-    """Compile ``function`` twice, serial and parallel; call the one that fits the work."""
-    serial = njit(**_jit)(function)
-    parallel = njit(parallel=True, **_jit)(function)
+def _kernel(function=None, **options):
+    """Compile ``function`` twice, serial and parallel; call the one that fits the work.
+    ``options`` add to _jit's (``@_kernel(**_DIVIDING)``)."""
+    if function is None:
+        return lambda f: _kernel(f, **options)
+    flags = {**_jit, **options}
+    serial = njit(**flags)(function)
+    parallel = njit(parallel=True, **flags)(function)
 
     def run(work, *args):
         if work < PARALLEL_MIN_ELEMENTS:
@@ -309,7 +315,7 @@ def _masked_column_sums(dy2, y2, relu, parts, zero):
                 acc[k] += g[k] if (out[k] > zero or not relu) else zero
 
 
-@_kernel
+@_kernel(**_DIVIDING)
 def _adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
     # m += (1-b1)(g-m); v += (1-b2)(g^2-v); p -= lr_t m / (sqrt(v) + eps)
     for k in prange(p.size):
@@ -319,7 +325,7 @@ def _adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
         p[k] -= lr_t * m[k] / (np.sqrt(v[k]) + eps)
 
 
-@_kernel
+@_kernel(**_DIVIDING)
 def _rmsprop(p, g, s, lr, rho, one_minus_rho, eps):
     # s = rho s + (1-rho) g^2; p -= lr g / sqrt(s + eps)
     for k in prange(p.size):
@@ -641,7 +647,7 @@ def _bn_backward_sums(dy2, x2, mean, inv_std, y2, relu, parts_dy, parts_dyx, zer
                 b[k] += gk * ((xr[k] - mean[k]) * inv_std[k])
 
 
-@_kernel
+@_kernel(**_DIVIDING)
 def _bn_backward_input(dy2, x2, mean, inv_std, y2, relu, scale, dbeta, dgamma, n, zero, dx2):
     # dx = scale / n * (n * g - dbeta - xhat * dgamma), g and xhat as in _bn_backward_sums; row by row
     rows, cols = dy2.shape
