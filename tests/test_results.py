@@ -26,7 +26,7 @@ def test_every_section_is_sealed_and_unedited():
 
 def test_every_section_names_the_script_that_wrote_it_and_the_machine():
     for name, (body, _) in results.sections(RESULTS_TEXT).items():
-        command = re.search(r"^Command: `python (\S+)", body, re.M)
+        command = re.search(r"^Command: `python ([^\s`]+)", body, re.M)
         assert command, f"section {name} names no command"
         script = ROOT / command.group(1)
         assert script.is_file() and "write_section(" in script.read_text(), f"{script} does not write sections"
