@@ -252,10 +252,41 @@ def _bias_act_maxpool(z, bias, relu, ph, pw, hp, wp, q0, q1, y, argmax, keep_arg
         b = q // hp
         ip = q % hp
         best = y[b, ip, jp]
+        at = argmax[b, ip, jp] if keep_argmax else argmax[0, 0, 0]
+        if ph == 2 and pw == 2:
+            # the common 2x2 window: the same steps as the general loop below, in registers,
+            # one store per channel instead of a load and a store per window position
+            base = qq * 2 * wc + jp * 2
+            r0, r1, r2, r3 = z[base], z[base + 1], z[base + wc], z[base + wc + 1]
+            for ch in range(f):
+                m, a = lowest, np.int32(0)
+                v = r0[ch] + bias[ch]
+                if relu:
+                    v = max(v, zero)
+                a = np.int32(0) if v > m else a
+                m = max(m, v)
+                v = r1[ch] + bias[ch]
+                if relu:
+                    v = max(v, zero)
+                a = np.int32(1) if v > m else a
+                m = max(m, v)
+                v = r2[ch] + bias[ch]
+                if relu:
+                    v = max(v, zero)
+                a = np.int32(2) if v > m else a
+                m = max(m, v)
+                v = r3[ch] + bias[ch]
+                if relu:
+                    v = max(v, zero)
+                a = np.int32(3) if v > m else a
+                m = max(m, v)
+                best[ch] = m
+                if keep_argmax:
+                    at[ch] = a
+            continue
         for ch in range(f):
             best[ch] = lowest
         if keep_argmax:
-            at = argmax[b, ip, jp]
             for ch in range(f):
                 at[ch] = 0
         for t in range(ph):

@@ -66,6 +66,24 @@ def test_fused_kernels_equal_the_reference_exactly_on_integers(lanes_and_chunks,
         assert dx is None
 
 
+@settings(max_examples=40)
+@given(n=st.integers(1, 3), h=st.integers(3, 9), w=st.integers(3, 9), c_out=st.integers(1, 40),
+       activation=st.sampled_from(["relu", "linear"]), dtype=st.sampled_from([np.float32, np.float64]), seed=seeds)
+def test_the_2x2_pooling_path_equals_the_reference_with_ties(n, h, w, c_out, activation, dtype, seed):
+    # 2x2 windows have their own unrolled loop in the pooling kernel: ties, zeros after ReLU
+    # and -0.0 are common with small integers; the first of equal maxima must win as in the reference
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, (n, h, w, 2)).astype(dtype)
+    wt = rng.integers(-1, 2, (2, 2, 2, c_out)).astype(dtype)
+    b = rng.integers(-1, 2, c_out).astype(dtype)
+    y, cache = fast.conv2d_maxpool_forward(x, wt, b, activation, (1, 1), (0, 0, 0, 0), (2, 2), True)
+    y_ref, cache_ref = ref.conv2d_maxpool_forward(x, wt, b, activation, (1, 1), (0, 0, 0, 0), (2, 2), True)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(cache[-1], cache_ref[2])
+    inference, _ = fast.conv2d_maxpool_forward(x, wt, b, activation, (1, 1), (0, 0, 0, 0), (2, 2), False)
+    np.testing.assert_array_equal(inference, y_ref)
+
+
 @settings(max_examples=30)
 @given(case=conv_pool_case(), c_out=st.integers(1, 4), seed=seeds)
 def test_fused_kernels_match_the_reference_on_real_numbers(lanes_and_chunks, case, c_out, seed):
