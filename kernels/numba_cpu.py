@@ -239,6 +239,15 @@ def _col2im_bands(dcols, kh, kw, sh, sw, pt, pl, ph, hp, wc, q0, q1, dx):
         _fold_row(dcols, r * wc, q // hp, (q % hp) * ph + r % ph, wc, kh, kw, sh, sw, pt, pl, c, dx3)
 
 
+@njit(inline="always", **_jit)
+def _pool_step(v, relu, zero, k, m, a):
+    # one window position k of a max-pool holding (max m, argmax a): v rectified if relu; the
+    # first of equal maxima wins
+    if relu:
+        v = max(v, zero)
+    return max(m, v), (k if v > m else a)
+
+
 @_kernel
 def _bias_act_maxpool(z, bias, relu, ph, pw, hp, wp, q0, q1, y, argmax, keep_argmax, lowest, zero):
     # y[b, ip, jp] = max over the window of act(z + bias), act = relu or identity; argmax (if kept) =
@@ -259,27 +268,10 @@ def _bias_act_maxpool(z, bias, relu, ph, pw, hp, wp, q0, q1, y, argmax, keep_arg
             base = qq * 2 * wc + jp * 2
             r0, r1, r2, r3 = z[base], z[base + 1], z[base + wc], z[base + wc + 1]
             for ch in range(f):
-                m, a = lowest, np.int32(0)
-                v = r0[ch] + bias[ch]
-                if relu:
-                    v = max(v, zero)
-                a = np.int32(0) if v > m else a
-                m = max(m, v)
-                v = r1[ch] + bias[ch]
-                if relu:
-                    v = max(v, zero)
-                a = np.int32(1) if v > m else a
-                m = max(m, v)
-                v = r2[ch] + bias[ch]
-                if relu:
-                    v = max(v, zero)
-                a = np.int32(2) if v > m else a
-                m = max(m, v)
-                v = r3[ch] + bias[ch]
-                if relu:
-                    v = max(v, zero)
-                a = np.int32(3) if v > m else a
-                m = max(m, v)
+                m, a = _pool_step(r0[ch] + bias[ch], relu, zero, np.int32(0), lowest, np.int32(0))
+                m, a = _pool_step(r1[ch] + bias[ch], relu, zero, np.int32(1), m, a)
+                m, a = _pool_step(r2[ch] + bias[ch], relu, zero, np.int32(2), m, a)
+                m, a = _pool_step(r3[ch] + bias[ch], relu, zero, np.int32(3), m, a)
                 best[ch] = m
                 if keep_argmax:
                     at[ch] = a
