@@ -1,9 +1,9 @@
 """The CPU kernels' matrix product, ``matmul(a, b, out)``: out = a @ b.
 
 NumPy's BLAS (OpenBLAS, in NumPy's wheels) unless Intel MKL's ``cblas_?gemm`` is available
-and chosen. On the GEMM shapes of the seed models, one core of an AVX-512 Intel CPU runs
-MKL's sgemm 1.2-1.3x faster than NumPy's OpenBLAS (``benchmarks/blas_shapes.py``,
-section ``blas-shapes`` of benchmarks/RESULTS.md); BLIS and a newer OpenBLAS were not faster.
+and chosen. On one core of an AVX-512 Intel CPU, MKL ran the GEMMs of a seed model's step
+1.19-1.30x faster than NumPy's OpenBLAS (``benchmarks/blas_shapes.py``, section
+``blas-shapes`` of benchmarks/RESULTS.md); BLIS and a newer OpenBLAS were not faster.
 
 Which one runs (``SCRATCHNET_BLAS``):
 - unset: MKL when the ``mkl`` package is installed (``pip install 'scratchnet[mkl]'``) and
@@ -12,11 +12,12 @@ Which one runs (``SCRATCHNET_BLAS``):
 - ``numpy``: NumPy's.
 
 MKL is loaded from the ``mkl`` package's own files, sequential (each call on the calling
-thread: the lanes of numba_cpu give each core its own product) and in its strict
-reproducible mode, so a product's bits depend on its operands only, not on where they sit
-in memory: the results with 1 and 2 threads stay equal. Products MKL cannot take as they
-are (other dtypes, strides that are not a row-major matrix or its transpose, a dimension
-of 1, or too small to repay a foreign call) go to NumPy.
+thread: the lanes of numba_cpu give each core its own product). Its bits depend on the
+operands only, not on where they sit in memory (tests/test_blas.py checks it), so the
+results with 1 and 2 threads stay equal; its reproducible mode (CBWR) is not needed for
+that, and cost most of its speed here. Products MKL cannot take as they are (other dtypes,
+strides that are not a row-major matrix or its transpose, a dimension of 1, or too small
+to repay a foreign call) go to NumPy.
 """
 import ctypes
 import glob
