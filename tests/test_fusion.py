@@ -294,3 +294,13 @@ def test_a_relu_changed_after_the_model_was_built_is_honoured(monkeypatch):
     monkeypatch.setattr(graph, "FUSE_LAYERS", False)
     np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
     assert (fused < 0).any()
+
+
+@given(first=st.integers(0, 50), bands=st.integers(1, 400), per=st.integers(1, 120))
+def test_band_chunks_cover_the_bands_in_as_few_and_even_chunks_as_fit(first, bands, per):
+    from scratchnet.kernels.im2col_gemm import band_chunks
+    chunks = list(band_chunks(first, first + bands, per))
+    assert chunks[0][0] == first and chunks[-1][1] == first + bands
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    sizes = [q1 - q0 for q0, q1 in chunks]
+    assert max(sizes) <= per and max(sizes) - min(sizes) <= 1 and len(chunks) == -(-bands // per)
