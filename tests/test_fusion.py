@@ -296,6 +296,22 @@ def test_a_relu_changed_after_the_model_was_built_is_honoured(monkeypatch):
     assert (fused < 0).any()
 
 
+def test_a_conv_activation_changed_between_fused_calls_is_honoured(monkeypatch):
+    # the fused step keeps its configuration between calls: a change of the convolution's
+    # activation after a call must reach the next one
+    from scratchnet import activations
+    x = np.random.default_rng(5).standard_normal((2, 6, 6, 1)).astype(np.float32)
+    conv = layers.Conv2D(3, 3, activation="relu")
+    model = models.Sequential([layers.Input((6, 6, 1)), conv, layers.MaxPooling2D()])
+    assert len(fused_nodes(model)) == 1
+    rectified = model.predict(x, verbose=0)
+    conv.activation = activations.get("linear")
+    fused = model.predict(x, verbose=0)
+    monkeypatch.setattr(graph, "FUSE_LAYERS", False)
+    np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
+    assert (rectified >= 0).all() and (fused < 0).any()
+
+
 @given(first=st.integers(0, 50), bands=st.integers(1, 400), per=st.integers(1, 120))
 def test_band_chunks_cover_the_bands_in_as_few_and_even_chunks_as_fit(first, bands, per):
     from scratchnet.kernels.im2col_gemm import band_chunks

@@ -33,6 +33,7 @@ class ConvPool:
     def __init__(self, conv, pool):
         self.conv, self.pool = conv, pool
         self.name = f"{conv.name}+{pool.name}"
+        self._fused_config = (None, None)    # (the convolution's config it was made from, it)
 
     def _config(self, x):
         """The fused function's configuration for this call, or None if it must run unfused."""
@@ -45,7 +46,11 @@ class ConvPool:
         if (not isinstance(config, conv_function.Config) or activation not in FUSABLE_ACTIVATIONS
                 or config.backend.conv2d_maxpool_forward is None or pool.backend is not config.backend):
             return None
-        return conv_pool.Config(config.strides, config.pads, activation, pool.pool_size, config.backend)
+        made_from, fused = self._fused_config     # made once per configuration: this runs every call
+        if made_from is not config or fused.activation != activation or fused.pool != pool.pool_size:
+            fused = conv_pool.Config(config.strides, config.pads, activation, pool.pool_size, config.backend)
+            self._fused_config = (config, fused)
+        return fused
 
     def forward(self, x, training=False):
         config = self._config(x)
