@@ -21,7 +21,7 @@ from .layers.core import InputLayer
 from .threads import blas_pinned_on_cpu
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["Model", "Sequential", "TrainingDiverged", "GraphError"]
+__all__ = ["Model", "Sequential", "TrainingDiverged", "GraphError", "load_model"]
 
 
 class Model(Trainer, Layer):
@@ -368,10 +368,22 @@ class Model(Trainer, Layer):
         return pairs if pairs is not None else self.weight_pairs(trainable=True)
 
     # ----- saving and description --------------------------------------------------------
-    def save(self, path):
-        """Write architecture, weights and optimizer state to one file (atomically)."""
+    def save(self, filepath, overwrite=True):
+        """Write the model to one file, atomically, in the format its name ends with:
+        '.keras' (Keras 3), '.h5' (legacy Keras) or '.npz' (scratchnet's own, with the
+        optimizer state for an exact resume)."""
         from .saving import save_model
-        save_model(self, path)
+        save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Weights only: '.weights.h5' in Keras 3's layout, other '.h5' in the legacy one."""
+        from .saving import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
+        """Weights from a Keras or scratchnet file into this built model (see saving.load_weights)."""
+        from .saving import load_weights
+        load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
     def summary(self, print_fn=print):
         """Keras's table: each layer, its output shape, its parameter count and, for a
@@ -509,3 +521,9 @@ class Sequential(Model):
     @dtype.setter
     def dtype(self, value):
         self._dtype = config.float_dtype(value, f"the dtype of model {self.name!r}")
+
+
+def load_model(filepath, compile=True):
+    """The model in a '.keras', '.h5' or '.npz' file, as ``keras.models.load_model``."""
+    from .saving import load_model as load
+    return load(filepath, compile=compile)

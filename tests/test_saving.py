@@ -89,7 +89,7 @@ def saved(tmp_path):
 def test_truncated_and_garbage_files(saved, tmp_path):
     data = saved.read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
-    with pytest.raises(ModelFileError, match="not a zip archive"):
+    with pytest.raises(ModelFileError, match="truncated or damaged zip archive"):
         load_model(tmp_path / "cut.npz")
     (tmp_path / "junk.npz").write_bytes(b"hello")
     with pytest.raises(ModelFileError):

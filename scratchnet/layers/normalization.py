@@ -31,6 +31,8 @@ class BatchNormalization(Layer):
 
     def weight_shapes(self, input_shape):
         axis = self.axis if not isinstance(self.axis, (list, tuple)) else tuple(self.axis)
+        if isinstance(axis, tuple) and len(axis) == 1:    # tf.keras 2 writes axis=[3]
+            axis = axis[0]
         if axis not in (-1, len(input_shape)):
             raise NotImplementedError(f"{self.describe()}: only the last axis (channels last) is supported, "
                                       f"got axis={self.axis!r} for inputs of shape {(None,) + tuple(input_shape)}")

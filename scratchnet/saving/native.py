@@ -16,15 +16,13 @@ Writes go to a temporary file in the same folder, renamed over the target at the
 a crash or Ctrl-C while saving leaves the old file intact.
 """
 import json
-import os
-import tempfile
-import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .arrays import to_host, to_module
+from ..arrays import to_host, to_module
+from .files import ModelFileError, atomic_write
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -32,48 +30,10 @@ MAX_ARRAY_BYTES = 2 << 30      # no single array above 2 GiB
 _ALLOWED_KINDS = "biuf"
 
 
-class ModelFileError(ValueError):
-    """The file is not a readable scratchnet model file; the message says why."""
-
-
-# ----- writing --------------------------------------------------------------------------------
-def _new_file_mode(path):
-    """The permissions ``path`` keeps (if it exists) or a new file gets under the umask."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        with _umask_lock:
-            umask = os.umask(0)
-            os.umask(umask)
-        return 0o666 & ~umask
-
-
-_umask_lock = threading.Lock()
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``
-    (which keeps its permissions; a new file gets the usual ones, not mkstemp's 0600)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_model(model, path, extra=None):
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``path``.
     ``extra`` is any JSON-serialisable dict stored beside (used by checkpoints)."""
-    from .serialization import model_to_spec, weight_names
+    from ..serialization import model_to_spec, weight_names
     if not model.built or model._graph is None:
         raise ValueError(f"model {model.name!r} has not been built, so it has no weights to save")
     weights = model.get_weights()
@@ -213,8 +173,8 @@ def _weight_lookup(document, arrays, path):
 def load_model(path, compile=True):
     """The model stored at ``path`` by ``model.save``: same architecture, weights and, when it
     was compiled, the same optimizer state (so training continues where it stopped)."""
-    from . import losses, optimizers
-    from .serialization import ArchitectureError, model_from_spec, weight_names
+    from .. import losses, optimizers
+    from ..serialization import ArchitectureError, model_from_spec, weight_names
     document, arrays = read_model_file(path)
     check = _weight_lookup(document, arrays, path)
     try:
@@ -264,3 +224,24 @@ def load_model(path, compile=True):
         optimizer.iterations = int(settings["optimizer"].get("iterations", 0))
     model.saved_extra = document.get("extra") or {}
     return model
+
+
+def load_weights(model, path):
+    """The weights of a scratchnet model file into ``model`` (built, same weight names and shapes)."""
+    from ..serialization import weight_names
+    document, arrays = read_model_file(path)
+    names = weight_names(model)
+    stored = document.get("weights") or [f"#{i}" for i in range(len(names))]
+    by_name = {name: arrays.get(f"weight_{i}") for i, name in enumerate(stored)}
+    if document.get("weights") is None:    # version 1: by position
+        by_name = {name: arrays.get(f"weight_{i}") for i, name in enumerate(names)}
+    missing = [n for n in names if by_name.get(n) is None]
+    if missing or len(by_name) != len(names):
+        raise ModelFileError(f"{path}: the file's weights {sorted(set(by_name) - set(names))[:5]} and the model's "
+                             f"{missing[:5]} do not match")
+    current = model.get_weights()
+    for name, now in zip(names, current):
+        if by_name[name].shape != now.shape:
+            raise ModelFileError(f"{path}: weight {name!r} has shape {now.shape} in the model and "
+                                 f"{by_name[name].shape} in the file")
+    model.set_weights([by_name[n].astype(now.dtype) for n, now in zip(names, current)])

@@ -1,0 +1,426 @@
+"""Keras model files in and out, checked against the real Keras 3 and tf.keras 2: models built
+and trained a little in Keras load in scratchnet with equal predictions, in every format, and
+scratchnet's files load in Keras; weight files; the applications' weight files; bad files."""
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras", reason="the Keras oracle (tensorflow-cpu, dev extra) is not installed")
+h5py = pytest.importorskip("h5py")
+
+import scratchnet  # noqa: E402
+from scratchnet import applications, layers as ours, models  # noqa: E402
+from scratchnet.saving import ModelFileError, load_model  # noqa: E402
+from test_keras_equivalence import build as every_layer  # noqa: E402
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def tf_keras():
+    return pytest.importorskip("tf_keras", reason="tf-keras (tf.keras 2, dev extra) is not installed")
+
+
+def seed_mnist(K):
+    return K.Sequential([K.Input((28, 28, 1)), K.layers.Conv2D(32, 3, activation="relu"),
+                         K.layers.MaxPooling2D(), K.layers.Conv2D(64, 3, activation="relu"), K.layers.MaxPooling2D(),
+                         K.layers.Conv2D(64, 3, activation="relu"), K.layers.Flatten(),
+                         K.layers.Dense(64, activation="relu"), K.layers.Dense(10, activation="softmax")])
+
+
+def seed_catsdogs(K, size=64):
+    L = K.layers
+    return K.Sequential([K.Input((size, size, 3)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(),
+                         L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(), L.Conv2D(128, 3, activation="relu"),
+                         L.MaxPooling2D(), L.Conv2D(128, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(),
+                         L.Dropout(0.5), L.Dense(512, activation="relu"), L.Dense(1, activation="sigmoid")])
+
+
+def nested(K):
+    """A Sequential inside a functional model, a shared layer, the remaining layer kinds."""
+    L = K.layers
+    inner = K.Sequential([K.Input((8, 8, 4)), L.Conv2D(4, 1, name="inner_conv"), L.BatchNormalization(name="inner_bn"),
+                          L.Activation("tanh", name="tanh")], name="inner")
+    x = K.Input((8, 8, 3), name="pixels")
+    shared = L.Conv2D(4, 3, padding="same", activation="elu", name="shared")
+    a = inner(shared(x))
+    b = shared(L.Rescaling(0.5, name="half")(x))
+    y = L.Add(name="sum")([a, b])
+    y = L.Dropout(0.3, name="drop")(y)
+    y = L.Flatten(name="flat")(y)
+    p = L.Dense(3, name="logits")(y)
+    return K.Model(x, [L.Softmax(name="probs")(p), L.Activation("sigmoid", name="sig")(L.Dense(1, name="one")(y))])
+
+
+def keras_every_layer():
+    return every_layer(keras.layers, keras.Model)
+
+
+def randomize_batchnorm(model, seed=0):
+    """Non-trivial moving statistics (and gamma, beta) in every BatchNormalization."""
+    rng = np.random.default_rng(seed)
+    for layer in _all_keras_layers(model):
+        if type(layer).__name__ == "BatchNormalization":
+            weights = layer.get_weights()
+            shapes = [w.shape for w in weights]
+            new = [rng.normal(1, 0.2, s) for s in shapes[:-2]] + [rng.normal(0, 0.3, shapes[-2]),
+                                                                   rng.uniform(0.5, 1.5, shapes[-1])]
+            layer.set_weights([w.astype(np.float32) for w in new])
+
+
+def _all_keras_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _all_keras_layers(layer)
+        yield layer
+
+
+def trained(model, x, seed=0):
+    """A few real training steps, so BatchNormalization's statistics move."""
+    keras.utils.set_random_seed(seed)
+    outputs = model.outputs
+    y = [np.random.default_rng(seed).random((len(x),) + tuple(o.shape[1:])).astype(np.float32) for o in outputs]
+    model.compile("adam", "mse")
+    model.fit(x, y if len(y) > 1 else y[0], batch_size=4, epochs=1, verbose=0)
+    randomize_batchnorm(model, seed)
+    return model
+
+
+def inputs_for(model, n=4, seed=1):
+    shape = tuple(model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).random((n,) + shape, dtype=np.float32)
+
+
+def close(ours_, theirs):
+    ours_ = ours_ if isinstance(ours_, list) else [ours_]
+    theirs = theirs if isinstance(theirs, list) else [theirs]
+    assert len(ours_) == len(theirs)
+    for a, b in zip(ours_, theirs):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=RTOL, atol=ATOL * max(1.0, float(np.abs(b).max())))
+
+
+KERAS_MODELS = {"mnist": seed_mnist, "catsdogs": seed_catsdogs, "every_layer": lambda K: keras_every_layer(),
+                "nested": nested}
+
+
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    """Each Keras model, trained a few steps, saved as .keras and .h5 by Keras 3."""
+    folder = tmp_path_factory.mktemp("keras")
+    out = {}
+    for name, make in KERAS_MODELS.items():
+        keras.utils.set_random_seed(0)
+        model = make(keras)
+        x = inputs_for(model, 8)
+        trained(model, x)
+        model.save(folder / f"{name}.keras")
+        model.save(folder / f"{name}.h5")
+        model.save_weights(folder / f"{name}.weights.h5")
+        out[name] = (model, x)
+    return folder, out
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+@pytest.mark.parametrize("name", sorted(KERAS_MODELS))
+def test_keras3_files_load_with_equal_predictions(keras_files, name, fmt):
+    folder, built = keras_files
+    k_model, x = built[name]
+    model = load_model(folder / f"{name}.{fmt}")
+    assert [l.name for l in model.layers] == [l.name for l in k_model.layers]
+    assert model.count_params() == k_model.count_params()
+    close(model.predict(x, verbose=0), k_model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_MODELS))
+def test_keras3_weight_files_load_into_a_model_built_in_scratchnet(keras_files, tmp_path, name):
+    folder, built = keras_files
+    k_model, x = built[name]
+    twin = load_model(folder / f"{name}.keras")           # the same architecture ...
+    twin.set_weights([np.zeros_like(w) for w in twin.get_weights()])   # ... with other weights
+    twin.load_weights(folder / f"{name}.weights.h5")
+    close(twin.predict(x, verbose=0), k_model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", ["mnist", "every_layer", "nested"])
+def test_tf_keras_2_h5_files_load_with_equal_predictions(tmp_path, name):
+    K = tf_keras()
+    K.utils.set_random_seed(0)
+    k_model = {"mnist": seed_mnist, "nested": nested,
+               "every_layer": lambda K: every_layer(_Keras2Layers(K.layers), K.Model)}[name](K)
+    x = inputs_for(k_model, 8)
+    ys = [np.random.default_rng(0).random((8,) + tuple(o.shape[1:])).astype(np.float32) for o in k_model.outputs]
+    k_model.compile("adam", "mse")
+    k_model.fit(x, ys if len(ys) > 1 else ys[0], epochs=1, batch_size=4, verbose=0)
+    randomize_batchnorm(k_model)
+    k_model.save(tmp_path / "m.h5")
+    k_model.save_weights(tmp_path / "w.h5")
+    model = load_model(tmp_path / "m.h5")
+    close(model.predict(x, verbose=0), k_model.predict(x, verbose=0))
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    model.load_weights(tmp_path / "w.h5")
+    close(model.predict(x, verbose=0), k_model.predict(x, verbose=0))
+
+
+class _Keras2Layers:
+    """tf.keras 2's layers under Keras 3's argument names (LeakyReLU's slope was 'alpha')."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def LeakyReLU(self, negative_slope=0.3, **kwargs):
+        return self._module.LeakyReLU(alpha=negative_slope, **kwargs)
+
+
+# ----- scratchnet -> Keras ---------------------------------------------------------------------------------
+def scratchnet_models():
+    from scratchnet.train import catsdogs_model, mnist_model, resnet_model
+    yield "mnist", mnist_model()
+    yield "catsdogs", catsdogs_model(64)
+    yield "resnet", resnet_model(64)
+    yield "every_layer", every_layer(ours, models.Model)
+    yield "nested", nested(scratchnet)
+
+
+def scratchnet_trained(model, seed=0):
+    x = np.random.default_rng(seed).random((8,) + tuple(model.input_shape), dtype=np.float32)
+    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
+    ys = [np.random.default_rng(seed).random((8,) + tuple(s)).astype(np.float32) for s in shapes]
+    if len(ys) == 1:
+        model.compile("adam", "mse")
+        model.fit(x, ys[0], batch_size=4, epochs=1, verbose=0)
+    rng = np.random.default_rng(seed)     # and non-trivial BatchNormalization statistics
+    model.set_weights([w + rng.uniform(0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
+    return x
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_scratchnet_files_load_in_keras_3_with_equal_predictions(tmp_path, fmt):
+    for name, model in scratchnet_models():
+        x = scratchnet_trained(model)
+        path = tmp_path / f"{name}.{fmt}"
+        model.save(path)
+        k_model = keras.models.load_model(path)
+        close(model.predict(x, verbose=0), k_model.predict(x, verbose=0))
+        again = load_model(path)       # and back
+        close(again.predict(x, verbose=0), model.predict(x, verbose=0))
+        model.save_weights(tmp_path / f"{name}.weights.h5")
+        k_model.set_weights([np.zeros_like(w) for w in k_model.get_weights()])
+        k_model.load_weights(tmp_path / f"{name}.weights.h5")
+        close(model.predict(x, verbose=0), k_model.predict(x, verbose=0))
+
+
+def test_scratchnet_h5_files_load_in_tf_keras_2(tmp_path):
+    K = tf_keras()
+    for name, model in scratchnet_models():
+        if name == "nested":
+            continue
+        x = scratchnet_trained(model)
+        model.save(tmp_path / f"{name}.h5")
+        k_model = K.models.load_model(tmp_path / f"{name}.h5")
+        close(model.predict(x, verbose=0), k_model.predict(x, verbose=0))
+
+
+def test_a_compiled_model_keeps_its_compile_settings_through_keras_files(tmp_path):
+    from scratchnet.train import mnist_model
+    model = mnist_model()
+    model.compile(scratchnet.optimizers.RMSprop(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.save(tmp_path / "m.keras")
+    k_model = keras.models.load_model(tmp_path / "m.keras")
+    assert type(k_model.optimizer).__name__ == "RMSprop"
+    assert float(k_model.optimizer.learning_rate) == pytest.approx(1e-4)
+    again = load_model(tmp_path / "m.keras")
+    assert type(again.optimizer).__name__ == "RMSprop" and again.optimizer.learning_rate == pytest.approx(1e-4)
+    assert type(again.loss).__name__ == "SparseCategoricalCrossentropy"
+
+
+# ----- applications ----------------------------------------------------------------------------------------
+APPLICATIONS = [("VGG16", 32, False), ("ResNet50", 32, False), ("InceptionV3", 75, True), ("MobileNetV2", 32, True)]
+
+
+@pytest.mark.parametrize("name, size, top", APPLICATIONS)
+def test_applications_in_every_format_and_with_keras_weight_files(tmp_path, name, size, top):
+    keras.utils.set_random_seed(0)
+    kwargs = dict(include_top=top, input_shape=(size, size, 3), weights=None)
+    kwargs.update(classes=5) if top else kwargs.update(pooling="avg")
+    k_model = getattr(keras.applications, name)(**kwargs)
+    randomize_batchnorm(k_model)
+    x = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
+    expected = k_model.predict(x, verbose=0)
+    k_model.save(tmp_path / "m.keras")
+    k_model.save(tmp_path / "m.h5")
+    k_model.save_weights(tmp_path / "w.weights.h5")
+    for path in ("m.keras", "m.h5"):
+        close(load_model(tmp_path / path).predict(x, verbose=0), expected)
+    # keras.applications.X(weights=PATH) in scratchnet, with the weight file a user already has
+    kwargs["weights"] = str(tmp_path / "w.weights.h5")
+    close(getattr(applications, name)(**kwargs).predict(x, verbose=0), expected)
+    kwargs["weights"] = str(tmp_path / "m.h5")     # the legacy layout of keras.io's downloads
+    model = getattr(applications, name)(**kwargs)
+    close(model.predict(x, verbose=0), expected)
+    model.save(tmp_path / "ours.keras")            # and back into Keras
+    close(keras.models.load_model(tmp_path / "ours.keras").predict(x, verbose=0), expected)
+
+
+def test_vgg16_tf_keras_legacy_weight_file_by_topology_and_by_name(tmp_path):
+    K = tf_keras()
+    K.utils.set_random_seed(0)
+    k_model = K.applications.VGG16(include_top=False, input_shape=(32, 32, 3), weights=None, pooling="max")
+    k_model.save_weights(tmp_path / "vgg16_notop.h5")     # the layout of vgg16_..._notop.h5
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    expected = k_model.predict(x, verbose=0)
+    model = applications.VGG16(include_top=False, input_shape=(32, 32, 3), weights=str(tmp_path / "vgg16_notop.h5"),
+                               pooling="max")
+    close(model.predict(x, verbose=0), expected)
+    # by name: a model whose layers are in another order and partly absent takes what matches
+    inputs = ours.Input((32, 32, 3))
+    y = ours.Conv2D(64, 3, padding="same", activation="relu", name="block1_conv1")(inputs)
+    y = ours.Conv2D(7, 3, name="not_in_the_file")(y)
+    small = models.Model(inputs, y)
+    small.load_weights(tmp_path / "vgg16_notop.h5", by_name=True)
+    np.testing.assert_array_equal(small.get_layer("block1_conv1").get_weights()[0],
+                                  k_model.get_layer("block1_conv1").get_weights()[0])
+    with pytest.raises(ModelFileError, match="13 layers, the model has 2"):
+        small.load_weights(tmp_path / "vgg16_notop.h5")
+
+
+def test_skip_mismatch_and_the_wrong_shape_error(tmp_path):
+    keras.utils.set_random_seed(0)
+    k_model = seed_mnist(keras)
+    k_model.save_weights(tmp_path / "w.weights.h5")
+    tf_k = tf_keras()
+    tf_k.utils.set_random_seed(1)
+    legacy_model = seed_mnist(tf_k)
+    legacy_model.save_weights(tmp_path / "legacy.h5")
+    ours_model = models.Sequential([ours.Input((28, 28, 1)), ours.Conv2D(32, 3, activation="relu"),
+                                    ours.MaxPooling2D(), ours.Conv2D(64, 3, activation="relu"), ours.MaxPooling2D(),
+                                    ours.Conv2D(64, 3, activation="relu"), ours.Flatten(),
+                                    ours.Dense(64, activation="relu"), ours.Dense(5, activation="softmax")])
+    for path, source in (("w.weights.h5", k_model), ("legacy.h5", legacy_model)):
+        with pytest.raises(ModelFileError, match=r"weight 'kernel' has shape \(64, 5\) in the model and \(64, 10\) "
+                                                 r"in the file"):
+            ours_model.load_weights(tmp_path / path)
+        before = ours_model.layers[-1].get_weights()[0].copy()
+        with pytest.warns(UserWarning, match="skipping layer"):
+            ours_model.load_weights(tmp_path / path, skip_mismatch=True)
+        np.testing.assert_array_equal(ours_model.layers[-1].get_weights()[0], before)
+        np.testing.assert_array_equal(ours_model.layers[0].get_weights()[0], source.layers[0].get_weights()[0])
+
+
+# ----- bad files -------------------------------------------------------------------------------------------
+def _rewrite_config(src, dst, change):
+    with zipfile.ZipFile(src) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    config = json.loads(members["config.json"])
+    change(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(dst, "w") as archive:
+        for n, data in members.items():
+            archive.writestr(n, data)
+
+
+def test_a_lambda_layer_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "ran"
+    L = keras.layers
+    x = keras.Input((4,))
+    y = L.Lambda(lambda t: t * 2, name="double")(L.Dense(2)(x))
+    model = keras.Model(x, y)
+    model.save(tmp_path / "lambda.keras")
+    model.save(tmp_path / "lambda.h5")
+    for path in ("lambda.keras", "lambda.h5"):
+        with pytest.raises(ModelFileError, match=r"Lambda \(double\).*never runs"):
+            load_model(tmp_path / path)
+    assert not marker.exists()
+    # code hidden in a config is refused too, wherever it sits
+    _rewrite_config(tmp_path / "lambda.keras", tmp_path / "hidden.keras", lambda c: c["config"]["layers"][1][
+        "config"].update(activation={"class_name": "__lambda__", "config": {"code": "open('ran', 'w')"}}))
+    with pytest.raises(ModelFileError, match="__lambda__"):
+        load_model(tmp_path / "hidden.keras")
+    assert not marker.exists()
+
+
+def test_unknown_layers_are_all_listed(tmp_path):
+    x = keras.Input((10,), dtype="int32")
+    y = keras.layers.Embedding(50, 4)(x)
+    y = keras.layers.LSTM(3)(y)
+    y = keras.layers.Dense(1)(keras.layers.LayerNormalization()(y))
+    keras.Model(x, y).save(tmp_path / "rnn.keras")
+    with pytest.raises(ModelFileError, match=r"layer types scratchnet does not have: Embedding, LSTM, "
+                                             r"LayerNormalization; scratchnet has .*Conv2D"):
+        load_model(tmp_path / "rnn.keras")
+
+
+def test_channels_first_absurd_shapes_and_settings_are_refused(tmp_path):
+    x = keras.Input((3, 8, 8))
+    y = keras.layers.Conv2D(2, 3, data_format="channels_first")(x)
+    keras.Model(x, y).save(tmp_path / "cf.keras")
+    with pytest.raises(ModelFileError, match="channels_first; scratchnet computes channels_last"):
+        load_model(tmp_path / "cf.keras")
+    keras.utils.set_random_seed(0)
+    seed_mnist(keras).save(tmp_path / "m.keras")
+
+    def huge(config):
+        config["config"]["layers"][0]["config"]["batch_shape"] = [None, 10 ** 6, 10 ** 6, 1]
+    _rewrite_config(tmp_path / "m.keras", tmp_path / "huge.keras", huge)
+    with pytest.raises(ModelFileError, match="more than the 2,147,483,648"):
+        load_model(tmp_path / "huge.keras")
+
+    def wide(config):
+        config["config"]["layers"][-1]["config"]["units"] = 10 ** 9
+    _rewrite_config(tmp_path / "m.keras", tmp_path / "wide.keras", wide)
+    with pytest.raises(ModelFileError, match=r"would need a weight '\w+/kernel' of shape \(64, 1000000000\) "
+                                             r"\(64,000,000,000 values\), more than the file's"):
+        load_model(tmp_path / "wide.keras")
+
+
+def test_damaged_and_foreign_files(tmp_path):
+    keras.utils.set_random_seed(0)
+    seed_mnist(keras).save(tmp_path / "m.keras")
+    data = (tmp_path / "m.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "cut.keras")
+    with zipfile.ZipFile(tmp_path / "evil.keras", "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", b"")
+        archive.writestr("../../outside.txt", "x")
+    with pytest.raises(ModelFileError, match="points outside the archive"):
+        load_model(tmp_path / "evil.keras")
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(ModelFileError, match="HDF5 file but not a Keras model file"):
+        load_model(tmp_path / "data.h5")
+    (tmp_path / "text.keras").write_text("hello")
+    with pytest.raises(ModelFileError, match="not a model file"):
+        load_model(tmp_path / "text.keras")
+    from scratchnet.train import mnist_model
+    mnist_model().save(tmp_path / "ours.npz")
+    (tmp_path / "ours.npz").rename(tmp_path / "renamed.keras")
+    with pytest.raises(ModelFileError, match="the name says a Keras .keras archive, but the file is a scratchnet"):
+        load_model(tmp_path / "renamed.keras")
+
+
+def test_the_extension_picks_the_format_and_nothing_else(tmp_path):
+    from scratchnet.train import mnist_model
+    model = mnist_model()
+    for bad in ("model.pkl", "model", "model.weights.h5"):
+        with pytest.raises(ValueError, match=r"\.keras"):
+            model.save(tmp_path / bad)
+        assert not (tmp_path / bad).exists()
+    (tmp_path / "keep.keras").write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        model.save(tmp_path / "keep.keras", overwrite=False)
+    assert (tmp_path / "keep.keras").read_bytes() == b"old"
+    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / "m.h5")
+    model.save(tmp_path / "m.npz")
+    assert zipfile.ZipFile(tmp_path / "m.keras").namelist() == ["metadata.json", "config.json", "model.weights.h5"]
+    assert h5py.is_hdf5(tmp_path / "m.h5")
+    assert set(np.load(tmp_path / "m.npz").files) >= {"format", "model.json"}
+    with pytest.raises(ValueError, match="save_weights writes HDF5"):
+        model.save_weights(tmp_path / "w.npz")
