@@ -4,8 +4,9 @@ and parameter counts: VGG16, ResNet50, InceptionV3, MobileNetV2.
     base = applications.VGG16(include_top=False, input_shape=(150, 150, 3), weights=None)
     base.trainable = False
 
-Only ``weights=None`` for now (random initial weights): reading Keras's weight files is
-not in this release.
+``weights=None`` gives random initial weights; ``weights=PATH`` loads a Keras weight file
+the user has (the ``.h5`` files keras.applications downloads, with or without the top, or
+any ``.weights.h5``). scratchnet downloads nothing: ``weights='imagenet'`` says so.
 """
 from .inception_v3 import InceptionV3
 from .mobilenet_v2 import MobileNetV2

@@ -1,13 +1,21 @@
 """What the applications share: their arguments, input and top, as keras.applications."""
+import os
+from pathlib import Path
+
 from .. import layers
 from ..models import Model
 
 
 def check_arguments(name, weights, include_top, classes, classifier_activation, pooling):
-    if weights is not None:
-        raise NotImplementedError(f"{name}(weights={weights!r}): this release builds the architecture only, with "
-                                  f"random initial weights; pass weights=None (reading Keras weight files "
-                                  f"comes with Keras file support)")
+    if weights == "imagenet":
+        raise ValueError(f"{name}(weights='imagenet'): scratchnet does not download weights. Pass the path of the "
+                         f"Keras weight file you have instead, e.g. weights='~/.keras/models/"
+                         f"{name.lower()}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5' "
+                         f"(any .h5 or .weights.h5 file Keras reads), or weights=None for random weights")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"{name}: weights must be None, 'imagenet' or the path of a weight file, got {weights!r}")
+    if weights is not None and not Path(weights).expanduser().is_file():
+        raise FileNotFoundError(f"{name}: the weight file {str(weights)!r} does not exist")
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"{name}: pooling must be None, 'avg' or 'max', got {pooling!r}")
     if include_top and (not isinstance(classes, int) or classes < 1):
@@ -33,8 +41,9 @@ def model_input(name, input_tensor, input_shape, default_size, min_size):
 
 
 def finish(name, inputs, x, include_top, pooling, classes, classifier_activation, avg_name=None, max_name=None,
-           top=None):
-    """The top (``top(x)`` then the 'predictions' Dense) or, without it, the optional pooling."""
+           top=None, weights=None):
+    """The top (``top(x)`` then the 'predictions' Dense) or, without it, the optional pooling;
+    then the weights of the file ``weights``, if given, loaded by topology as Keras does."""
     if include_top:
         if top is not None:
             x = top(x)
@@ -43,4 +52,7 @@ def finish(name, inputs, x, include_top, pooling, classes, classifier_activation
         x = layers.GlobalAveragePooling2D(name=avg_name)(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name=max_name)(x)
-    return Model(inputs, x, name=name)
+    model = Model(inputs, x, name=name)
+    if weights is not None:
+        model.load_weights(Path(weights).expanduser())
+    return model

@@ -68,4 +68,4 @@ def InceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=N
         x = layers.concatenate([branch1x1, branch3x3, branch3x3dbl, branch_pool], axis=-1, name=f"mixed{9 + i}")
 
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation,
-                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x))
+                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights)

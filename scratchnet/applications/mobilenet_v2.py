@@ -67,4 +67,4 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     x = layers.BatchNormalization(name="Conv_1_bn", **BN)(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
     return finish(name or f"mobilenetv2_{alpha:0.2f}_{shape[0]}", inputs, x, include_top, pooling, classes,
-                  classifier_activation, top=lambda x: layers.GlobalAveragePooling2D()(x))
+                  classifier_activation, top=lambda x: layers.GlobalAveragePooling2D()(x), weights=weights)

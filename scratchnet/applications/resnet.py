@@ -50,4 +50,5 @@ def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None
     x = residual_stack(x, 256, 6, name="conv4")
     x = residual_stack(x, 512, 3, name="conv5")
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, avg_name="avg_pool",
-                  max_name="max_pool", top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x))
+                  max_name="max_pool", top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x),
+                  weights=weights)

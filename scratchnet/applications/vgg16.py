@@ -20,4 +20,4 @@ def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, p
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
         return layers.Dense(4096, activation="relu", name="fc2")(x)
-    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, top=top)
+    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, top=top, weights=weights)
