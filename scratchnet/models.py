@@ -385,6 +385,12 @@ class Model(Trainer, Layer):
         from .saving import load_weights
         load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
+    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+        """Write the model for inference elsewhere, as Keras 3's ``export``: scratchnet writes
+        ``format='onnx'`` (an ONNX graph taking the model's NHWC inputs; ``opset=`` optional)."""
+        from .onnx_export import export_model
+        export_model(self, filepath, format=format, verbose=verbose, **kwargs)
+
     def summary(self, print_fn=print):
         """Keras's table: each layer, its output shape, its parameter count and, for a
         graph, the layers it is connected to."""

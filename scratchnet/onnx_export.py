@@ -1,0 +1,596 @@
+"""A model as an ONNX graph for inference elsewhere: ``model.export('m.onnx', format='onnx')``.
+
+The graph takes the model's own NHWC inputs (first axis: a dynamic ``batch``) and gives its
+outputs, in the layer names of the model. Inside, a 4-D tensor is turned to NCHW once, when
+a convolution, pooling or normalization first needs it, and kept so through such chains;
+it goes back to NHWC before a layer that reads the channels-last order (Flatten, Reshape,
+Dense) and before every output, so a flattened image has Keras's order.
+
+Each node of the model's graph is exported as its layer computes at inference: BatchNormalization
+with its moving statistics, Dropout as the identity. The pairs the engine runs as one step
+(``layers/fused.py``: Conv2D + MaxPooling2D, BatchNormalization + ReLU) are substituted only in
+the plan the engine runs (``Graph.fused_plan``); the graph's nodes keep the two layers, which
+are exported one after the other and compute the same values. A model inside a model is
+exported inline, with its layer names under the model's name.
+
+float32 and float64 models are exported in their own precision, except where onnxruntime's
+CPU provider has no float64 kernel for the ONNX operator a layer needs: such a model is
+refused, naming the layer. ``onnx`` is imported only here, when a model is exported.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import activations
+from .arrays import to_host
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13          # Softmax over one axis, Unsqueeze and Clip with tensor inputs
+NCHW = (0, 3, 1, 2)     # ONNX axis i of an NCHW tensor is axis NCHW[i] of the model's NHWC one
+TO_NHWC = (0, 2, 3, 1)
+
+# ONNX operators onnxruntime's CPU provider runs in float32 only (measured with onnxruntime
+# 1.32; tests/test_onnx.py checks that this is still so). Its Elu, Softplus and LeakyRelu lack
+# float64 kernels too: in float64 they are written with other operators.
+NO_FLOAT64_KERNEL = ("Conv", "AveragePool")
+
+
+class OnnxExportError(ValueError):
+    """A model that cannot be written as ONNX: a layer the exporter does not know, or one it
+    cannot express as the model computes it."""
+
+
+def export_model(model, filepath, format="tf_saved_model", verbose=True, **kwargs):
+    """``Model.export``: Keras 3's spelling, of which scratchnet writes ``format='onnx'``."""
+    if format != "onnx":
+        raise ValueError(f"scratchnet exports format='onnx' only (Keras's other formats need TensorFlow); "
+                         f"got format={format!r}")
+    unknown = sorted(set(kwargs) - {"opset"})
+    if unknown:
+        raise TypeError(f"export(format='onnx') takes the keyword argument opset, got {unknown}")
+    export_onnx(model, filepath, **kwargs)
+    if verbose:
+        print(f"Saved artifact at '{filepath}'.")
+
+
+def export_onnx(model, path, opset=None):
+    """Write ``model`` to ``path`` as an ONNX model of operator set ``opset`` (default 17),
+    checked by ``onnx.checker`` first and written atomically: nothing is written on failure."""
+    from .saving import atomic_write
+    onnx = import_onnx()
+    proto = model_proto(model, opset)
+    onnx.checker.check_model(proto, full_check=True)
+    data = proto.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
+
+
+def import_onnx():
+    try:
+        import onnx
+    except ImportError as error:
+        raise ImportError(f"exporting to ONNX needs the onnx package: pip install 'scratchnet[onnx]' "
+                          f"({error})") from error
+    return onnx
+
+
+def check_opset(onnx, opset):
+    """The operator set to write: ``opset``, or the default; an int from MIN_OPSET to the
+    newest the installed onnx knows."""
+    newest = onnx.defs.onnx_opset_version()
+    if opset is None:
+        return DEFAULT_OPSET
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be an int from {MIN_OPSET} to {newest} (the newest this onnx "
+                         f"{onnx.__version__} knows), got {opset!r}")
+    return int(opset)
+
+
+def model_proto(model, opset=None):
+    """The ``onnx.ModelProto`` of ``model`` (not yet checked)."""
+    from . import __version__
+    onnx = import_onnx()
+    helper = onnx.helper
+    opset = check_opset(onnx, opset)
+    graph = graph_of(model)
+    builder = Builder(onnx, opset)
+    input_names = [builder.reserve(t.node.layer.name) for t in graph.inputs]
+    output_names = [builder.reserve(t.node.layer.name) for t in graph.outputs]
+    inputs = [Value(name, t.dtype, len(t.shape)) for name, t in zip(input_names, graph.inputs)]
+    outputs = export_graph(builder, graph, inputs, training=False)
+    for name, value in zip(output_names, outputs):
+        builder.node("Identity", [builder.nhwc(value).name], output=name)
+    proto = helper.make_graph(
+        builder.nodes, model.name,
+        [tensor_info(helper, name, t) for name, t in zip(input_names, graph.inputs)],
+        [tensor_info(helper, name, t) for name, t in zip(output_names, graph.outputs)],
+        builder.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    result = helper.make_model(proto, opset_imports=opsets, producer_name="scratchnet",
+                               producer_version=__version__)
+    result.ir_version = helper.find_min_ir_version_for(opsets)   # what older runtimes accept
+    return result
+
+
+def graph_of(model):
+    graph = getattr(model, "_graph", None)
+    if graph is None:
+        raise ValueError(f"model {model.name!r} has not been built, so it has no graph to export: give the first "
+                         f"layer input_shape=(...), start with Input(shape=(...)), or call build()")
+    return graph
+
+
+def tensor_info(helper, name, tensor):
+    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(tensor.dtype),
+                                         ["batch"] + list(tensor.shape[1:]))
+
+
+# ----- values and the graph being written ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Value:
+    """A tensor of the ONNX graph: the model's tensor of that rank, laid out as the model has
+    it (NHWC) or, for a 4-D one, as NCHW."""
+    name: str
+    dtype: np.dtype
+    rank: int
+    nchw: bool = False
+
+    def axis(self, model_axis):
+        """The ONNX axis holding the model's axis ``model_axis`` (which may be negative)."""
+        axis = model_axis % self.rank
+        return NCHW.index(axis) if self.nchw else axis
+
+
+class Builder:
+    """The nodes and initializers written so far, unique names, and each tensor's other layout
+    once made (a tensor is transposed at most once each way)."""
+
+    def __init__(self, onnx, opset):
+        self.onnx, self.opset = onnx, opset
+        self.nodes, self.initializers = [], []
+        self.scope = ""                 # "outer_model/" while a model inside a model is written
+        self._names = set()
+        self._weights = {}              # (layer id, key) -> initializer: a layer called twice shares them
+        self._layouts = {}              # (name, nchw) -> Value
+
+    def reserve(self, base):
+        """A name no other tensor has, ``base`` if free (else base_1, base_2, ...)."""
+        name, count = base, 0
+        while name in self._names:
+            count += 1
+            name = f"{base}_{count}"
+        self._names.add(name)
+        return name
+
+    def node(self, op_type, inputs, base=None, output=None, **attributes):
+        """Append a node; returns its output's name (``output``, or a new one from ``base``)."""
+        output = output or self.reserve(f"{self.scope}{base or op_type}")
+        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [output], name=output, **attributes))
+        return output
+
+    def constant(self, base, array):
+        """An initializer holding ``array``; returns its name."""
+        name = self.reserve(f"{self.scope}{base}")
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def weight(self, layer, key, make):
+        """The initializer ``key`` of ``layer`` (``make()`` gives its array the first time)."""
+        if (id(layer), key) not in self._weights:
+            self._weights[id(layer), key] = self.constant(f"{layer.name}/{key}", make())
+        return self._weights[id(layer), key]
+
+    def scalar(self, base, value, dtype):
+        return self.constant(base, np.asarray(value, dtype=dtype))
+
+    def axes(self, base, axes):
+        return self.constant(base, np.asarray(axes, dtype=np.int64))
+
+    def nchw(self, value):
+        """``value`` as NCHW (a 4-D tensor)."""
+        return self._layout(value, True)
+
+    def nhwc(self, value):
+        """``value`` in the model's own layout."""
+        return self._layout(value, False)
+
+    def _layout(self, value, nchw):
+        if value.nchw == nchw:
+            return value
+        key = (value.name, nchw)
+        if key not in self._layouts:
+            name = self.node("Transpose", [value.name], f"{value.name}/{'nchw' if nchw else 'nhwc'}",
+                             perm=list(NCHW if nchw else TO_NHWC))
+            self._layouts[key] = Value(name, value.dtype, value.rank, nchw)
+            self._layouts[name, value.nchw] = value
+        return self._layouts[key]
+
+    def cast(self, value, dtype):
+        """``value`` in ``dtype``, as a layer converts its input to its own dtype."""
+        if value.dtype == dtype:
+            return value
+        to = self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        return Value(self.node("Cast", [value.name], f"{value.name}/cast", to=to), np.dtype(dtype), value.rank,
+                     value.nchw)
+
+    def reduce(self, op_type, value, axes, keepdims, base):
+        """ReduceMean / ReduceMax over ``axes`` (an attribute before opset 18, an input since)."""
+        if self.opset >= 18:
+            return self.node(op_type, [value.name, self.axes(f"{base}/axes", axes)], base, keepdims=int(keepdims))
+        return self.node(op_type, [value.name], base, axes=list(axes), keepdims=int(keepdims))
+
+
+def check_float64_kernel(op_type, layer, dtype):
+    if np.dtype(dtype) == np.float64 and op_type in NO_FLOAT64_KERNEL:
+        raise OnnxExportError(
+            f"{layer.describe()} is float64 and needs the ONNX operator {op_type} in float64, which "
+            f"onnxruntime's CPU provider does not implement; export a float32 copy of the model instead")
+
+
+# ----- walking the model's graph -------------------------------------------------------------
+
+def export_graph(builder, graph, inputs, training):
+    """Write every node of ``graph`` (its inputs bound to ``inputs``); returns its output Values."""
+    values = {id(t): v for t, v in zip(graph.inputs, inputs)}
+    for node in graph.nodes:
+        mode = training if node.training is None else bool(node.training)
+        args = [values[id(t)] for t in node.inputs]
+        outputs = export_layer(builder, node.layer, args if node.layer.takes_list else args[0], mode)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        for tensor, value in zip(node.outputs, outputs):
+            values[id(tensor)] = value
+    return [values[id(t)] for t in graph.outputs]
+
+
+def export_layer(builder, layer, x, training):
+    """The Value(s) ``layer`` computes from ``x`` (a Value, or a list for a layer taking a list)."""
+    from .models import Model
+    if isinstance(layer, Model):
+        return export_nested_model(builder, layer, x, training)
+    export = EXPORTERS.get(type(layer))
+    if export is None:
+        known = ", ".join(sorted(cls.__name__ for cls in EXPORTERS))
+        raise OnnxExportError(f"cannot export {layer.describe()} to ONNX: the exporter knows no layer of class "
+                              f"{type(layer).__name__} (it knows {known}, and models inside models)")
+    if layer.takes_list:
+        x = [builder.cast(v, layer.dtype) for v in x]
+    else:
+        x = builder.cast(x, layer.dtype)
+    return export(builder, layer, x, training)
+
+
+def export_nested_model(builder, model, x, training):
+    graph = graph_of(model)
+    outer = builder.scope
+    builder.scope = f"{outer}{model.name}/"
+    try:
+        outputs = export_graph(builder, graph, x if isinstance(x, list) else [x], training)
+    finally:
+        builder.scope = outer
+    return outputs
+
+
+# ----- activations -------------------------------------------------------------------------------
+
+def export_activation(builder, activation, x, layer):
+    """``activation`` (one of scratchnet.activations, or a ReLU layer's own) applied to ``x``."""
+    name = "linear" if activation is None else activation.name
+    if name == "linear":
+        return x
+    relu_args = relu_arguments(activation, layer)
+    if relu_args is not None:
+        return export_relu(builder, x, layer, *relu_args)
+    if not is_registered(activation):
+        raise OnnxExportError(f"cannot export the activation {name!r} of {layer.describe()} to ONNX: expected one "
+                              f"of the activations scratchnet.activations names, got {activation!r}")
+    base = f"{layer.name}/{name}"
+    if name == "softmax":
+        return replace(x, builder.node("Softmax", [x.name], base, axis=x.axis(-1)))
+    if name in ("sigmoid", "tanh"):
+        return replace(x, builder.node(name.capitalize(), [x.name], base))
+    if name == "elu":
+        return export_elu(builder, x, base)
+    if name == "softplus":
+        return export_softplus(builder, x, base)
+    raise OnnxExportError(f"cannot export the activation {name!r} of {layer.describe()} to ONNX")
+
+
+def is_registered(activation):
+    try:
+        return activations.get(activation.name) is activation
+    except ValueError:
+        return False
+
+
+def relu_arguments(activation, layer):
+    """(max_value, negative_slope, threshold) when ``activation`` is a rectifier: 'relu',
+    'relu6', 'leaky_relu', or the one a ReLU / LeakyReLU layer was made with; else None."""
+    named = {"relu": (None, 0.0, 0.0), "relu6": (6.0, 0.0, 0.0), "leaky_relu": (None, 0.2, 0.0)}
+    if activation.name in named and is_registered(activation):
+        return named[activation.name]
+    own = (getattr(layer, "max_value", None), getattr(layer, "negative_slope", 0.0), getattr(layer, "threshold", 0.0))
+    if hasattr(layer, "negative_slope") and activation.name == activations.relu_with(*own).name:
+        return own
+    return None
+
+
+def replace(x, name):
+    """A Value like ``x`` (same dtype, rank and layout) named ``name``."""
+    return Value(name, x.dtype, x.rank, x.nchw)
+
+
+def export_relu(builder, x, layer, max_value, negative_slope, threshold):
+    """x where x > threshold (clipped at max_value), else negative_slope * (x - threshold)."""
+    base, dtype = f"{layer.name}/relu", x.dtype
+    if not threshold and not negative_slope:
+        if max_value is None:
+            return replace(x, builder.node("Relu", [x.name], base))
+        low, high = builder.scalar(f"{base}/min", 0, dtype), builder.scalar(f"{base}/max", max_value, dtype)
+        return replace(x, builder.node("Clip", [x.name, low, high], base))
+    if not threshold and dtype == np.float32:     # onnxruntime has LeakyRelu in float32 only
+        y = builder.node("LeakyRelu", [x.name], base, alpha=float(negative_slope))
+        if max_value is not None:
+            y = builder.node("Min", [y, builder.scalar(f"{base}/max", max_value, dtype)], base)
+        return replace(x, y)
+    t = builder.scalar(f"{base}/threshold", threshold, dtype)
+    above = builder.node("Greater", [x.name, t], f"{base}/above")
+    top = x.name if max_value is None else builder.node("Min", [x.name, builder.scalar(f"{base}/max", max_value,
+                                                                                       dtype)], f"{base}/top")
+    shifted = builder.node("Sub", [x.name, t], f"{base}/shifted")
+    below = builder.node("Mul", [builder.scalar(f"{base}/slope", negative_slope, dtype), shifted], f"{base}/below")
+    return replace(x, builder.node("Where", [above, top, below], base))
+
+
+def export_elu(builder, x, base):
+    """x where x > 0, else exp(x) - 1 (Elu; written out in float64, which onnxruntime's Elu lacks)."""
+    if x.dtype == np.float32:
+        return replace(x, builder.node("Elu", [x.name], base, alpha=1.0))
+    zero, one = builder.scalar(f"{base}/zero", 0, x.dtype), builder.scalar(f"{base}/one", 1, x.dtype)
+    above = builder.node("Greater", [x.name, zero], f"{base}/above")
+    negative = builder.node("Min", [x.name, zero], f"{base}/negative")
+    below = builder.node("Sub", [builder.node("Exp", [negative], f"{base}/exp"), one], f"{base}/below")
+    return replace(x, builder.node("Where", [above, x.name, below], base))
+
+
+def export_softplus(builder, x, base):
+    """log(1 + exp(x)) (Softplus; in float64 as max(x, 0) + log(1 + exp(-|x|)), which never overflows)."""
+    if x.dtype == np.float32:
+        return replace(x, builder.node("Softplus", [x.name], base))
+    zero, one = builder.scalar(f"{base}/zero", 0, x.dtype), builder.scalar(f"{base}/one", 1, x.dtype)
+    negative_abs = builder.node("Neg", [builder.node("Abs", [x.name], f"{base}/abs")], f"{base}/neg_abs")
+    tail = builder.node("Log", [builder.node("Add", [builder.node("Exp", [negative_abs], f"{base}/exp"), one],
+                                             f"{base}/one_plus")], f"{base}/log")
+    return replace(x, builder.node("Add", [builder.node("Max", [x.name, zero], f"{base}/positive"), tail], base))
+
+
+# ----- layers ----------------------------------------------------------------------------------------
+
+def host(layer, key):
+    return to_host(layer.params[key]).astype(layer.dtype, copy=False)
+
+
+def onnx_pads(pads):
+    """scratchnet's (top, bottom, left, right) as ONNX's [top, left, bottom, right]."""
+    top, bottom, left, right = pads
+    return [int(top), int(left), int(bottom), int(right)]
+
+
+def window_pads(layer, window):
+    from .layers.conv import window_geometry
+    return onnx_pads(window_geometry(layer, layer.input_shape, window)[0])
+
+
+def export_conv(builder, layer, x, kernel, bias, kernel_size, strides, pads, group=1, dilations=(1, 1),
+                base=None):
+    """One ONNX Conv over NCHW ``x`` with OIHW ``kernel`` and ``bias`` (initializer names)."""
+    check_float64_kernel("Conv", layer, x.dtype)
+    x = builder.nchw(x)
+    inputs = [x.name, kernel] + ([bias] if bias is not None else [])
+    y = builder.node("Conv", inputs, base or f"{layer.name}/conv", kernel_shape=list(kernel_size),
+                     strides=list(strides), pads=pads, group=int(group), dilations=list(dilations))
+    return Value(y, x.dtype, 4, True)
+
+
+def bias_of(builder, layer):
+    return builder.weight(layer, "bias", lambda: host(layer, "bias")) if layer.use_bias else None
+
+
+def export_conv2d(builder, layer, x, training):
+    kernel = builder.weight(layer, "kernel", lambda: host(layer, "kernel").transpose(3, 2, 0, 1))  # -> OIHW
+    y = export_conv(builder, layer, x, kernel, bias_of(builder, layer), layer.kernel_size, layer.strides,
+                    window_pads(layer, layer.window), layer.groups, layer.dilation_rate)
+    return export_activation(builder, layer.activation, y, layer)
+
+
+def depthwise_kernel(layer, key):
+    """(kh, kw, C, M) as OIHW for group=C: output channel c*M + m is input channel c's m-th kernel."""
+    k = host(layer, key)
+    kh, kw, c, m = k.shape
+    return k.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]
+
+
+def export_depthwise_conv2d(builder, layer, x, training):
+    kernel = builder.weight(layer, "kernel", lambda: depthwise_kernel(layer, "kernel"))
+    y = export_conv(builder, layer, x, kernel, bias_of(builder, layer), layer.kernel_size, layer.strides,
+                    window_pads(layer, layer.kernel_size), group=layer.input_shape[-1])
+    return export_activation(builder, layer.activation, y, layer)
+
+
+def export_separable_conv2d(builder, layer, x, training):
+    depthwise = builder.weight(layer, "depthwise_kernel", lambda: depthwise_kernel(layer, "depthwise_kernel"))
+    pointwise = builder.weight(layer, "pointwise_kernel",
+                               lambda: host(layer, "pointwise_kernel").transpose(3, 2, 0, 1))
+    z = export_conv(builder, layer, x, depthwise, None, layer.kernel_size, layer.strides,
+                    window_pads(layer, layer.kernel_size), group=layer.input_shape[-1], base=f"{layer.name}/depthwise")
+    y = export_conv(builder, layer, z, pointwise, bias_of(builder, layer), (1, 1), (1, 1), [0, 0, 0, 0],
+                    base=f"{layer.name}/pointwise")
+    return export_activation(builder, layer.activation, y, layer)
+
+
+def export_max_pooling(builder, layer, x, training):
+    x = builder.nchw(x)
+    y = builder.node("MaxPool", [x.name], layer.name, kernel_shape=list(layer.pool_size),
+                     strides=list(layer.strides), pads=window_pads(layer, layer.pool_size))
+    return replace(x, y)
+
+
+def export_average_pooling(builder, layer, x, training):
+    """Padding is not counted in a window's mean (as scratchnet's kernels and Keras)."""
+    check_float64_kernel("AveragePool", layer, x.dtype)
+    x = builder.nchw(x)
+    y = builder.node("AveragePool", [x.name], layer.name, kernel_shape=list(layer.pool_size),
+                     strides=list(layer.strides), pads=window_pads(layer, layer.pool_size), count_include_pad=0)
+    return replace(x, y)
+
+
+def export_global_pooling(op_type):
+    def export(builder, layer, x, training):
+        axes = [x.axis(1), x.axis(2)]
+        y = builder.reduce(op_type, x, axes, layer.keepdims, layer.name)
+        return Value(y, x.dtype, 4, x.nchw) if layer.keepdims else Value(y, x.dtype, 2)
+    return export
+
+
+def export_flatten(builder, layer, x, training):
+    x = builder.nhwc(x)
+    return Value(builder.node("Flatten", [x.name], layer.name, axis=1), x.dtype, 2)
+
+
+def export_reshape(builder, layer, x, training):
+    x = builder.nhwc(x)
+    shape = builder.axes(f"{layer.name}/shape", [-1] + list(layer.output_shape))
+    return Value(builder.node("Reshape", [x.name, shape], layer.name), x.dtype, 1 + len(layer.output_shape))
+
+
+def export_zero_padding(builder, layer, x, training):
+    x = builder.nchw(x)
+    (top, bottom), (left, right) = layer.padding
+    pads = builder.axes(f"{layer.name}/pads", [0, 0, top, left, 0, 0, bottom, right])
+    return replace(x, builder.node("Pad", [x.name, pads], layer.name))
+
+
+def export_dense(builder, layer, x, training):
+    """x @ kernel + bias along the last axis (Gemm for 2-D inputs, MatMul and Add otherwise)."""
+    x = builder.nhwc(x)
+    kernel = builder.weight(layer, "kernel", lambda: host(layer, "kernel"))
+    bias = bias_of(builder, layer)
+    if x.rank == 2 and bias is not None:
+        y = builder.node("Gemm", [x.name, kernel, bias], f"{layer.name}/dense")
+    else:
+        y = builder.node("MatMul", [x.name, kernel], f"{layer.name}/matmul")
+        if bias is not None:
+            y = builder.node("Add", [y, bias], f"{layer.name}/bias")
+    return export_activation(builder, layer.activation, replace(x, y), layer)
+
+
+def export_dropout(builder, layer, x, training):
+    if training and layer.rate:
+        raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
+                              f"so at inference it still drops values at random")
+    return x
+
+
+def export_activation_layer(builder, layer, x, training):
+    return export_activation(builder, layer.activation, x, layer)
+
+
+def export_batch_normalization(builder, layer, x, training):
+    """Inference with the moving statistics: ONNX BatchNormalization for float32 NCHW images
+    and 2-D inputs, else (x - mean) * scale + shift over the channels, as scratchnet's
+    kernels compute it (ONNX's epsilon is a float32 attribute: not enough for float64)."""
+    if training and layer.trainable:
+        raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
+                              f"so it normalizes with each batch's statistics, not its moving ones")
+    c, dtype = layer.input_shape[-1], layer.dtype
+    gamma = host(layer, "gamma") if layer.scale else np.ones(c, dtype)
+    beta = host(layer, "beta") if layer.center else np.zeros(c, dtype)
+    mean, var = host(layer, "moving_mean"), host(layer, "moving_variance")
+    if x.rank in (2, 4) and dtype == np.float32:
+        x = builder.nchw(x) if x.rank == 4 else x
+        names = [builder.weight(layer, key, lambda v=v: v) for key, v in
+                 (("gamma", gamma), ("beta", beta), ("moving_mean", mean), ("moving_variance", var))]
+        return replace(x, builder.node("BatchNormalization", [x.name] + names, layer.name,
+                                       epsilon=float(layer.epsilon)))
+    scale = gamma * (1 / np.sqrt(var + dtype.type(layer.epsilon)))
+    shape = (c,) + (1,) * (x.rank - 1 - x.axis(-1))     # over the channels, wherever they are
+    suffix = "_nchw" if len(shape) > 1 else ""
+
+    def constant(key, value):
+        return builder.weight(layer, key + suffix, lambda: value.reshape(shape))
+    centred = builder.node("Sub", [x.name, constant("moving_mean", mean)], f"{layer.name}/centred")
+    scaled = builder.node("Mul", [centred, constant("scale", scale)], f"{layer.name}/scaled")
+    return replace(x, builder.node("Add", [scaled, constant("shift", beta)], layer.name))
+
+
+def export_rescaling(builder, layer, x, training):
+    y = x.name
+    if layer.scale != 1:
+        y = builder.node("Mul", [y, builder.scalar(f"{layer.name}/scale", layer.scale, x.dtype)],
+                         f"{layer.name}/scale")
+    if layer.offset != 0:
+        y = builder.node("Add", [y, builder.scalar(f"{layer.name}/offset", layer.offset, x.dtype)],
+                         f"{layer.name}/offset")
+    return x if y == x.name else replace(x, y)
+
+
+def aligned(builder, layer, xs):
+    """``xs`` with the same rank (size-1 axes inserted after the batch, as scratchnet's Add and
+    Multiply) and one layout: NCHW where they are 4-D and one of them already is."""
+    rank = max(x.rank for x in xs)
+    out = []
+    for i, x in enumerate(xs):
+        if x.rank < rank:
+            x = builder.nhwc(x)
+            axes = builder.axes(f"{layer.name}/axes_{i}", list(range(1, 1 + rank - x.rank)))
+            x = Value(builder.node("Unsqueeze", [x.name, axes], f"{layer.name}/aligned_{i}"), x.dtype, rank)
+        out.append(x)
+    if rank == 4 and any(x.nchw for x in out):
+        return [builder.nchw(x) for x in out]
+    return [builder.nhwc(x) for x in out]
+
+
+def export_elementwise(op_type):
+    """Add or Multiply: its inputs combined left to right, as scratchnet sums them."""
+    def export(builder, layer, xs, training):
+        xs = aligned(builder, layer, xs)
+        y = xs[0].name
+        for x in xs[1:]:
+            y = builder.node(op_type, [y, x.name], layer.name)
+        return replace(xs[0], y)
+    return export
+
+
+def export_concatenate(builder, layer, xs, training):
+    xs = aligned(builder, layer, xs)     # the layer's axis counts the batch axis, as Keras's
+    return replace(xs[0], builder.node("Concat", [x.name for x in xs], layer.name, axis=xs[0].axis(layer.axis)))
+
+
+def _exporters():
+    from . import layers
+    return {
+        layers.Conv2D: export_conv2d,
+        layers.DepthwiseConv2D: export_depthwise_conv2d,
+        layers.SeparableConv2D: export_separable_conv2d,
+        layers.MaxPooling2D: export_max_pooling,
+        layers.AveragePooling2D: export_average_pooling,
+        layers.GlobalAveragePooling2D: export_global_pooling("ReduceMean"),
+        layers.GlobalMaxPooling2D: export_global_pooling("ReduceMax"),
+        layers.Flatten: export_flatten,
+        layers.Reshape: export_reshape,
+        layers.ZeroPadding2D: export_zero_padding,
+        layers.Dense: export_dense,
+        layers.Dropout: export_dropout,
+        layers.Activation: export_activation_layer,
+        layers.ReLU: export_activation_layer,
+        layers.LeakyReLU: export_activation_layer,
+        layers.Sigmoid: export_activation_layer,
+        layers.Softmax: export_activation_layer,
+        layers.BatchNormalization: export_batch_normalization,
+        layers.Add: export_elementwise("Add"),
+        layers.Multiply: export_elementwise("Mul"),
+        layers.Concatenate: export_concatenate,
+        layers.Rescaling: export_rescaling,
+    }   # InputLayer: a graph's inputs, bound to the ONNX graph's inputs (or a model's) before the walk
+
+
+EXPORTERS = _exporters()
