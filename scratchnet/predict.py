@@ -1,6 +1,7 @@
 """Classify image files with a saved model.
 
     python -m scratchnet.predict runs/catsdogs-.../model.npz photo1.jpg photo2.png
+    python -m scratchnet.predict model_from_keras.keras photo.jpg
 """
 import sys
 
@@ -14,7 +15,8 @@ from .saving import ModelFileError, load_model
 def main(argv=None):
     parser = OneLineParser(prog="python -m scratchnet.predict",
                                      description="Print the predicted class and its probability for each image.")
-    parser.add_argument("model", help="a model file written by model.save or scratchnet.train")
+    parser.add_argument("model", help="a model file: .keras or .h5 (from Keras or scratchnet), or .npz "
+                                      "(scratchnet.train, model.save)")
     parser.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
     args = parser.parse_args(argv)
     try:

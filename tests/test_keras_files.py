@@ -424,3 +424,49 @@ def test_the_extension_picks_the_format_and_nothing_else(tmp_path):
     assert set(np.load(tmp_path / "m.npz").files) >= {"format", "model.json"}
     with pytest.raises(ValueError, match="save_weights writes HDF5"):
         model.save_weights(tmp_path / "w.npz")
+
+
+# ----- what a model file keeps, and the predict command ----------------------------------------------------
+def test_frozen_layers_and_a_call_s_training_argument_survive_keras_files(tmp_path):
+    base = models.Sequential([ours.Input((8, 8, 3)), ours.Conv2D(4, 3, name="c"), ours.BatchNormalization(name="b")],
+                             name="base")
+    base.trainable = False
+    x = ours.Input((8, 8, 3))
+    y = ours.Dense(2, name="head")(ours.Flatten()(base(x, training=False)))
+    model = models.Model(x, y)
+    data = scratchnet_trained(model)
+    for fmt in ("keras", "h5"):
+        model.save(tmp_path / f"m.{fmt}")
+        again = load_model(tmp_path / f"m.{fmt}")
+        assert again.get_layer("base").trainable is False and again.get_layer("head").trainable is True
+        assert [n.training for n in again._graph.nodes if n.layer.name == "base"] == [False]
+        k_model = keras.models.load_model(tmp_path / f"m.{fmt}")
+        # (Keras itself reloads a frozen model-inside-a-model as trainable with its layers frozen)
+        assert not any(layer.trainable for layer in k_model.get_layer("base").layers)
+        assert len(k_model.trainable_weights) == 2
+        close(k_model.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def test_predict_reads_keras_files_with_the_preprocessing_scratchnet_recorded(tmp_path, capsys):
+    from PIL import Image
+    from scratchnet.predict import main
+    keras.utils.set_random_seed(0)
+    k_model = seed_catsdogs(keras, 64)
+    k_model.save(tmp_path / "keras.keras")
+    k_model.save(tmp_path / "keras.h5")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 90, 3), dtype=np.uint8)).save(photo)
+    for name in ("keras.keras", "keras.h5"):
+        assert main([str(tmp_path / name), str(photo)]) == 0
+        out = capsys.readouterr()
+        assert "does not record how its images were prepared" in out.err
+        assert out.out.startswith(f"{photo}: ")
+    ours_model = load_model(tmp_path / "keras.keras")
+    scratchnet.saving.save_model(ours_model, tmp_path / "ours.keras", extra={"class_names": ["cat", "dog"],
+                                                                             "rescale": 1 / 255})
+    assert load_model(tmp_path / "ours.keras").saved_extra["class_names"] == ["cat", "dog"]
+    assert main([str(tmp_path / "ours.keras"), str(photo)]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and (" cat (" in out.out or " dog (" in out.out)
+    assert main([str(tmp_path / "missing.keras"), str(photo)]) == 2
+    assert capsys.readouterr().err.startswith("error: model file")

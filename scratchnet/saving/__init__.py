@@ -27,7 +27,8 @@ def _suffix(path):
 
 def save_model(model, path, extra=None, overwrite=True):
     """Write ``model`` to ``path`` in the format its extension names (see the module's doc).
-    ``extra`` (JSON-serialisable, scratchnet's own format only) is stored beside."""
+    ``extra`` (JSON-serialisable: how the inputs were prepared, class names...) is stored
+    beside, in .npz and .keras files (there in metadata.json, which Keras ignores)."""
     path = Path(path)
     suffix = _suffix(path)
     if path.name.endswith(".weights.h5"):
@@ -40,12 +41,12 @@ def save_model(model, path, extra=None, overwrite=True):
         raise FileExistsError(f"{path} exists and overwrite=False; nothing was written")
     if not model.built or model._graph is None:
         raise ValueError(f"model {model.name!r} has not been built, so it has no weights to save")
-    if extra and suffix != ".npz":
-        raise ValueError(f"{path}: extra information is kept only in scratchnet's own .npz files")
+    if extra and suffix not in (".npz", ".keras"):
+        raise ValueError(f"{path}: extra information is kept only in .npz and .keras files")
     if suffix == ".npz":
         native.save_model(model, path, extra=extra)
     elif suffix == ".keras":
-        keras_files.save_keras(model, path)
+        keras_files.save_keras(model, path, extra=extra)
     else:
         keras_files.save_h5(model, path)
 
@@ -92,7 +93,9 @@ def load_model(path, compile=True):
                              f"to end in the right extension")
     if kind == "npz":
         return native.load_model(path, compile=compile)
-    model = keras_files.load_keras(path, compile) if kind == "keras" else keras_files.load_h5(path, compile)
+    if kind == "keras":
+        return keras_files.load_keras(path, compile)
+    model = keras_files.load_h5(path, compile)
     model.saved_extra = {}
     return model
 

@@ -32,8 +32,9 @@ def _h5py():
 
 
 # ----- writing ---------------------------------------------------------------------------------
-def save_keras(model, path):
-    """A Keras 3 ``.keras`` archive of ``model`` (architecture, weights, compile settings)."""
+def save_keras(model, path, extra=None):
+    """A Keras 3 ``.keras`` archive of ``model`` (architecture, weights, compile settings);
+    ``extra`` goes into metadata.json as "scratchnet_extra"."""
     config = keras_config.keras_model_config(model)
     compile_config = _compile_config(model)
     if compile_config:
@@ -44,6 +45,8 @@ def save_keras(model, path):
     from .. import __version__
     metadata = {"keras_version": KERAS_VERSION_WRITTEN, "date_saved": datetime.now(timezone.utc).strftime(
         "%Y-%m-%d@%H:%M:%S"), "written_by": f"scratchnet {__version__}"}
+    if extra:
+        metadata["scratchnet_extra"] = extra
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -107,7 +110,7 @@ def _loss_config(loss):
 # ----- reading ---------------------------------------------------------------------------------
 def load_keras(path, compile=True):
     """The model in a Keras 3 ``.keras`` archive."""
-    config, weights = _open_archive(path)
+    config, weights, metadata = _open_archive(path)
     try:
         with _h5py().File(weights, "r") as h5file:
             model = _build(config, path, weights.getbuffer().nbytes)
@@ -117,6 +120,8 @@ def load_keras(path, compile=True):
     keras_weights.assign(model, values)
     if compile:
         _compile_from(model, config.get("compile_config"), path)
+    extra = metadata.get("scratchnet_extra")
+    model.saved_extra = extra if isinstance(extra, dict) else {}
     return model
 
 
@@ -147,7 +152,7 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
         raise ValueError(f"model {model.name!r} is not built yet; call it on data or give it an input shape "
                          f"before load_weights")
     if str(path).endswith(".keras"):
-        _, weights = _open_archive(path)
+        _, weights, _ = _open_archive(path)
         with _h5py().File(weights, "r") as h5file:
             values = keras_weights.read_keras3(model, h5file, str(path), skip_mismatch)
     else:
@@ -174,7 +179,7 @@ def _open_h5(path):
 
 
 def _open_archive(path):
-    """(config dict, model.weights.h5 as a file object) of a ``.keras`` archive, after
+    """(config, model.weights.h5 as a file object, metadata) of a ``.keras`` archive, after
     checking its members: only Keras's, no path leaving the archive, sizes within limits."""
     try:
         archive = zipfile.ZipFile(path)
@@ -202,9 +207,12 @@ def _open_archive(path):
         try:
             config = _json(archive.read("config.json"), path, "config.json")
             weights = io.BytesIO(archive.read("model.weights.h5"))
+            metadata = {}
+            if "metadata.json" in members and members["metadata.json"].file_size <= MAX_CONFIG_BYTES:
+                metadata = _json(archive.read("metadata.json"), path, "metadata.json")
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise ModelFileError(f"{path} is truncated or corrupted ({error})") from None
-    return config, weights
+    return config, weights, metadata
 
 
 def _json(raw, path, what):
