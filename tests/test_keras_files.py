@@ -470,3 +470,38 @@ def test_predict_reads_keras_files_with_the_preprocessing_scratchnet_recorded(tm
     assert out.err == "" and (" cat (" in out.out or " dog (" in out.out)
     assert main([str(tmp_path / "missing.keras"), str(photo)]) == 2
     assert capsys.readouterr().err.startswith("error: model file")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop_centered_momentum", "sgd_momentum"])
+def test_training_continues_exactly_across_libraries_through_keras_archives(tmp_path, optimizer):
+    """A few steps in one library, saved as .keras, one more step in each: equal weights."""
+    def make(module):
+        return {"adam": lambda: module.optimizers.Adam(1e-2),
+                "rmsprop_centered_momentum": lambda: module.optimizers.RMSprop(1e-3, momentum=0.5, centered=True),
+                "sgd_momentum": lambda: module.optimizers.SGD(1e-2, momentum=0.9)}[optimizer]()
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 10, 10, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 16)
+
+    def build(K):
+        return K.Sequential([K.Input((10, 10, 1)), K.layers.Conv2D(4, 3, activation="relu"), K.layers.Flatten(),
+                             K.layers.Dense(3, activation="softmax")])
+    keras.utils.set_random_seed(0)
+    k_model = build(keras)
+    k_model.compile(make(keras), "sparse_categorical_crossentropy")
+    k_model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)     # 4 steps in Keras
+    k_model.save(tmp_path / "keras.keras")
+    model = load_model(tmp_path / "keras.keras")
+    assert model.optimizer.iterations == 4
+    k_model.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    model.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), k_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)      # and the other way
+    model.save(tmp_path / "ours.keras")
+    k_again = keras.models.load_model(tmp_path / "ours.keras")
+    assert int(k_again.optimizer.iterations) == model.optimizer.iterations == 7
+    k_again.fit(x[8:], y[8:], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    model.fit(x[8:], y[8:], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), k_again.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

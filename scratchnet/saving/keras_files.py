@@ -5,8 +5,9 @@ A ``.keras`` archive is a zip of ``metadata.json``, ``config.json`` (the archite
 compile settings) and ``model.weights.h5``. A legacy ``.h5`` file holds the architecture as
 the JSON attribute ``model_config`` and the weights in its ``model_weights`` group. Reading
 never runs code (see ``keras_config``) and checks every weight's shape before reading it;
-writing is atomic. What Keras keeps beside (optimizer variables, metrics' state, assets)
-is not read: a model loaded from a Keras file starts its optimizer afresh.
+writing is atomic. A ``.keras`` archive of a compiled model also holds the optimizer's
+state (Adam, RMSprop, SGD, in Keras 3's layout), so training continues where it stopped in
+either library; legacy ``.h5`` files keep the compile settings only.
 """
 import io
 import json
@@ -42,6 +43,8 @@ def save_keras(model, path, extra=None):
     weights = io.BytesIO()
     with _h5py().File(weights, "w") as h5file:
         keras_weights.write_keras3(model, h5file)
+        if compile_config:
+            keras_weights.write_optimizer(model, h5file)
     from .. import __version__
     metadata = {"keras_version": KERAS_VERSION_WRITTEN, "date_saved": datetime.now(timezone.utc).strftime(
         "%Y-%m-%d@%H:%M:%S"), "written_by": f"scratchnet {__version__}"}
@@ -115,11 +118,11 @@ def load_keras(path, compile=True):
         with _h5py().File(weights, "r") as h5file:
             model = _build(config, path, weights.getbuffer().nbytes)
             values = keras_weights.read_keras3(model, h5file, str(path))
+            keras_weights.assign(model, values)
+            if compile and _compile_from(model, config.get("compile_config"), path):
+                keras_weights.read_optimizer(model, h5file, str(path))
     except OSError as error:
         raise ModelFileError(f"{path}: model.weights.h5 is not a readable HDF5 file ({error})") from None
-    keras_weights.assign(model, values)
-    if compile:
-        _compile_from(model, config.get("compile_config"), path)
     extra = metadata.get("scratchnet_extra")
     model.saved_extra = extra if isinstance(extra, dict) else {}
     return model
@@ -246,15 +249,17 @@ def _compile_from(model, compile_config, path):
     and leave the model uncompiled (as Keras does)."""
     from .. import losses, optimizers
     if not compile_config:
-        return
+        return False
     try:
         optimizer = _object(compile_config.get("optimizer"), optimizers.get, optimizers.get_class)
         loss = _object(compile_config.get("loss"), losses.get, losses.get_class)
         metrics = [m for m in compile_config.get("metrics") or [] if isinstance(m, str)] or None
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, NotImplementedError) as error:
         warnings.warn(f"{path}: the model loads uncompiled, because its compile settings are not ones scratchnet "
                       f"has ({error}); call compile()", stacklevel=3)
+        return False
+    return True
 
 
 def _object(spec, by_name, by_class):

@@ -227,3 +227,60 @@ def _host(array):
 
 def _text(value):
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+# ----- optimizer state (Keras 3 layout) --------------------------------------------------------------------
+def _optimizer_order(optimizer, count):
+    """[(weight index, slot name)] in the order Keras 3 keeps its optimizer's variables
+    (after ``iterations`` and ``learning_rate``): Adam interleaves each weight's momentum
+    and velocity; RMSprop and SGD keep one list per kind."""
+    kind = type(optimizer).__name__
+    if kind == "Adam":
+        return [(i, name) for i in range(count) for name in ("m", "v")]
+    names = optimizer.slot_names
+    if kind not in ("RMSprop", "SGD"):
+        raise ValueError(f"no Keras layout for optimizer {kind}")
+    return [(i, name) for name in names for i in range(count)]
+
+
+def write_optimizer(model, h5file):
+    """The optimizer's step count, learning rate and slots, as Keras 3 stores them."""
+    optimizer = model.optimizer
+    params = [_host(p) for p in model.trainable_weights]
+    slots = optimizer.slots or [{name: np.zeros_like(p) for name in optimizer.slot_names} for p in params]
+    group = h5file.create_group("optimizer").create_group("vars")
+    group.attrs["name"] = optimizer.name
+    group.create_dataset("0", data=np.int64(optimizer.iterations))
+    group.create_dataset("1", data=np.float32(optimizer.learning_rate))
+    for k, (i, name) in enumerate(_optimizer_order(optimizer, len(params)), start=2):
+        group.create_dataset(str(k), data=_host(slots[i][name]))
+
+
+def read_optimizer(model, h5file, where):
+    """Restore the compiled model's optimizer state from a Keras 3 file; False (state left
+    fresh) when the file has none or a layout that does not fit this model."""
+    group = h5file.get("optimizer/vars")
+    optimizer = model.optimizer
+    if group is None or "0" not in group:
+        return False
+    params = model.trainable_weights
+    try:
+        order = _optimizer_order(optimizer, len(params))
+    except ValueError:
+        return False
+    if len(group) != len(order) + 2:
+        warnings.warn(f"{where}: the optimizer state holds {len(group)} variables, {type(optimizer).__name__} on "
+                      f"this model needs {len(order) + 2}; training starts with a fresh optimizer", stacklevel=4)
+        return False
+    xp = model.backend.xp
+    slots = [{} for _ in params]
+    for k, (i, name) in enumerate(order, start=2):
+        data = group[str(k)]
+        if tuple(data.shape) != tuple(params[i].shape) or data.dtype.kind != "f":
+            warnings.warn(f"{where}: optimizer variable {k} has shape {tuple(data.shape)}, the weight it belongs to "
+                          f"{tuple(params[i].shape)}; training starts with a fresh optimizer", stacklevel=4)
+            return False
+        slots[i][name] = xp.asarray(np.asarray(data[()], dtype=params[i].dtype))
+    optimizer.slots = slots
+    optimizer.iterations = int(np.asarray(group["0"][()]))
+    return True
