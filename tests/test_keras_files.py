@@ -491,8 +491,15 @@ def test_training_continues_exactly_across_libraries_through_keras_archives(tmp_
     k_model.compile(make(keras), "sparse_categorical_crossentropy")
     k_model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)     # 4 steps in Keras
     k_model.save(tmp_path / "keras.keras")
+    k_model.save_weights(tmp_path / "keras.weights.h5")     # Keras 3 keeps the optimizer's state here too
     model = load_model(tmp_path / "keras.keras")
     assert model.optimizer.iterations == 4
+    built = build(scratchnet)
+    built.compile(make(scratchnet), "sparse_categorical_crossentropy")
+    built.load_weights(tmp_path / "keras.weights.h5")
+    assert built.optimizer.iterations == 4
+    for a, b in zip(built.optimizer.slots, model.optimizer.slots):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     k_model.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0)
     model.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), k_model.get_weights()):

@@ -76,12 +76,18 @@ def save_h5(model, path):
 
 
 def save_weights(model, path):
-    """Weights only: Keras 3's layout for ``.weights.h5``, the legacy one for other ``.h5``."""
+    """Weights only: Keras 3's layout for ``.weights.h5`` (with a compiled model's optimizer
+    state, as Keras 3 writes it), the legacy one for other ``.h5``."""
     legacy = not str(path).endswith(".weights.h5")
 
     def write(f):
         with _h5py().File(f, "w") as h5file:
-            (keras_weights.write_legacy if legacy else keras_weights.write_keras3)(model, h5file)
+            if legacy:
+                keras_weights.write_legacy(model, h5file)
+                return
+            keras_weights.write_keras3(model, h5file)
+            if getattr(model, "compiled", False) and _compile_config(model):   # as Keras 3 does
+                keras_weights.write_optimizer(model, h5file)
     atomic_write(path, write)
 
 
@@ -169,6 +175,10 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
                 values = keras_weights.read_legacy(model, group, str(path), by_name, skip_mismatch)
             else:
                 values = keras_weights.read_keras3(model, h5file, str(path), skip_mismatch)
+                keras_weights.assign(model, values)
+                if getattr(model, "compiled", False):
+                    keras_weights.read_optimizer(model, h5file, str(path))
+                return
     keras_weights.assign(model, values)
 
 
