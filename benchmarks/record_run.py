@@ -20,14 +20,15 @@ from results import write_section
 ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULTS = {"model": "seed", "batch_size": 32, "lr": None, "image_size": 150, "augment": False, "backend": "cpu",
-            "threads": None, "workers": 2, "seed": None, "limit": None, "data": None}
+            "threads": None, "workers": 2, "seed": None, "limit": None, "data": None, "from": None,
+            "freeze_base": None}
 
 
 def train_command(settings):
     parts = ["python -m scratchnet.train", settings["experiment"], f"--epochs {settings['epochs']}"]
     for key, default in DEFAULTS.items():
         value = settings.get(key)
-        if key == "data" and value is not None:   # as seen from the repository, not this machine's root
+        if key in ("data", "from") and value is not None:   # as seen from the repository, not this machine's root
             value = os.path.relpath(value, ROOT)
         if settings["experiment"] == "mnist" and key in ("model", "image_size", "augment", "workers"):
             continue

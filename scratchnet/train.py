@@ -2,6 +2,7 @@
 
     python -m scratchnet.train mnist
     python -m scratchnet.train catsdogs --data ../shared/data/catsdogs-128.tar
+    python -m scratchnet.train mnist --from runs/m1/model.npz --freeze-base   # transfer learning
 
 Every run has a folder (``--out``, default runs/EXPERIMENT-TIMESTAMP) that receives a
 checkpoint after each epoch, the final model, the history as JSON and PNG plots. The
@@ -9,6 +10,12 @@ checkpoint records every setting of the run; ``--resume`` restores them all and
 continues from the last complete epoch (``--epochs`` may extend the run; any other
 setting given again must equal the recorded one). Ctrl-C saves the weights and says how
 to resume. Every error is one line on stderr and a non-zero exit.
+
+``--from`` starts from a saved model instead of fresh weights, the way the Keras
+transfer-learning tutorial does it: the whole model goes on training when its output fits
+the experiment, else its convolutional base (the layers up to and including the last
+Flatten or global pooling layer) gets a fresh head like the experiment's own;
+``--freeze-base`` freezes that base (``trainable = False``) before compile.
 """
 import argparse
 import hashlib
@@ -23,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, callbacks, config, layers, models, optimizers, plots
+from . import activations, backend, callbacks, config, layers, models, optimizers, plots
 from .cli import OneLineParser, one_line
 from .datasets.download import DownloadError
 from .models import TrainingDiverged
@@ -38,7 +45,7 @@ CATSDOGS_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_sh
 # Settings that decide what a run computes: restored by --resume, and an error if given
 # again with another value. --epochs may be raised on resume to extend the run. The data
 # itself is part of the run too: its fingerprint is recorded and must match on resume.
-RUN_SETTINGS = ("model", "batch_size", "lr", "image_size", "augment", "seed", "limit")
+RUN_SETTINGS = ("model", "batch_size", "lr", "image_size", "augment", "seed", "limit", "from", "freeze_base")
 # Settings of the process that runs it (same results whatever they are, up to the last
 # bits on another backend; the data's location, which may move): restored by --resume
 # unless given again.
@@ -54,6 +61,8 @@ CATSDOGS_MODELS = {
     "seed": (lambda size: catsdogs_model(size), "rmsprop", 1e-4, False),
     "resnet": (lambda size: resnet_model(size), "adam", 1e-3, True),
 }
+# Where a model's convolutional base ends, as in the Keras tutorials: it includes the last of these.
+BASE_ENDS = (layers.Flatten, layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
 
 
 class UsageError(ValueError):
@@ -308,13 +317,161 @@ EXPERIMENTS = {
 }
 
 
+# ----- starting from a saved model (--from) -------------------------------------------------------
+def input_shape_for(settings):
+    """The shape of one input image of the experiment."""
+    if settings["experiment"] == "mnist":
+        return (28, 28, 1)
+    return (settings["image_size"], settings["image_size"], 3)
+
+
+def load_source(settings, given):
+    """The model --from names, read with load_model (so any file it reads), its input shape
+    checked against the experiment's; catsdogs takes --image-size from it when not given."""
+    path = settings["from"]
+    try:
+        model = load_model(path)
+    except Exception as error:   # missing, foreign or broken: whichever reader load_model chose says why
+        raise UsageError(f"--from: {one_line(error)}") from None
+    if isinstance(model.input_shape, list):
+        raise UsageError(f"--from {path} takes {len(model.input_shape)} inputs; {settings['experiment']} models "
+                         f"take one image")
+    shape = tuple(model.input_shape)
+    if settings["experiment"] == "catsdogs" and "image_size" not in given and len(shape) == 3 and \
+            isinstance(shape[0], int):
+        settings["image_size"] = shape[0]
+    expected = input_shape_for(settings)
+    if shape != expected:
+        what = ("mnist's digits have shape (28, 28, 1)" if settings["experiment"] == "mnist" else
+                f"catsdogs' photos at --image-size {settings['image_size']} have shape {expected}"
+                if "image_size" in given else "catsdogs trains on square RGB photos, shape (SIZE, SIZE, 3)")
+        raise UsageError(f"--from {path} takes inputs of shape {shape}, but {what}")
+    return model
+
+
+def output_layer(model):
+    """The layer that makes a single-output model's output (inside a model used as a layer, too)."""
+    layer = model.output.node.layer
+    while isinstance(layer, models.Model) and not isinstance(layer.output, list):
+        layer = layer.output.node.layer
+    return layer
+
+
+def output_text(model):
+    """What a model outputs, as the experiment's loss sees it: '10 units, softmax'."""
+    if isinstance(model.output, list):
+        return f"{len(model.output)} outputs"
+    shape = tuple(model.output_shape)
+    size = (f"{shape[0]} unit{'s' if shape[0] != 1 else ''}" if len(shape) == 1 else f"shape {shape}")
+    activation = getattr(output_layer(model), "activation", None)
+    return f"{size}, {activations.serialize(activation) if activation is not None else 'linear'}"
+
+
+def ends_base(layer):
+    """Whether the convolutional base ends with ``layer``: a Flatten or global pooling layer,
+    or a model used as a layer whose output is one (an application with pooling='avg')."""
+    if isinstance(layer, models.Model):
+        return not isinstance(layer.output, list) and ends_base(layer.output.node.layer)
+    return isinstance(layer, BASE_ENDS)
+
+
+def base_end(model, path):
+    """The last layer of the base of ``model`` (read from ``path``), or a UsageError."""
+    ends = [layer for layer in model.layers if ends_base(layer)]
+    if not ends:
+        raise UsageError(f"--from {path} has no Flatten or global pooling layer, so its convolutional base cannot "
+                         f"be told from its head")
+    return ends[-1]
+
+
+def head_of(model):
+    """The layers after the base of one of the experiment's own models."""
+    end = [layer for layer in model.layers if ends_base(layer)][-1]
+    return model.layers[model.layers.index(end) + 1:]
+
+
+def base_layers(model, end):
+    """The layers of ``model`` that ``end``'s output depends on (``end`` included; the input
+    layers left out), in the model's order."""
+    found, seen, pending = set(), set(), [end.output]
+    while pending:
+        node = pending.pop().node
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if not node.layer.is_input:
+            found.add(id(node.layer))
+        pending.extend(node.inputs)
+    return [layer for layer in model.layers if id(layer) in found]
+
+
+def head_template(settings, experiment):
+    """The experiment's own model, which a saved model's output must match and whose head a
+    base gets (built at the smallest size that fits: the head does not depend on it)."""
+    if settings["experiment"] == "catsdogs":
+        settings = {**settings, "image_size": catsdogs_min_size()}
+    return experiment.build(settings)
+
+
+def clone_layer(layer, taken):
+    """A fresh layer with ``layer``'s configuration and a new name not in ``taken``."""
+    configuration = {k: v for k, v in layer.get_config().items() if k != "name"}
+    clone = type(layer)(**configuration)
+    while clone.name in taken:   # each construction draws the next automatic name
+        clone = type(layer)(**configuration)
+    return clone
+
+
+def transfer_model(source, settings, experiment):
+    """The model a --from run trains: ``source`` itself when its output fits the experiment,
+    else its base with a fresh head like the experiment's own. What trains is --freeze-base's
+    alone (not what the file says): the base frozen (trainable = False, before the compile
+    that follows), or every layer trainable."""
+    path, name = settings["from"], settings["experiment"]
+    template = head_template(settings, experiment)
+    wanted, has = output_text(template), output_text(source)
+    end = None
+    if has == wanted:
+        model = source
+        print(f"Starting from {path}: its output ({has}) fits {name}, so the whole model goes on training")
+    else:
+        end = base_end(source, path)
+        taken = {layer.name for layer in source.layers}
+        head = [clone_layer(layer, taken) for layer in head_of(template)]
+        x = end.output
+        for layer in head:
+            x = layer(x)
+        model = models.Model(source.input, x)
+        print(f"Starting from {path}: its output ({has}) does not fit {name} ({wanted}), so its base (the layers "
+              f"up to and including {end.name!r}) gets a fresh head like {name}'s own: "
+              + ", ".join(f"{layer.name} ({type(layer).__name__})" for layer in head))
+    kept_frozen = [layer.name for layer in model.layers if not layer.trainable]
+    if kept_frozen:
+        print(f"The file marks {len(kept_frozen)} layers as frozen ({', '.join(kept_frozen[:3])}"
+              f"{', ...' if len(kept_frozen) > 3 else ''}); here --freeze-base alone decides what trains")
+    model.trainable = True
+    if settings["freeze_base"]:
+        frozen = base_layers(model, end or base_end(model, path))
+        for layer in frozen:
+            layer.trainable = False
+        norms = sum(isinstance(layer, layers.BatchNormalization) for layer in frozen)
+        note = {0: "", 1: "; its BatchNormalization layer runs in inference mode"}.get(
+            norms, f"; its {norms} BatchNormalization layers run in inference mode")
+        print(f"--freeze-base: the base's {len(frozen)} layers, up to and including {frozen[-1].name!r}, do not "
+              f"train ({sum(layer.count_params() for layer in frozen):,} weights{note})")
+    return model.to(settings["backend"])
+
+
 # ----- the command line --------------------------------------------------------------------------
 def make_parser():
     parser = OneLineParser(
         prog="python -m scratchnet.train", description="Train one of the reference models, Keras style.",
         epilog="Each run's folder gets checkpoint.npz after every epoch (with every setting of the run), "
                "model.npz, history.json and PNG plots (learning curves, confusion matrix, misclassified "
-               "examples). --resume restores the run's settings; give --epochs to extend it.")
+               "examples). --resume restores the run's settings; give --epochs to extend it. "
+               "Transfer learning, as in the Keras tutorial: --from runs/base/model.npz --freeze-base trains a "
+               "head (the saved one, or a fresh one) on the saved model's frozen base; a second run --from that "
+               "run's model.npz with a low --lr (e.g. 1e-5) and no --freeze-base fine-tunes every layer.")
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS),
                         help="mnist: the 3-conv digit classifier; catsdogs: the 4-conv photo classifier")
     parser.add_argument("--data", default=None,
@@ -335,6 +492,22 @@ def make_parser():
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="catsdogs: random rotations, shifts, shear, zoom and flips of the training "
                              "images (the seed's settings); off by default")
+    parser.add_argument("--from", metavar="PATH", default=None,
+                        help="start from the model saved at PATH (a run's model.npz or checkpoint.npz, a Keras "
+                             ".keras or .h5 file: any file scratchnet.load_model reads) instead of fresh "
+                             "weights. Its input shape must be the experiment's (catsdogs: --image-size defaults "
+                             "to the model's). If its output fits the experiment (mnist: 10 units, softmax; "
+                             "catsdogs: 1 unit, sigmoid), the whole model goes on training; otherwise its base, "
+                             "the layers up to and including its last Flatten or global pooling layer, gets a "
+                             "fresh head like the experiment's own (the output says which; catsdogs: --model "
+                             "chooses that head and the optimizer). The optimizer starts afresh: the "
+                             "experiment's, at --lr (give a low one to fine-tune). Recorded in the run, so "
+                             "--resume needs no --from")
+    parser.add_argument("--freeze-base", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --from: set trainable = False on the base before compile, so only the head "
+                             "trains (as in Keras, the base's weights stay as saved and its BatchNormalization "
+                             "layers run in inference mode); off by default: every layer trains, whatever the "
+                             "file marks as frozen")
     parser.add_argument("--backend", default=None, choices=backend.available(),
                         help="kernels: cpu (Numba, default), numpy (the reference) or gpu (CuPy)")
     parser.add_argument("--threads", type=int, default=None,
@@ -371,8 +544,15 @@ def given_settings(args):
     for name in CATSDOGS_ONLY:
         if name in given and args.experiment != "catsdogs":
             raise UsageError(f"{flag(name)} applies to catsdogs only, not to {args.experiment}")
-    if given.get("data") is not None:
-        given["data"] = str(Path(given["data"]).expanduser().resolve())
+    for name in ("data", "from"):
+        if given.get(name) is not None:
+            given[name] = str(Path(given[name]).expanduser().resolve())
+    if args.resume and "from" in given:
+        raise UsageError("--from starts a new run from a saved model and --resume continues a run (whose checkpoint "
+                         "already holds its model): give one of them")
+    if "freeze_base" in given and "from" not in given and not args.resume:
+        raise UsageError(f"{show('freeze_base', given['freeze_base'])} applies only with --from (the saved model "
+                         f"whose base to freeze)")
     return given
 
 
@@ -387,7 +567,7 @@ def check_settings(settings):
     if not 0 <= settings["seed"] < 2**63:
         raise UsageError(f"--seed must be a whole number from 0 to 2**63 - 1, got {settings['seed']}")
     if settings["experiment"] == "catsdogs" and settings.get("model", "seed") == "seed" and \
-            settings["image_size"] < catsdogs_min_size():
+            not settings.get("from") and settings["image_size"] < catsdogs_min_size():
         raise UsageError(f"--image-size must be at least {catsdogs_min_size()} for the cats/dogs model "
                          f"(four 3x3 convolutions, each pooled by 2), got {settings['image_size']}")
     if settings.get("threads") is not None:
@@ -420,10 +600,13 @@ def start_run(args, given, out):
                          f"another --out")
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out} is not empty; choose a new or empty folder (nothing in it was changed)")
-    settings = {"experiment": args.experiment, "data": None, "threads": None, "limit": None, "seed": None}
+    settings = {"experiment": args.experiment, "data": None, "threads": None, "limit": None, "seed": None,
+                "from": None, "freeze_base": None}
     settings.update(DEFAULTS["all"])
     settings.update(DEFAULTS[args.experiment])
     settings.update(given)
+    if settings["from"] is not None and settings["freeze_base"] is None:
+        settings["freeze_base"] = False
     if settings.get("lr") is None:
         settings["lr"] = CATSDOGS_MODELS[settings["model"]][2]
     if settings["seed"] is None:
@@ -444,6 +627,9 @@ def resume_run(args, given, out):
         raise ModelFileError(f"{checkpoint} is a model file, not a training checkpoint (no settings)")
     if recorded.get("experiment") != args.experiment:
         raise UsageError(f"{checkpoint} is a {recorded.get('experiment')} run, not {args.experiment}")
+    if "freeze_base" in given and not recorded.get("from"):
+        raise UsageError(f"{show('freeze_base', given['freeze_base'])} applies only to runs started with --from, "
+                         f"and {checkpoint} was not")
     done = int(extra["epoch"])
     settings = {k: v for k, v in recorded.items() if not (args.experiment == "mnist" and k in CATSDOGS_ONLY)}
     for name, value in given.items():
@@ -509,7 +695,7 @@ def start_command(settings, out):
              "--epochs", str(settings["epochs"])]
     for name in RUN_SETTINGS + PROCESS_SETTINGS:
         if settings.get(name) is not None and not (settings["experiment"] == "mnist" and name in CATSDOGS_ONLY):
-            words.append(show(name, shlex.quote(str(settings[name])) if name == "data" else settings[name]))
+            words.append(show(name, shlex.quote(str(settings[name])) if name in ("data", "from") else settings[name]))
     return " ".join(words)
 
 
@@ -540,6 +726,7 @@ def train(args):
     given = given_settings(args)
     out = run_folder(args)
     settings, progress = resume_run(args, given, out) if args.resume else start_run(args, given, out)
+    source = load_source(settings, given) if settings.get("from") and not args.resume else None
     use_backend(settings, given)
     experiment = EXPERIMENTS[settings["experiment"]]
     data = experiment.load_data(settings)          # data problems surface before any model is built
@@ -550,7 +737,7 @@ def train(args):
                              f"trained on (fingerprint {fingerprint}, recorded {progress.data_fingerprint}); "
                              f"give --data with the run's data")
         progress.data_fingerprint = fingerprint
-        model = resumed_model(out, progress, settings) if args.resume else new_model(settings, experiment)
+        model = resumed_model(out, progress, settings) if args.resume else new_model(settings, experiment, source)
         return train_and_report(settings, experiment, model, data, progress, out)
     finally:
         experiment.close(data)
@@ -560,9 +747,10 @@ def optimizer_name(settings, experiment):
     return CATSDOGS_MODELS[settings["model"]][1] if "model" in settings else experiment.optimizer
 
 
-def new_model(settings, experiment):
+def new_model(settings, experiment, source=None):
+    """The run's model, compiled: built fresh, or from ``source`` (the model --from loaded)."""
     config.set_random_seed(settings["seed"])
-    model = experiment.build(settings)
+    model = experiment.build(settings) if source is None else transfer_model(source, settings, experiment)
     optimizer = (optimizers.Adam(settings["lr"]) if optimizer_name(settings, experiment) == "adam"
                  else optimizers.RMSprop(settings["lr"]))
     model.compile(optimizer=optimizer, loss=experiment.loss, metrics=["accuracy"])

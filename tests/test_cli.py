@@ -142,6 +142,26 @@ def corrupt_file(tmp_path):
     return path.parent
 
 
+def saved_model(folder, name, input_shape=(28, 28, 1), units=10, activation="softmax", pooled=True):
+    """A small model saved at folder/name: a base (conv, BatchNormalization, ReLU, global average
+    pooling) and a Dense head; without ``pooled`` only a convolution (no base to tell apart)."""
+    from scratchnet import layers, models
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Conv2D(4, 3, name="conv")(inputs)
+    if pooled:
+        x = layers.ReLU(name="relu")(layers.BatchNormalization(momentum=0.5, name="norm")(x))
+        x = layers.Dense(units, activation=activation, name="head")(layers.GlobalAveragePooling2D(name="pool")(x))
+    path = Path(folder) / name
+    models.Model(inputs, x).save(path)
+    return path
+
+
+def garbage(folder):
+    path = Path(folder) / "garbage.npz"
+    path.write_bytes(b"not a model at all")
+    return path
+
+
 ERRORS = {
     "zero epochs": (lambda t, m, p: ["mnist", "--data", m, "--epochs", 0], "--epochs must be at least 1, got 0"),
     "negative batch": (lambda t, m, p: ["mnist", "--data", m, "--batch-size", -4],
@@ -161,6 +181,22 @@ ERRORS = {
     "resume without a run": (lambda t, m, p: ["mnist", "--out", t / "empty", "--resume"], "does not exist"),
     "resume a corrupt checkpoint": (lambda t, m, p: ["mnist", "--out", corrupt_file(t), "--resume"],
                                     "is not a scratchnet model file"),
+    "from a missing file": (lambda t, m, p: ["mnist", "--data", m, "--from", t / "absent.npz"], "does not exist"),
+    "from a file that is no model": (lambda t, m, p: ["mnist", "--data", m, "--from", garbage(t)], "model file"),
+    "from with resume": (lambda t, m, p: ["mnist", "--out", t, "--resume", "--from", garbage(t)],
+                         "--from starts a new run from a saved model and --resume continues a run"),
+    "freeze-base without from": (lambda t, m, p: ["mnist", "--data", m, "--freeze-base"],
+                                 "--freeze-base applies only with --from"),
+    "from a model of other images": (lambda t, m, p: ["mnist", "--data", m, "--from",
+                                                      saved_model(t, "rgb.npz", input_shape=(32, 32, 3))],
+                                     "takes inputs of shape (32, 32, 3), but mnist's digits have shape (28, 28, 1)"),
+    "from a model of another size": (lambda t, m, p: ["catsdogs", "--data", p, "--image-size", 48, "--from",
+                                                      saved_model(t, "rgb.npz", input_shape=(32, 32, 3))],
+                                     "takes inputs of shape (32, 32, 3), but catsdogs' photos at --image-size 48 "
+                                     "have shape (48, 48, 3)"),
+    "from a model without a base": (lambda t, m, p: ["mnist", "--data", m, "--from",
+                                                     saved_model(t, "conv.npz", pooled=False)],
+                                    "has no Flatten or global pooling layer"),
 }
 
 
@@ -211,7 +247,7 @@ def test_predict_errors_are_one_line(tmp_path, capsys):
     dense = models.Sequential([layers.Dense(2, input_shape=(3,))])
     dense.save(tmp_path / "dense.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a model")
-    for model, message in ((tmp_path / "bad.npz", "is not a scratchnet model file"),
+    for model, message in ((tmp_path / "bad.npz", "is not a model file"),
                            (tmp_path / "absent.npz", "does not exist"),
                            (tmp_path / "dense.npz", "takes inputs of shape (3,), not images")):
         assert predict.main([str(model), "x.png"]) == 2
@@ -328,3 +364,122 @@ def test_the_residual_network_trains_from_the_command_line_with_a_cosine_schedul
     assert type(model).__name__ == "Model" and any(type(l).__name__ == "Add" for l in model.layers)
     assert run(["mnist", "--model", "resnet"]) == 2
     assert "--model applies to catsdogs only" in capsys.readouterr().err
+
+
+# ----- starting from a saved model (--from): transfer learning ------------------------------------
+def spy_on_the_new_model(monkeypatch):
+    """Record the weights of the model a run builds, before it trains."""
+    seen = {}
+    original = train.new_model
+
+    def new_model(*args):
+        model = original(*args)
+        seen["weights"] = [w.copy() for w in model.get_weights()]
+        return model
+    monkeypatch.setattr(train, "new_model", new_model)
+    return seen
+
+
+def test_from_a_saved_mnist_model_the_whole_model_goes_on_training(mnist_dir, tmp_path, monkeypatch, capsys):
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--limit", 64, "--seed", 1,
+                "--out", tmp_path / "base"]) == 0
+    source = tmp_path / "base" / "model.npz"
+    capsys.readouterr()
+    start = spy_on_the_new_model(monkeypatch)
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--limit", 64, "--seed", 2, "--lr", 1e-4,
+                "--from", source, "--out", tmp_path / "tuned"]) == 0
+    assert f"Starting from {source}: its output (10 units, softmax) fits mnist, so the whole model goes on " \
+           f"training" in capsys.readouterr().out
+    for saved, started in zip(weights(tmp_path / "base"), start["weights"]):
+        np.testing.assert_array_equal(saved, started)                           # the saved weights, not fresh ones
+    assert all(not np.array_equal(a, b) for a, b in zip(weights(tmp_path / "base"), weights(tmp_path / "tuned")))
+    settings = json.loads((tmp_path / "tuned" / "history.json").read_text())["settings"]
+    assert settings["from"] == str(source) and settings["freeze_base"] is False and settings["lr"] == 1e-4
+
+
+def test_a_frozen_base_keeps_its_weights_and_batchnorm_statistics_while_the_head_trains_then_fine_tunes(
+        mnist_dir, tmp_path, capsys):
+    source = saved_model(tmp_path, "bn.npz")
+    out = tmp_path / "frozen"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 2, "--seed", 1, "--from", source, "--freeze-base",
+                "--out", out]) == 0
+    text = capsys.readouterr().out
+    assert "--freeze-base: the base's 4 layers, up to and including 'pool', do not train " \
+           "(56 weights; its BatchNormalization layer runs in inference mode)" in text
+    assert "Trainable params: 50" in text and "Non-trainable params: 56" in text
+    before, after = load_model(source), load_model(out / "model.npz")
+    for layer in before.layers:
+        old, new = layer.get_weights(), after.get_layer(layer.name).get_weights()
+        if type(layer).__name__ == "Dense":
+            assert not any(np.array_equal(a, b) for a, b in zip(old, new)), "the head did not train"
+        else:   # kernel, bias, gamma, beta, moving mean and variance: all as saved
+            assert all(np.array_equal(a, b) for a, b in zip(old, new)), layer.name
+    # the tutorial's second step: from that model, without --freeze-base, every layer trains
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 1, "--lr", 1e-4, "--from", out / "model.npz",
+                "--out", tmp_path / "tuned"]) == 0
+    text = capsys.readouterr().out
+    assert "The file marks 4 layers as frozen (conv, norm, relu, ...); here --freeze-base alone decides" in text
+    assert "Non-trainable params: 8" in text                       # the moving statistics, as in Keras
+    tuned = load_model(tmp_path / "tuned" / "model.npz")
+    assert not np.array_equal(tuned.get_layer("conv").get_weights()[0], after.get_layer("conv").get_weights()[0])
+
+
+def test_a_model_with_another_output_gets_a_fresh_head_like_the_experiment_s_own(
+        mnist_dir, photos, tmp_path, capsys):
+    source = saved_model(tmp_path, "three.npz", units=3)
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 1, "--from", source, "--freeze-base",
+                "--out", tmp_path / "to-mnist"]) == 0
+    text = capsys.readouterr().out
+    assert "its output (3 units, softmax) does not fit mnist (10 units, softmax), so its base (the layers up to " \
+           "and including 'pool') gets a fresh head like mnist's own" in text
+    model = load_model(tmp_path / "to-mnist" / "model.npz")
+    head = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert [(layer.units, layer.activation.name) for layer in head] == [(64, "relu"), (10, "softmax")]
+    assert model.count_params() == 56 + (4 * 64 + 64) + (64 * 10 + 10)
+    for layer in load_model(source).layers[:-1]:                              # the base, frozen: as saved
+        for a, b in zip(layer.get_weights(), model.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # cats/dogs: the image size comes from the model, and the head is the cats/dogs model's
+    source = saved_model(tmp_path, "rgb.npz", input_shape=(32, 32, 3))
+    assert run(["catsdogs", "--data", photos, "--epochs", 1, "--batch-size", 8, "--seed", 1, "--workers", 1,
+                "--from", source, "--out", tmp_path / "to-catsdogs"]) == 0
+    assert "(10 units, softmax) does not fit catsdogs (1 unit, sigmoid)" in capsys.readouterr().out
+    model = load_model(tmp_path / "to-catsdogs" / "model.npz")
+    assert model.input_shape == (32, 32, 3) and model.output_shape == (1,)
+    assert json.loads((tmp_path / "to-catsdogs" / "history.json").read_text())["settings"]["image_size"] == 32
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_model_file_starts_a_run_too(suffix, mnist_dir, tmp_path, capsys):
+    pytest.importorskip("h5py")
+    source = saved_model(tmp_path, "keras" + suffix, units=3)
+    out = tmp_path / "run"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--seed", 1, "--from", source, "--freeze-base",
+                "--out", out]) == 0
+    assert "does not fit mnist (10 units, softmax), so its base" in capsys.readouterr().out
+    model = load_model(out / "model.npz")
+    for layer in load_model(source).layers[:-1]:
+        for a, b in zip(layer.get_weights(), model.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_from_run_resumes_bit_for_bit_without_its_source_file(mnist_dir, tmp_path, monkeypatch, capsys):
+    source = saved_model(tmp_path, "three.npz", units=3)
+    flags = ["mnist", "--data", mnist_dir, "--limit", 64, "--batch-size", 16, "--seed", 3, "--from", source,
+             "--freeze-base", "--epochs", 3]
+    assert run(flags + ["--out", tmp_path / "straight"]) == 0
+    original = interrupt_after(monkeypatch, 1)
+    assert run(flags + ["--out", tmp_path / "split"]) == 130
+    text = capsys.readouterr().out
+    monkeypatch.setattr(train.Checkpoint, "on_epoch_end", original)
+    source.unlink()                                           # the checkpoint holds the model: no --from needed
+    assert resume_with_the_printed_command(text) == 0
+    assert f"--from {source} --freeze-base" in capsys.readouterr().out
+    for a, b in zip(weights(tmp_path / "straight"), weights(tmp_path / "split")):
+        np.testing.assert_array_equal(a, b)
+    straight = json.loads((tmp_path / "straight" / "history.json").read_text())
+    resumed = json.loads((tmp_path / "split" / "history.json").read_text())
+    assert resumed["history"] == straight["history"] and resumed["settings"] == straight["settings"]
+    assert resumed["settings"]["from"] == str(source) and resumed["settings"]["freeze_base"] is True
+    assert run(["mnist", "--out", tmp_path / "split", "--resume", "--no-freeze-base", "--epochs", 4]) == 2
+    assert "--no-freeze-base differs from this run's --freeze-base" in capsys.readouterr().err
