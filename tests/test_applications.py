@@ -65,8 +65,12 @@ def test_a_forward_pass_at_the_smallest_size(name, size):
 def test_arguments_keras_users_pass_and_the_errors():
     model = applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.5, include_top=False, pooling="avg")
     assert model.output_shape == (1280,)
-    with pytest.raises(ValueError, match="does not download weights. Pass the path of the Keras weight file"):
-        applications.VGG16(weights="imagenet")
+    with pytest.raises(FileNotFoundError, match=r"reads the ImageNet weights Keras keeps in .*vgg16_weights_tf_dim_"
+                                                r"ordering_tf_kernels_notop.h5, which is not there; scratchnet "
+                                                r"downloads nothing"):
+        applications.VGG16(weights="imagenet", include_top=False)
+    with pytest.raises(ValueError, match="classes must be 1000"):
+        applications.VGG16(weights="imagenet", classes=10)
     with pytest.raises(FileNotFoundError, match="the weight file 'missing.h5' does not exist"):
         applications.VGG16(weights="missing.h5")
     with pytest.raises(ValueError, match="at least 75x75, got 64x64"):

@@ -244,7 +244,7 @@ APPLICATIONS = [("VGG16", 32, False), ("ResNet50", 32, False), ("InceptionV3", 7
 
 
 @pytest.mark.parametrize("name, size, top", APPLICATIONS)
-def test_applications_in_every_format_and_with_keras_weight_files(tmp_path, name, size, top):
+def test_applications_in_every_format_and_with_keras_weight_files(tmp_path, monkeypatch, name, size, top):
     keras.utils.set_random_seed(0)
     kwargs = dict(include_top=top, input_shape=(size, size, 3), weights=None)
     kwargs.update(classes=5) if top else kwargs.update(pooling="avg")
@@ -265,6 +265,14 @@ def test_applications_in_every_format_and_with_keras_weight_files(tmp_path, name
     close(model.predict(x, verbose=0), expected)
     model.save(tmp_path / "ours.keras")            # and back into Keras
     close(keras.models.load_model(tmp_path / "ours.keras").predict(x, verbose=0), expected)
+    if not top:      # weights='imagenet': the file in Keras's cache, under the name Keras gives it
+        cached = {"VGG16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                  "ResNet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"}[name]
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+        (tmp_path / "keras_home" / "models").mkdir(parents=True)
+        (tmp_path / "m.h5").rename(tmp_path / "keras_home" / "models" / cached)
+        kwargs["weights"] = "imagenet"
+        close(getattr(applications, name)(**kwargs).predict(x, verbose=0), expected)
 
 
 def test_vgg16_tf_keras_legacy_weight_file_by_topology_and_by_name(tmp_path):

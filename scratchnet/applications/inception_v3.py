@@ -1,6 +1,6 @@
 """InceptionV3 (Szegedy et al., 2015), as keras.applications.InceptionV3."""
 from .. import layers
-from .common import check_arguments, finish, model_input
+from .common import check_arguments, finish, model_input, weight_file
 
 
 def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1)):
@@ -19,6 +19,7 @@ def InceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=N
     """A stem and eleven inception modules (mixed0 to mixed10); the top is 'avg_pool' and
     'predictions'. 23,851,784 parameters, 21,802,784 without the top; inputs from 75x75."""
     check_arguments("InceptionV3", weights, include_top, classes, classifier_activation, pooling)
+    weights = weight_file("InceptionV3", weights, f"inception_v3_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
     inputs, _ = model_input("InceptionV3", input_tensor, input_shape, 299, 75)
     x = conv2d_bn(inputs, 32, 3, 3, strides=(2, 2), padding="valid")
     x = conv2d_bn(x, 32, 3, 3, padding="valid")

@@ -1,6 +1,6 @@
 """MobileNetV2 (Sandler et al., 2018), as keras.applications.MobileNetV2."""
 from .. import layers
-from .common import check_arguments, finish, model_input
+from .common import check_arguments, finish, model_input, weight_file
 
 BN = dict(epsilon=1e-3, momentum=0.999)
 
@@ -56,6 +56,8 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     if not alpha > 0:
         raise ValueError(f"MobileNetV2: alpha must be positive, got {alpha!r}")
     inputs, shape = model_input("MobileNetV2", input_tensor, input_shape, 224, 32)
+    weights = weight_file("MobileNetV2", weights, f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_"
+                                                  f"{shape[0]}{'' if include_top else '_no_top'}.h5")
     x = layers.Conv2D(make_divisible(32 * alpha, 8), 3, strides=(2, 2), padding="same", use_bias=False,
                       name="Conv1")(inputs)
     x = layers.BatchNormalization(name="bn_Conv1", **BN)(x)

@@ -1,7 +1,7 @@
 """ResNet50 (He et al., 2015), version 1 (the stride on the first 1x1 convolution of a
 block), as keras.applications.ResNet50."""
 from .. import layers
-from .common import check_arguments, finish, model_input
+from .common import check_arguments, finish, model_input, weight_file
 
 BN_EPSILON = 1.001e-5
 
@@ -38,6 +38,7 @@ def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None
     """A 7x7 stem and four stacks of 3, 4, 6 and 3 bottleneck blocks (64 to 512 filters);
     the top is 'avg_pool' and 'predictions'. 25,636,712 parameters, 23,587,712 without the top."""
     check_arguments("ResNet50", weights, include_top, classes, classifier_activation, pooling)
+    weights = weight_file("ResNet50", weights, f"resnet50_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
     inputs, _ = model_input("ResNet50", input_tensor, input_shape, 224, 32)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, use_bias=True, name="conv1_conv")(x)

@@ -1,6 +1,6 @@
 """VGG16 (Simonyan and Zisserman, 2014), as keras.applications.VGG16."""
 from .. import layers
-from .common import check_arguments, finish, model_input
+from .common import check_arguments, finish, model_input, weight_file
 
 
 def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
@@ -9,6 +9,7 @@ def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, p
     Flatten, fc1 and fc2 (4096 each) and 'predictions'. 138,357,544 parameters at 224x224
     with the top, 14,714,688 without (any size)."""
     check_arguments("VGG16", weights, include_top, classes, classifier_activation, pooling)
+    weights = weight_file("VGG16", weights, f"vgg16_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
     inputs, _ = model_input("VGG16", input_tensor, input_shape, 224, 32)
     x = inputs
     for block, (filters, convs) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), start=1):
