@@ -520,3 +520,16 @@ def test_training_continues_exactly_across_libraries_through_keras_archives(tmp_
     model.fit(x[8:], y[8:], batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), k_again.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_scratchnet_layers_keras_spells_otherwise_are_written_as_keras_spells_them(tmp_path):
+    x = ours.Input((6,))
+    y = ours.Sigmoid(name="gate")(ours.Dense(3, name="d")(x))          # Keras: Activation('sigmoid')
+    y = ours.LeakyReLU(negative_slope=0.1, name="leak")(y)
+    model = models.Model(x, [y, ours.Softmax(name="p")(y)])
+    data = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    for fmt in ("keras", "h5"):
+        model.save(tmp_path / f"m.{fmt}")
+        k_model = keras.models.load_model(tmp_path / f"m.{fmt}")
+        assert type(k_model.get_layer("gate")).__name__ == "Activation"
+        close(model.predict(data, verbose=0), k_model.predict(data, verbose=0))

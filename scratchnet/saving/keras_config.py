@@ -373,6 +373,8 @@ def _layer_entry(layer, legacy):
         config["data_format"] = "channels_last"
     if legacy and name == "LeakyReLU":
         config["alpha"] = config.pop("negative_slope")
+    if name == "Sigmoid":     # Keras has no Sigmoid layer: the same thing is Activation('sigmoid')
+        name, config["activation"] = "Activation", "sigmoid"
     if name == "ZeroPadding2D":
         config["padding"] = [list(p) for p in config["padding"]]
     entry = {"class_name": name, "config": config}
