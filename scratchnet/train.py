@@ -39,6 +39,7 @@ from .saving import ModelFileError, atomic_write, load_model, read_model_file, s
 CHECKPOINT = "checkpoint.npz"
 MISCLASSIFIED_SHOWN = 25   # examples in misclassified.png
 FINAL_MODEL = "model.npz"
+KERAS_MODEL = "model.keras"      # the same model, for Keras (keras.models.load_model reads it)
 CATSDOGS_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
                              shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
 
@@ -467,7 +468,8 @@ def make_parser():
     parser = OneLineParser(
         prog="python -m scratchnet.train", description="Train one of the reference models, Keras style.",
         epilog="Each run's folder gets checkpoint.npz after every epoch (with every setting of the run), "
-               "model.npz, history.json and PNG plots (learning curves, confusion matrix, misclassified "
+               "model.npz (and the same model as model.keras, which Keras reads), history.json and PNG plots "
+               "(learning curves, confusion matrix, misclassified "
                "examples). --resume restores the run's settings; give --epochs to extend it. "
                "Transfer learning, as in the Keras tutorial: --from runs/base/model.npz --freeze-base trains a "
                "head (the saved one, or a fresh one) on the saved model's frozen base; a second run --from that "
@@ -784,8 +786,10 @@ def train_and_report(settings, experiment, model, data, progress, out):
         epoch_seconds = progress.epoch_seconds + hook.epoch_seconds
         history = merge_history(progress.history, model.history.history if model.history else {})
         final = out / FINAL_MODEL
-        save_model(model, final, extra={"experiment": settings["experiment"], "settings": settings,
-                                        "class_names": result["class_names"], **result["preprocessing"]})
+        extra = {"experiment": settings["experiment"], "settings": settings, "class_names": result["class_names"],
+                 **result["preprocessing"]}
+        save_model(model, final, extra=extra)
+        save_model(model, out / KERAS_MODEL, extra=extra)
         record = {"settings": settings, "history": history, "epoch_seconds": epoch_seconds,
                   "seconds": progress.seconds_untimed + sum(s for s in epoch_seconds if s is not None),
                   "schedule": progress.schedule,
@@ -812,7 +816,7 @@ def train_and_report(settings, experiment, model, data, progress, out):
               f"{settings['experiment']} --out {shlex.quote(str(out))} --resume")
         return 130
     print(f"{experiment.held_out} accuracy: {record['accuracy']:.4f} ({record['seconds']:.0f} s of training)")
-    print(f"saved the model to {final}, checkpoints to {checkpoint}")
+    print(f"saved the model to {final} (and for Keras to {out / KERAS_MODEL}), checkpoints to {checkpoint}")
     print("plots: " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -50,9 +50,12 @@ def test_mnist_run_writes_every_artefact(mnist_dir, tmp_path, capsys):
     assert run(["mnist", "--data", mnist_dir, "--epochs", 2, "--seed", 1, "--out", out]) == 0
     text = capsys.readouterr().out
     assert "Epoch 2/2" in text and "test accuracy:" in text and str(out / "model.npz") in text
-    for name in ("checkpoint.npz", "model.npz", "history.json", "history.png", "confusion.png",
+    for name in ("checkpoint.npz", "model.npz", "model.keras", "history.json", "history.png", "confusion.png",
                  "misclassified.png"):
         assert (out / name).stat().st_size > 0, name
+    for_keras = load_model(out / "model.keras")
+    assert [w.tolist() for w in for_keras.get_weights()] == [w.tolist() for w in weights(out)]
+    assert for_keras.saved_extra["class_names"] == load_model(out / "model.npz").saved_extra["class_names"]
     record = json.loads((out / "history.json").read_text())
     assert len(record["history"]["val_accuracy"]) == 2 and len(record["epoch_seconds"]) == 2
     assert record["settings"]["seed"] == 1 and record["settings"]["batch_size"] == 32
