@@ -103,15 +103,20 @@ def _construct(spec, where):
         return None   # a model inside: built by its own spec
     if not isinstance(spec.get("config"), dict):
         raise ArchitectureError(f"{where}: layer entry {spec.get('class_name')!r} has no config")
+    return build_from_config(layers_module.get, spec["class_name"], spec["config"], where)
+
+
+def build_from_config(get_class, class_name, config, where, error=ArchitectureError):
+    """``get_class(class_name)(**config)`` (a layer, an optimizer, a loss), with the class
+    looked up in scratchnet's own registry only; ``error`` names what failed."""
     try:
-        cls = layers_module.get(spec["class_name"])
-    except ValueError as error:
-        raise ArchitectureError(f"{where}: {error}") from None
+        cls = get_class(class_name)
+    except ValueError as failure:
+        raise error(f"{where}: {failure}") from None
     try:
-        return cls(**spec["config"])
-    except (TypeError, ValueError, NotImplementedError) as error:
-        raise ArchitectureError(f"{where}: cannot build {spec['class_name']} from {spec['config']!r:.300}: "
-                                f"{error}") from None
+        return cls(**config)
+    except (TypeError, ValueError, NotImplementedError) as failure:
+        raise error(f"{where}: cannot build {class_name} from {config!r:.300}: {failure}") from None
 
 
 def unknown_layer_types(spec, found=None):

@@ -162,8 +162,11 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
                          f"before load_weights")
     if str(path).endswith(".keras"):
         _, weights, _ = _open_archive(path)
-        with _h5py().File(weights, "r") as h5file:
-            values = keras_weights.read_keras3(model, h5file, str(path), skip_mismatch)
+        try:
+            with _h5py().File(weights, "r") as h5file:
+                values = keras_weights.read_keras3(model, h5file, str(path), skip_mismatch)
+        except OSError as error:
+            raise ModelFileError(f"{path}: model.weights.h5 is not a readable HDF5 file ({error})") from None
     else:
         with _open_h5(path) as h5file:
             legacy = "layer_names" in h5file.attrs or "model_weights" in h5file

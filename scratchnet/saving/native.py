@@ -138,17 +138,10 @@ def read_model_file(path):
 
 
 def _construct(kind, registry_get, spec, path):
+    from ..serialization import build_from_config
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise ModelFileError(f"{path}: a {kind} entry is malformed: {spec!r:.200}")
-    try:
-        cls = registry_get(spec.get("class_name"))
-    except ValueError as error:
-        raise ModelFileError(f"{path}: {error}") from error
-    try:
-        return cls(**spec["config"])
-    except (TypeError, ValueError, NotImplementedError) as error:
-        raise ModelFileError(f"{path}: cannot build {spec.get('class_name')} from {spec['config']!r:.300}: "
-                             f"{error}") from error
+    return build_from_config(registry_get, spec.get("class_name"), spec["config"], path, ModelFileError)
 
 
 def _weight_lookup(document, arrays, path):
