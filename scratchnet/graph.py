@@ -204,20 +204,24 @@ class Graph:
 
     @property
     def layers(self):
-        """Every layer once, in Keras's order: by depth (the longest path to an output, a shared
-        layer at its deepest), deepest first, then in the order the search from the outputs
-        met them. The input layers come first; a chain comes out in its own order."""
+        """Every layer once, in Keras's order (which Keras's files rely on): by depth, deepest
+        first, then in the order the search from the outputs met them. A node's depth is the
+        longest path from it to an output, except that a shared layer's later node is first
+        raised to the depth the layer already has, and passes that on to the nodes before it,
+        as Keras does. The input layers come first; a chain comes out in its own order."""
         if getattr(self, "_layers", None) is None:
-            depth = {id(t.node): 0 for t in self.outputs if t.node is not None}
+            depth, layer_depth, layers = {}, {}, {}
             for node in reversed(self.nodes):
-                d = depth.setdefault(id(node), 0)
+                d = max(depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+                depth[id(node)] = layer_depth[id(node.layer)] = d
+                layers[id(node.layer)] = node.layer
                 for t in node.inputs:
                     if t.node is not None:
                         depth[id(t.node)] = max(depth.get(id(t.node), 0), d + 1)
-            layer_depth, layers = {}, {}
-            for node in self.nodes + [t.node for t in self.inputs]:
-                layers[id(node.layer)] = node.layer
-                layer_depth[id(node.layer)] = max(layer_depth.get(id(node.layer), 0), depth.get(id(node), 0))
+            for tensor in self.inputs:
+                layer = tensor.node.layer
+                layers[id(layer)] = layer
+                layer_depth[id(layer)] = max(layer_depth.get(id(layer), 0), depth.get(id(tensor.node), 0))
             self._layers = sorted(layers.values(), key=lambda l: (-layer_depth[id(l)],
                                                                   self._first_seen.get(id(l), -1)))
         return self._layers
