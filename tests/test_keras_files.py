@@ -382,7 +382,7 @@ def test_channels_first_absurd_shapes_and_settings_are_refused(tmp_path):
         config["config"]["layers"][-1]["config"]["units"] = 10 ** 9
     _rewrite_config(tmp_path / "m.keras", tmp_path / "wide.keras", wide)
     with pytest.raises(ModelFileError, match=r"would need a weight '\w+/kernel' of shape \(64, 1000000000\) "
-                                             r"\(64,000,000,000 values\), more than the file's"):
+                                             r"\(64,000,000,000 values; [\d,]+ for the model so far\), more than the file's"):
         load_model(tmp_path / "wide.keras")
 
 
@@ -533,3 +533,137 @@ def test_scratchnet_layers_keras_spells_otherwise_are_written_as_keras_spells_th
         k_model = keras.models.load_model(tmp_path / f"m.{fmt}")
         assert type(k_model.get_layer("gate")).__name__ == "Activation"
         close(model.predict(data, verbose=0), k_model.predict(data, verbose=0))
+
+
+# ----- graphs whose layer order or call numbering Keras works out in its own way -------------------------
+def shared_layer_graph(L, Model, Input):
+    """A shared layer whose later call sits deeper than its first: Keras orders the layers by
+    raised depths, which decides the names its weight files use."""
+    x = Input((4,), name="x")
+    shared = L.Dense(4, name="shared")
+    b = shared(L.Dense(4, name="r")(x))
+    a = L.Dense(4, name="d3")(L.Dense(4, name="d2")(L.Dense(4, name="d1")(shared(x))))
+    return Model(x, L.Add(name="add")([b, a]))
+
+
+def functional_inside_called_twice(L, Model, Input):
+    """A functional model inside, called twice, one of its calls a model output."""
+    i = Input((3,), name="i")
+    inner = Model(i, L.Dense(2, name="inner_dense")(i), name="inner")
+    a, b = Input((3,), name="a"), Input((3,), name="b")
+    return Model([a, b], [inner(a), L.Dense(1, name="head")(inner(b))])
+
+
+@pytest.mark.parametrize("graph", [shared_layer_graph, functional_inside_called_twice])
+def test_graphs_keras_numbers_in_its_own_way_load_both_ways(tmp_path, graph):
+    keras.utils.set_random_seed(0)
+    k_model = graph(keras.layers, keras.Model, keras.Input)
+    ours_model = graph(ours, models.Model, ours.Input)
+    assert [l.name for l in ours_model.layers] == [l.name for l in k_model.layers]
+    rng = np.random.default_rng(0)
+    data = [rng.standard_normal((3,) + tuple(t.shape[1:])).astype(np.float32) for t in k_model.inputs]
+    data = data if len(data) > 1 else data[0]
+    for fmt in ("keras", "h5"):
+        k_model.save(tmp_path / f"k.{fmt}")
+        close(load_model(tmp_path / f"k.{fmt}").predict(data, verbose=0), k_model.predict(data, verbose=0))
+        ours_model.set_weights([rng.standard_normal(w.shape).astype(np.float32) for w in ours_model.get_weights()])
+        with pytest.warns(UserWarning, match="tf.keras 2 numbers such models' calls otherwise") if \
+                fmt == "h5" and graph is functional_inside_called_twice else _no_warning():
+            ours_model.save(tmp_path / f"o.{fmt}")
+        close(keras.models.load_model(tmp_path / f"o.{fmt}").predict(data, verbose=0),
+              ours_model.predict(data, verbose=0))
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_tf_keras_2_h5_with_a_functional_model_inside(tmp_path):
+    K = tf_keras()
+    K.utils.set_random_seed(0)
+    i = K.Input((3,))
+    inner = K.Model(i, K.layers.Dense(2)(i), name="inner")
+    x = K.Input((3,))
+    k_model = K.Model(x, K.layers.Dense(1, name="head")(inner(x)))
+    k_model.save(tmp_path / "m.h5")
+    data = np.random.default_rng(0).random((4, 3), dtype=np.float32)
+    close(load_model(tmp_path / "m.h5").predict(data, verbose=0), k_model.predict(data, verbose=0))
+
+
+# ----- files crafted to make a reader misbehave -------------------------------------------------------------
+def test_weights_stored_outside_the_file_are_refused(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(8, dtype=np.float32).tobytes())
+    model = models.Sequential([ours.Input((2,)), ours.Dense(4, use_bias=False)])
+    with h5py.File(tmp_path / "w.weights.h5", "w") as f:
+        f.create_group("vars")
+        f.create_dataset("layers/dense/vars/0", shape=(2, 4), dtype="float32", external=[(str(secret), 0, 32)])
+    with pytest.raises(ModelFileError, match="refers to data outside the file; refused"):
+        model.load_weights(tmp_path / "w.weights.h5")
+
+
+def test_a_config_cannot_make_us_allocate_more_than_the_file_holds_in_all(tmp_path):
+    keras.utils.set_random_seed(0)
+    seed_mnist(keras).save(tmp_path / "m.keras")
+
+    def many(config):
+        for i in range(60):    # each fits the file alone; together they are ten times more
+            config["config"]["layers"].append({"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+                                               "config": {"name": f"extra{i}", "units": 100}})
+    _rewrite_config(tmp_path / "m.keras", tmp_path / "many.keras", many)
+    with pytest.raises(ModelFileError, match="for the model so far"):
+        load_model(tmp_path / "many.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    members["config.json"] = b'{"deep": ' + b'{"a": ' * 100_000 + b"{}" + b"}" * 100_000 + b"}"
+    with zipfile.ZipFile(tmp_path / "deep.keras", "w") as archive:
+        for n, data in members.items():
+            archive.writestr(n, data)
+    with pytest.raises(ModelFileError, match="nests deeper than Python can follow"):
+        load_model(tmp_path / "deep.keras")
+
+
+def test_compile_settings_scratchnet_lacks_load_the_model_uncompiled_with_a_warning(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = seed_mnist(keras)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.9)
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
+    model.save(tmp_path / "schedule.keras")
+    with pytest.warns(UserWarning, match="learning_rate is a ExponentialDecay .*takes a number there"):
+        assert not load_model(tmp_path / "schedule.keras").compiled
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", jit_compile=True)
+    model.save(tmp_path / "jit.keras")
+    assert load_model(tmp_path / "jit.keras").compiled      # a speed hint, not a setting of the result
+
+
+def test_load_weights_from_an_archive_restores_the_optimizer_and_skip_mismatch_skips_missing_layers(tmp_path):
+    keras.utils.set_random_seed(0)
+    k_model = seed_mnist(keras)
+    k_model.compile("adam", "sparse_categorical_crossentropy")
+    data = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    k_model.fit(data, np.arange(8), epochs=1, verbose=0)
+    k_model.save(tmp_path / "m.keras")
+    model = load_model(tmp_path / "m.keras", compile=False)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.load_weights(tmp_path / "m.keras")
+    assert model.optimizer.iterations == 1
+    bigger = models.Sequential([ours.Input((28, 28, 1)), ours.Conv2D(32, 3, activation="relu"), ours.Flatten(),
+                                ours.Dense(3), ours.Dense(3), ours.Dense(3), ours.Dense(3), ours.Dense(3),
+                                ours.Dense(3), ours.Dense(3)])
+    with pytest.warns(UserWarning, match="skipping layer"):
+        bigger.load_weights(tmp_path / "m.keras", skip_mismatch=True)
+    np.testing.assert_array_equal(bigger.layers[0].get_weights()[0], k_model.layers[0].get_weights()[0])
+
+
+def test_mobilenet_v2_imagenet_file_names_are_keras_s():
+    from scratchnet.applications.mobilenet_v2 import imagenet_file
+    assert imagenet_file("imagenet", 0.35, (96, 96, 3), True) == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96.h5"
+    with pytest.warns(UserWarning, match="the ImageNet weights for 224x224 are loaded"):
+        assert imagenet_file("imagenet", 1.0, (160, 150, 3), False) == \
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    with pytest.raises(ValueError, match="alpha must be 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4"):
+        imagenet_file("imagenet", 0.6, (96, 96, 3), True)

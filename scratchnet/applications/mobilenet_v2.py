@@ -1,4 +1,6 @@
 """MobileNetV2 (Sandler et al., 2018), as keras.applications.MobileNetV2."""
+import warnings
+
 from .. import layers
 from .common import check_arguments, finish, model_input, weight_file
 
@@ -47,6 +49,23 @@ BLOCKS = [  # (filters, stride, expansion) of blocks 0..16
     (64, 1, 6), (96, 1, 6), (96, 1, 6), (96, 1, 6), (160, 2, 6), (160, 1, 6), (160, 1, 6), (320, 1, 6)]
 
 
+def imagenet_file(weights, alpha, shape, include_top):
+    """The name Keras gives the ImageNet weight file for this alpha and input size: sizes other
+    than 96, 128, 160, 192 and 224 (or a non-square input) take the 224 file, as in Keras."""
+    if weights != "imagenet":
+        return None
+    if alpha not in (0.35, 0.50, 0.75, 1.0, 1.3, 1.4):
+        raise ValueError(f"MobileNetV2: with weights='imagenet', alpha must be 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4 (the "
+                         f"ones Keras has weights for), got {alpha!r}")
+    rows = shape[0]
+    if shape[0] != shape[1] or rows not in (96, 128, 160, 192, 224):
+        warnings.warn(f"MobileNetV2: the input is {shape[0]}x{shape[1]}: the ImageNet weights for 224x224 are loaded, "
+                      f"as Keras does", stacklevel=3)
+        rows = 224
+    return (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
+            f"{'' if include_top else '_no_top'}.h5")
+
+
 def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None, pooling=None,
                 classes=1000, classifier_activation="softmax", name=None):
     """A stem, 17 inverted residual blocks and a 1x1 convolution to 1280 channels; the top is
@@ -56,8 +75,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     if not alpha > 0:
         raise ValueError(f"MobileNetV2: alpha must be positive, got {alpha!r}")
     inputs, shape = model_input("MobileNetV2", input_tensor, input_shape, 224, 32)
-    weights = weight_file("MobileNetV2", weights, f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_"
-                                                  f"{shape[0]}{'' if include_top else '_no_top'}.h5")
+    weights = weight_file("MobileNetV2", weights, imagenet_file(weights, alpha, shape, include_top))
     x = layers.Conv2D(make_divisible(32 * alpha, 8), 3, strides=(2, 2), padding="same", use_bias=False,
                       name="Conv1")(inputs)
     x = layers.BatchNormalization(name="bn_Conv1", **BN)(x)

@@ -101,7 +101,6 @@ class _Reader:
     def __init__(self, where):
         self.where = where
         self.dropped = []
-        self.skipped = set()
 
     def model(self, entry):
         config = entry.get("config")
@@ -143,17 +142,24 @@ class _Reader:
         for entry in entries:
             if not isinstance(entry, dict):
                 raise ArchitectureError(f"{self.where}: a layer entry is malformed: {entry!r:.200}")
-        self.skipped = _numbered_from_one(entries, config.get("output_layers"))
+        # How a model inside this one numbers its calls. tf.keras 2 (calls in lists) counts such a
+        # model's own construction as its node 0, everywhere; Keras 3 does so only for a
+        # functional model, and only in input_layers/output_layers.
+        legacy = any(isinstance(node, list) for e in entries for node in e.get("inbound_nodes") or [])
+        from_one = _numbered_from_one(entries, config.get("output_layers")) if legacy else set()
+        outputs_from_one = from_one if legacy else {
+            e.get("name") or (e.get("config") or {}).get("name") for e in entries
+            if e.get("class_name") in ("Functional", "Model")}
         out = []
         for entry in entries:
             spec = self.model(entry) if entry.get("class_name") in MODEL_CLASSES else self.layer(entry)
             if entry.get("class_name") in MODEL_CLASSES and entry.get("name"):
                 spec["name"] = entry["name"]
-            spec["inbound_nodes"] = [self._node(node, entry) for node in entry.get("inbound_nodes") or []]
+            spec["inbound_nodes"] = [self._node(node, entry, from_one) for node in entry.get("inbound_nodes") or []]
             out.append(spec)
         inputs, single_in = self._refs(config.get("input_layers"), "input_layers")
         outputs, single_out = self._refs(config.get("output_layers"), "output_layers")
-        outputs = [self._unskip(ref) for ref in outputs]
+        outputs = [_renumber(ref, outputs_from_one) for ref in outputs]
         return {"class_name": "Functional", "name": config.get("name"), "layers": out, "input_layers": inputs,
                 "output_layers": outputs, "single_input": single_in, "single_output": single_out}
 
@@ -166,7 +172,7 @@ class _Reader:
             return [list(refs[:3])], True
         return [list(r[:3]) if isinstance(r, list) else r for r in refs], len(refs) == 1
 
-    def _node(self, node, entry):
+    def _node(self, node, entry, from_one):
         """One call of a layer: Keras 3's {"args": [...], "kwargs": {...}} or tf.keras 2's
         [[name, node, tensor, kwargs], ...]."""
         where = f"{self.where}: layer {entry.get('name')!r}"
@@ -180,7 +186,7 @@ class _Reader:
             for item in node:
                 if not isinstance(item, list) or len(item) < 3:
                     raise ArchitectureError(f"{where}: a call's input {item!r:.100} is malformed")
-                refs.append(self._unskip(list(item[:3])))
+                refs.append(_renumber(list(item[:3]), from_one))
                 if len(item) > 3 and isinstance(item[3], dict):
                     kwargs.update(item[3])
         else:
@@ -190,11 +196,6 @@ class _Reader:
         if any(value is not None for value in kwargs.values()):
             raise ArchitectureError(f"{where} is called with {sorted(kwargs)}, which scratchnet's layers do not take")
         return refs if training is None else {"inputs": refs, "training": bool(training)}
-
-    def _unskip(self, ref):
-        if isinstance(ref, list) and len(ref) == 3 and ref[0] in self.skipped and type(ref[1]) is int:
-            return [ref[0], ref[1] - 1, ref[2]]
-        return ref
 
     def layer(self, entry):
         name = entry.get("class_name")
@@ -256,6 +257,13 @@ class _Reader:
                                     f"{math.prod(sizes):,} values per sample, more than the {MAX_SAMPLE_ELEMENTS:,} "
                                     f"scratchnet accepts")
         return sizes
+
+
+def _renumber(ref, from_one):
+    """A reference to a model inside a model whose calls are numbered from 1, numbered from 0."""
+    if isinstance(ref, list) and len(ref) == 3 and ref[0] in from_one and type(ref[1]) is int:
+        return [ref[0], ref[1] - 1, ref[2]]
+    return ref
 
 
 def _numbered_from_one(entries, outputs):
@@ -345,7 +353,7 @@ def keras_model_config(model, legacy=False):
         entry["inbound_nodes"] = [_node_entry(node, local, legacy) for node in graph.nodes if node.layer is layer]
         entries.append(entry)
     ins = [_ref(t, local) for t in graph.inputs]
-    outs = [_ref(t, local) for t in graph.outputs]
+    outs = [_ref(t, local, output=True) for t in graph.outputs]
     config = {"name": model.name, "trainable": model.trainable, "layers": entries,
               "input_layers": ins[0] if model._single_input and not legacy else ins,
               "output_layers": outs[0] if model._single_output and not legacy else outs}
@@ -399,10 +407,21 @@ def _local_indices(graph):
     return _local_node_indices(graph)
 
 
-def _ref(tensor, local):
-    # (tf.keras 2 numbered a model-inside-a-model's calls from 1, Keras 3 from 0; we write for
-    # Keras 3, so tf.keras 2 misreads .h5 files with models inside models)
-    return [tensor.node.layer.name, local[id(tensor.node)], tensor.index]
+def _ref(tensor, local, output=False):
+    """[layer, call, tensor]. A model's output made by a functional model inside it names that
+    model's calls from 1, as Keras 3 writes and reads it (its construction is call 0); calls
+    read by layers are numbered from 0 (tf.keras 2 numbered those from 1 too: see
+    ``nested_models``)."""
+    from ..models import Model, Sequential
+    layer = tensor.node.layer
+    from_one = output and isinstance(layer, Model) and not isinstance(layer, Sequential)
+    return [layer.name, local[id(tensor.node)] + from_one, tensor.index]
+
+
+def nested_models(model):
+    """The models used as layers of ``model`` (a legacy .h5 file with any is for Keras 3 only)."""
+    from ..models import Model
+    return [layer.name for layer in model.layers if isinstance(layer, Model)]
 
 
 def _node_entry(node, local, legacy):

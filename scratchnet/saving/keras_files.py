@@ -24,6 +24,7 @@ from .files import ModelFileError, atomic_write
 ARCHIVE_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 MAX_CONFIG_BYTES = 64 << 20
 MAX_WEIGHT_BYTES = 8 << 30
+MAX_EXPANSION = 100               # a compressed member may expand at most this much (Keras stores them uncompressed)
 KERAS_VERSION_WRITTEN = "3.0.0"   # the format's version, as Keras records it
 
 
@@ -62,6 +63,11 @@ def save_keras(model, path, extra=None):
 def save_h5(model, path):
     """A legacy ``.h5`` file of ``model``, in tf.keras 2's layout (Keras 3 reads it too)."""
     config = keras_config.keras_model_config(model, legacy=True)
+    nested = keras_config.nested_models(model)
+    if nested:
+        warnings.warn(f"{path}: this model uses models as layers ({', '.join(nested)}); Keras 3 reads the .h5 file, "
+                      f"tf.keras 2 numbers such models' calls otherwise and cannot. Save as .keras for Keras 3, or "
+                      f"flatten the model for tf.keras 2", stacklevel=3)
 
     def write(f):
         with _h5py().File(f, "w") as h5file:
@@ -165,8 +171,12 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
         try:
             with _h5py().File(weights, "r") as h5file:
                 values = keras_weights.read_keras3(model, h5file, str(path), skip_mismatch)
+                keras_weights.assign(model, values)
+                if getattr(model, "compiled", False):     # as Keras: the optimizer's state too
+                    keras_weights.read_optimizer(model, h5file, str(path))
         except OSError as error:
             raise ModelFileError(f"{path}: model.weights.h5 is not a readable HDF5 file ({error})") from None
+        return
     else:
         with _open_h5(path) as h5file:
             legacy = "layer_names" in h5file.attrs or "model_weights" in h5file
@@ -217,6 +227,11 @@ def _open_archive(path):
         if members["config.json"].file_size > MAX_CONFIG_BYTES:
             raise ModelFileError(f"{path}: config.json declares {members['config.json'].file_size:,} bytes, more "
                                  f"than the {MAX_CONFIG_BYTES:,} allowed")
+        for name in ("config.json", "model.weights.h5", "metadata.json"):
+            info = members.get(name)
+            if info is not None and info.file_size > MAX_EXPANSION * max(info.compress_size, 1) + (1 << 20):
+                raise ModelFileError(f"{path}: member {name!r} would expand {info.compress_size:,} bytes to "
+                                     f"{info.file_size:,}; refused (a zip bomb, or a damaged archive)")
         if members["model.weights.h5"].file_size > MAX_WEIGHT_BYTES:
             raise ModelFileError(f"{path}: model.weights.h5 declares {members['model.weights.h5'].file_size:,} "
                                  f"bytes, more than the {MAX_WEIGHT_BYTES:,} allowed")
@@ -236,6 +251,8 @@ def _json(raw, path, what):
         value = json.loads(raw.decode("utf8") if isinstance(raw, bytes) else raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{path}: {what} is not valid JSON ({error})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: {what} nests deeper than Python can follow; refused") from None
     if not isinstance(value, dict):
         raise ModelFileError(f"{path}: {what} does not describe a model")
     return value
@@ -244,17 +261,22 @@ def _json(raw, path, what):
 def _build(config, path, weight_bytes):
     """The model a config describes; before any layer allocates a weight, its size is checked
     against the bytes of weights the file holds (a config cannot make us allocate more)."""
+    planned = [0]
+
     def check(name, shape, layer):
         values = math.prod(shape)
-        if values * 2 > weight_bytes:     # no stored float is smaller than 2 bytes
+        planned[0] += values
+        if planned[0] * 2 > weight_bytes:     # no stored float is smaller than 2 bytes
             raise ArchitectureError(f"{path}: {layer.describe()} would need a weight {name!r} of shape {tuple(shape)} "
-                                    f"({values:,} values), more than the file's {weight_bytes:,} bytes of weights "
-                                    f"hold")
+                                    f"({values:,} values; {planned[0]:,} for the model so far), more than the file's "
+                                    f"{weight_bytes:,} bytes of weights hold")
     try:
         spec = keras_config.spec_from_keras(config, str(path))
         return model_from_spec(spec, check, where=str(path))
     except ArchitectureError as error:
         raise ModelFileError(str(error)) from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: the model's config nests deeper than Python can follow; refused") from None
 
 
 def _compile_from(model, compile_config, path):
@@ -264,6 +286,8 @@ def _compile_from(model, compile_config, path):
     if not compile_config:
         return False
     try:
+        if compile_config.get("loss_weights") is not None:
+            raise ValueError(f"loss_weights={compile_config['loss_weights']!r}: scratchnet trains one loss")
         optimizer = _object(compile_config.get("optimizer"), optimizers.get, optimizers.get_class)
         loss = _object(compile_config.get("loss"), losses.get, losses.get_class)
         metrics = [m for m in compile_config.get("metrics") or [] if isinstance(m, str)] or None
@@ -287,14 +311,18 @@ def _object(spec, by_name, by_class):
     accepted = keras_config._accepted(cls)
     kwargs = {}
     for key, value in (spec.get("config") or {}).items():
+        if isinstance(value, dict):
+            raise ValueError(f"{name} {key} is a {value.get('class_name', 'object')} (a schedule or an object); "
+                             f"scratchnet takes a number there")
         if key in accepted:
             kwargs[key] = value
-        elif value is not None and _KERAS_DEFAULTS.get(key, object()) != value:
-            raise ValueError(f"{spec.get('class_name')} setting {key}={value!r}")
+        elif value is not None and key not in _SPEED_HINTS and _KERAS_DEFAULTS.get(key, object()) != value:
+            raise ValueError(f"{name} setting {key}={value!r}, which scratchnet's {cls.__name__} does not have")
     return cls(**kwargs)
 
 
 # Keras optimizer and loss settings scratchnet does not take, at the values that ask for nothing
 _KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "amsgrad": False, "reduction": "sum_over_batch_size",
                    "axis": -1, "label_smoothing": 0.0, "dtype": "float32", "is_legacy_optimizer": False,
-                   "decay": 0.0, "jit_compile": False}
+                   "decay": 0.0}
+_SPEED_HINTS = ("jit_compile",)      # how Keras ran, not what it computes: ignored whatever their value

@@ -81,10 +81,13 @@ def read_keras3(model, h5file, where, skip_mismatch=False):
             continue
         expected = _expected_shapes(layer)
         group = h5file.get(path + "/vars")
-        stored = _datasets(group, [str(i) for i in range(len(group))] if group is not None else [], where, path)
         if group is None and expected:
-            raise ModelFileError(f"{where} has no weights for layer {layer.name!r} ({path}): the file and the model "
-                                 f"have different layers")
+            problem = f"no weights for layer {layer.name!r} ({path}): the file and the model have different layers"
+            if not skip_mismatch:
+                raise ModelFileError(f"{where} has {problem}")
+            warnings.warn(f"{where}: skipping layer {layer.name!r}: the file has {problem}", stacklevel=3)
+            continue
+        stored = _datasets(group, [str(i) for i in range(len(group))] if group is not None else [], where, path)
         arrays = _match(layer, expected, stored, where, skip_mismatch)
         if arrays is not None:
             found.update({names + name: array for (name, _), array in zip(expected, arrays)})
@@ -188,11 +191,17 @@ def _expected_shapes(layer):
 
 def _datasets(group, names, where, path):
     """The h5py datasets ``names`` of ``group``, each checked to be a numeric array (not read)."""
+    import h5py
     out = []
     for name in names:
         item = group.get(name) if group is not None else None
         if item is None or not hasattr(item, "shape"):
             raise ModelFileError(f"{where}: weight {name!r} of {path!r} is missing or not an array")
+        # the data must be inside this file: no links to other files, no external or virtual
+        # storage (which would read any file of this machine into the weights)
+        if not isinstance(group.get(name, getlink=True), h5py.HardLink) or item.external is not None or \
+                item.is_virtual:
+            raise ModelFileError(f"{where}: weight {name!r} of {path!r} refers to data outside the file; refused")
         if item.dtype.kind not in "fiu":
             raise ModelFileError(f"{where}: weight {name!r} of {path!r} has dtype {item.dtype}; expected numbers")
         out.append(item)
