@@ -13,6 +13,26 @@ from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
+# Modules Keras code reaches as attributes (keras.datasets.mnist, keras.applications.VGG16,
+# keras.preprocessing.image): imported on first use, so ``import scratchnet`` stays quick.
+_LAZY_MODULES = ("applications", "datasets", "preprocessing", "saving", "onnx_export")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"scratchnet has no {name!r} (Keras's keras.{name}); it has "
+                         f"{', '.join(sorted(set(__all__) | set(_LAZY_MODULES)))}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_MODULES))
+
 __all__ = ["activations", "backend", "callbacks", "gradcheck", "initializers", "layers", "losses",
            "metrics", "models", "optimizers", "utils", "set_backend", "floatx", "set_floatx",
            "set_random_seed", "Model", "Sequential", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout",

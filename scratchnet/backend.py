@@ -9,6 +9,8 @@ import importlib
 
 import numpy as np
 
+from . import config
+
 KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
                     "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
                     "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
@@ -115,3 +117,39 @@ def set_backend(name, threads=None):
     if threads is not None:
         from .threads import set_num_threads
         set_num_threads(threads)
+
+
+# ----- Keras's backend helpers (``from keras import backend as K`` in the tutorials) ------------------------
+def image_data_format():
+    """'channels_last': images are (batch, height, width, channels), the only layout here."""
+    return "channels_last"
+
+
+def set_image_data_format(data_format):
+    """Only 'channels_last' exists here; 'channels_first' is refused with what to do instead."""
+    if data_format == "channels_last":
+        return
+    if data_format == "channels_first":
+        raise ValueError("scratchnet computes channels_last (NHWC) only, so set_image_data_format('channels_first') "
+                         "is refused; keep images as (batch, height, width, channels) (np.moveaxis(x, 1, -1) "
+                         "turns NCHW arrays into that)")
+    raise ValueError(f"data_format must be 'channels_last' (or 'channels_first', which scratchnet lacks), got "
+                     f"{data_format!r}")
+
+
+def epsilon():
+    """The small constant Keras adds against division by zero: 1e-7."""
+    return 1e-7
+
+
+def backend():
+    """The name of the kernels in use ('cpu', 'numpy' or 'gpu'); Keras answers 'tensorflow' etc."""
+    return current().name
+
+
+floatx, set_floatx = config.floatx, config.set_floatx
+
+
+def clear_session():
+    """Restart layer numbering, as keras.backend.clear_session (there is no graph state to free)."""
+    config.clear_session()

@@ -1,4 +1,8 @@
-"""Global settings: the default float type (``floatx``) and the random generator."""
+"""Global settings: the default float type (``floatx``), the random generator, and the
+numbering of new layers' names."""
+import threading
+from collections import defaultdict
+
 import numpy as np
 
 _FLOATX = "float32"
@@ -40,3 +44,21 @@ def set_random_seed(seed):
 def rng():
     """The generator behind every random choice scratchnet makes."""
     return _rng
+
+
+_name_counts = defaultdict(int)
+_name_lock = threading.Lock()
+
+
+def unique_name(base):
+    """'conv2d', then 'conv2d_1', 'conv2d_2', ... as Keras names layers."""
+    with _name_lock:
+        count = _name_counts[base]
+        _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session():
+    """Restart layer numbering (conv2d, conv2d_1, ...) from zero, as keras.backend.clear_session."""
+    with _name_lock:
+        _name_counts.clear()

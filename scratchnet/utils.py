@@ -1,5 +1,31 @@
-"""Small helpers with Keras's names."""
-from .config import set_random_seed
-from .layers.base import clear_session
+"""Small helpers with Keras's names (``keras.utils``)."""
+import numpy as np
 
-__all__ = ["set_random_seed", "clear_session"]
+from .config import clear_session, set_random_seed
+from .preprocessing.image import array_to_img, img_to_array, load_img
+
+
+def to_categorical(x, num_classes=None):
+    """One-hot rows of the integer labels ``x``: shape x.shape + (num_classes,), a trailing
+    axis of size 1 dropped first (labels shaped (N, 1)), as keras.utils.to_categorical;
+    ``num_classes`` defaults to the largest label + 1."""
+    labels = np.asarray(x)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError(f"to_categorical expects integer class labels, got values such as "
+                             f"{labels.ravel()[np.mod(labels.ravel(), 1) != 0][:3].tolist()}")
+    labels = labels.astype(np.int64)
+    shape = labels.shape[:-1] if labels.ndim > 1 and labels.shape[-1] == 1 else labels.shape
+    flat = labels.reshape(-1)
+    if num_classes is None:
+        num_classes = int(flat.max()) + 1 if flat.size else 0
+    if flat.size and (flat.min() < 0 or flat.max() >= num_classes):
+        bad = flat[(flat < 0) | (flat >= num_classes)][:3].tolist()
+        raise ValueError(f"to_categorical: labels must be in 0..{num_classes - 1} for num_classes={num_classes}, "
+                         f"got {bad}")
+    out = np.zeros((flat.size, num_classes), dtype=np.float64)
+    out[np.arange(flat.size), flat] = 1
+    return out.reshape(shape + (num_classes,))
+
+
+__all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img"]

@@ -26,6 +26,12 @@ __all__ = [cls.__name__ for cls in _CLASSES] + [
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 
 
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"scratchnet has no layers.{name}; its layers are {', '.join(sorted(_BY_NAME))}")
+
+
 def get(class_name):
     """The layer class called ``class_name`` (used when loading saved models)."""
     if class_name not in _BY_NAME:

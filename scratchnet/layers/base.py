@@ -8,7 +8,6 @@ adds a node to a graph; calling it on an array runs it.
 """
 import re
 import threading
-from collections import defaultdict
 
 import numpy as np
 
@@ -16,27 +15,12 @@ from .. import activations, backend, config
 from ..arrays import to_host, to_module
 from ..graph import Node, SymbolicTensor, flatten_tensors
 
-_name_counts = defaultdict(int)
-_name_lock = threading.Lock()
+unique_name, clear_session = config.unique_name, config.clear_session
 
 
 def _snake_case(name):
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(base):
-    """'conv2d', then 'conv2d_1', 'conv2d_2', ... as Keras names layers."""
-    with _name_lock:
-        count = _name_counts[base]
-        _name_counts[base] += 1
-    return base if count == 0 else f"{base}_{count}"
-
-
-def clear_session():
-    """Restart layer numbering (conv2d, conv2d_1, ...) from zero, as keras.backend.clear_session."""
-    with _name_lock:
-        _name_counts.clear()
 
 
 def as_pair(value, what):

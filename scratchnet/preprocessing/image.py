@@ -47,9 +47,11 @@ def _to_mode(image, color_mode):
     return image.convert(mode) if image.mode != mode else image
 
 
-def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest"):
+def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False):
     """Decode one image file to a Pillow image of ``color_mode`` and ``target_size``
-    (height, width), honouring EXIF orientation; raise UnreadableImage if it cannot."""
+    (height, width), honouring EXIF orientation; raise UnreadableImage if it cannot. With
+    ``keep_aspect_ratio`` the image is first cropped around its centre to the target's
+    aspect ratio, as in Keras, instead of being stretched."""
     if color_mode not in _CHANNELS:
         raise ValueError(f"color_mode must be one of {sorted(_CHANNELS)}, got {color_mode!r}")
     if interpolation not in _RESAMPLE:
@@ -61,6 +63,8 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest"):
                 image.draft(image.mode, (target_size[1], target_size[0]))
             image = ImageOps.exif_transpose(image)
             image = _to_mode(image, color_mode)
+            if target_size is not None and keep_aspect_ratio:
+                image = _crop_to_aspect(image, target_size)
             if target_size is not None and image.size != (target_size[1], target_size[0]):
                 image = image.resize((target_size[1], target_size[0]), _RESAMPLE[interpolation])
             image.load()
@@ -69,10 +73,44 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest"):
         raise UnreadableImage(f"{path}: {type(error).__name__}: {error}") from error
 
 
-def img_to_array(image, dtype="float32"):
-    """(height, width, channels) array of a Pillow image."""
-    array = np.asarray(image, dtype=dtype)
+def _crop_to_aspect(image, target_size):
+    """The largest centred crop of ``image`` with the aspect ratio of (height, width) ``target_size``."""
+    width, height = image.size
+    crop_height = min(height, round(width * target_size[0] / target_size[1]))
+    crop_width = min(width, round(height * target_size[1] / target_size[0]))
+    left, top = (width - crop_width) // 2, (height - crop_height) // 2
+    return image.crop((left, top, left + crop_width, top + crop_height))
+
+
+def img_to_array(image, data_format=None, dtype=None):
+    """(height, width, channels) array of a Pillow image, float32 unless ``dtype`` says otherwise."""
+    _check_data_format(data_format)
+    array = np.asarray(image, dtype=dtype or "float32")
     return array[:, :, None] if array.ndim == 2 else array
+
+
+def array_to_img(x, data_format=None, scale=True, dtype=None):
+    """A Pillow image of a (height, width, channels) array with 1, 3 or 4 channels; with
+    ``scale`` its values are first stretched to 0..255 (minimum to 0, maximum to 255), as in
+    Keras. Values still outside 0..255 are clipped (Keras lets uint8 wrap them around)."""
+    _check_data_format(data_format)
+    x = np.asarray(x, dtype=dtype or "float32")
+    if x.ndim != 3 or x.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"array_to_img expects an array of shape (height, width, 1, 3 or 4 channels), got shape "
+                         f"{x.shape}")
+    if scale:
+        x = x - x.min()
+        top = x.max()
+        x = x / top * 255 if top != 0 else x
+    x = np.clip(x, 0, 255).astype(np.uint8)
+    if x.shape[-1] == 1:
+        return Image.fromarray(x[:, :, 0], "L")
+    return Image.fromarray(x, "RGB" if x.shape[-1] == 3 else "RGBA")
+
+
+def _check_data_format(data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"data_format must be 'channels_last' (scratchnet's only layout), got {data_format!r}")
 
 
 class ImageDataGenerator:
@@ -279,7 +317,7 @@ class DirectoryIterator:
                     self.skipped.append(str(error))
                     warnings.warn(f"skipping unreadable image {error}", stacklevel=2)
             return None
-        x = img_to_array(image, self.generator.dtype)
+        x = img_to_array(image, dtype=self.generator.dtype)
         if self.generator.augments:
             x = self.generator.random_transform(x, rng_seed)
         return self.generator.standardize(x)
@@ -349,5 +387,5 @@ def list_pictures(directory, extensions=IMAGE_EXTENSIONS):
     return sorted(str(p) for p in Path(directory).rglob("*") if p.suffix.lower() in extensions)
 
 
-__all__ = ["ImageDataGenerator", "DirectoryIterator", "load_img", "img_to_array", "list_pictures",
+__all__ = ["ImageDataGenerator", "DirectoryIterator", "load_img", "img_to_array", "array_to_img", "list_pictures",
            "UnreadableImage"]

@@ -1,0 +1,88 @@
+"""The Keras surface tutorials reach for, written as a tutorial would (``import scratchnet as
+keras``) and compared with real Keras where it is installed: modules as attributes, the
+helpers in keras.utils and keras.backend, and the errors for what scratchnet lacks."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import scratchnet as keras_like
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def real_keras():
+    return pytest.importorskip("keras", reason="the Keras oracle (tensorflow-cpu, dev extra) is not installed")
+
+
+def test_module_paths_resolve_as_attributes_and_only_when_used():
+    code = ("import sys, scratchnet as keras\n"
+            "assert 'scratchnet.applications' not in sys.modules and 'scratchnet.datasets' not in sys.modules\n"
+            "assert callable(keras.datasets.mnist.load_data)\n"
+            "assert keras.preprocessing.image.ImageDataGenerator and keras.applications.VGG16\n"
+            "assert keras.models.load_model and keras.utils.to_categorical and keras.callbacks.History\n"
+            "assert 'scratchnet.applications' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_what_scratchnet_lacks_is_named_with_what_it_has():
+    with pytest.raises(AttributeError, match=r"scratchnet has no layers\.LSTM; its layers are .*Conv2D"):
+        keras_like.layers.LSTM
+    with pytest.raises(AttributeError, match=r"scratchnet has no 'ops' \(Keras's keras\.ops\); it has .*layers"):
+        keras_like.ops
+
+
+@pytest.mark.parametrize("labels, num_classes", [([0, 2, 1, 2], None), ([[1], [0], [3]], None), ([[0, 1], [2, 0]], 4),
+                                                 (np.array([3.0, 1.0]), 5), ([], 3)])
+def test_to_categorical_equals_keras(labels, num_classes):
+    keras = real_keras()
+    ours = keras_like.utils.to_categorical(labels, num_classes)
+    theirs = keras.utils.to_categorical(np.asarray(labels, dtype="int64"), num_classes)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_to_categorical_errors():
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.2 for num_classes=3, got \[3\]"):
+        keras_like.utils.to_categorical([0, 3], 3)
+    with pytest.raises(ValueError, match=r"integer class labels, got values such as \[0\.5\]"):
+        keras_like.utils.to_categorical([0.5, 1])
+
+
+def test_image_helpers_equal_keras(tmp_path):
+    keras = real_keras()
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 255, (40, 70, 3), dtype=np.uint8)).save(path)
+    for kwargs in ({}, {"target_size": (20, 20)}, {"target_size": (20, 20), "keep_aspect_ratio": True},
+                   {"color_mode": "grayscale", "target_size": (10, 30)}):
+        ours = keras_like.utils.img_to_array(keras_like.utils.load_img(path, **kwargs))
+        theirs = keras.utils.img_to_array(keras.utils.load_img(path, **kwargs))
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+    for channels in (1, 3, 4):
+        x = rng.standard_normal((6, 5, channels)).astype(np.float32)
+        for scale, values in ((True, x * 50 + 100), (False, np.clip(x * 50 + 100, 0, 255))):
+            ours = np.asarray(keras_like.utils.array_to_img(values, scale=scale))
+            theirs = np.asarray(keras.utils.array_to_img(values, scale=scale))
+            np.testing.assert_allclose(ours.astype(int), theirs.astype(int), atol=1)   # Keras rounds via float64
+    # unscaled values outside 0..255 are clipped (Keras wraps them around through uint8)
+    assert np.asarray(keras_like.utils.array_to_img(np.full((2, 2, 1), -5.0), scale=False)).max() == 0
+    with pytest.raises(ValueError, match=r"shape \(height, width, 1, 3 or 4 channels\), got shape \(6, 5\)"):
+        keras_like.utils.array_to_img(np.zeros((6, 5)))
+
+
+def test_backend_helpers_as_tutorials_call_them():
+    from scratchnet import backend as K
+    keras = real_keras()
+    assert K.image_data_format() == keras.backend.image_data_format() == "channels_last"
+    assert K.epsilon() == keras.backend.epsilon() and K.floatx() == keras.backend.floatx()
+    K.set_image_data_format("channels_last")
+    with pytest.raises(ValueError, match="channels_last \\(NHWC\\) only.*np.moveaxis"):
+        K.set_image_data_format("channels_first")
+    keras_like.layers.Conv2D(2, 3)
+    K.clear_session()
+    assert keras_like.layers.Conv2D(2, 3).name == "conv2d"
