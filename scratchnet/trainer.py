@@ -143,32 +143,37 @@ class Trainer:
                                 "the validation data")
 
         history = callbacks_module.History()
-        history.params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
         self.history = history
         hooks = list(callbacks or []) + [history]   # History last, as in Keras: it sees what callbacks add
-        for hook in hooks:
-            hook.set_model(self)
-            hook.on_train_begin()
+        self._start_hooks(hooks, {"epochs": epochs, "steps": train.steps, "verbose": verbose})
+        call = callbacks_module.call
+        call(hooks, "on_train_begin")
         self.stop_training = False
         for epoch in range(initial_epoch, epochs):
-            for hook in hooks:
-                hook.on_epoch_begin(epoch)
+            call(hooks, "on_epoch_begin", epoch)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = callbacks_module.Progbar(train.steps, verbose)
             logs, steps_done = self._train_epoch(train, epoch, bar, hooks)
             if steps_done == 0:   # a one-shot iterator ran out (warned); Keras stops here too
                 break
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                logs.update({f"val_{k}": v for k, v in self._run_evaluation(val, "the validation data").items()})
+            if val is not None and (epoch + 1) % validation_freq == 0 and not self._diverged:
+                logs.update({f"val_{k}": v for k, v in self._run_evaluation(val, "the validation data",
+                                                                            hooks).items()})
             bar.finish(steps_done, logs)
-            for hook in hooks:
-                hook.on_epoch_end(epoch, logs)
+            call(hooks, "on_epoch_end", epoch, logs)
             if self.stop_training or getattr(train, "ran_out", False):
                 break
-        for hook in hooks:
-            hook.on_train_end()
+        call(hooks, "on_train_end")
         return history
+
+    def _start_hooks(self, hooks, params):
+        for hook in hooks:
+            hook.set_model(self)
+            if hasattr(hook, "set_params"):
+                hook.set_params(params)
+            else:
+                hook.params = params
 
     fit_generator = fit
 
@@ -176,15 +181,21 @@ class Trainer:
         for metric in self._metrics or []:
             metric.reset()
         loss_sum, seen, step = 0.0, 0, 0
+        self._diverged = False
+        call = callbacks_module.call
         for step, (xb, yb) in enumerate(self._checked(train, "the training data"), start=1):
-            for hook in hooks:
-                hook.on_train_batch_begin(step - 1)
+            call(hooks, "on_train_batch_begin", step - 1)
             loss, out = self._train_step(xb, yb)
             if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the loss became {loss} at epoch {epoch + 1}, step {step}/{train.steps}; "
-                    f"training stopped and that step's update was not applied. Lower the learning "
-                    f"rate or check the inputs for extreme values.")
+                if not any(isinstance(hook, callbacks_module.TerminateOnNaN) for hook in hooks):
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at epoch {epoch + 1}, step {step}/{train.steps}; "
+                        f"training stopped and that step's update was not applied. Lower the learning "
+                        f"rate or check the inputs for extreme values.")
+                self._diverged = True          # TerminateOnNaN asked to stop quietly instead
+                logs = {"loss": loss}
+                call(hooks, "on_train_batch_end", step - 1, logs)
+                return logs, step
             n = data_adapter.num_samples(xb)
             loss_sum += loss * n
             seen += n
@@ -192,8 +203,9 @@ class Trainer:
                 metric.update(yb, out, self._logits)
             logs = self._logs(loss_sum / seen)
             bar.update(step, logs)
-            for hook in hooks:
-                hook.on_train_batch_end(step - 1, logs)
+            call(hooks, "on_train_batch_end", step - 1, logs)
+            if self.stop_training:     # a callback stopped training in the middle of the epoch
+                break
         if seen == 0:
             if getattr(train, "ran_out", False):
                 return {}, 0
@@ -206,30 +218,40 @@ class Trainer:
         return callbacks_module.BatchLogs(loss, self._metrics)
 
     # ----- evaluation and inference -------------------------------------------------------
-    def _run_evaluation(self, data, what):
+    def _run_evaluation(self, data, what, hooks=()):
         for metric in self._metrics or []:
             metric.reset()
+        call = callbacks_module.call
+        call(hooks, "on_test_begin")
         loss_sum, seen = None, 0   # loss_sum stays on the device until the end
-        for xb, yb in self._checked(data, what):
+        for step, (xb, yb) in enumerate(self._checked(data, what)):
+            call(hooks, "on_test_batch_begin", step)
             out, _ = self._forward_outputs(xb, training=False, head=True, keep_tape=False)
             total = self.loss.total(yb, out, from_logits=self._logits)
             loss_sum = total if loss_sum is None else loss_sum + total
             seen += data_adapter.num_samples(xb)
             for metric in self._metrics:
                 metric.update(yb, out, self._logits)
+            if hooks:       # the running loss is read from the device only if a callback looks
+                call(hooks, "on_test_batch_end", step, self._logs((loss_sum, seen)))
         if seen == 0:
             raise ValueError(f"{what} produced no batches")
-        return dict(self._logs(float(loss_sum) / seen))
+        logs = dict(self._logs(float(loss_sum) / seen))
+        call(hooks, "on_test_end", logs)
+        return logs
 
     @blas_pinned_on_cpu
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False,
+                 callbacks=None):
         """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics."""
         self._require_compiled("evaluate")
         runtime.prepare(self.backend.name)
         verbose = 1 if verbose == "auto" else verbose
         data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data")
         bar = callbacks_module.Progbar(data.steps, verbose)
-        logs = self._run_evaluation(data, "the evaluation data")
+        hooks = list(callbacks or [])
+        self._start_hooks(hooks, {"steps": data.steps, "verbose": verbose})
+        logs = self._run_evaluation(data, "the evaluation data", hooks)
         bar.finish(data.steps or 0, logs)
         if return_dict:
             return logs
@@ -239,24 +261,34 @@ class Trainer:
     evaluate_generator = evaluate
 
     @blas_pinned_on_cpu
-    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for every sample, computed ``batch_size`` samples at a time: an array, or a
         list of arrays for a model with several outputs."""
         runtime.prepare(self.backend.name)
         batch_size = batch_size or 32
+        hooks = list(callbacks or [])
+        call = callbacks_module.call
         if data_adapter.is_batch_stream(x, None):
-            parts = [self._predict_batch(data_adapter.split_batch(batch, "the input")[0])
-                     for batch in data_adapter.StreamBatches(x, steps, "the input")]
-            if not parts:
-                return self._empty_outputs()
-            return self._join_outputs(parts)
-        x = self._check_x(x)
-        n = data_adapter.num_samples(x)
-        parts = [self._host_outputs(self._forward_outputs(
-                     self._to_device(data_adapter.take(x, slice(start, start + batch_size))), training=False,
-                     keep_tape=False)[0])
-                 for start in range(0, n, batch_size)]
-        return self._join_outputs(parts)
+            batches = (data_adapter.split_batch(batch, "the input")[0]
+                       for batch in data_adapter.StreamBatches(x, steps, "the input"))
+            run = self._predict_batch
+        else:
+            x = self._check_x(x)
+            n = data_adapter.num_samples(x)
+            batches = (data_adapter.take(x, slice(start, start + batch_size)) for start in range(0, n, batch_size))
+            run = self._predict_checked_batch
+        self._start_hooks(hooks, {"steps": steps, "verbose": verbose})
+        call(hooks, "on_predict_begin")
+        parts = []
+        for step, xb in enumerate(batches):
+            call(hooks, "on_predict_batch_begin", step)
+            parts.append(run(xb))
+            call(hooks, "on_predict_batch_end", step, {"outputs": parts[-1]})
+        call(hooks, "on_predict_end")
+        return self._join_outputs(parts) if parts else self._empty_outputs()
+
+    def _predict_checked_batch(self, xb):
+        return self._host_outputs(self._forward_outputs(self._to_device(xb), training=False, keep_tape=False)[0])
 
     predict_generator = predict
 
