@@ -47,13 +47,35 @@ class Model(Trainer, Layer):
         self._graph = graph
         self._single_input = not isinstance(nested_inputs, (list, tuple, dict))
         self._single_output = not isinstance(nested_outputs, (list, tuple, dict))
-        self.input_shape = self._input_shapes()[0] if self._single_input else self._input_shapes()
+        self._sample_input_shape = self._input_shapes()[0] if self._single_input else self._input_shapes()
         outputs = [tuple(t.shape[1:]) for t in graph.outputs]
-        self.output_shape = outputs[0] if self._single_output else outputs
+        self._sample_output_shape = outputs[0] if self._single_output else outputs
         self.built = True
         self._backend_name = next((l._backend_name for l in graph.layers if l.params), None)
 
     # ----- structure --------------------------------------------------------------------
+    # Keras's model.input_shape and output_shape hold the batch axis: (None, 28, 28, 1), a list
+    # for several. Inside the engine, a model used as a layer speaks per sample, as every
+    # layer does: ``sample_input_shape`` and ``sample_output_shape``.
+    @property
+    def input_shape(self):
+        return _with_batch(self._sample_input_shape)
+
+    @input_shape.setter
+    def input_shape(self, value):          # the Layer base class keeps per-sample shapes
+        self._sample_input_shape = value
+
+    @property
+    def output_shape(self):
+        return _with_batch(self._sample_output_shape)
+
+    @output_shape.setter
+    def output_shape(self, value):
+        self._sample_output_shape = value
+
+    sample_input_shape = property(lambda self: self._sample_input_shape)
+    sample_output_shape = property(lambda self: self._sample_output_shape)
+
     @property
     def layers(self):
         """The layers of the graph in Keras's order: by depth from the inputs (input layers
@@ -133,10 +155,10 @@ class Model(Trainer, Layer):
 
     def compute_output_shape(self, input_shape):
         self._require_graph("output shape")
-        return self.output_shape
+        return self._sample_output_shape
 
     def check_input_shape(self, input_shape, got=None):
-        expected = self.input_shape
+        expected = self._sample_input_shape
         shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
         if shape != expected:
             raise ValueError(f"model {self.name!r} expects inputs of shape {shape_text(expected)}, got "
@@ -400,6 +422,15 @@ class Model(Trainer, Layer):
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers>"
+
+
+def _with_batch(shape):
+    """(None,) + a per-sample shape; a list of them for several; None stays None."""
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [(None,) + tuple(s) for s in shape]
+    return (None,) + tuple(shape)
 
 
 def to_host_copy(a):

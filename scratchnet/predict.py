@@ -25,11 +25,12 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     extra = model.saved_extra
-    if len(model.input_shape) != 3 or model.input_shape[2] not in (1, 3, 4):
-        print(f"error: {args.model} takes inputs of shape {tuple(model.input_shape)}, not images "
-              f"(height, width, 1, 3 or 4 channels)", file=sys.stderr)
+    shape = model.input_shape
+    if isinstance(shape, list) or len(shape) != 4 or shape[3] not in (1, 3, 4):
+        print(f"error: {args.model} takes inputs of shape {shape}, not images "
+              f"(batch, height, width, 1, 3 or 4 channels)", file=sys.stderr)
         return 2
-    h, w, c = model.input_shape
+    _, h, w, c = shape
     if "rescale" not in extra:   # saved by model.save, not by scratchnet.train
         print(f"note: {args.model} does not record how its images were prepared; assuming pixels scaled "
               f"by 1/255, {h}x{w} nearest-neighbour resizing and {c} channel(s)", file=sys.stderr)

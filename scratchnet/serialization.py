@@ -23,7 +23,7 @@ class ArchitectureError(ValueError):
 def model_to_spec(model):
     from .models import Model, Sequential
     if isinstance(model, Sequential):
-        return {"class_name": "Sequential", "name": model.name, "input_shape": list(model.input_shape),
+        return {"class_name": "Sequential", "name": model.name, "input_shape": list(model.sample_input_shape),
                 "input_dtype": model.dtype.name, "trainable": model.trainable,
                 "layers": [layer_to_spec(layer) for layer in model.layers]}
     graph = model._graph
@@ -182,11 +182,11 @@ class _Planner:
         after checking its weights' shapes against the file: nothing is allocated."""
         from .models import Model
         if isinstance(layer, Model):
-            expected = layer.input_shape
+            expected = layer.sample_input_shape
             if (list(shape) if isinstance(shape, list) else tuple(shape)) != expected:
                 raise ArchitectureError(f"{self.where}: model {layer.name!r} takes inputs of shape {expected}, "
                                         f"but is given {shape}")
-            return layer.output_shape
+            return layer.sample_output_shape
         try:
             if layer.built:
                 layer.check_input_shape(shape)

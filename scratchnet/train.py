@@ -337,7 +337,7 @@ def load_source(settings, given):
     if isinstance(model.input_shape, list):
         raise UsageError(f"--from {path} takes {len(model.input_shape)} inputs; {settings['experiment']} models "
                          f"take one image")
-    shape = tuple(model.input_shape)
+    shape = tuple(model.input_shape[1:])
     if settings["experiment"] == "catsdogs" and "image_size" not in given and len(shape) == 3 and \
             isinstance(shape[0], int):
         settings["image_size"] = shape[0]
@@ -362,7 +362,7 @@ def output_text(model):
     """What a model outputs, as the experiment's loss sees it: '10 units, softmax'."""
     if isinstance(model.output, list):
         return f"{len(model.output)} outputs"
-    shape = tuple(model.output_shape)
+    shape = tuple(model.output_shape[1:])
     size = (f"{shape[0]} unit{'s' if shape[0] != 1 else ''}" if len(shape) == 1 else f"shape {shape}")
     activation = getattr(output_layer(model), "activation", None)
     return f"{size}, {activations.serialize(activation) if activation is not None else 'linear'}"

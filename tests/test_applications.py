@@ -25,7 +25,7 @@ def test_parameter_and_layer_counts_equal_keras(name):
     total, no_top, trainable, n_layers, n_layers_no_top = COUNTS[name]
     model = build()
     assert (model.count_params(), trainable_count(model), len(model.layers)) == (total, trainable, n_layers)
-    assert model.layers[-1].name == "predictions" and model.output_shape == (1000,)
+    assert model.layers[-1].name == "predictions" and model.output_shape == (None, 1000)
     headless = build(include_top=False, input_shape=(150, 150, 3))
     assert (headless.count_params(), len(headless.layers)) == (no_top, n_layers_no_top)
 
@@ -64,7 +64,7 @@ def test_a_forward_pass_at_the_smallest_size(name, size):
 
 def test_arguments_keras_users_pass_and_the_errors():
     model = applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.5, include_top=False, pooling="avg")
-    assert model.output_shape == (1280,)
+    assert model.output_shape == (None, 1280)
     with pytest.raises(FileNotFoundError, match=r"reads the ImageNet weights Keras keeps in .*vgg16_weights_tf_dim_"
                                                 r"ordering_tf_kernels_notop.h5, which is not there; scratchnet "
                                                 r"downloads nothing"):

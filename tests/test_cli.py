@@ -129,7 +129,7 @@ def test_catsdogs_run_and_predict(photos, tmp_path, capsys):
                 "--augment", "--seed", 2, "--lr", "1e-3", "--out", out]) == 0
     assert "validation accuracy:" in capsys.readouterr().out
     model = out / "model.npz"
-    assert load_model(model).input_shape == (48, 48, 3)
+    assert load_model(model).input_shape == (None, 48, 48, 3)
     image = photos / "validation" / "dogs" / "0.jpg"
     assert predict.main([str(model), str(image), str(tmp_path / "absent.jpg")]) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -252,7 +252,7 @@ def test_predict_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "bad.npz").write_bytes(b"not a model")
     for model, message in ((tmp_path / "bad.npz", "is not a model file"),
                            (tmp_path / "absent.npz", "does not exist"),
-                           (tmp_path / "dense.npz", "takes inputs of shape (3,), not images")):
+                           (tmp_path / "dense.npz", "takes inputs of shape (None, 3), not images")):
         assert predict.main([str(model), "x.png"]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, err
@@ -448,7 +448,7 @@ def test_a_model_with_another_output_gets_a_fresh_head_like_the_experiment_s_own
                 "--from", source, "--out", tmp_path / "to-catsdogs"]) == 0
     assert "(10 units, softmax) does not fit catsdogs (1 unit, sigmoid)" in capsys.readouterr().out
     model = load_model(tmp_path / "to-catsdogs" / "model.npz")
-    assert model.input_shape == (32, 32, 3) and model.output_shape == (1,)
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 1)
     assert json.loads((tmp_path / "to-catsdogs" / "history.json").read_text())["settings"]["image_size"] == 32
 
 

@@ -188,9 +188,9 @@ def scratchnet_models():
 
 
 def scratchnet_trained(model, seed=0):
-    x = np.random.default_rng(seed).random((8,) + tuple(model.input_shape), dtype=np.float32)
+    x = np.random.default_rng(seed).random((8,) + tuple(model.input_shape[1:]), dtype=np.float32)
     shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
-    ys = [np.random.default_rng(seed).random((8,) + tuple(s)).astype(np.float32) for s in shapes]
+    ys = [np.random.default_rng(seed).random((8,) + tuple(s[1:])).astype(np.float32) for s in shapes]
     if len(ys) == 1:
         model.compile("adam", "mse")
         model.fit(x, ys[0], batch_size=4, epochs=1, verbose=0)

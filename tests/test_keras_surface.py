@@ -86,3 +86,18 @@ def test_backend_helpers_as_tutorials_call_them():
     keras_like.layers.Conv2D(2, 3)
     K.clear_session()
     assert keras_like.layers.Conv2D(2, 3).name == "conv2d"
+
+
+def test_model_shapes_hold_the_batch_axis_as_in_keras():
+    keras = real_keras()
+    from scratchnet import layers, models
+    from test_keras_files import functional_inside_called_twice, seed_mnist
+    pairs = [(seed_mnist(keras), seed_mnist(keras_like)),
+             (functional_inside_called_twice(keras.layers, keras.Model, keras.Input),
+              functional_inside_called_twice(layers, models.Model, layers.Input))]
+    for theirs, ours in pairs:
+        assert ours.input_shape == theirs.input_shape and ours.output_shape == theirs.output_shape
+    assert pairs[0][1].input_shape == (None, 28, 28, 1) and pairs[1][1].output_shape == [(None, 2), (None, 1)]
+    optimizer = pairs[0][1].compile("adam", "mse") or pairs[0][1].optimizer
+    optimizer.learning_rate = 0.01                          # settable, as in Keras
+    assert pairs[0][1].optimizer.learning_rate == 0.01

@@ -337,12 +337,12 @@ def keras_model_config(model, legacy=False):
     with ``legacy``, tf.keras 2's (model_config of a .h5 file)."""
     from ..models import Sequential
     if isinstance(model, Sequential):
-        entries = [_input_entry(model.input_shape, model.dtype.name, model.name + "_input", legacy)]
+        entries = [_input_entry(model.sample_input_shape, model.dtype.name, model.name + "_input", legacy)]
         entries += [_layer_entry(layer, legacy) for layer in model.layers]
         config = {"name": model.name, "trainable": model.trainable, "layers": entries}
         if not legacy:
             config["dtype"] = model.dtype.name
-        return _wrap("Sequential", config, legacy, build_config={"input_shape": [None, *model.input_shape]})
+        return _wrap("Sequential", config, legacy, build_config={"input_shape": list(model.input_shape)})
     graph = model._graph
     local = _local_indices(graph)
     entries = []
