@@ -27,6 +27,12 @@ def check_inputs(x, input_shape, dtype, what="x"):
         raise TypeError(f"{what} must be numeric, got an array of dtype {x.dtype}")
     if x.ndim == 0 or x.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {x.shape}); expected at least one sample")
+    if input_shape is not None and x.ndim == len(input_shape) and tuple(input_shape)[-1:] == (1,) and \
+            tuple(x.shape[1:]) == tuple(input_shape)[:-1]:
+        x = x[..., None]       # (N, 28, 28) for a model taking (28, 28, 1): the channel axis added, as Keras 3
+    elif input_shape is not None and x.ndim == len(input_shape) + 2 and x.shape[-1] == 1 and \
+            tuple(x.shape[1:-1]) == tuple(input_shape):
+        x = x[..., 0]          # and a trailing axis of 1 too many dropped
     if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
         raise ValueError(f"{what} has shape {x.shape}; the model expects (N,) + {tuple(input_shape)} "
                          f"= {(None,) + tuple(input_shape)}")

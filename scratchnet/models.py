@@ -281,9 +281,16 @@ class Model(Trainer, Layer):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
         """Choose the optimizer, the loss and the metrics, by name or instance. Which weights
         train is fixed here: change ``trainable`` later and compile again (as in Keras)."""
+        for name in [k for k in kwargs if k in _NO_OP_SWITCHES]:
+            value = kwargs.pop(name)
+            if name not in _NOTED_SWITCHES:
+                _NOTED_SWITCHES.add(name)
+                warnings.warn(f"compile({name}={value!r}) does nothing in scratchnet: {_NO_OP_SWITCHES[name]}",
+                              stacklevel=2)
         unsupported = {k: v for k, v in kwargs.items() if v is not None}
         if unsupported:
-            raise TypeError(f"compile() does not support {sorted(unsupported)}")
+            raise TypeError(f"compile() does not support {sorted(unsupported)} (scratchnet trains one loss, "
+                            f"unweighted); it takes optimizer, loss, metrics")
         if loss is None:
             raise ValueError(f"compile() needs a loss; expected one of "
                              f"{sorted(losses._CLASSES)} or a Loss instance")
@@ -422,6 +429,16 @@ class Model(Trainer, Layer):
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers>"
+
+
+# Keras's compile switches about how it runs, not what it computes: accepted, noted once
+_NO_OP_SWITCHES = {
+    "jit_compile": "there is no XLA here; the kernels are compiled by Numba once, ahead of the first step",
+    "run_eagerly": "every step already runs eagerly, layer by layer",
+    "steps_per_execution": "each step is its own call; there is no graph to batch steps into",
+    "auto_scale_loss": "there is no mixed precision to scale the loss for",
+}
+_NOTED_SWITCHES = set()
 
 
 def _with_batch(shape):

@@ -101,3 +101,31 @@ def test_model_shapes_hold_the_batch_axis_as_in_keras():
     optimizer = pairs[0][1].compile("adam", "mse") or pairs[0][1].optimizer
     optimizer.learning_rate = 0.01                          # settable, as in Keras
     assert pairs[0][1].optimizer.learning_rate == 0.01
+
+
+def test_images_without_their_channel_axis_are_taken_as_keras_3_takes_them():
+    keras = real_keras()
+    from test_keras_files import seed_mnist
+    k_model, ours = seed_mnist(keras), seed_mnist(keras_like)
+    ours.set_weights(k_model.get_weights())
+    digits = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(ours.predict(digits, verbose=0), k_model.predict(digits, verbose=0), rtol=1e-4,
+                               atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(digits, verbose=0), ours.predict(digits[..., None], verbose=0))
+    ours.compile("adam", "sparse_categorical_crossentropy")
+    ours.fit(digits, np.arange(5), verbose=0)
+    with pytest.raises(ValueError, match=r"x has shape \(5, 28, 27\); the model expects \(N,\) \+ \(28, 28, 1\)"):
+        ours.predict(digits[:, :, :27], verbose=0)
+
+
+def test_keras_only_compile_switches_are_accepted_with_one_note(recwarn):
+    from scratchnet import models as m
+    m._NOTED_SWITCHES.clear()
+    model = keras_like.Sequential([keras_like.layers.Input((3,)), keras_like.layers.Dense(1)])
+    with pytest.warns(UserWarning, match=r"compile\(jit_compile=True\) does nothing in scratchnet: there is no XLA"):
+        model.compile("adam", "mse", jit_compile=True, steps_per_execution=4)
+    recwarn.clear()
+    model.compile("adam", "mse", jit_compile=True)
+    assert not [w for w in recwarn if "does nothing" in str(w.message)]      # once per switch
+    with pytest.raises(TypeError, match=r"does not support \['loss_weights'\]"):
+        model.compile("adam", "mse", loss_weights=[1.0, 2.0])
