@@ -3,6 +3,7 @@ import numpy as np
 
 from .config import clear_session, set_random_seed
 from .preprocessing.image import array_to_img, img_to_array, load_img
+from .preprocessing.image_dataset import image_dataset_from_directory
 
 
 def to_categorical(x, num_classes=None):
@@ -28,4 +29,5 @@ def to_categorical(x, num_classes=None):
     return out.reshape(shape + (num_classes,))
 
 
-__all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img"]
+__all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img",
+           "image_dataset_from_directory"]

@@ -129,3 +129,59 @@ def test_keras_only_compile_switches_are_accepted_with_one_note(recwarn):
     assert not [w for w in recwarn if "does nothing" in str(w.message)]      # once per switch
     with pytest.raises(TypeError, match=r"does not support \['loss_weights'\]"):
         model.compile("adam", "mse", loss_weights=[1.0, 2.0])
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    """Two classes of PNG and JPEG images of assorted sizes and modes."""
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("cats", "dogs")):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(7 + k):
+            h, w = int(rng.integers(20, 90)), int(rng.integers(20, 90))
+            pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            image = Image.fromarray(pixels)
+            image = image.convert("L") if i == 3 else image
+            image.save(tmp_path / "photos" / name / f"{i:02d}.png")
+        (tmp_path / "photos" / name / "notes.txt").write_text("not an image")
+    return tmp_path / "photos"
+
+
+@pytest.mark.parametrize("options", [dict(label_mode="int", image_size=(32, 40)),
+                                     dict(label_mode="categorical", image_size=(64, 64), color_mode="grayscale"),
+                                     dict(label_mode="binary", image_size=(17, 23), crop_to_aspect_ratio=True),
+                                     dict(label_mode="int", image_size=(30, 30), interpolation="nearest")])
+def test_image_dataset_from_directory_equals_keras(photo_folder, options):
+    keras = real_keras()
+    kwargs = dict(batch_size=4, shuffle=False, verbose=False, **options)
+    ours = keras_like.utils.image_dataset_from_directory(photo_folder, **kwargs)
+    theirs = keras.utils.image_dataset_from_directory(str(photo_folder), **kwargs)
+    assert ours.class_names == theirs.class_names == ["cats", "dogs"] and len(ours) == len(theirs) == 4
+    assert ours.file_paths == list(theirs.file_paths)
+    for (x, y), (kx, ky) in zip(ours, theirs):
+        assert x.dtype == np.float32 and y.dtype == ky.numpy().dtype and y.shape == tuple(ky.shape)
+        np.testing.assert_array_equal(y, ky.numpy())
+        # TensorFlow's resize, to float32 rounding; grayscale from colour files within 1 (TensorFlow's
+        # decoders and Pillow round the luma of a colour pixel differently)
+        np.testing.assert_allclose(x, kx.numpy(), rtol=0, atol=1.0 if options.get("color_mode") else 1e-3)
+
+
+def test_image_dataset_split_and_shuffle_as_keras(photo_folder, capsys):
+    keras = real_keras()
+    kwargs = dict(validation_split=0.25, seed=7, image_size=(8, 8), batch_size=3)
+    train, val = keras_like.utils.image_dataset_from_directory(photo_folder, subset="both", **kwargs)
+    k_train, k_val = keras.utils.image_dataset_from_directory(str(photo_folder), subset="both", **kwargs)
+    assert train.file_paths == list(k_train.file_paths) and val.file_paths == list(k_val.file_paths)
+    assert "Found 15 files belonging to 2 classes." in capsys.readouterr().out
+    first = [tuple(y) for _, y in train]
+    assert sorted(np.concatenate(first).tolist()) == sorted(np.concatenate([y for _, y in train]).tolist())
+    model = keras_like.Sequential([keras_like.layers.Input((8, 8, 3)), keras_like.layers.Rescaling(1 / 255),
+                                   keras_like.layers.Flatten(), keras_like.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(train, validation_data=val, epochs=2, verbose=0)
+    assert len(history.history["val_accuracy"]) == 2
+    assert len(list(train.take(2))) == 2
+    with pytest.raises(ValueError, match="give a seed"):
+        keras_like.utils.image_dataset_from_directory(photo_folder, validation_split=0.2, subset="training")
+    with pytest.raises(ValueError, match="label_mode must be one of"):
+        keras_like.utils.image_dataset_from_directory(photo_folder, label_mode="sparse")
