@@ -185,3 +185,62 @@ def test_image_dataset_split_and_shuffle_as_keras(photo_folder, capsys):
         keras_like.utils.image_dataset_from_directory(photo_folder, validation_split=0.2, subset="training")
     with pytest.raises(ValueError, match="label_mode must be one of"):
         keras_like.utils.image_dataset_from_directory(photo_folder, label_mode="sparse")
+
+
+def _keras_generator(keras, **kwargs):
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator   # Keras 3 keeps it as legacy
+    return ImageDataGenerator(**kwargs)
+
+
+def test_image_data_generator_standardizes_as_keras_after_fit():
+    keras = real_keras()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (20, 8, 9, 3)).astype(np.float32)
+    for kwargs in (dict(featurewise_center=True, featurewise_std_normalization=True, rescale=1 / 255),
+                   dict(samplewise_center=True, samplewise_std_normalization=True),
+                   dict(zca_whitening=True, featurewise_center=True),
+                   dict(preprocessing_function=lambda a: a[::-1] * 2, rescale=0.5)):
+        ours = keras_like.preprocessing.image.ImageDataGenerator(**kwargs)
+        theirs = _keras_generator(keras, **kwargs)
+        ours.fit(x)
+        theirs.fit(x)
+        for image in x[:3]:
+            np.testing.assert_allclose(ours.standardize(image.copy()), theirs.standardize(image.copy()), rtol=1e-4,
+                                       atol=1e-4)
+    unfitted = keras_like.preprocessing.image.ImageDataGenerator(featurewise_center=True)
+    with pytest.warns(UserWarning, match="hasn't been fit on any training data"):
+        unfitted.standardize(x[0].copy())
+
+
+def test_channel_shift_and_brightness_equal_keras_for_the_same_draws():
+    keras = real_keras()
+    x = np.random.default_rng(1).uniform(0, 255, (10, 12, 3)).astype(np.float32)
+    ours = keras_like.preprocessing.image.ImageDataGenerator()
+    theirs = _keras_generator(keras)
+    for params in ({"channel_shift_intensity": 30.0}, {"brightness": 0.6}, {"brightness": 1.4, "flip_horizontal": True}):
+        full = {"theta": 0, "tx": 0, "ty": 0, "shear": 0, "zx": 1, "zy": 1, "flip_horizontal": False,
+                "flip_vertical": False, **params}
+        np.testing.assert_allclose(ours.apply_transform(x, full), theirs.apply_transform(x, full), atol=1e-4)
+
+
+def test_flow_batches_labels_split_and_fit():
+    x = np.random.default_rng(0).random((10, 6, 6, 1), dtype=np.float32)
+    y = np.array([0, 1] * 5)
+    generator = keras_like.preprocessing.image.ImageDataGenerator(rescale=2.0, horizontal_flip=True,
+                                                                  channel_shift_range=0.1, brightness_range=(0.8, 1.2),
+                                                                  validation_split=0.2)
+    flow = generator.flow(x, y, batch_size=3, seed=0, subset="training")
+    assert len(flow) == 3
+    seen = [next(flow) for _ in range(3)]
+    assert [len(b[1]) for b in seen] == [3, 3, 2] and sorted(np.concatenate([b[1] for b in seen])) == sorted(y[2:])
+    assert generator.flow(x, y, subset="validation").n == 2
+    plain = keras_like.preprocessing.image.ImageDataGenerator().flow(x, y, batch_size=4, shuffle=False)
+    np.testing.assert_array_equal(next(plain)[0], x[:4])
+    with pytest.raises(ValueError, match="different number of classes after the split"):
+        generator.flow(x, np.array([0] * 2 + [1] * 8), subset="training")
+    model = keras_like.Sequential([keras_like.layers.Input((6, 6, 1)), keras_like.layers.Flatten(),
+                                   keras_like.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(generator.flow(x, y, batch_size=4, subset="training"), epochs=2,
+                        validation_data=generator.flow(x, y, batch_size=4, subset="validation"), verbose=0)
+    assert len(history.history["val_loss"]) == 2

@@ -121,9 +121,12 @@ class ImageDataGenerator:
     outside the image are filled as ``fill_mode`` says ('nearest', 'reflect', 'wrap',
     'constant' with ``cval``). ``rescale`` multiplies the pixel values last."""
 
-    def __init__(self, rescale=None, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0,
-                 shear_range=0.0, zoom_range=0.0, horizontal_flip=False, vertical_flip=False,
-                 fill_mode="nearest", cval=0.0, validation_split=0.0, dtype="float32"):
+    def __init__(self, featurewise_center=False, samplewise_center=False, featurewise_std_normalization=False,
+                 samplewise_std_normalization=False, zca_whitening=False, zca_epsilon=1e-6, rotation_range=0.0,
+                 width_shift_range=0.0, height_shift_range=0.0, brightness_range=None, shear_range=0.0,
+                 zoom_range=0.0, channel_shift_range=0.0, fill_mode="nearest", cval=0.0, horizontal_flip=False,
+                 vertical_flip=False, rescale=None, preprocessing_function=None, data_format=None,
+                 validation_split=0.0, interpolation_order=1, dtype="float32"):
         if fill_mode not in _PAD_MODES:
             raise ValueError(f"fill_mode must be one of {sorted(_PAD_MODES)}, got {fill_mode!r}")
         if np.isscalar(zoom_range):
@@ -132,6 +135,20 @@ class ImageDataGenerator:
             raise ValueError(f"zoom_range must be a float or a pair of positive floats, got {zoom_range!r}")
         if not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        if brightness_range is not None and (not isinstance(brightness_range, (tuple, list)) or
+                                             len(brightness_range) != 2):
+            raise ValueError(f"brightness_range must be a pair of floats, got {brightness_range!r}")
+        if interpolation_order != 1:
+            raise NotImplementedError(f"scratchnet has no interpolation_order={interpolation_order}; transforms "
+                                      f"interpolate bilinearly (order 1, Keras's default)")
+        _check_data_format(data_format)
+        self.featurewise_center, self.samplewise_center = featurewise_center, samplewise_center
+        self.featurewise_std_normalization = featurewise_std_normalization
+        self.samplewise_std_normalization = samplewise_std_normalization
+        self.zca_whitening, self.zca_epsilon = zca_whitening, zca_epsilon
+        self.brightness_range = tuple(brightness_range) if brightness_range is not None else None
+        self.channel_shift_range = float(channel_shift_range)
+        self.preprocessing_function = preprocessing_function
         self.rescale = rescale
         self.rotation_range, self.shear_range = float(rotation_range), float(shear_range)
         self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
@@ -139,13 +156,15 @@ class ImageDataGenerator:
         self.horizontal_flip, self.vertical_flip = horizontal_flip, vertical_flip
         self.fill_mode, self.cval = fill_mode, cval
         self.validation_split = validation_split
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype or "float32")
+        self.mean = self.std = self.zca_whitening_matrix = None
 
     @property
     def augments(self):
         return bool(self.rotation_range or self.width_shift_range or self.height_shift_range
                     or self.shear_range or self.zoom_range != (1.0, 1.0)
-                    or self.horizontal_flip or self.vertical_flip)
+                    or self.horizontal_flip or self.vertical_flip or self.brightness_range
+                    or self.channel_shift_range)
 
     def get_random_transform(self, shape, rng):
         """Draw the parameters of one random transform for an image of ``shape`` (h, w, c)."""
@@ -166,6 +185,9 @@ class ImageDataGenerator:
             "zy": rng.uniform(*self.zoom_range) if self.zoom_range != (1.0, 1.0) else 1.0,
             "flip_horizontal": bool(self.horizontal_flip and rng.random() < 0.5),
             "flip_vertical": bool(self.vertical_flip and rng.random() < 0.5),
+            "channel_shift_intensity": (rng.uniform(-self.channel_shift_range, self.channel_shift_range)
+                                        if self.channel_shift_range else None),
+            "brightness": rng.uniform(*self.brightness_range) if self.brightness_range else None,
         }
 
     def apply_transform(self, x, params):
@@ -181,19 +203,79 @@ class ImageDataGenerator:
         offset = centre - m @ centre + np.array([params["tx"], params["ty"]])
         if not np.allclose(m, np.eye(2)) or np.any(offset):
             x = _affine(x, m, offset, self.fill_mode, self.cval)
+        if params.get("channel_shift_intensity") is not None:   # every channel shifted, kept in the image's range
+            x = np.clip(x + params["channel_shift_intensity"], x.min(), x.max())
         if params["flip_horizontal"]:
             x = x[:, ::-1]
         if params["flip_vertical"]:
             x = x[::-1]
+        if params.get("brightness") is not None:
+            x = _brightness(x, params["brightness"])
         return np.ascontiguousarray(x)
 
     def random_transform(self, x, seed=None):
         return self.apply_transform(x, self.get_random_transform(x.shape, np.random.default_rng(seed)))
 
     def standardize(self, x):
+        """Keras's order: preprocessing_function, rescale, then the sample's and the dataset's
+        (``fit``) centring, scaling and ZCA whitening, as asked."""
+        if self.preprocessing_function is not None:
+            x = self.preprocessing_function(x)
         if self.rescale:
             x = x * self.dtype.type(self.rescale)
-        return x
+        if self.samplewise_center:
+            x = x - np.mean(x, keepdims=True)
+        if self.samplewise_std_normalization:
+            x = x / (np.std(x, keepdims=True) + 1e-6)
+        for wanted, value, name in ((self.featurewise_center, self.mean, "featurewise_center"),
+                                    (self.featurewise_std_normalization, self.std, "featurewise_std_normalization"),
+                                    (self.zca_whitening, self.zca_whitening_matrix, "zca_whitening")):
+            if wanted and value is None:
+                warnings.warn(f"This ImageDataGenerator specifies `{name}`, but it hasn't been fit on any training "
+                              f"data. Fit it first by calling `.fit(numpy_data)`.", stacklevel=2)
+        if self.featurewise_center and self.mean is not None:
+            x = x - self.mean
+        if self.featurewise_std_normalization and self.std is not None:
+            x = x / (self.std + 1e-6)
+        if self.zca_whitening and self.zca_whitening_matrix is not None:
+            x = (x.reshape(-1, math.prod(x.shape[-3:])) @ self.zca_whitening_matrix).reshape(x.shape)
+        return x.astype(self.dtype, copy=False)
+
+    def fit(self, x, augment=False, rounds=1, seed=None):
+        """The dataset's per-channel mean and standard deviation (and ZCA matrix) from the
+        images ``x`` (N, h, w, c), after ``rescale``, for featurewise_center,
+        featurewise_std_normalization and zca_whitening; with ``augment``, from ``rounds``
+        randomly transformed copies."""
+        x = np.array(x, dtype=self.dtype)
+        if x.ndim != 4:
+            raise ValueError(f"ImageDataGenerator.fit expects images shaped (N, height, width, channels), got shape "
+                             f"{x.shape}")
+        if self.rescale:
+            x *= self.rescale
+        if augment:
+            rng = np.random.default_rng(seed)
+            x = np.stack([self.random_transform(image, int(rng.integers(2**63 - 1)))
+                          for _ in range(rounds) for image in x])
+        if self.featurewise_center:
+            self.mean = np.mean(x, axis=(0, 1, 2)).reshape(1, 1, -1).astype(self.dtype)
+            x -= self.mean
+        if self.featurewise_std_normalization:
+            self.std = np.std(x, axis=(0, 1, 2)).reshape(1, 1, -1).astype(self.dtype)
+            x /= self.std + 1e-6
+        if self.zca_whitening:
+            flat = x.reshape(len(x), -1).astype(np.float64)
+            u, singular, _ = np.linalg.svd(flat.T, full_matrices=False)
+            scale = np.sqrt(len(x)) / (singular + self.zca_epsilon)
+            self.zca_whitening_matrix = ((u * scale) @ u.T).astype(self.dtype)
+
+    def flow(self, x, y=None, batch_size=32, shuffle=True, sample_weight=None, seed=None, save_to_dir=None,
+             save_prefix="", save_format="png", ignore_class_split=False, subset=None):
+        """Endless batches of (augmented, standardized x, y) from arrays; ``len()`` is one
+        epoch's batches. With ``validation_split``, subset='validation' is the first part."""
+        if sample_weight is not None or save_to_dir is not None:
+            raise NotImplementedError("scratchnet's flow() has no sample_weight or save_to_dir")
+        return NumpyArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle, seed=seed, subset=subset,
+                                  ignore_class_split=ignore_class_split)
 
     def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb", classes=None,
                             class_mode="categorical", batch_size=32, shuffle=True, seed=None,
@@ -222,6 +304,76 @@ def _affine(x, m, offset, fill_mode, cval):
     top = padded[r0, c0] * (1 - fc) + padded[r0, c0 + 1] * fc
     bottom = padded[r0 + 1, c0] * (1 - fc) + padded[r0 + 1, c0 + 1] * fc
     return (top * (1 - fr) + bottom * fr).astype(x.dtype)
+
+
+def _brightness(x, factor):
+    """Pillow's brightness enhancement of an image, on its own 0..255 scale, as Keras does it."""
+    from PIL import ImageEnhance
+    low, high = float(x.min()), float(x.max())
+    outside = low < 0 or high > 255
+    image = ImageEnhance.Brightness(array_to_img(x, scale=outside)).enhance(factor)
+    out = img_to_array(image, dtype=x.dtype)
+    return out / 255 * (high - low) + low if outside else out
+
+
+class NumpyArrayIterator:
+    """What ``ImageDataGenerator.flow`` returns: an endless iterator of batches from arrays,
+    with ``len()`` the batches of one epoch, reshuffled every epoch (seeded)."""
+
+    def __init__(self, x, y, generator, batch_size=32, shuffle=True, seed=None, subset=None,
+                 ignore_class_split=False):
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"flow() expects images shaped (N, height, width, channels), got shape {x.shape}")
+        if y is not None:
+            y = np.asarray(y)
+            if len(y) != len(x):
+                raise ValueError(f"flow(): x and y must hold the same number of samples: x has {len(x)}, y has "
+                                 f"{len(y)}")
+        if subset is not None:
+            if subset not in ("training", "validation"):
+                raise ValueError(f"subset must be 'training' or 'validation', got {subset!r}")
+            cut = int(len(x) * generator.validation_split)
+            if y is not None and not ignore_class_split and y.ndim == 1 and \
+                    not np.array_equal(np.unique(y[:cut]), np.unique(y[cut:])):
+                raise ValueError("Training and validation subsets have different number of classes after the split. "
+                                 "If your numpy arrays are sorted by the label, you might want to shuffle them.")
+            part = slice(None, cut) if subset == "validation" else slice(cut, None)
+            x, y = x[part], (y[part] if y is not None else None)
+        self.x, self.y, self.generator = x, y, generator
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.n = len(x)
+        self._seed = seed if seed is not None else int(np.random.default_rng().integers(2**31))
+        self.epoch = 0
+        self._order, self._position = None, 0
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._order is None or self._position >= self.n:
+            self._rng = np.random.default_rng([self._seed, self.epoch])
+            self._order = self._rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+            self._position = 0
+            self.epoch += 1
+        indices = self._order[self._position:self._position + self.batch_size]
+        self._position += len(indices)
+        seeds = self._rng.integers(0, 2**63 - 1, len(indices))
+        generator = self.generator
+        images = []
+        for i, seed in zip(indices, seeds):
+            image = self.x[i].astype(generator.dtype)
+            if generator.augments:
+                image = generator.random_transform(image, int(seed))
+            images.append(generator.standardize(image))
+        batch = np.stack(images)
+        return batch if self.y is None else (batch, self.y[indices])
+
+    def reset(self):
+        self._order, self._position = None, 0
 
 
 class DirectoryIterator:
@@ -387,5 +539,5 @@ def list_pictures(directory, extensions=IMAGE_EXTENSIONS):
     return sorted(str(p) for p in Path(directory).rglob("*") if p.suffix.lower() in extensions)
 
 
-__all__ = ["ImageDataGenerator", "DirectoryIterator", "load_img", "img_to_array", "array_to_img", "list_pictures",
+__all__ = ["ImageDataGenerator", "DirectoryIterator", "NumpyArrayIterator", "load_img", "img_to_array", "array_to_img", "list_pictures",
            "UnreadableImage"]
