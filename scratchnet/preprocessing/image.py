@@ -316,7 +316,23 @@ def _brightness(x, factor):
     return out / 255 * (high - low) + low if outside else out
 
 
-class NumpyArrayIterator:
+class _EpochSchedule:
+    """What both iterators share: the sample indices of the next batch, with a seed per
+    sample for its random transform; each epoch draws its order (shuffled or not) and its
+    seeds from a generator seeded by (seed, epoch), so a run is repeatable."""
+
+    def _next_indices(self, count):
+        if self._order is None or self._position >= count:
+            self._epoch_rng = np.random.default_rng([self._seed, self.epoch])
+            self._order = self._epoch_rng.permutation(count) if self.shuffle else np.arange(count)
+            self._position = 0
+            self.epoch += 1
+        indices = self._order[self._position:self._position + self.batch_size]
+        self._position += len(indices)
+        return indices, self._epoch_rng.integers(0, 2**63 - 1, len(indices))
+
+
+class NumpyArrayIterator(_EpochSchedule):
     """What ``ImageDataGenerator.flow`` returns: an endless iterator of batches from arrays,
     with ``len()`` the batches of one epoch, reshuffled every epoch (seeded)."""
 
@@ -354,14 +370,7 @@ class NumpyArrayIterator:
         return self
 
     def __next__(self):
-        if self._order is None or self._position >= self.n:
-            self._rng = np.random.default_rng([self._seed, self.epoch])
-            self._order = self._rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-            self._position = 0
-            self.epoch += 1
-        indices = self._order[self._position:self._position + self.batch_size]
-        self._position += len(indices)
-        seeds = self._rng.integers(0, 2**63 - 1, len(indices))
+        indices, seeds = self._next_indices(self.n)
         generator = self.generator
         images = []
         for i, seed in zip(indices, seeds):
@@ -376,7 +385,7 @@ class NumpyArrayIterator:
         self._order, self._position = None, 0
 
 
-class DirectoryIterator:
+class DirectoryIterator(_EpochSchedule):
     """Endless batches from a folder with one sub-folder per class, as Keras's.
 
     ``samples``, ``classes`` (label of each file), ``class_indices`` ({name: label}),
@@ -491,14 +500,7 @@ class DirectoryIterator:
 
     def _schedule(self):
         """Queue the next batch of indices for decoding in the background."""
-        if self._order is None or self._position >= self.samples:
-            self._epoch_rng = np.random.default_rng([self._seed, self.epoch])
-            self._order = self._epoch_rng.permutation(self.samples) if self.shuffle else np.arange(self.samples)
-            self._position = 0
-            self.epoch += 1
-        indices = self._order[self._position:self._position + self.batch_size]
-        self._position += len(indices)
-        seeds = self._epoch_rng.integers(0, 2**63 - 1, len(indices))
+        indices, seeds = self._next_indices(self.samples)
         self._pending.append(self._pool.submit(self._make_batch, indices, seeds))
 
     def set_epoch(self, epoch):
