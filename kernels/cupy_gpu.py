@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import cuda_conv, cuda_elementwise, cuda_pool, im2col_gemm
+from . import cuda_conv, cuda_elementwise, cuda_image, cuda_pool, im2col_gemm, image_geometry
 from .cuda_conv import THREADS, blocks
 from .numpy_ref import KERNEL_ACTIVATIONS, dropout_threshold  # noqa: F401  (same contract)
 # Batch normalisation is reductions and elementwise arithmetic: the reference's NumPy code
@@ -128,6 +128,8 @@ def signatures():
             "avgpool_backward": (a[4], i, i, i, i, i, i, a[4], f, f),
             "depthwise_forward": (a[4], a[2], i, i, i, i, i, i, i, a[4], f),
             "depthwise_backward_input": (a[4], a[2], i, i, i, i, i, i, i, a[4], f),
+            "projective_forward": (a[4], types.Array(types.float32, 2, "C"), b, i, f, a[4]),
+            "projective_backward": (a[4], types.Array(types.float32, 2, "C"), b, i, a[4]),
         }
         for name, sig in entries.items():
             out.setdefault(name, []).append(sig)
@@ -140,7 +142,8 @@ KERNELS = {"im2col": cuda_conv.im2col, "col2im": cuda_conv.col2im, "maxpool_forw
            "rmsprop": cuda_elementwise.rmsprop, "dropout_mask": cuda_elementwise.dropout_mask,
            "avgpool_forward": cuda_pool.avgpool_forward, "avgpool_backward": cuda_pool.avgpool_backward,
            "depthwise_forward": cuda_conv.depthwise_forward,
-           "depthwise_backward_input": cuda_conv.depthwise_backward_input}
+           "depthwise_backward_input": cuda_conv.depthwise_backward_input,
+           "projective_forward": cuda_image.projective_forward, "projective_backward": cuda_image.projective_backward}
 
 
 def _launch_im2col(x, geo, first, last, cols):
@@ -230,6 +233,28 @@ def dropout_mask(shape, dtype, rate, seed):
     _launch(cuda_elementwise.dropout_mask, mask.size, mask.reshape(-1), np.uint64(seed), dropout_threshold(rate),
             dtype.type(1 / (1 - rate)), dtype.type(0))
     return mask
+
+
+def projective_transform(x, transforms, interpolation, fill_mode, fill_value):
+    """As numpy_ref.projective_transform: one thread per output pixel."""
+    xp = array_module()
+    x = xp.ascontiguousarray(x)
+    y = xp.empty_like(x)
+    t = xp.ascontiguousarray(xp.asarray(transforms, dtype=np.float32).reshape(x.shape[0], 8))
+    _launch(cuda_image.projective_forward, x.size // x.shape[3], x, t, interpolation == "nearest",
+            image_geometry.FILL_MODE_CODES[fill_mode], x.dtype.type(fill_value), y)
+    return y
+
+
+def projective_transform_backward(dy, transforms, interpolation, fill_mode):
+    """As numpy_ref.projective_transform_backward: one thread per output pixel, adding with atomics."""
+    xp = array_module()
+    dy = xp.ascontiguousarray(dy)
+    dx = xp.zeros_like(dy)
+    t = xp.ascontiguousarray(xp.asarray(transforms, dtype=np.float32).reshape(dy.shape[0], 8))
+    _launch(cuda_image.projective_backward, dy.size // dy.shape[3], dy, t, interpolation == "nearest",
+            image_geometry.FILL_MODE_CODES[fill_mode], dx)
+    return dx
 
 
 def avgpool2d_forward(x, pool, strides, pads):

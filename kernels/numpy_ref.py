@@ -17,6 +17,7 @@ __all__ = [
     "avgpool2d_forward", "avgpool2d_backward",
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
+    "projective_transform", "projective_transform_backward", "projective_sampling",
 ]
 
 # Activations the bias_activation kernels apply themselves; layers do the others.
@@ -271,3 +272,95 @@ def conv2d_maxpool_backward(dy, cache, need_dx=True, workspace=None):
     dz, db = bias_activation_backward(da, a, activation, has_bias)
     dx, dw = conv2d_backward(dz, conv_cache, need_dx)
     return dx, dw, db
+
+
+# ----- projective image transform (RandomRotation, RandomZoom, RandomTranslation) -------------------
+
+def _map_reflect(c, size):
+    if size <= 1:
+        return np.zeros_like(c)
+    period = np.float32(2 * size)
+    low = c < 0
+    folded = np.where(low, period * np.trunc(-c / period) + c, c)
+    folded = np.where(low, np.where(folded < -size, folded + period, -folded - 1), folded)
+    wrapped = c - period * np.trunc(c / period)
+    folded = np.where(c > size - 1, np.where(wrapped >= size, period - wrapped - 1, wrapped), folded)
+    return np.clip(folded, 0, size - 1)
+
+
+def _map_wrap(c, size):
+    # TensorFlow's arithmetic, its divisor size - 1 included, so the pixels match
+    if size <= 1:
+        return np.zeros_like(c)
+    span = np.float32(size - 1)
+    low = np.where(c < 0, c + size * (np.trunc(-c / span) + 1), c)
+    return np.clip(np.where(c > size - 1, c - size * np.trunc(c / span), low), 0, size - 1)
+
+
+_FILL_MAPS = {"reflect": _map_reflect, "wrap": _map_wrap, "nearest": lambda c, size: np.clip(c, 0, size - 1),
+              "constant": lambda c, size: c}
+
+
+def projective_sampling(transforms, shape, interpolation, fill_mode):
+    """Where each output pixel of a projective transform of images ``shape`` (N, H, W, C)
+    reads: (index, weight, outside), index and weight (N, H*W, K) the flat input pixels
+    (row * W + column) and their float32 weights (0 for reads outside the image), outside
+    (N, H*W) the weight left for the fill value (their sum, exact in float64). K is 4 (bilinear) or 1 (nearest).
+
+    ``transforms`` (N, 8) rows a0 a1 a2 b0 b1 b2 c0 c1: output pixel (x, y) reads input point
+    ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1, in float32; a
+    coordinate outside the image is mapped back by ``fill_mode`` as TensorFlow does
+    (reflect: d c b a | a b c d | d c b a; wrap: a b c d | a b c d; nearest: a a | a b c d | d d;
+    constant: read as the fill value)."""
+    n, height, width = shape[0], shape[1], shape[2]
+    t = np.asarray(transforms, np.float32).reshape(n, 8)
+    ys, xs = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
+    xs, ys = xs.ravel()[None], ys.ravel()[None]
+    col = [t[:, i:i + 1] for i in range(8)]
+    k = col[6] * xs + col[7] * ys + np.float32(1)
+    at_infinity = k == 0
+    k = np.where(at_infinity, np.float32(1), k)
+    px = _FILL_MAPS[fill_mode]((col[0] * xs + col[1] * ys + col[2]) / k, width)
+    py = _FILL_MAPS[fill_mode]((col[3] * xs + col[4] * ys + col[5]) / k, height)
+    if interpolation == "nearest":
+        def half_away(c):
+            return np.sign(c) * np.floor(np.abs(c) + np.float32(0.5))
+        rows, cols = half_away(py)[..., None], half_away(px)[..., None]
+        weights = np.ones(rows.shape, np.float32)
+    else:
+        y0, x0 = np.floor(py), np.floor(px)
+        wy1, wx1 = py - y0, px - x0
+        wy0, wx0 = np.float32(1) - wy1, np.float32(1) - wx1
+        rows = np.stack([y0, y0, y0 + 1, y0 + 1], axis=-1)
+        cols = np.stack([x0, x0 + 1, x0, x0 + 1], axis=-1)
+        weights = np.stack([wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1], axis=-1)
+    weights = np.where(at_infinity[..., None], np.float32(0), weights)
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    outside = np.where(at_infinity, 1.0, np.where(inside, 0, weights).astype(np.float64).sum(axis=-1))
+    index = np.where(inside, rows * width + cols, 0).astype(np.int64)
+    return index, np.where(inside, weights, 0).astype(np.float32), outside
+
+
+def projective_transform(x, transforms, interpolation, fill_mode, fill_value):
+    """Images x (N, H, W, C) under one projective transform each (see projective_sampling),
+    read with ``interpolation`` ('bilinear' or 'nearest'); same shape and dtype."""
+    n, channels = x.shape[0], x.shape[3]
+    index, weight, outside = projective_sampling(transforms, x.shape, interpolation, fill_mode)
+    flat = x.reshape(n, -1, channels)
+    y = np.zeros(flat.shape, x.dtype)
+    for k in range(index.shape[2]):
+        y += weight[:, :, k, None].astype(x.dtype) * np.take_along_axis(flat, index[:, :, k, None], axis=1)
+    y += x.dtype.type(fill_value) * outside[:, :, None].astype(x.dtype)
+    return y.reshape(x.shape)
+
+
+def projective_transform_backward(dy, transforms, interpolation, fill_mode):
+    """dL/dx of projective_transform: each output pixel's gradient added back to the input
+    pixels it read, by their weights."""
+    n, height, width, channels = dy.shape
+    index, weight, _ = projective_sampling(transforms, dy.shape, interpolation, fill_mode)
+    flat_index = (index + (np.arange(n) * (height * width))[:, None, None]).ravel()
+    contributions = (weight[..., None].astype(dy.dtype) * dy.reshape(n, -1, 1, channels)).reshape(-1, channels)
+    dx = np.stack([np.bincount(flat_index, contributions[:, c], minlength=n * height * width)
+                   for c in range(channels)], axis=1)
+    return dx.astype(dy.dtype).reshape(dy.shape)

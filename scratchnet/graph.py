@@ -228,7 +228,9 @@ class Graph:
 
 
 def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
-    """Run the graph on ``inputs`` (arrays, one per graph input).
+    """Run the graph on ``inputs`` (arrays, one per graph input), in training mode or not
+    (``training=None``: each layer's default, as Keras's ``model(x)``; only the augmentation
+    layers default to training).
 
     Returns (outputs, tape): the output arrays, and each node's (node, layer, ctx) in
     order, which ``run_backward`` consumes. ``layer_for`` may swap the layer that runs a
@@ -242,6 +244,8 @@ def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
     for node, input_ids, output_ids, free in (graph.fused_plan() if FUSE_LAYERS else graph._plan):
         layer = node.layer if layer_for is None else layer_for(node)
         mode = training if node.training is None else node.training
+        if mode is None:    # a call that did not say: the layer's default (a model passes None on)
+            mode = getattr(layer, "training_by_default", False)
         if len(input_ids) == 1 and not node.layer.takes_list:
             out, ctx = layer.forward(values[input_ids[0]], mode)
         else:
@@ -274,19 +278,20 @@ def run_backward(graph, tape, output_grads, need_input_grads=False):
 
     Returns (input_grads, param_grads): dL/d(each graph input), or None where not asked,
     and {(layer, weight name): gradient}, summed over every call of a shared layer. Where a
-    tensor feeds several nodes (a fork), the gradients reaching it add up."""
+    tensor feeds several nodes (a fork), the gradients reaching it add up. A node computes its
+    dL/dx only where a weight lies below it, or when the inputs' gradients are asked for."""
     grads = {}
     for tensor, g in zip(graph.outputs, output_grads):
         if g is not None:
             _accumulate(grads, id(tensor), g)
-    input_ids = {id(t) for t in graph.inputs}
+    below_weights = _nodes_below_weights(tape)
     param_grads = {}
     for node, layer, ctx in reversed(tape):
         douts = [grads.pop(id(t), None) for t in node.outputs]
         if all(g is None for g in douts):
             continue   # this node's outputs do not reach the loss
         douts = [g if g is not None else _zeros_like_output(node, i, douts) for i, g in enumerate(douts)]
-        need_dx = need_input_grads or any(id(t) not in input_ids for t in node.inputs)
+        need_dx = need_input_grads or id(node) in below_weights
         dinputs, dparams = node.layer.backward(douts if len(douts) > 1 else douts[0], ctx, need_dx)
         if need_dx:
             for tensor, g in zip(node.inputs, dinputs if isinstance(dinputs, list) else [dinputs]):
@@ -295,6 +300,20 @@ def run_backward(graph, tape, output_grads, need_input_grads=False):
         for key, g in dparams.items():
             _accumulate(param_grads, key if isinstance(key, tuple) else (node.layer, key), g)
     return [grads.get(id(t)) for t in graph.inputs], param_grads
+
+
+def _nodes_below_weights(tape):
+    """The nodes whose inputs some layer with weights computed: only their dL/dx can reach a
+    weight. (Layers between the inputs and the first weights, such as Rescaling or the
+    augmentation layers, need no backward pass.)"""
+    after_weights, below = set(), set()
+    for node, _, _ in tape:
+        if any(id(t) in after_weights for t in node.inputs):
+            below.add(id(node))
+            after_weights.update(id(t) for t in node.outputs)
+        elif any(part.layer.weights for part in getattr(node, "nodes", (node,))):
+            after_weights.update(id(t) for t in node.outputs)
+    return below
 
 
 def _zeros_like_output(node, index, douts):

@@ -28,6 +28,8 @@ class Model(Trainer, Layer):
     """A graph of layers from ``inputs`` (from ``Input``) to ``outputs``; also a layer, so a
     model can be called inside another model."""
 
+    training_by_default = None      # a call that does not say passes that on: each layer decides
+
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         super().__init__(name=name or unique_name("functional" if inputs is not None else "model"), **kwargs)
         self.optimizer = self.loss = None
@@ -188,7 +190,7 @@ class Model(Trainer, Layer):
         from . import runtime
         runtime.prepare(self.backend.name)
         x = self._check_x(inputs)
-        out, tape = self._forward_outputs(self._to_device(x), training=bool(training), keep_tape=bool(training))
+        out, tape = self._forward_outputs(self._to_device(x), training=training, keep_tape=bool(training))
         if training:   # a training call updates moving statistics, as in Keras
             apply_state_updates(tape)
         return out
@@ -530,6 +532,13 @@ class Sequential(Model):
             self._own_nodes.append(x.node)
         self._set_graph(Graph([self._input_layer.output], [x]))
         self._compiled_pairs = None if self.compiled else getattr(self, "_compiled_pairs", None)
+
+    def __call__(self, inputs, training=None):
+        # a model not yet built takes its input shape from what it is first called on, as in Keras
+        # (data_augmentation = Sequential([RandomFlip(...), ...]); x = data_augmentation(inputs))
+        if self._graph is None and self._layers and getattr(inputs, "ndim", 0) >= 2:
+            self.build((None,) + tuple(inputs.shape[1:]))
+        return super().__call__(inputs, training)
 
     def build(self, input_shape=None):
         """Build the graph for inputs of ``input_shape`` (batch axis included: (None, 28, 28, 1))."""

@@ -7,7 +7,8 @@ it goes back to NHWC before a layer that reads the channels-last order (Flatten,
 Dense) and before every output, so a flattened image has Keras's order.
 
 Each node of the model's graph is exported as its layer computes at inference: BatchNormalization
-with its moving statistics, Dropout as the identity. The pairs the engine runs as one step
+with its moving statistics, Dropout and the random augmentation layers as the identity, RandomCrop
+as its centred window. The pairs the engine runs as one step
 (``layers/fused.py``: Conv2D + MaxPooling2D, BatchNormalization + ReLU) are substituted only in
 the plan the engine runs (``Graph.fused_plan``); the graph's nodes keep the two layers, which
 are exported one after the other and compute the same values. A model inside a model is
@@ -32,7 +33,7 @@ TO_NHWC = (0, 2, 3, 1)
 # ONNX operators onnxruntime's CPU provider runs in float32 only (measured with onnxruntime
 # 1.32; tests/test_onnx.py checks that this is still so). Its Elu, Softplus and LeakyRelu lack
 # float64 kernels too: in float64 they are written with other operators.
-NO_FLOAT64_KERNEL = ("Conv", "AveragePool")
+NO_FLOAT64_KERNEL = ("Conv", "AveragePool", "Resize")
 
 
 class OnnxExportError(ValueError):
@@ -490,6 +491,60 @@ def export_dropout(builder, layer, x, training):
     return x
 
 
+def export_augmentation(builder, layer, x, training):
+    """A random augmentation layer: the identity at inference."""
+    if training:
+        raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
+                              f"so at inference it still transforms images at random")
+    return x
+
+
+def export_resizing(builder, layer, x, training):
+    from .layers.preprocessing import aspect_window
+    size = (layer.height, layer.width)
+    window = aspect_window(layer.input_shape[:2], size, layer.crop_to_aspect_ratio, layer.pad_to_aspect_ratio)
+    return export_resize(builder, layer, x, size, window, layer.interpolation, layer.fill_value)
+
+
+def export_random_crop(builder, layer, x, training):
+    """RandomCrop at inference: the largest centred window of the target aspect ratio, resized."""
+    from .layers.preprocessing import aspect_window
+    if training:
+        export_augmentation(builder, layer, x, training)
+    size = (layer.height, layer.width)
+    return export_resize(builder, layer, x, size, aspect_window(layer.input_shape[:2], size, crop=True))
+
+
+def export_resize(builder, layer, x, size, window, interpolation="bilinear", fill_value=0.0):
+    """Crop (Slice) or pad (Pad) NCHW images to ``window``, then Resize to ``size`` as TensorFlow
+    resizes (half-pixel centres; nearest rounds down from them)."""
+    x = builder.nchw(x)
+    y = x.name
+    height, width = layer.input_shape[:2]
+    if (window.top, window.left, window.height, window.width) != (0, 0, height, width):
+        y = builder.node("Slice", [y, builder.axes(f"{layer.name}/starts", [window.top, window.left]),
+                                   builder.axes(f"{layer.name}/ends", [window.top + window.height,
+                                                                       window.left + window.width]),
+                                   builder.axes(f"{layer.name}/axes", [2, 3])], f"{layer.name}/crop")
+    rows, cols = window.pad_rows, window.pad_cols
+    if rows or cols:
+        y = builder.node("Pad", [y, builder.axes(f"{layer.name}/pads", [0, 0, rows, cols, 0, 0, rows, cols]),
+                                 builder.scalar(f"{layer.name}/fill", fill_value, x.dtype)], f"{layer.name}/pad")
+    if (window.height + 2 * rows, window.width + 2 * cols) != tuple(size):
+        check_float64_kernel("Resize", layer, x.dtype)
+        batch_channels = builder.node("Slice", [builder.node("Shape", [y], f"{layer.name}/shape"),
+                                                builder.axes(f"{layer.name}/zero", [0]),
+                                                builder.axes(f"{layer.name}/two", [2])], f"{layer.name}/nc")
+        sizes = builder.node("Concat", [batch_channels, builder.axes(f"{layer.name}/size", list(size))],
+                             f"{layer.name}/sizes", axis=0)
+        if interpolation == "nearest":
+            modes = dict(mode="nearest", coordinate_transformation_mode="tf_half_pixel_for_nn", nearest_mode="floor")
+        else:
+            modes = dict(mode="linear", coordinate_transformation_mode="half_pixel")
+        y = builder.node("Resize", [y, "", "", sizes], layer.name, **modes)
+    return replace(x, y)
+
+
 def export_activation_layer(builder, layer, x, training):
     return export_activation(builder, layer.activation, x, layer)
 
@@ -590,6 +645,10 @@ def _exporters():
         layers.Multiply: export_elementwise("Mul"),
         layers.Concatenate: export_concatenate,
         layers.Rescaling: export_rescaling,
+        layers.Resizing: export_resizing,
+        layers.RandomCrop: export_random_crop,
+        **{cls: export_augmentation for cls in (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom,
+                                                 layers.RandomTranslation, layers.RandomContrast)},
     }   # InputLayer: a graph's inputs, bound to the ONNX graph's inputs (or a model's) before the walk
 
 

@@ -74,6 +74,8 @@ def _on_device(function):
         result = function(*_unwrap(args), **_unwrap(kwargs))
         return out if out is not None else _wrap(result)
     run.__name__ = getattr(function, "__name__", "function")
+    if isinstance(function, np.ufunc):        # cupy.add.at(a, indices, b): in place, on the device
+        run.at = lambda a, indices, b=None: function.at(*_unwrap((a, indices, b)))
     return run
 
 

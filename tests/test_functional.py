@@ -280,3 +280,21 @@ def test_moving_statistics_follow_keras_when_a_step_fails_when_called_and_when_s
     model.train_on_batch([x, xb], np.zeros(8))
     first = 0.5 * x.mean(axis=0)
     np.testing.assert_allclose(shared.params["moving_mean"], 0.5 * first + 0.5 * xb.mean(axis=0), rtol=1e-6)
+
+
+def test_no_backward_pass_runs_below_the_first_weights():
+    # Rescaling and augmentation before the first convolution need no gradient: the convolution
+    # is asked for none (its dL/dx is the costliest part of its backward pass)
+    inputs = layers.Input((6, 6, 1))
+    scale, flip = layers.Rescaling(0.5), layers.RandomFlip(seed=1)
+    conv, dense = layers.Conv2D(2, 3), layers.Dense(1)
+    model = models.Model(inputs, dense(layers.Flatten()(conv(flip(scale(inputs))))))
+    calls = []
+    for layer in (scale, flip, conv, dense):
+        def spy(dy, ctx, need_dx=True, layer=layer, backward=layer.backward):
+            calls.append((layer.name, need_dx))
+            return backward(dy, ctx, need_dx)
+        layer.backward = spy
+    model.compile("sgd", "mse")
+    model.fit(np.ones((2, 6, 6, 1)), np.ones((2, 1)), verbose=0)
+    assert calls == [(dense.name, True), (conv.name, False)]

@@ -333,3 +333,34 @@ def test_matmul_in_lanes_matches_numpy(monkeypatch, m, k, n, dtype, seed, lanes)
     assert got.dtype == dtype and got.shape == (m, n)
     np.testing.assert_allclose(got, a @ b, **tolerance(dtype))
     np.testing.assert_allclose(fast.matmul(a.T.copy().T, b), got, **tolerance(dtype))
+
+
+def projective_rows(rng, n, height, width):
+    """Random rotations, zooms, shears and shifts, some with perspective terms (c0, c1)."""
+    angle, zoom = rng.uniform(-3.2, 3.2, n), rng.uniform(0.3, 2.0, (n, 2))
+    rows = np.stack([zoom[:, 0] * np.cos(angle), -np.sin(angle) + rng.uniform(-0.3, 0.3, n),
+                     rng.uniform(-2, 2, n) * width, np.sin(angle), zoom[:, 1] * np.cos(angle),
+                     rng.uniform(-2, 2, n) * height, rng.uniform(-0.05, 0.05, n) * rng.integers(0, 2, n),
+                     rng.uniform(-0.05, 0.05, n) * rng.integers(0, 2, n)], axis=1)
+    rows[rng.random(n) < 0.2] = [1, 0, 0.5, 0, 1, -1.5, 0, 0]      # half-pixel shifts: rounding ties
+    return rows.astype(np.float32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.integers(1, 3), dtypes,
+       st.sampled_from(["bilinear", "nearest"]), st.sampled_from(["reflect", "wrap", "constant", "nearest"]),
+       st.floats(-3, 3), seeds)
+def test_projective_transform_matches_reference(n, height, width, channels, dtype, interpolation, fill_mode, fill,
+                                                seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, height, width, channels)).astype(dtype)
+    rows = projective_rows(rng, n, height, width)
+    y = fast.projective_transform(x, rows, interpolation, fill_mode, fill)
+    assert y.dtype == dtype and y.shape == x.shape
+    np.testing.assert_allclose(y, ref.projective_transform(x, rows, interpolation, fill_mode, fill),
+                               **tolerance(dtype))
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    dx = fast.projective_transform_backward(dy, rows, interpolation, fill_mode)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, ref.projective_transform_backward(dy, rows, interpolation, fill_mode),
+                               **tolerance(dtype))

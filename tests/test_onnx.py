@@ -243,6 +243,30 @@ def test_add_multiply_concatenate_rescaling(tmp_path):
                            tmp_path / "merge.onnx")
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
+       st.sampled_from(["bilinear", "nearest"]), st.sampled_from(["plain", "crop", "pad"]), seeds)
+def test_resizing_and_the_inference_crop(tmp_path, height, width, out_height, out_width, interpolation, aspect,
+                                         seed):
+    inputs = layers.Input((height, width, 2))
+    conv = layers.Conv2D(2, 1)(inputs)                                      # NCHW inside the file
+    resized = layers.Resizing(out_height, out_width, interpolation=interpolation, fill_value=3.0,
+                              crop_to_aspect_ratio=aspect == "crop", pad_to_aspect_ratio=aspect == "pad")
+    outputs = [resized(conv), layers.RandomCrop(out_height, out_width)(inputs)]
+    assert_exports_exactly(functional(inputs, outputs), images((2, height, width, 2), seed), tmp_path / "resize.onnx")
+
+
+def test_augmentation_layers_are_the_identity(tmp_path):
+    inputs = layers.Input((6, 5, 3))
+    x = layers.RandomFlip()(inputs)
+    for layer in (layers.RandomRotation(0.2), layers.RandomZoom(0.2), layers.RandomTranslation(0.1, 0.1),
+                  layers.RandomContrast(0.3)):
+        x = layer(x)
+    model = functional(inputs, layers.Conv2D(2, 3)(x))
+    assert_exports_exactly(model, images((2, 6, 5, 3)), tmp_path / "augment.onnx")
+    assert {node.op_type for node in onnx.load(str(tmp_path / "augment.onnx")).graph.node} <= {"Transpose", "Conv", "Identity"}
+
+
 def test_models_inside_models_multiple_inputs_and_outputs_and_shared_layers(tmp_path):
     block = models.Sequential([layers.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same", use_bias=False),
                                layers.BatchNormalization(), layers.ReLU(), layers.MaxPooling2D()], name="block")
@@ -303,7 +327,7 @@ def test_float64_models_export_as_double(tmp_path, float64):
 
 
 @pytest.mark.parametrize("layer", [lambda: layers.Conv2D(2, 3), lambda: layers.AveragePooling2D(),
-                                   lambda: layers.SeparableConv2D(2, 3)])
+                                   lambda: layers.SeparableConv2D(2, 3), lambda: layers.Resizing(3, 4)])
 def test_float64_layers_onnxruntime_cannot_run_are_refused(tmp_path, float64, layer):
     model = models.Sequential([layers.Input((6, 6, 2)), layer()])
     with pytest.raises(OnnxExportError, match=rf"layer '{model.layers[0].name}' is float64 .* float32 copy"):
@@ -316,8 +340,12 @@ def test_onnxruntime_still_lacks_the_float64_kernels_the_exporter_refuses(op_typ
     # when onnxruntime gains one, the exporter should stop refusing it
     helper = onnx.helper
     double = onnx.TensorProto.DOUBLE
-    weights = [onnx.numpy_helper.from_array(np.ones((1, 1, 1, 1)), "w")] if op_type == "Conv" else []
-    node = helper.make_node(op_type, ["x"] + [w.name for w in weights], ["y"], kernel_shape=[1, 1])
+    if op_type == "Resize":
+        weights = [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.int64), "sizes")]
+        node = helper.make_node(op_type, ["x", "", "", "sizes"], ["y"], mode="linear")
+    else:
+        weights = [onnx.numpy_helper.from_array(np.ones((1, 1, 1, 1)), "w")] if op_type == "Conv" else []
+        node = helper.make_node(op_type, ["x"] + [w.name for w in weights], ["y"], kernel_shape=[1, 1])
     graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", double, [1, 1, 2, 2])],
                               [helper.make_tensor_value_info("y", double, [1, 1, 2, 2])], weights)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
@@ -376,7 +404,9 @@ def test_an_export_replaces_a_file_and_says_so(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("training_layer", [lambda x: layers.Dropout(0.5)(x, training=True),
-                                            lambda x: layers.BatchNormalization()(x, training=True)])
+                                            lambda x: layers.BatchNormalization()(x, training=True),
+                                            lambda x: layers.RandomFlip()(layers.Reshape((2, 2, 1))(x),
+                                                                          training=True)])
 def test_a_layer_called_in_training_mode_is_refused(tmp_path, training_layer):
     inputs = layers.Input((4,))
     with pytest.raises(OnnxExportError, match="training=True"):

@@ -6,7 +6,8 @@ from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Leaky
 from .merging import Add, Concatenate, Multiply, add, concatenate, multiply
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
-from .preprocessing import Rescaling
+from .augmentation import RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from .preprocessing import Rescaling, Resizing
 from .reshaping import Reshape, ZeroPadding2D
 
 Convolution2D = Conv2D
@@ -17,7 +18,8 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 
 _CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
             GlobalMaxPooling2D, Flatten, Reshape, ZeroPadding2D, Dense, Dropout, Activation, ReLU, LeakyReLU,
-            Sigmoid, Softmax, BatchNormalization, Add, Multiply, Concatenate, Rescaling, InputLayer)
+            Sigmoid, Softmax, BatchNormalization, Add, Multiply, Concatenate, Rescaling, Resizing, RandomFlip,
+            RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop, InputLayer)
 
 __all__ = [cls.__name__ for cls in _CLASSES] + [
     "Layer", "Input", "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",

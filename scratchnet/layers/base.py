@@ -46,6 +46,7 @@ class Layer:
     takes_list = False          # called on a list of tensors (Add, Concatenate, ...)
     is_input = False
     non_trainable_names = ()    # weights no optimizer changes (BatchNormalization's moving statistics)
+    training_by_default = False  # the mode of a call that says neither training=True nor False
 
     def __init__(self, name=None, input_shape=None, dtype=None, activation=None, trainable=True, **kwargs):
         if "batch_input_shape" in kwargs:
@@ -196,7 +197,8 @@ class Layer:
             if len(tensors) != 1 or isinstance(inputs, (list, tuple)) and len(inputs) != 1:
                 raise ValueError(f"{self.describe()} takes one input, got {len(tensors)}")
             arrays = to_module(tensors[0], self.backend.xp)
-        out, ctx = self.forward(arrays, training=bool(training))
+        training = self.training_by_default if training is None else bool(training)
+        out, ctx = self.forward(arrays, training=training)
         if training:   # a training call updates moving statistics, as in Keras
             self.apply_state_updates(ctx)
         return out

@@ -159,7 +159,7 @@ def test_a_graph_with_batchnorm_depthwise_and_merges_trains_on_the_gpu_as_on_the
 def test_every_kernel_runs_with_a_signature_the_ptx_test_compiles():
     x, y = data(4)
     launched = []
-    for name, build in (("adam", None), ("rmsprop", None), ("adam", graph_cnn)):
+    for name, build in (("adam", None), ("rmsprop", None), ("adam", graph_cnn), ("sgd", lambda: augmented_cnn(4))):
         if build is None:
             _, gpu = twin_models(OPTIMIZERS[name])
         else:
@@ -245,3 +245,33 @@ def test_the_command_line_on_the_gpu_checkpoints_and_resumes_bit_for_bit(tmp_pat
     for a, b in zip(straight, scratchnet.load_model(tmp_path / "split" / "model.npz").get_weights()):
         np.testing.assert_array_equal(a, b)
     assert (tmp_path / "split" / "confusion.png").stat().st_size > 0
+
+
+def augmented_cnn(size=6):
+    return models.Sequential([
+        layers.Input((size, size, 2)), layers.Conv2D(2, 1), layers.Resizing(5, 5), layers.RandomFlip(), layers.RandomRotation(0.2),
+        layers.RandomZoom(0.2, fill_mode="constant"), layers.RandomTranslation(0.1, 0.2, interpolation="nearest"),
+        layers.RandomContrast(0.3, value_range=(-5, 5)), layers.RandomCrop(4, 4), layers.Conv2D(2, 2),
+        layers.Flatten(), layers.Dense(3, activation="softmax")])
+
+
+def test_augmentation_layers_train_on_the_gpu_as_on_the_cpu():
+    # (a convolution first, so that the backward passes of the augmentation layers run too)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 6, 6, 2)).astype(np.float32), rng.integers(0, 3, 8)
+    scratchnet.set_backend("cpu")
+    cpu = augmented_cnn()
+    scratchnet.set_backend("gpu")
+    gpu = augmented_cnn()
+    gpu.set_weights(cpu.get_weights())
+    for model in (cpu, gpu):
+        model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        scratchnet.set_random_seed(3)
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gpu.predict(x, verbose=0), cpu.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+    scratchnet.set_random_seed(4)
+    on_gpu = gpu(x)                                  # a direct call augments, on the device
+    scratchnet.set_random_seed(4)
+    np.testing.assert_allclose(strict_cupy.asnumpy(on_gpu), cpu(x), rtol=1e-4, atol=1e-6)
