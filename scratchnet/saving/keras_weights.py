@@ -241,28 +241,41 @@ def _text(value):
 # ----- optimizer state (Keras 3 layout) --------------------------------------------------------------------
 def _optimizer_order(optimizer, count):
     """[(weight index, slot name)] in the order Keras 3 keeps its optimizer's variables
-    (after ``iterations`` and ``learning_rate``): Adam interleaves each weight's momentum
-    and velocity; RMSprop and SGD keep one list per kind."""
+    (after ``iterations`` and, for a fixed learning rate, ``learning_rate``): Adam, AdamW,
+    Nadam and Adadelta interleave each weight's two slots; RMSprop, SGD and Adagrad keep one
+    list per kind."""
     kind = type(optimizer).__name__
-    if kind == "Adam":
-        return [(i, name) for i in range(count) for name in ("m", "v")]
     names = optimizer.slot_names
-    if kind not in ("RMSprop", "SGD"):
+    if kind in ("Adam", "AdamW", "Nadam", "Adadelta"):
+        return [(i, name) for i in range(count) for name in names]
+    if kind not in ("RMSprop", "SGD", "Adagrad"):
         raise ValueError(f"no Keras layout for optimizer {kind}")
     return [(i, name) for name in names for i in range(count)]
 
 
+def _first_slot(optimizer):
+    """The index of the first slot variable: after iterations, and learning_rate unless it is
+    a schedule (Keras keeps no variable for one)."""
+    return 1 if optimizer.schedule is not None else 2
+
+
 def write_optimizer(model, h5file):
-    """The optimizer's step count, learning rate and slots, as Keras 3 stores them."""
+    """The optimizer's step count, learning rate, slots and scalar state (Nadam's momentum
+    product), as Keras 3 stores them."""
     optimizer = model.optimizer
     params = [_host(p) for p in model.trainable_weights]
-    slots = optimizer.slots or [{name: np.zeros_like(p) for name in optimizer.slot_names} for p in params]
+    slots = optimizer.slots or [{name: _host(v) for name, v in optimizer.new_slots(p).items()} for p in params]
     group = h5file.create_group("optimizer").create_group("vars")
     group.attrs["name"] = optimizer.name
     group.create_dataset("0", data=np.int64(optimizer.iterations))
-    group.create_dataset("1", data=np.float32(optimizer.learning_rate))
-    for k, (i, name) in enumerate(_optimizer_order(optimizer, len(params)), start=2):
+    first = _first_slot(optimizer)
+    if first == 2:
+        group.create_dataset("1", data=np.float32(optimizer.learning_rate))
+    order = _optimizer_order(optimizer, len(params))
+    for k, (i, name) in enumerate(order, start=first):
         group.create_dataset(str(k), data=_host(slots[i][name]))
+    for k, value in enumerate(optimizer.scalar_state().values(), start=first + len(order)):
+        group.create_dataset(str(k), data=np.float32(value))
 
 
 def read_optimizer(model, h5file, where):
@@ -277,13 +290,17 @@ def read_optimizer(model, h5file, where):
         order = _optimizer_order(optimizer, len(params))
     except ValueError:
         return False
-    if len(group) != len(order) + 2:
+    first, scalars = _first_slot(optimizer), list(optimizer.scalar_state())
+    needed = first + len(order) + len(scalars)
+    if len(group) <= first:      # an optimizer that never stepped: Keras kept no slots, and fresh is right
+        return False
+    if len(group) != needed:
         warnings.warn(f"{where}: the optimizer state holds {len(group)} variables, {type(optimizer).__name__} on "
-                      f"this model needs {len(order) + 2}; training starts with a fresh optimizer", stacklevel=4)
+                      f"this model needs {needed}; training starts with a fresh optimizer", stacklevel=4)
         return False
     xp = model.backend.xp
     slots = [{} for _ in params]
-    for k, (i, name) in enumerate(order, start=2):
+    for k, (i, name) in enumerate(order, start=first):
         data = group[str(k)]
         if tuple(data.shape) != tuple(params[i].shape) or data.dtype.kind != "f":
             warnings.warn(f"{where}: optimizer variable {k} has shape {tuple(data.shape)}, the weight it belongs to "
@@ -292,4 +309,6 @@ def read_optimizer(model, h5file, where):
         slots[i][name] = xp.asarray(np.asarray(data[()], dtype=params[i].dtype))
     optimizer.slots = slots
     optimizer.iterations = int(np.asarray(group["0"][()]))
+    optimizer.set_scalar_state({key: float(np.asarray(group[str(k)][()]))
+                                for k, key in enumerate(scalars, start=first + len(order))})
     return True
