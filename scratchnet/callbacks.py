@@ -348,6 +348,7 @@ class BatchLogs(Mapping):
         if key == "loss":   # a number, or (running total, count) read only now
             return float(self._loss[0]) / self._loss[1] if isinstance(self._loss, tuple) else self._loss
         total, count = self._metrics[key]
+        count = float(count)     # a sample count, or (weighted metrics) a sum of weights on the device
         return float(total) / count if count else 0.0
 
     def __iter__(self):

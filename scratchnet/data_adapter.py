@@ -82,10 +82,12 @@ def split_at(x, cut):
 
 
 class ArrayBatches:
-    """Batches of (x, y) arrays; a fresh order each epoch when shuffling."""
+    """Batches of (x, y, sample_weight) arrays (the weights None when there are none); a
+    fresh order each epoch when shuffling."""
 
-    def __init__(self, x, y, batch_size, shuffle, dtype):
+    def __init__(self, x, y, batch_size, shuffle, dtype, sample_weight=None):
         self.x, self.y, self.batch_size, self.shuffle, self.dtype = x, y, batch_size, shuffle, dtype
+        self.sample_weight = sample_weight
         self.steps = math.ceil(num_samples(x) / batch_size)
 
     def __iter__(self):
@@ -96,7 +98,8 @@ class ArrayBatches:
                 part = slice(start, start + self.batch_size)
             else:
                 part = order[start:start + self.batch_size]
-            yield take(self.x, part), (None if self.y is None else self.y[part])
+            yield (take(self.x, part), None if self.y is None else self.y[part],
+                   None if self.sample_weight is None else self.sample_weight[part])
 
 
 class StreamBatches:
@@ -149,12 +152,33 @@ class StreamBatches:
 
 
 def split_batch(batch, what):
-    """(x, y) from one batch of a stream; y is None for x-only batches."""
+    """(x, y, sample_weight) from one batch of a stream; y and sample_weight are None where
+    the batch lacks them."""
     if isinstance(batch, (tuple, list)):
-        if len(batch) == 2:
-            return batch[0], batch[1]
+        if len(batch) in (2, 3):
+            return batch[0], batch[1], batch[2] if len(batch) == 3 else None
         if len(batch) == 1:
-            return batch[0], None
-        raise ValueError(f"each batch of {what} must be (x, y) or x; got a {len(batch)}-tuple "
-                         f"(sample weights are not supported)")
-    return batch, None
+            return batch[0], None, None
+        raise ValueError(f"each batch of {what} must be (x, y, sample_weight), (x, y) or x; got a "
+                         f"{len(batch)}-tuple")
+    return batch, None, None
+
+
+def class_weight_to_sample_weights(y, class_weight, dtype):
+    """One weight per sample from {class index: weight}, as Keras: the class of a sample is its
+    integer label, the argmax of a one-hot row, or the rounded value of a single output;
+    classes not in the dict weigh 1."""
+    if not hasattr(class_weight, "items"):
+        raise ValueError(f"class_weight must be a dict of class index -> weight, got {type(class_weight).__name__}")
+    weights = {}
+    for key, value in class_weight.items():
+        try:
+            weights[int(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"class_weight must map integer class indices to numbers; got {key!r}: {value!r}") \
+                from None
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels.astype(np.float64)).astype(np.int64).reshape(len(labels))
+    return np.array([weights.get(int(label), 1.0) for label in labels], dtype=dtype)

@@ -6,6 +6,8 @@ absorb (sigmoid for binary, softmax for categorical cross-entropy) the model han
 loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
 logits of any size, and with the simple gradient ``activation(z) - y``.
 """
+import re
+
 import numpy as np
 
 from .arrays import module_of, to_host
@@ -38,6 +40,21 @@ def _as_float(y, dtype, loss_name):
     return y
 
 
+def check_sample_weight(sample_weight, n, dtype, what="sample_weight"):
+    """One finite weight per sample, shape (n,) in ``dtype``; (n, 1) is taken too."""
+    weights = np.asarray(sample_weight)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.dtype.kind not in "biuf" or weights.shape != (n,):
+        raise ValueError(f"{what} must hold one number per sample, shape ({n},); got "
+                         f"{weights.dtype.name} of shape {weights.shape}")
+    weights = weights.astype(dtype)
+    if not np.isfinite(weights).all():
+        raise ValueError(f"{what} must be finite; got {weights[~np.isfinite(weights)][0]} at sample "
+                         f"{int(np.flatnonzero(~np.isfinite(weights))[0])}")
+    return weights
+
+
 def _reshape_like(y, output_shape, loss_name):
     """Targets shaped like the outputs; (N,) targets fit (N, 1) outputs."""
     output_shape = tuple(output_shape)
@@ -50,43 +67,96 @@ def _reshape_like(y, output_shape, loss_name):
 
 
 class Loss:
-    """Base class. Subclasses implement ``prepare_targets``, ``_from_logits`` and
-    ``_from_probabilities``, each returning (per-sample loss, gradient of their sum)."""
+    """Base class of the losses. A loss of your own subclasses it and defines two methods
+    (scratchnet differentiates nothing it was not told how to):
+
+    - ``call(y_true, y_pred)``: the loss of each sample, shape (N,) (or (N, ...): then the
+      mean over all its values, as Keras reduces it);
+    - ``gradient(y_true, y_pred)``: the gradient of the sum of call's values with respect
+      to ``y_pred``, shaped like it.
+
+    ``scratchnet.gradcheck.check_loss`` compares the two with central differences. y_true
+    arrives as floats shaped like y_pred (override ``prepare_targets`` for other targets).
+    The built-in losses implement ``_from_logits`` and ``_from_probabilities`` instead, each
+    returning (per-sample loss, gradient of their sum)."""
 
     fused_activation = None   # the output activation this loss can take the logits of
+    default_name = None
 
-    def __init__(self, from_logits=False, name=None):
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in ("sum_over_batch_size", "auto", None):
+            raise ValueError(f"{type(self).__name__}: scratchnet reduces a batch's loss as Keras's default does "
+                             f"(reduction='sum_over_batch_size'); got reduction={reduction!r}")
         self.from_logits = from_logits
-        self.name = name or self.default_name
+        self.name = name or self.default_name or _snake_case(type(self).__name__)
 
-    def __call__(self, y_true, y_pred):
-        """Mean loss of a batch, as a float (``y_pred`` on the host or the device)."""
+    def call(self, y_true, y_pred):
+        """The loss of each sample (what a loss of your own defines)."""
+        return self._from_logits(y_true, y_pred)[0] if self.from_logits else \
+            self._from_probabilities(y_true, y_pred)[0]
+
+    def gradient(self, y_true, y_pred):
+        """The gradient of sum(call(y_true, y_pred)) with respect to y_pred (what a loss of
+        your own defines)."""
+        return self._from_logits(y_true, y_pred)[1] if self.from_logits else \
+            self._from_probabilities(y_true, y_pred)[1]
+
+    def _from_probabilities(self, y, p):
+        # a loss of your own: its call and gradient, reduced to one value per sample
+        _check_defined(type(self))
+        values, grad = self.call(y, p), self.gradient(y, p)
+        if getattr(grad, "shape", None) != p.shape:
+            raise ValueError(f"{self.name}: gradient() must return an array shaped like y_pred {p.shape}, got "
+                             f"{getattr(grad, 'shape', type(grad).__name__)}")
+        values = values.reshape(p.shape[0], -1)
+        per_sample = values.mean(axis=1)
+        return per_sample, (grad / grad.dtype.type(values.shape[1])).astype(p.dtype, copy=False)
+
+    _from_logits = _from_probabilities
+
+    @classmethod
+    def is_defined_by_user(cls):
+        return cls.__module__ != __name__
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """Mean loss of a batch, as a float (``y_pred`` on the host or the device); with
+        ``sample_weight`` (one weight per sample), the weighted sum over the batch size, as Keras."""
         xp = module_of(y_pred)
         if xp is np:
             y_pred = np.asarray(y_pred)
         if y_pred.dtype.kind != "f":
             y_pred = y_pred.astype(np.float64)
         y = self.prepare_targets(to_host(y_true), y_pred.shape, y_pred.dtype)
-        return self.value_and_grad(xp.asarray(y), y_pred)[0]
+        if sample_weight is not None:
+            sample_weight = xp.asarray(check_sample_weight(to_host(sample_weight), y_pred.shape[0], y_pred.dtype))
+        return self.value_and_grad(xp.asarray(y), y_pred, sample_weight=sample_weight)[0]
 
-    def value_and_grad(self, y_true, y_pred, from_logits=None):
+    def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None):
         """(mean loss over the batch as a float, d(mean loss)/d(y_pred)); y_true already
-        prepared. The float is the one copy from the device a training step makes."""
+        prepared, ``sample_weight`` None or one weight per sample (the loss is then
+        sum(w * loss) / batch size, as Keras reduces it). The float is the one copy from the
+        device a training step makes."""
         logits = self.from_logits if from_logits is None else from_logits
         per_sample, grad = (self._from_logits if logits else self._from_probabilities)(y_true, y_pred)
         n = y_pred.shape[0]
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
+            grad *= sample_weight.reshape((-1,) + (1,) * (grad.ndim - 1))
         grad /= grad.dtype.type(n)
         return float(per_sample.sum(dtype=np.float64) / n), grad
 
-    def total(self, y_true, y_pred, from_logits=None):
-        """Sum of the per-sample losses of a batch, as a 0-d float64 array where the
-        outputs are (evaluation adds these up on the device and reads the sum once)."""
+    def total(self, y_true, y_pred, from_logits=None, sample_weight=None):
+        """Sum of the (weighted) per-sample losses of a batch, as a 0-d float64 array where
+        the outputs are (evaluation adds these up on the device and reads the sum once)."""
         logits = self.from_logits if from_logits is None else from_logits
         per_sample, _ = (self._from_logits if logits else self._from_probabilities)(y_true, y_pred)
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
         return per_sample.sum(dtype=np.float64)
 
     def prepare_targets(self, y, output_shape, dtype):
-        raise NotImplementedError
+        """Targets as the loss reads them: floats shaped like the outputs."""
+        return _reshape_like(_as_float(y, dtype, self.name), output_shape, self.name)
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
@@ -221,16 +291,46 @@ def get_class(class_name):
     return classes[class_name]
 
 
+HOW_TO_WRITE_ONE = ("write it as a subclass of scratchnet.losses.Loss with call(y_true, y_pred) (the loss of each "
+                    "sample) and gradient(y_true, y_pred) (the gradient of their sum with respect to y_pred), "
+                    "and check the pair with scratchnet.gradcheck.check_loss")
+
+
 def get(identifier):
-    """A Loss instance from a Keras name ('binary_crossentropy', ...) or an instance."""
+    """A Loss instance from a Keras name ('binary_crossentropy', ...), a Loss class or
+    instance, or one of this module's loss functions (losses.categorical_crossentropy)."""
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        identifier = identifier()
     if isinstance(identifier, Loss):
+        _check_defined(type(identifier))
         return identifier
+    if callable(identifier) and getattr(identifier, "loss_class", None) is not None:
+        return identifier.loss_class()
     if isinstance(identifier, str):
         name = _ALIASES.get(identifier, identifier)
         if name in _CLASSES:
             return _CLASSES[name]()
+    if callable(identifier):
+        name = getattr(identifier, "__name__", type(identifier).__name__)
+        raise TypeError(f"the loss {name!r} is a Python function, which scratchnet cannot differentiate "
+                        f"(it has no tape); {HOW_TO_WRITE_ONE}")
     valid = sorted(_CLASSES) + sorted(_ALIASES)
-    raise ValueError(f"unknown loss {identifier!r}; expected one of {valid} or a Loss instance")
+    raise ValueError(f"unknown loss {identifier!r}; expected one of {valid}, a Loss class or instance")
+
+
+def _check_defined(cls):
+    """TypeError unless a loss class of the user's says how to compute its value and gradient."""
+    if not cls.is_defined_by_user() or cls._from_probabilities is not Loss._from_probabilities:
+        return       # a built-in loss, or a subclass of one
+    missing = [m for m in ("call", "gradient") if getattr(cls, m) is getattr(Loss, m)]
+    if missing:
+        raise TypeError(f"the loss {cls.__name__} defines no {' and no '.join(m + '()' for m in missing)}; "
+                        f"{HOW_TO_WRITE_ONE}")
+
+
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def _per_sample(loss_class):
@@ -243,6 +343,7 @@ def _per_sample(loss_class):
         fn = loss._from_logits if from_logits else loss._from_probabilities
         return fn(y, y_pred)[0]
     function.__name__ = loss_class.default_name
+    function.loss_class = loss_class
     function.__doc__ = f"Per-sample {loss_class.default_name}, as keras.losses.{loss_class.default_name}."
     return function
 

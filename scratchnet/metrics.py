@@ -1,74 +1,249 @@
-"""Accuracy metrics, accumulated over an epoch as Keras does.
+"""Metrics, named as in ``keras.metrics``, accumulated over an epoch as Keras does: a running
+mean of a per-sample value (weighted by the sample weights for compile's weighted_metrics).
 
-The running total stays where the outputs are (on the GPU for the GPU backend) and is
-read once, by ``result()``: no copy to the host per batch."""
+Accuracies (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy; 'accuracy' picks
+the one that fits the loss), MeanSquaredError and MeanAbsoluteError, and any Python function
+``fn(y_true, y_pred)`` giving one value per sample: a metric needs no gradient. They are given
+to compile as names, classes, instances or functions. The running total stays where the
+outputs are (on the GPU for the GPU backend) and is read once, by ``result()``."""
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
+from . import activations
 from . import losses as losses_module
+from .arrays import module_of
 
 
-def _binary_correct(y, out, from_logits):
-    # sigmoid(z) > 0.5  <=>  z > 0
-    predicted = out > 0 if from_logits else out > 0.5
-    return (predicted == (y.reshape(out.shape) > 0.5)).mean(axis=-1)
+class Metric:
+    """Base class: a running (weighted) mean of ``values(y_true, y_pred, logits)``, one
+    value per sample. ``logits`` is False for probabilities, True for logits of an unknown
+    activation, or the activation's name ('sigmoid', 'softmax') when the model hands its
+    outputs before the activation the loss absorbed."""
 
+    default_name = None
 
-def _categorical_correct(y, out, from_logits):
-    return out.argmax(axis=-1) == y.argmax(axis=-1)
+    def __init__(self, name=None, dtype=None):
+        self.name = name or self.default_name
+        self.weighted = False      # counts each sample by its sample weight (compile's weighted_metrics)
+        self.reset_state()
 
+    def values(self, y_true, y_pred, logits):
+        raise NotImplementedError
 
-def _sparse_correct(y, out, from_logits):
-    return out.argmax(axis=-1) == y.reshape(-1)
-
-
-_FUNCTIONS = {
-    "binary_accuracy": _binary_correct,
-    "categorical_accuracy": _categorical_correct,
-    "sparse_categorical_accuracy": _sparse_correct,
-}
-
-
-class Accuracy:
-    """A running mean of per-sample accuracy; ``name`` is what History records."""
-
-    def __init__(self, name, kind):
-        self.name = name
-        self.kind = kind
-        self._correct = _FUNCTIONS[kind]
-        self.reset()
-
-    def reset(self):
+    def reset_state(self):
         self.total = None    # a 0-d array on the outputs' device
         self.count = 0
 
-    def update(self, y_true, y_pred, from_logits=False):
-        correct = self._correct(y_true, y_pred, from_logits)
-        batch_total = correct.sum(dtype=np.float64)
+    reset = reset_state
+
+    def update(self, y_true, y_pred, from_logits=False, sample_weight=None):
+        values = self.values(y_true, y_pred, from_logits)
+        if sample_weight is None:
+            batch_total, batch_count = values.sum(dtype=np.float64), values.shape[0]
+        else:    # a weighted mean: sum(w * value) / sum(w), the weights' sum kept on the device too
+            batch_total = (values * sample_weight).sum(dtype=np.float64)
+            batch_count = sample_weight.sum(dtype=np.float64)
         self.total = batch_total if self.total is None else self.total + batch_total
-        self.count += correct.shape[0]
+        self.count = batch_count if isinstance(self.count, int) and self.count == 0 else self.count + batch_count
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Keras's form: add a batch of targets and predictions (probabilities)."""
+        xp = module_of(y_pred)
+        y_pred = xp.asarray(y_pred)
+        y_true = xp.asarray(y_true)
+        weights = None if sample_weight is None else xp.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        self.update(y_true, y_pred, False, weights)
 
     def result(self):
         """The mean so far, as a float (one copy from the device)."""
-        return float(self.total) / self.count if self.count else 0.0
+        count = float(self.count)
+        return float(self.total) / count if count else 0.0
 
     def snapshot(self):
         """(total, count) as they are now; ``update`` replaces the total rather than changing
         it in place, so the snapshot stays as it was without a copy."""
         return self.total, self.count
 
+    def get_config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _probabilities(y_pred, logits):
+    if isinstance(logits, str):
+        return activations.get(logits).forward(y_pred)
+    return y_pred
+
+
+class BinaryAccuracy(Metric):
+    """The share of outputs on the right side of ``threshold``, per sample."""
+
+    default_name = "binary_accuracy"
+
+    def __init__(self, name=None, dtype=None, threshold=0.5):
+        if not 0 < threshold < 1:
+            raise ValueError(f"BinaryAccuracy: threshold must be in (0, 1), got {threshold!r}")
+        self.threshold = float(threshold)
+        super().__init__(name, dtype)
+
+    def values(self, y_true, y_pred, logits):
+        # sigmoid(z) > t  <=>  z > log(t / (1 - t))
+        cut = math.log(self.threshold / (1 - self.threshold)) if logits else self.threshold
+        return ((y_pred > cut) == (y_true.reshape(y_pred.shape) > 0.5)).mean(axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+class CategoricalAccuracy(Metric):
+    """1 where the largest output is the one-hot target's class."""
+
+    default_name = "categorical_accuracy"
+
+    def values(self, y_true, y_pred, logits):
+        return y_pred.argmax(axis=-1) == y_true.argmax(axis=-1)
+
+
+class SparseCategoricalAccuracy(Metric):
+    """1 where the largest output is the integer label's class."""
+
+    default_name = "sparse_categorical_accuracy"
+
+    def values(self, y_true, y_pred, logits):
+        return y_pred.argmax(axis=-1) == y_true.reshape(-1)
+
+
+class MeanSquaredError(Metric):
+    """mean((y - p)^2) over the last axis (p the probabilities, where the loss took logits)."""
+
+    default_name = "mean_squared_error"
+
+    def values(self, y_true, y_pred, logits):
+        diff = _probabilities(y_pred, logits) - y_true.reshape(y_pred.shape)
+        return (diff * diff).reshape(diff.shape[0], -1).mean(axis=1)
+
+
+class MeanAbsoluteError(Metric):
+    """mean(|y - p|) over the last axis."""
+
+    default_name = "mean_absolute_error"
+
+    def values(self, y_true, y_pred, logits):
+        diff = _probabilities(y_pred, logits) - y_true.reshape(y_pred.shape)
+        return abs(diff).reshape(diff.shape[0], -1).mean(axis=1)
+
+
+class FunctionMetric(Metric):
+    """A Python function fn(y_true, y_pred) -> one value per sample (or more: their mean),
+    given probabilities, as Keras calls a metric function."""
+
+    def __init__(self, function, name=None):
+        self.function = function
+        super().__init__(name or getattr(function, "__name__", "metric"))
+
+    def values(self, y_true, y_pred, logits):
+        y_pred = _probabilities(y_pred, logits)
+        y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
+        values = module_of(y_pred).asarray(self.function(y_true, y_pred))
+        if values.ndim == 0 or values.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"metric {self.name!r} must give one value per sample (shape ({y_pred.shape[0]},)), "
+                             f"got shape {values.shape}")
+        return values.reshape(values.shape[0], -1).mean(axis=1)
+
+
+def _function(metric_class):
+    def function(y_true, y_pred):
+        xp = module_of(y_pred)
+        y_pred, y_true = xp.asarray(y_pred), xp.asarray(y_true)
+        return metric_class().values(y_true, y_pred, False)
+    function.__name__ = metric_class.default_name
+    function.__doc__ = f"Per-sample {metric_class.default_name}, as keras.metrics.{metric_class.default_name}."
+    function.metric_class = metric_class
+    return function
+
+
+binary_accuracy = _function(BinaryAccuracy)
+categorical_accuracy = _function(CategoricalAccuracy)
+sparse_categorical_accuracy = _function(SparseCategoricalAccuracy)
+mean_squared_error = mse = _function(MeanSquaredError)
+mean_absolute_error = mae = _function(MeanAbsoluteError)
+
+_CLASSES = {cls.default_name: cls for cls in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                                              MeanSquaredError, MeanAbsoluteError)}
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One entry of compile's metrics (``weighted``: of its weighted_metrics)."""
+    identifier: object
+    weighted: bool = False
+
+    @property
+    def name(self):
+        """The name the metric is saved under (Keras files keep names)."""
+        identifier = self.identifier
+        if isinstance(identifier, str):
+            return identifier
+        if isinstance(identifier, Metric):
+            return identifier.name
+        if isinstance(identifier, type):
+            return identifier.default_name
+        return getattr(identifier, "__name__", "metric")
+
+
+def compiled(specs, loss, output_shape):
+    """The metrics of compile's ``specs`` (plain ones, then weighted ones), named as Keras names
+    them: a weighted metric whose name is already taken becomes 'weighted_<name>'."""
+    metrics, taken = [], set()
+    for spec in specs:
+        metric = get(spec.identifier, loss, output_shape)
+        if spec.weighted:
+            metric.weighted = True
+            if metric.name in taken:
+                metric.name = f"weighted_{metric.name}"
+        taken.add(metric.name)
+        metrics.append(metric)
+    return metrics
+
 
 def get(identifier, loss, output_shape):
-    """A metric for ``identifier``. 'accuracy'/'acc' pick the variant that fits the loss,
-    as Keras does."""
+    """A metric for ``identifier``: a name ('accuracy'/'acc' pick the variant that fits the
+    loss, as Keras does), a Metric class or instance, or a function."""
     if identifier in ("accuracy", "acc"):
         if isinstance(loss, losses_module.SparseCategoricalCrossentropy):
-            kind = "sparse_categorical_accuracy"
+            metric = SparseCategoricalAccuracy(identifier)
         elif isinstance(loss, losses_module.BinaryCrossentropy) or output_shape[-1] == 1:
-            kind = "binary_accuracy"
+            metric = BinaryAccuracy(identifier)
         else:
-            kind = "categorical_accuracy"
-        return Accuracy(identifier, kind)
-    if identifier in _FUNCTIONS:
-        return Accuracy(identifier, identifier)
-    raise ValueError(f"unknown metric {identifier!r}; expected one of "
-                     f"{['accuracy', 'acc'] + sorted(_FUNCTIONS)}")
+            metric = CategoricalAccuracy(identifier)
+        return metric
+    if isinstance(identifier, str):
+        name = _ALIASES.get(identifier, identifier)
+        if name in _CLASSES:
+            return _CLASSES[name](identifier)
+        raise ValueError(f"unknown metric {identifier!r}; expected one of "
+                         f"{['accuracy', 'acc'] + sorted(_CLASSES) + sorted(_ALIASES)}, a Metric class or "
+                         f"instance, or a function fn(y_true, y_pred)")
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, Metric):
+        identifier.reset_state()
+        return identifier
+    if callable(identifier):
+        if getattr(identifier, "metric_class", None) is not None:
+            return identifier.metric_class()
+        return FunctionMetric(identifier)
+    raise ValueError(f"unknown metric {identifier!r}; expected a name, a Metric class or instance, or a function")
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    have = sorted(cls.__name__ for cls in _CLASSES.values())
+    raise AttributeError(f"scratchnet has no metrics.{name}; its metrics are {', '.join(have)}, and any "
+                         f"function fn(y_true, y_pred)")

@@ -280,9 +280,11 @@ class Model(Trainer, Layer):
         self._dtype = config.float_dtype(value, f"the dtype of model {self.name!r}")
 
     # ----- compile --------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
         """Choose the optimizer, the loss and the metrics, by name or instance. Which weights
-        train is fixed here: change ``trainable`` later and compile again (as in Keras)."""
+        train is fixed here: change ``trainable`` later and compile again (as in Keras).
+        ``weighted_metrics`` are metrics that count each sample by its sample weight (those in
+        ``metrics`` do not)."""
         for name in [k for k in kwargs if k in _NO_OP_SWITCHES]:
             value = kwargs.pop(name)
             if name not in _NOTED_SWITCHES:
@@ -291,8 +293,8 @@ class Model(Trainer, Layer):
                               stacklevel=2)
         unsupported = {k: v for k, v in kwargs.items() if v is not None}
         if unsupported:
-            raise TypeError(f"compile() does not support {sorted(unsupported)} (scratchnet trains one loss, "
-                            f"unweighted); it takes optimizer, loss, metrics")
+            raise TypeError(f"compile() does not support {sorted(unsupported)} (scratchnet trains one loss); it "
+                            f"takes optimizer, loss, metrics, weighted_metrics")
         if loss is None:
             raise ValueError(f"compile() needs a loss; expected one of "
                              f"{sorted(losses._CLASSES)} or a Loss instance")
@@ -303,9 +305,14 @@ class Model(Trainer, Layer):
                              f"weights, but model {self.name!r} now trains {len(self.weight_pairs(trainable=True))}; "
                              f"compile with a new optimizer (e.g. optimizer='adam') after changing `trainable`")
         loss = losses.get(loss)
-        metric_names = list(metrics or [])
-        for name in metric_names:
-            metrics_module.get(name, loss, (1,))  # fail now on unknown names
+        for argument, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise TypeError(f"compile({argument}=...) takes a list (e.g. ['accuracy']), got "
+                                f"{type(value).__name__}")
+        metric_names = [metrics_module.MetricSpec(m) for m in metrics or []] + \
+                       [metrics_module.MetricSpec(m, weighted=True) for m in weighted_metrics or []]
+        for spec in metric_names:
+            metrics_module.get(spec.identifier, loss, (1,))  # fail now on unknown names
         if self._graph is not None and metric_names and len(self._graph.outputs) != 1:
             raise NotImplementedError(f"metrics on a model with {len(self._graph.outputs)} outputs are not "
                                       f"supported yet; compile it without metrics")
@@ -338,8 +345,7 @@ class Model(Trainer, Layer):
                        and activation.name == self.loss.fused_activation and not isinstance(layer, Model))
         self._head_node = output.node if self._fused else None
         self._logits = self._fused or self.loss.from_logits
-        self._metrics = [metrics_module.get(m, self.loss, self._single_output_shape("fit"))
-                         for m in self._metric_names]
+        self._metrics = metrics_module.compiled(self._metric_names, self.loss, self._single_output_shape("fit"))
 
     def _trainable_state(self):
         return {layer: layer.trainable for layer in self._all_layers()}

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import callbacks as callbacks_module
 from . import data_adapter, runtime
+from . import losses as losses_module
 from .arrays import to_host, to_module
 from .graph import apply_state_updates
 from .threads import blas_pinned_on_cpu
@@ -40,36 +41,58 @@ class Trainer:
         self._settle_head()
         return self.loss.prepare_targets(y, (n,) + tuple(self._single_output_shape("fit")), self.dtype)
 
-    def _array_data(self, x, y, batch_size, shuffle, what):
+    def _sample_weights(self, y, n, sample_weight, class_weight, what):
+        """One weight per sample (host, the model's dtype) from ``sample_weight`` or from
+        ``class_weight`` and the raw labels ``y``; None for neither."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("give class_weight or sample_weight, not both (as in Keras)")
+        if class_weight is not None:
+            return data_adapter.class_weight_to_sample_weights(to_host(y), class_weight, self.dtype)
+        if sample_weight is not None:
+            return losses_module.check_sample_weight(to_host(sample_weight), n, self.dtype,
+                                                     f"the sample weights of {what}")
+        return None
+
+    def _array_data(self, x, y, batch_size, shuffle, what, sample_weight=None, class_weight=None):
         x = self._check_x(x, what if what != "the training data" else "x")
         n = data_adapter.num_samples(x)
         data_adapter.check_lengths(x, y)
+        weights = self._sample_weights(y, n, sample_weight, class_weight, what)
         y = self._prepare_targets(y, n)
-        return data_adapter.ArrayBatches(x, y, batch_size, shuffle, self.dtype)
+        return data_adapter.ArrayBatches(x, y, batch_size, shuffle, self.dtype, weights)
 
-    def _batches(self, x, y, batch_size, shuffle, steps, what):
-        """Batches for fit/evaluate, each as a checked (x, y) pair."""
+    def _batches(self, x, y, batch_size, shuffle, steps, what, sample_weight=None, class_weight=None):
+        """Batches for fit/evaluate, each as a checked (x, y, sample_weight) triple."""
         if data_adapter.is_batch_stream(x, y):
-            return data_adapter.StreamBatches(x, steps, what)
+            if sample_weight is not None:
+                raise ValueError(f"{what}: sample_weight goes with x and y arrays; a stream of batches gives "
+                                 f"its weights as the third item of each batch, (x, y, sample_weight)")
+            stream = data_adapter.StreamBatches(x, steps, what)
+            stream.class_weight = class_weight
+            return stream
         if y is None:
             raise ValueError(f"{what}: y is missing; pass (x, y) arrays or an iterable of (x, y) batches")
-        return self._array_data(x, y, batch_size, shuffle, what)
+        return self._array_data(x, y, batch_size, shuffle, what, sample_weight, class_weight)
 
-    def _check_batch(self, batch, what):
-        xb, yb = data_adapter.split_batch(batch, what)
+    def _check_batch(self, batch, what, class_weight=None):
+        xb, yb, wb = data_adapter.split_batch(batch, what)
         if yb is None:
             raise ValueError(f"each batch of {what} must be an (x, y) pair; got x alone")
         xb = self._check_x(xb, what=f"a batch of {what}")
         data_adapter.check_lengths(xb, yb)
-        return xb, self._prepare_targets(yb, data_adapter.num_samples(xb))
+        n = data_adapter.num_samples(xb)
+        weights = self._sample_weights(yb, n, wb, class_weight, f"a batch of {what}")
+        return xb, self._prepare_targets(yb, n), weights
 
     def _checked(self, data, what):
-        """Iterate (x, y) batches of ``data``, checking those that come from a stream, and
-        moving each to the model's device (once per step: the GPU backend's only copy)."""
+        """Iterate (x, y, sample_weight) batches of ``data``, checking those that come from a
+        stream, and moving each to the model's device (once per step: the GPU backend's only
+        copy)."""
         stream = isinstance(data, data_adapter.StreamBatches)
+        class_weight = getattr(data, "class_weight", None)
         for batch in data:
-            xb, yb = self._check_batch(batch, what) if stream else batch
-            yield self._to_device(xb), self._to_device(yb)
+            xb, yb, wb = self._check_batch(batch, what, class_weight) if stream else batch
+            yield self._to_device(xb), self._to_device(yb), None if wb is None else self._to_device(wb)
 
     def _to_device(self, a):
         if isinstance(a, list):
@@ -81,12 +104,12 @@ class Trainer:
             raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before model.{method}()")
 
     # ----- one step -------------------------------------------------------------------
-    def _train_step(self, x, y):
+    def _train_step(self, x, y, sample_weight=None):
         # Overflow and NaN are not warned about: a loss that stops being finite stops
         # training with TrainingDiverged, which says where and what to do.
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                return self._apply_step(x, y)
+                return self._apply_step(x, y, sample_weight)
             except MemoryError as error:
                 n = data_adapter.num_samples(x)
                 raise MemoryError(f"out of memory in a training step of batch size {n} on the "
@@ -99,9 +122,9 @@ class Trainer:
                                       f"Lower batch_size (e.g. {max(1, n // 2)})") from error
                 raise
 
-    def _apply_step(self, x, y):
+    def _apply_step(self, x, y, sample_weight=None):
         out, tape = self._forward_outputs(x, training=True, head=True, training_step=True)
-        loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits)
+        loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits, sample_weight=sample_weight)
         if not math.isfinite(loss):   # nothing is stored: neither weights nor moving statistics
             return loss, out
         _, grads = self._backward_outputs(tape, grad)
@@ -113,10 +136,14 @@ class Trainer:
     # ----- training -------------------------------------------------------------------
     @blas_pinned_on_cpu
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1):
-        """Train for ``epochs`` epochs; returns a History (also kept as ``model.history``)."""
+        """Train for ``epochs`` epochs; returns a History (also kept as ``model.history``).
+
+        ``sample_weight`` (one weight per sample) or ``class_weight`` ({class index: weight})
+        weigh each sample's loss, as in Keras: the loss of a batch is sum(w * loss) / batch
+        size, and only ``weighted_metrics`` (of compile) see the weights."""
         self._require_compiled("fit")
         runtime.prepare(self.backend.name)
         verbose = 1 if verbose == "auto" else verbose
@@ -134,13 +161,18 @@ class Trainer:
             x, validation_data = data_adapter.split_at(x, cut), None
             (x, vx), (y, vy) = x, (y[:cut], y[cut:])
             validation_data = (vx, vy)
-        train = self._batches(x, y, batch_size, shuffle, steps_per_epoch, "the training data")
+            if sample_weight is not None:                 # the weights split with their samples
+                sample_weight = self._sample_weights(y, len(y) + len(vy), sample_weight, class_weight,
+                                                     "the training data")
+                sample_weight, validation_data = sample_weight[:cut], (vx, vy, sample_weight[cut:])
+        train = self._batches(x, y, batch_size, shuffle, steps_per_epoch, "the training data", sample_weight,
+                              class_weight)
         val = None
         if validation_data is not None:
-            vx, vy = (validation_data, None) if data_adapter.is_batch_stream(validation_data, None) \
-                else tuple(validation_data)[:2]
+            vx, vy, vw = (validation_data, None, None) if data_adapter.is_batch_stream(validation_data, None) \
+                else self._validation_triple(validation_data)
             val = self._batches(vx, vy, validation_batch_size or batch_size, False, validation_steps,
-                                "the validation data")
+                                "the validation data", vw)
 
         history = callbacks_module.History()
         self.history = history
@@ -167,6 +199,14 @@ class Trainer:
         call(hooks, "on_train_end")
         return history
 
+    @staticmethod
+    def _validation_triple(validation_data):
+        items = tuple(validation_data)
+        if len(items) not in (2, 3):
+            raise ValueError(f"validation_data must be (x_val, y_val), (x_val, y_val, val_sample_weight) or an "
+                             f"iterable of batches; got a tuple of {len(items)} items")
+        return items if len(items) == 3 else items + (None,)
+
     def _start_hooks(self, hooks, params):
         for hook in hooks:
             hook.set_model(self)
@@ -183,9 +223,9 @@ class Trainer:
         loss_sum, seen, step = 0.0, 0, 0
         self._diverged = False
         call = callbacks_module.call
-        for step, (xb, yb) in enumerate(self._checked(train, "the training data"), start=1):
+        for step, (xb, yb, wb) in enumerate(self._checked(train, "the training data"), start=1):
             call(hooks, "on_train_batch_begin", step - 1)
-            loss, out = self._train_step(xb, yb)
+            loss, out = self._train_step(xb, yb, wb)
             if not math.isfinite(loss):
                 if not any(isinstance(hook, callbacks_module.TerminateOnNaN) for hook in hooks):
                     raise TrainingDiverged(
@@ -199,8 +239,7 @@ class Trainer:
             n = data_adapter.num_samples(xb)
             loss_sum += loss * n
             seen += n
-            for metric in self._metrics:
-                metric.update(yb, out, self._logits)
+            self._update_metrics(yb, out, wb)
             logs = self._logs(loss_sum / seen)
             bar.update(step, logs)
             call(hooks, "on_train_batch_end", step - 1, logs)
@@ -211,6 +250,13 @@ class Trainer:
                 return {}, 0
             raise ValueError("the training data produced no batches")
         return dict(self._logs(loss_sum / seen)), step
+
+    def _update_metrics(self, y, out, sample_weight):
+        # the outputs are logits where the loss took them: the metrics are told which activation
+        # (the one it absorbed) turns them into what Keras's metrics would see
+        logits = self.loss.fused_activation if self._fused else self._logits
+        for metric in self._metrics:
+            metric.update(y, out, logits, sample_weight if metric.weighted else None)
 
     def _logs(self, loss):
         """The loss and the metrics so far; a metric's value is read (from the device, for
@@ -224,14 +270,13 @@ class Trainer:
         call = callbacks_module.call
         call(hooks, "on_test_begin")
         loss_sum, seen = None, 0   # loss_sum stays on the device until the end
-        for step, (xb, yb) in enumerate(self._checked(data, what)):
+        for step, (xb, yb, wb) in enumerate(self._checked(data, what)):
             call(hooks, "on_test_batch_begin", step)
             out, _ = self._forward_outputs(xb, training=False, head=True, keep_tape=False)
-            total = self.loss.total(yb, out, from_logits=self._logits)
+            total = self.loss.total(yb, out, from_logits=self._logits, sample_weight=wb)
             loss_sum = total if loss_sum is None else loss_sum + total
             seen += data_adapter.num_samples(xb)
-            for metric in self._metrics:
-                metric.update(yb, out, self._logits)
+            self._update_metrics(yb, out, wb)
             if hooks:       # the running loss is read from the device only if a callback looks
                 call(hooks, "on_test_batch_end", step, self._logs((loss_sum, seen)))
         if seen == 0:
@@ -241,13 +286,14 @@ class Trainer:
         return logs
 
     @blas_pinned_on_cpu
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, return_dict=False,
-                 callbacks=None):
-        """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics;
+        ``sample_weight`` weighs the loss (and the weighted_metrics) as in fit."""
         self._require_compiled("evaluate")
         runtime.prepare(self.backend.name)
         verbose = 1 if verbose == "auto" else verbose
-        data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data")
+        data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data", sample_weight)
         bar = callbacks_module.Progbar(data.steps, verbose)
         hooks = list(callbacks or [])
         self._start_hooks(hooks, {"steps": data.steps, "verbose": verbose})
@@ -312,19 +358,19 @@ class Trainer:
         return outs if len(outs) > 1 else outs[0]
 
     @blas_pinned_on_cpu
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         runtime.prepare(self.backend.name)
-        xb, yb = self._check_batch((x, y), "train_on_batch")
+        xb, yb, wb = self._check_batch((x, y, sample_weight), "train_on_batch", class_weight)
         xb, yb = self._to_device(xb), self._to_device(yb)
+        wb = None if wb is None else self._to_device(wb)
         for metric in self._metrics:
             metric.reset()
-        loss, out = self._train_step(xb, yb)
+        loss, out = self._train_step(xb, yb, wb)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the loss became {loss}; the update was not applied")
-        for metric in self._metrics:
-            metric.update(yb, out, self._logits)
+        self._update_metrics(yb, out, wb)
         values = list(self._logs(loss).values())
         return values[0] if len(values) == 1 else values
 

@@ -104,10 +104,15 @@ def _compile_config(model, legacy=False):
     config = {"optimizer": {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
                             "config": optimizer.get_config(), "registered_name": None},
               "loss": _loss_config(model.loss),
-              "metrics": list(model._metric_names) or None, "loss_weights": None, "weighted_metrics": None}
-    if legacy:
-        config["optimizer_config"] = {"class_name": config["optimizer"]["class_name"],
-                                      "config": config["optimizer"]["config"]}
+              "metrics": _metric_names(model, weighted=False) or None, "loss_weights": None,
+              "weighted_metrics": _metric_names(model, weighted=True) or None}
+    if legacy:     # tf.keras 2's optimizers take none of Keras 3's new settings: left out where unused
+        keras3_only = {"weight_decay": None, "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                       "loss_scale_factor": None, "gradient_accumulation_steps": None, "clipnorm": None,
+                       "clipvalue": None, "global_clipnorm": None}
+        legacy_config = {k: v for k, v in config["optimizer"]["config"].items()
+                         if not (k in keras3_only and v == keras3_only[k])}
+        config["optimizer_config"] = {"class_name": config["optimizer"]["class_name"], "config": legacy_config}
         del config["optimizer"]
     else:
         config.update({"run_eagerly": False, "steps_per_execution": 1, "jit_compile": False})
@@ -291,7 +296,8 @@ def _compile_from(model, compile_config, path):
         optimizer = _object(compile_config.get("optimizer"), optimizers.get, optimizers.get_class)
         loss = _object(compile_config.get("loss"), losses.get, losses.get_class)
         metrics = [m for m in compile_config.get("metrics") or [] if isinstance(m, str)] or None
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        weighted = [m for m in compile_config.get("weighted_metrics") or [] if isinstance(m, str)] or None
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted)
     except (ValueError, TypeError, NotImplementedError) as error:
         warnings.warn(f"{path}: the model loads uncompiled, because its compile settings are not ones scratchnet "
                       f"has ({error}); call compile()", stacklevel=3)
@@ -311,8 +317,11 @@ def _object(spec, by_name, by_class):
     accepted = keras_config._accepted(cls)
     kwargs = {}
     for key, value in (spec.get("config") or {}).items():
+        if isinstance(value, dict) and key == "learning_rate":
+            kwargs[key] = value              # a schedule: the optimizer rebuilds it by class name, or refuses
+            continue
         if isinstance(value, dict):
-            raise ValueError(f"{name} {key} is a {value.get('class_name', 'object')} (a schedule or an object); "
+            raise ValueError(f"{name} {key} is a {value.get('class_name', 'object')} (an object); "
                              f"scratchnet takes a number there")
         if key in accepted:
             kwargs[key] = value
@@ -326,3 +335,7 @@ _KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "amsgrad": False, "re
                    "axis": -1, "label_smoothing": 0.0, "dtype": "float32", "is_legacy_optimizer": False,
                    "decay": 0.0}
 _SPEED_HINTS = ("jit_compile",)      # how Keras ran, not what it computes: ignored whatever their value
+
+
+def _metric_names(model, weighted):
+    return [spec.name for spec in model._metric_names if spec.weighted == weighted]

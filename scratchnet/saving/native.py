@@ -53,10 +53,11 @@ def save_model(model, path, extra=None):
         slots = optimizer.slots or []
         document["compile"] = {
             "optimizer": {"class_name": type(optimizer).__name__, "config": optimizer.get_config(),
-                          "iterations": optimizer.iterations,
+                          "iterations": optimizer.iterations, "state": optimizer.scalar_state(),
                           "slots": [sorted(slot) for slot in slots]},
             "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
-            "metrics": list(model._metric_names),
+            "metrics": [spec.name for spec in model._metric_names if not spec.weighted],
+            "weighted_metrics": [spec.name for spec in model._metric_names if spec.weighted],
         }
         k = 0
         for slot in slots:
@@ -195,7 +196,8 @@ def load_model(path, compile=True):
     if compile and settings:
         optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
         loss = _construct("loss", losses.get_class, settings["loss"], path)
-        model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics") or None)
+        model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics") or None,
+                      weighted_metrics=settings.get("weighted_metrics") or None)
         slot_names = settings["optimizer"].get("slots") or []
         if slot_names:
             params = model.trainable_weights
@@ -215,6 +217,7 @@ def load_model(path, compile=True):
                 slots.append(slot)
             optimizer.slots = slots
         optimizer.iterations = int(settings["optimizer"].get("iterations", 0))
+        optimizer.set_scalar_state(settings["optimizer"].get("state") or {})
     model.saved_extra = document.get("extra") or {}
     return model
 
