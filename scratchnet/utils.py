@@ -6,6 +6,15 @@ from .preprocessing.image import array_to_img, img_to_array, load_img
 from .preprocessing.image_dataset import image_dataset_from_directory
 
 
+def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None, cache_subdir="datasets",
+             hash_algorithm="auto", extract=False, archive_format="auto", cache_dir=None, force_download=False):
+    """Download ``origin`` once into ~/.keras/datasets (or ``cache_dir/cache_subdir``) and return
+    its path, as keras.utils.get_file; see scratchnet.datasets.download.get_file."""
+    from .datasets.download import get_file as download
+    return download(fname, origin, untar, md5_hash, file_hash, cache_subdir, hash_algorithm, extract,
+                    archive_format, cache_dir, force_download)
+
+
 def to_categorical(x, num_classes=None):
     """One-hot rows of the integer labels ``x``: shape x.shape + (num_classes,), a trailing
     axis of size 1 dropped first (labels shaped (N, 1)), as keras.utils.to_categorical;
@@ -30,4 +39,4 @@ def to_categorical(x, num_classes=None):
 
 
 __all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img",
-           "image_dataset_from_directory"]
+           "image_dataset_from_directory", "get_file"]

