@@ -15,6 +15,23 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
                     archive_format, cache_dir, force_download)
 
 
+def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, show_layer_names=False,
+               rankdir="TB", expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False):
+    """A picture of the model's graph in ``to_file``, as keras.utils.plot_model (Graphviz's dot
+    draws it); see scratchnet.model_plot."""
+    from .model_plot import plot_model as draw
+    return draw(model, to_file, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
+                show_layer_activations, show_trainable)
+
+
+def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
+                 expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False):
+    """The model's graph as Graphviz DOT text (a str; Keras returns a pydot graph)."""
+    from .model_plot import model_to_dot as text
+    return text(model, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
+                show_layer_activations, show_trainable)
+
+
 def to_categorical(x, num_classes=None):
     """One-hot rows of the integer labels ``x``: shape x.shape + (num_classes,), a trailing
     axis of size 1 dropped first (labels shaped (N, 1)), as keras.utils.to_categorical;
@@ -39,4 +56,4 @@ def to_categorical(x, num_classes=None):
 
 
 __all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img",
-           "image_dataset_from_directory", "get_file"]
+           "image_dataset_from_directory", "get_file", "plot_model", "model_to_dot"]
