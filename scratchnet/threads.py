@@ -8,6 +8,7 @@ limited with threadpoolctl. Nothing changes either count unless asked to here.
 """
 import operator
 import os
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -71,7 +72,8 @@ def get_num_threads():
 _pin_lock = threading.Lock()
 _pins = 0
 _saved = []
-_libraries = None
+_pinned = []
+_libraries = _libraries_key = None
 
 
 def _after_fork_in_child():
@@ -83,9 +85,12 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _blas_libraries():
-    global _libraries
-    if _libraries is None:
-        _libraries = _blas_controller().lib_controllers
+    """The loaded BLAS libraries, looked up again once Python has imported more modules (a
+    package such as SciPy brings a BLAS of its own, which must be pinned too)."""
+    global _libraries, _libraries_key
+    key = len(sys.modules)
+    if _libraries is None or key != _libraries_key:
+        _libraries, _libraries_key = _blas_controller().lib_controllers, key
     return _libraries
 
 
@@ -98,9 +103,9 @@ def one_blas_thread():
     global _pins, _saved
     with _pin_lock:
         if _pins == 0:
-            libraries = _blas_libraries()
-            _saved = [lib.get_num_threads() or 1 for lib in libraries]
-            for lib in libraries:
+            _pinned[:] = _blas_libraries()      # the ones given back at the end, whatever loads meanwhile
+            _saved = [lib.get_num_threads() or 1 for lib in _pinned]
+            for lib in _pinned:
                 lib.set_num_threads(1)
         _pins += 1
         threads = max(_saved, default=1)
@@ -110,8 +115,22 @@ def one_blas_thread():
         with _pin_lock:
             _pins -= 1
             if _pins == 0:
-                for lib, count in zip(_blas_libraries(), _saved):
+                for lib, count in zip(_pinned, _saved):
                     lib.set_num_threads(count)
+
+
+def pin_late_libraries():
+    """While pinned, pin also any BLAS loaded since (Numba imports SciPy, and with it SciPy's
+    BLAS, when it first compiles a function that needs one): a cheap check, once per step."""
+    if _libraries_key == len(sys.modules):
+        return
+    with _pin_lock:
+        known = {id(lib) for lib in _pinned}
+        for lib in _blas_libraries():
+            if _pins and id(lib) not in known and all(lib.filepath != old.filepath for old in _pinned):
+                _pinned.append(lib)
+                _saved.append(lib.get_num_threads() or 1)
+                lib.set_num_threads(1)
 
 
 def blas_pinned_on_cpu(method):

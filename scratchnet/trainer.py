@@ -11,7 +11,7 @@ from . import data_adapter, runtime
 from . import losses as losses_module
 from .arrays import to_host, to_module
 from .graph import apply_state_updates
-from .threads import blas_pinned_on_cpu
+from .threads import blas_pinned_on_cpu, pin_late_libraries
 
 
 class TrainingDiverged(FloatingPointError):
@@ -226,6 +226,7 @@ class Trainer:
         for step, (xb, yb, wb) in enumerate(self._checked(train, "the training data"), start=1):
             call(hooks, "on_train_batch_begin", step - 1)
             loss, out = self._train_step(xb, yb, wb)
+            pin_late_libraries()
             if not math.isfinite(loss):
                 if not any(isinstance(hook, callbacks_module.TerminateOnNaN) for hook in hooks):
                     raise TrainingDiverged(

@@ -290,6 +290,16 @@ def test_blas_runs_on_one_thread_inside_fit_and_gets_its_threads_back():
     assert actual_blas_threads() == before
 
 
+def test_a_blas_loaded_after_the_first_run_is_pinned_too():
+    # SciPy brings a BLAS of its own; imported after scratchnet first pinned BLAS, it must be pinned as well
+    from scratchnet import threads
+    with threads.one_blas_thread():
+        pass
+    pytest.importorskip("scipy.linalg", reason="SciPy (a second BLAS) is not installed")
+    with threads.one_blas_thread():
+        assert actual_blas_threads() == 1
+
+
 def test_a_lane_handles_floating_point_errors_as_its_caller_does(monkeypatch):
     # NumPy's error state is per thread; a diverging step that silences overflow must not warn from a lane
     import warnings
