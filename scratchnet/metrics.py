@@ -244,6 +244,5 @@ def get(identifier, loss, output_shape):
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    have = sorted(cls.__name__ for cls in _CLASSES.values())
-    raise AttributeError(f"scratchnet has no metrics.{name}; its metrics are {', '.join(have)}, and any "
-                         f"function fn(y_true, y_pred)")
+    from .names import missing
+    raise missing("metrics", name, [cls.__name__ for cls in _CLASSES.values()], ", and any function fn(y_true, y_pred)")

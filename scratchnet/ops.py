@@ -44,6 +44,6 @@ def __getattr__(name):
         return _activation(name)
     if name.startswith("__"):
         raise AttributeError(name)
-    raise AttributeError(f"scratchnet has no ops.{name}; its ops are "
-                         f"{', '.join(sorted(_NUMPY + _ACTIVATIONS + ('cast', 'convert_to_numpy', 'convert_to_tensor')))}"
-                         f" (NumPy's functions of those names work on its arrays)")
+    from .names import missing
+    raise missing("ops", name, _NUMPY + _ACTIVATIONS + ("cast", "convert_to_numpy", "convert_to_tensor"),
+                  " (NumPy's functions of those names work on its arrays)")

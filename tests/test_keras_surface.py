@@ -31,8 +31,16 @@ def test_module_paths_resolve_as_attributes_and_only_when_used():
 def test_what_scratchnet_lacks_is_named_with_what_it_has():
     with pytest.raises(AttributeError, match=r"scratchnet has no layers\.LSTM; its layers are .*Conv2D"):
         keras_like.layers.LSTM
-    with pytest.raises(AttributeError, match=r"scratchnet has no 'ops' \(Keras's keras\.ops\); it has .*layers"):
-        keras_like.ops
+    with pytest.raises(AttributeError, match=r"scratchnet has no 'mixed_precision' \(Keras's keras\.mixed_precision\); "
+                                             r"it has .*layers"):
+        keras_like.mixed_precision
+    with pytest.raises(AttributeError, match=r"scratchnet has no layers\.RandomBrightness; RandomContrast is the "
+                                             r"nearest; its layers are"):
+        keras_like.layers.RandomBrightness
+    with pytest.raises(AttributeError, match=r"scratchnet has no layers\.Conv2d; Conv2D is the nearest"):
+        keras_like.layers.Conv2d
+    with pytest.raises(AttributeError, match=r"scratchnet has no ops\.einsum; its ops are abs, "):
+        keras_like.ops.einsum
 
 
 @pytest.mark.parametrize("labels, num_classes", [([0, 2, 1, 2], None), ([[1], [0], [3]], None), ([[0, 1], [2, 0]], 4),

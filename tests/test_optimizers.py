@@ -210,7 +210,7 @@ def test_a_schedule_cannot_be_overwritten_by_a_number():
     (lambda: optimizers.schedules.PiecewiseConstantDecay([1, 1], [3, 2, 1]), r"boundaries must increase strictly"),
     (lambda: optimizers.schedules.ExponentialDecay(0.1, 0, 0.5), r"decay_steps must be > 0, got 0"),
     (lambda: optimizers.Adam(learning_rate={"class_name": "CyclicalLR"}), r"unknown learning-rate schedule"),
-    (lambda: optimizers.Adamax, r"scratchnet has no optimizers.Adamax; its optimizers are Adadelta, Adagrad"),
+    (lambda: optimizers.Adamax, r"scratchnet has no optimizers.Adamax; Adam is the nearest; its optimizers are Adadelta, Adagrad"),
 ])
 def test_bad_settings_say_what_was_expected(make_it, message):
     with pytest.raises((ValueError, TypeError, AttributeError), match=message):

@@ -8,4 +8,5 @@ __all__ = ["mnist", "fashion_mnist", "cifar10"]
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    raise AttributeError(f"scratchnet has no datasets.{name}; its datasets are {', '.join(__all__)}")
+    from ..names import missing
+    raise missing("datasets", name, __all__)

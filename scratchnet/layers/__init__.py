@@ -31,7 +31,8 @@ _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    raise AttributeError(f"scratchnet has no layers.{name}; its layers are {', '.join(sorted(_BY_NAME))}")
+    from ..names import missing
+    raise missing("layers", name, _BY_NAME)
 
 
 def get(class_name):

@@ -34,4 +34,5 @@ def get_class(class_name):
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    raise AttributeError(f"scratchnet has no optimizers.{name}; its optimizers are {', '.join(sorted(_CLASSES))}")
+    from ..names import missing
+    raise missing("optimizers", name, _CLASSES)
