@@ -182,10 +182,12 @@ def test_cifar10_batches_are_unpickled_without_running_anything(tmp_path):
         cifar10.load_data(path=archive)
 
 
-def test_the_real_shared_mnist_matches_kerass_shapes_and_fashion_and_cifar_are_keras_paths():
+def test_the_datasets_are_where_keras_code_looks_and_others_are_named():
     import scratchnet as keras
     assert keras.datasets.fashion_mnist.load_data is fashion_mnist.load_data
     assert keras.datasets.cifar10.load_data is cifar10.load_data
-    with pytest.raises(AttributeError, match=r"scratchnet has no datasets.imdb; its datasets are mnist, "
-                                             r"fashion_mnist, cifar10"):
+    with pytest.raises(AttributeError, match=r"scratchnet has no datasets.imdb; its datasets are cifar10, "
+                                             r"fashion_mnist, mnist"):
         keras.datasets.imdb
+    with pytest.raises(AttributeError, match=r"scratchnet has no datasets.cifar100; cifar10 is the nearest"):
+        keras.datasets.cifar100
