@@ -2,8 +2,10 @@
 
 Forward: one thread per output pixel, reading its (at most four) input pixels for every
 channel. Backward: one thread per output pixel, adding its gradient to the pixels it read with
-atomics (several output pixels may read one input pixel). The geometry is image_geometry's,
-compiled as inlined device functions."""
+atomics (several output pixels may read one input pixel), so the order of its float additions,
+and the last bits of dL/dx, vary from run to run (the CPU kernels are deterministic; the backward
+pass runs only where an augmentation layer sits above a weight). The geometry is
+image_geometry's, compiled as inlined device functions."""
 import math
 
 import numpy as np

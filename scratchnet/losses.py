@@ -83,12 +83,29 @@ class Loss:
     fused_activation = None   # the output activation this loss can take the logits of
     default_name = None
 
-    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
-        if reduction not in ("sum_over_batch_size", "auto", None):
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, *, from_logits=False):
+        # Keras's order (name, reduction, dtype): a loss of your own may call super().__init__(name)
+        if reduction not in ("sum_over_batch_size", "auto"):
             raise ValueError(f"{type(self).__name__}: scratchnet reduces a batch's loss as Keras's default does "
                              f"(reduction='sum_over_batch_size'); got reduction={reduction!r}")
-        self.from_logits = from_logits
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: from_logits must be True or False, got {from_logits!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
+        self.from_logits = bool(from_logits)
         self.name = name or self.default_name or _snake_case(type(self).__name__)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ != __name__ and _own_math(cls):
+            cls.fused_activation = None    # its call sees the model's outputs as they are, never logits
+
+    def _value_and_grad_of(self, logits):
+        """The function computing (per-sample loss, gradient of their sum): a user's own
+        call/gradient where the class defines them (a subclass of a built-in loss included)."""
+        if _own_math(type(self)):
+            return Loss._from_probabilities.__get__(self)
+        return self._from_logits if logits else self._from_probabilities
 
     def call(self, y_true, y_pred):
         """The loss of each sample (what a loss of your own defines)."""
@@ -137,7 +154,7 @@ class Loss:
         sum(w * loss) / batch size, as Keras reduces it). The float is the one copy from the
         device a training step makes."""
         logits = self.from_logits if from_logits is None else from_logits
-        per_sample, grad = (self._from_logits if logits else self._from_probabilities)(y_true, y_pred)
+        per_sample, grad = self._value_and_grad_of(logits)(y_true, y_pred)
         n = y_pred.shape[0]
         if sample_weight is not None:
             per_sample = per_sample * sample_weight
@@ -149,7 +166,7 @@ class Loss:
         """Sum of the (weighted) per-sample losses of a batch, as a 0-d float64 array where
         the outputs are (evaluation adds these up on the device and reads the sum once)."""
         logits = self.from_logits if from_logits is None else from_logits
-        per_sample, _ = (self._from_logits if logits else self._from_probabilities)(y_true, y_pred)
+        per_sample, _ = self._value_and_grad_of(logits)(y_true, y_pred)
         if sample_weight is not None:
             per_sample = per_sample * sample_weight
         return per_sample.sum(dtype=np.float64)
@@ -165,7 +182,14 @@ class Loss:
         return f"<{type(self).__name__} from_logits={self.from_logits}>"
 
 
-class BinaryCrossentropy(Loss):
+class _BuiltinLoss(Loss):
+    """The built-in losses take from_logits first, as Keras's do."""
+
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name, reduction, dtype, from_logits=from_logits)
+
+
+class BinaryCrossentropy(_BuiltinLoss):
     """-(y log p + (1-y) log(1-p)), averaged over the last axis then the batch."""
 
     default_name = "binary_crossentropy"
@@ -192,7 +216,7 @@ class BinaryCrossentropy(Loss):
         return per_element.mean(axis=-1), grad
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_BuiltinLoss):
     """-sum(y log p) over the last axis, y one-hot (or any distribution)."""
 
     default_name = "categorical_crossentropy"
@@ -223,7 +247,7 @@ class CategoricalCrossentropy(Loss):
         return -(y * np.log(qc)).sum(axis=-1), (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_BuiltinLoss):
     """-log p[label] with integer labels in [0, classes)."""
 
     default_name = "sparse_categorical_crossentropy"
@@ -263,7 +287,7 @@ class SparseCategoricalCrossentropy(Loss):
         return -np.log(qc), (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
 
 
-class MeanSquaredError(Loss):
+class MeanSquaredError(_BuiltinLoss):
     """mean((y - p)^2) over the last axis."""
 
     default_name = "mean_squared_error"
@@ -318,11 +342,20 @@ def get(identifier):
     raise ValueError(f"unknown loss {identifier!r}; expected one of {valid}, a Loss class or instance")
 
 
+def _own_math(cls):
+    """True where a user's class defines call and gradient (its own value and derivative)."""
+    return cls.is_defined_by_user() and cls.call is not Loss.call and cls.gradient is not Loss.gradient
+
+
 def _check_defined(cls):
-    """TypeError unless a loss class of the user's says how to compute its value and gradient."""
-    if not cls.is_defined_by_user() or cls._from_probabilities is not Loss._from_probabilities:
-        return       # a built-in loss, or a subclass of one
-    missing = [m for m in ("call", "gradient") if getattr(cls, m) is getattr(Loss, m)]
+    """TypeError unless a loss class of the user's says how to compute its value and gradient:
+    both call and gradient, or neither (a subclass of a built-in loss, which computes both)."""
+    if not cls.is_defined_by_user():
+        return
+    defined = [m for m in ("call", "gradient") if getattr(cls, m) is not getattr(Loss, m)]
+    if len(defined) == 2 or (not defined and cls._from_probabilities is not Loss._from_probabilities):
+        return
+    missing = [m for m in ("call", "gradient") if m not in defined]
     if missing:
         raise TypeError(f"the loss {cls.__name__} defines no {' and no '.join(m + '()' for m in missing)}; "
                         f"{HOW_TO_WRITE_ONE}")

@@ -6,6 +6,7 @@ the one that fits the loss), MeanSquaredError and MeanAbsoluteError, and any Pyt
 ``fn(y_true, y_pred)`` giving one value per sample: a metric needs no gradient. They are given
 to compile as names, classes, instances or functions. The running total stays where the
 outputs are (on the GPU for the GPU backend) and is read once, by ``result()``."""
+import copy
 import math
 from dataclasses import dataclass
 
@@ -91,9 +92,11 @@ class BinaryAccuracy(Metric):
         super().__init__(name, dtype)
 
     def values(self, y_true, y_pred, logits):
-        # sigmoid(z) > t  <=>  z > log(t / (1 - t))
-        cut = math.log(self.threshold / (1 - self.threshold)) if logits else self.threshold
-        return ((y_pred > cut) == (y_true.reshape(y_pred.shape) > 0.5)).mean(axis=-1)
+        if logits is True or logits == "sigmoid":    # sigmoid(z) > t  <=>  z > log(t / (1 - t))
+            predicted = y_pred > math.log(self.threshold / (1 - self.threshold))
+        else:                                       # probabilities (a softmax head's made from its logits)
+            predicted = _probabilities(y_pred, logits) > self.threshold
+        return (predicted == (y_true.reshape(y_pred.shape) > 0.5)).mean(axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "threshold": self.threshold}
@@ -202,6 +205,9 @@ def compiled(specs, loss, output_shape):
     metrics, taken = [], set()
     for spec in specs:
         metric = get(spec.identifier, loss, output_shape)
+        if metric is spec.identifier:      # the user's own instance: configured and counted in a copy
+            metric = copy.copy(metric)
+            metric.reset_state()
         if spec.weighted:
             metric.weighted = True
             if metric.name in taken:

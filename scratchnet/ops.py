@@ -23,12 +23,13 @@ def convert_to_tensor(x, dtype=None):
 
 
 def cast(x, dtype):
-    return np.asarray(x).astype(dtype)
+    return np.asarray(to_host(x)).astype(dtype)
 
 
 def _activation(name):
     def apply(x, axis=-1):
-        x = np.asarray(x, dtype=np.result_type(np.asarray(x).dtype, np.float32))
+        x = np.asarray(to_host(x))                 # a GPU model's outputs are copied to the host first
+        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
         if name == "softmax" and axis != -1:
             return np.moveaxis(activations.get(name).forward(np.moveaxis(x, axis, -1)), -1, axis)
         return activations.get(name).forward(x)

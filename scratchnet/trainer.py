@@ -127,6 +127,9 @@ class Trainer:
         loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits, sample_weight=sample_weight)
         if not math.isfinite(loss):   # nothing is stored: neither weights nor moving statistics
             return loss, out
+        scale = getattr(self.optimizer, "loss_scale_factor", None)
+        if scale:                     # the loss scaled up as Keras's scale_loss does; the optimizer divides back
+            grad = grad * grad.dtype.type(scale)
         _, grads = self._backward_outputs(tape, grad)
         params, gradients = self._trainable_params_and_grads(grads)
         self.optimizer.apply_gradients(params, gradients, self.backend)

@@ -200,3 +200,86 @@ def test_a_users_loss_may_give_one_value_per_output_and_is_reduced_as_keras_does
 
     with pytest.raises(ValueError, match=r"gradient\(\) must return an array shaped like y_pred \(6, 3\), got \(6,\)"):
         WrongShape().value_and_grad(y, p)
+
+
+def test_a_subclass_of_a_built_in_loss_with_its_own_math_uses_it_and_keras_style_init_works():
+    class Half(losses.MeanSquaredError):
+        def call(self, y_true, y_pred):
+            return 0.5 * ((y_pred - y_true) ** 2).mean(axis=-1)
+
+        def gradient(self, y_true, y_pred):
+            return (y_pred - y_true) / y_pred.shape[-1]
+
+    class Named(losses.Loss):
+        def __init__(self, name="named"):
+            super().__init__(name)                 # Keras's positional order: name first
+
+        def call(self, y_true, y_pred):
+            return ((y_pred - y_true) ** 2).mean(axis=-1)
+
+        def gradient(self, y_true, y_pred):
+            return 2 * (y_pred - y_true) / y_pred.shape[-1]
+
+    zeros, ones = np.zeros((4, 2)), np.ones((4, 2))
+    assert Half()(zeros, ones) == pytest.approx(0.5)
+    assert Named().name == "named" and Named().from_logits is False
+    model = sn.Sequential([sn.Input((5,)), layers.Dense(2, activation="sigmoid")])
+    model.compile("sgd", Named(), metrics=["mae", "binary_accuracy"])   # outputs pass through as they are
+    model.fit(np.ones((4, 5)), np.ones((4, 2)), verbose=0)
+    assert not model._fused
+
+    class OnlyCall(losses.MeanSquaredError):
+        def call(self, y_true, y_pred):
+            return ((y_pred - y_true) ** 2).mean(axis=-1)
+
+    with pytest.raises(TypeError, match=r"the loss OnlyCall defines no gradient\(\)"):
+        model.compile("sgd", OnlyCall())
+    with pytest.raises(ValueError, match=r"reduction='sum_over_batch_size'\); got reduction=None"):
+        losses.MeanSquaredError(reduction=None)
+    with pytest.raises(TypeError, match=r"from_logits must be True or False, got 'yes'"):
+        losses.BinaryCrossentropy(from_logits="yes")
+
+
+def test_loss_scale_factor_changes_nothing_but_the_scale_in_between_as_in_keras():
+    x, y = data()
+    trained = []
+    for scale in (None, 1024.0):
+        sn.set_random_seed(0)
+        model = sn.Sequential([sn.Input((5,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizers.SGD(0.1, loss_scale_factor=scale), "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
+        trained.append(model.get_weights())
+    for a, b in zip(*trained):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
+def test_binary_accuracy_on_a_softmax_head_and_a_metric_instance_reused():
+    keras = real_keras()
+    x = np.array([[0.0, 0, 0, 0, 0]], np.float32)
+    theirs, ours = twin(keras, units=2)
+    weights = [np.zeros((5, 4)), np.zeros(4), np.zeros((4, 2)), np.array([-1.0, 0.0])]
+    for model in (theirs, ours):
+        model.set_weights([w.astype(np.float32) for w in weights])      # probabilities (0.27, 0.73)
+        model.compile("sgd", "categorical_crossentropy", metrics=["binary_accuracy"])
+    y = np.array([[0.0, 1.0]], np.float32)
+    assert ours.evaluate(x, y, verbose=0)[1] == pytest.approx(theirs.evaluate(x, y, verbose=0)[1]) == 1.0
+    shared = metrics.CategoricalAccuracy()
+    ours.compile("sgd", "categorical_crossentropy", metrics=[shared], weighted_metrics=[shared])
+    assert [m.name for m in ours._metrics] == ["categorical_accuracy", "weighted_categorical_accuracy"]
+    assert shared.weighted is False and shared.name == "categorical_accuracy"     # the user's object is untouched
+
+
+def test_a_model_compiled_with_the_users_own_objects_saves_and_loads_uncompiled_with_a_warning(tmp_path):
+    model = sn.Sequential([sn.Input((5,)), layers.Dense(2)])
+
+    def mean_error(y_true, y_pred):
+        return (y_pred - y_true).mean(axis=-1)
+
+    model.compile("adam", Huber(), metrics=[mean_error])
+    model.fit(np.ones((4, 5)), np.ones((4, 2)), verbose=0)
+    for name in ("m.npz", "m.keras"):
+        model.save(tmp_path / name)
+        with pytest.warns(UserWarning, match=r"loads uncompiled"):
+            back = sn.models.load_model(tmp_path / name)
+        assert not back.compiled
+        np.testing.assert_array_equal(back.predict(np.ones((1, 5)), verbose=0), model.predict(np.ones((1, 5)), verbose=0))

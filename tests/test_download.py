@@ -277,3 +277,18 @@ def test_get_file_refuses_archives_that_escape_and_bad_names(web_server, tmp_pat
         utils.get_file("sub/notes.txt", base + "notes.txt", cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"get_file needs origin="):
         utils.get_file("notes.txt")
+
+
+def test_an_archive_unpacked_once_is_not_unpacked_again_and_a_new_one_replaces_it(web_server, tmp_path):
+    from scratchnet import utils
+    root, base = web_server
+    (root / "photos.zip").write_bytes(zip_with({"a.txt": b"first"}))
+    folder = Path(utils.get_file("photos.zip", base + "photos.zip", extract=True, cache_dir=str(tmp_path)))
+    (folder / "mine.txt").write_bytes(b"added by the user")
+    assert Path(utils.get_file("photos.zip", base + "photos.zip", extract=True, cache_dir=str(tmp_path))) == folder
+    assert (folder / "mine.txt").exists()                      # the same archive: left as it is
+    (root / "photos.zip").write_bytes(zip_with({"a.txt": b"second"}))
+    utils.get_file("photos.zip", base + "photos.zip", extract=True, cache_dir=str(tmp_path), force_download=True)
+    assert (folder / "a.txt").read_bytes() == b"second" and not (folder / "mine.txt").exists()
+    assert sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(".photos")) == [
+        ".photos_extracted.extracted-from"]

@@ -276,6 +276,10 @@ def _extract(archive, folder, archive_format):
         raise ValueError(f"get_file: archive_format must be 'auto', 'tar', 'zip' or a list of them, got "
                          f"{archive_format!r}")
     import zipfile
+    marker = folder.parent / f".{folder.name}.extracted-from"      # the SHA-256 of the archive it came from
+    digest = digest_of(archive, "sha256:")
+    if folder.is_dir() and marker.is_file() and marker.read_text().strip() == digest:
+        return                                                     # already unpacked from this very archive
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".extract-") as work:
         work = Path(work)
         if "tar" in formats and tarfile.is_tarfile(archive):
@@ -288,10 +292,15 @@ def _extract(archive, folder, archive_format):
                 zip_.extractall(work)
         else:
             raise ValueError(f"{archive} is not a {' or '.join(formats)} archive, so it cannot be extracted")
-        if folder.exists():
-            shutil.rmtree(folder)
+        old = None
+        if folder.exists():     # moved aside first: the folder is never missing for longer than a rename
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
+            os.replace(folder, old / folder.name)
         os.replace(work, folder)
         work.mkdir()        # for TemporaryDirectory's own clean-up
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    marker.write_text(digest + "\n")
 
 
 def _check_members(archive, names, root):

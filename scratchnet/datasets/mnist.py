@@ -62,7 +62,9 @@ def load_idx_dataset(what, folder, checksums, sources_, path=None, verbose=True)
     without .gz), from ``path`` or from the cache folder ``data_dir()/folder``."""
     if path is None:
         directory = data_dir() / folder
-        hint = (f"To install {what} by hand, put the four files {', '.join(checksums)} (plain or .gz) "
+        exact = any(":" in checksum for checksum in checksums.values())    # checked as published: the .gz
+        form = "each as the .gz file published" if exact else "plain or .gz"
+        hint = (f"To install {what} by hand, put the four files {', '.join(checksums)} ({form}) "
                 f"into {directory}, or pass load_data(path=FOLDER).")
         verified = fetch_verified(checksums, directory, sources_, hint, what=what, verbose=verbose)
         found = {key: verified[stem] for key, stem in FILES.items()}   # the very files that were checked

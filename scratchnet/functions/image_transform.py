@@ -130,7 +130,7 @@ def resize_forward(x, size, window, interpolation="bilinear", fill_value=0.0):
         part = xp.pad(part, pads, constant_values=x.dtype.type(fill_value))
     height, width = part.shape[1:3]
     if (height, width) == tuple(size):
-        return part if part is not x else x.copy(), (x.shape, window, None, None)
+        return part.copy(), (x.shape, window, None, None)     # a new array, never a view of the input
     rows = xp.asarray(resize_matrix(height, size[0], interpolation, x.dtype))
     cols = xp.asarray(resize_matrix(width, size[1], interpolation, x.dtype))
     n, channels = x.shape[0], x.shape[3]

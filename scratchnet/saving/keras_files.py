@@ -120,7 +120,12 @@ def _compile_config(model, legacy=False):
 
 
 def _loss_config(loss):
-    """Keras's name for the loss ('binary_crossentropy'), or its class and config with from_logits."""
+    """Keras's name for the loss ('binary_crossentropy'), its class and config with from_logits,
+    or, for a loss of the user's own, its class under the user's module (which Keras, as
+    scratchnet, loads only when given it)."""
+    if type(loss).is_defined_by_user():
+        return {"module": type(loss).__module__, "class_name": type(loss).__name__,
+                "config": {"name": loss.name}, "registered_name": type(loss).__name__}
     if not loss.get_config().get("from_logits"):
         return type(loss).default_name
     return {"module": "keras.losses", "class_name": type(loss).__name__,

@@ -254,9 +254,9 @@ def _optimizer_order(optimizer, count):
 
 
 def _first_slot(optimizer):
-    """The index of the first slot variable: after iterations, and learning_rate unless it is
-    a schedule (Keras keeps no variable for one)."""
-    return 1 if optimizer.schedule is not None else 2
+    """The index of the first slot variable: after iterations, and learning_rate when it is a
+    number (Keras keeps no variable for a schedule or a callable)."""
+    return 2 if isinstance(optimizer._learning_rate, float) else 1
 
 
 def write_optimizer(model, h5file):

@@ -16,6 +16,7 @@ Writes go to a temporary file in the same folder, renamed over the target at the
 a crash or Ctrl-C while saving leaves the old file intact.
 """
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -193,7 +194,12 @@ def load_model(path, compile=True):
     except ValueError as error:
         raise ModelFileError(f"{path}: {error}") from None
     settings = document.get("compile")
-    if compile and settings:
+    unknown = _unknown_compile_names(settings) if compile and settings else None
+    if unknown:       # a loss, metric or optimizer of the user's own: the model itself still loads
+        warnings.warn(f"{path}: the model loads uncompiled, because its compile settings name {unknown}, which "
+                      f"scratchnet does not have (a user's own object, not saved in files); call compile()",
+                      stacklevel=3)
+    if compile and settings and not unknown:
         optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
         loss = _construct("loss", losses.get_class, settings["loss"], path)
         model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics") or None,
@@ -220,6 +226,24 @@ def load_model(path, compile=True):
         optimizer.set_scalar_state(settings["optimizer"].get("state") or {})
     model.saved_extra = document.get("extra") or {}
     return model
+
+
+def _unknown_compile_names(settings):
+    """What a file's compile settings name that scratchnet lacks ('loss class MyLoss', ...), or None."""
+    from .. import losses, metrics, optimizers
+    found = []
+    for kind, registry in (("optimizer", optimizers.get_class), ("loss", losses.get_class)):
+        name = (settings.get(kind) or {}).get("class_name") if isinstance(settings.get(kind), dict) else None
+        try:
+            registry(name)
+        except ValueError:
+            found.append(f"{kind} class {name!r}")
+    for name in (settings.get("metrics") or []) + (settings.get("weighted_metrics") or []):
+        try:
+            metrics.get(name, losses.MeanSquaredError(), (1,))
+        except (ValueError, TypeError):
+            found.append(f"metric {name!r}")
+    return ", ".join(found) or None
 
 
 def load_weights(model, path):

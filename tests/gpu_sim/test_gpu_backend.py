@@ -275,3 +275,5 @@ def test_augmentation_layers_train_on_the_gpu_as_on_the_cpu():
     on_gpu = gpu(x)                                  # a direct call augments, on the device
     scratchnet.set_random_seed(4)
     np.testing.assert_allclose(strict_cupy.asnumpy(on_gpu), cpu(x), rtol=1e-4, atol=1e-6)
+    from scratchnet import ops
+    assert ops.sigmoid(on_gpu).shape == (8, 3) and ops.convert_to_numpy(on_gpu).shape == (8, 3)   # copied explicitly
