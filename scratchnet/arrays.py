@@ -32,3 +32,20 @@ def to_host(a):
 def to_module(a, xp):
     """``a`` as an array of module ``xp`` (numpy or cupy), copied across only if needed."""
     return to_host(a) if xp is np else xp.asarray(a)
+
+
+class Tensor(np.ndarray):
+    """A host array as Keras code meets a layer's or model's output, or a dataset's batch:
+    a NumPy array that also has TensorFlow's ``.numpy()`` (tutorials write
+    ``images[0].numpy().astype("uint8")``). Everywhere else it is the array it views."""
+
+    def numpy(self):
+        """The plain NumPy array (no copy)."""
+        return np.asarray(self)
+
+
+def as_tensor(a):
+    """``a`` (a host array, or a list of them) viewed as Tensor; device arrays as they are."""
+    if isinstance(a, list):
+        return [as_tensor(v) for v in a]
+    return a.view(Tensor) if type(a) is np.ndarray else a

@@ -16,7 +16,7 @@ def is_batch_stream(x, y):
     """An iterable of batches is something iterable, given without y, that is not an array
     (on the host or on a GPU)."""
     return (y is None and not isinstance(x, (np.ndarray, list, tuple, dict)) and not is_device_array(x)
-            and hasattr(x, "__iter__"))
+            and not hasattr(x, "__array__") and hasattr(x, "__iter__"))    # a TensorFlow or torch tensor is an array
 
 
 def check_inputs(x, input_shape, dtype, what="x"):

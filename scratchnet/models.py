@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backend as backend_module
 from . import config, losses, metrics as metrics_module, optimizers
-from .arrays import module_of, to_module
+from .arrays import as_tensor, module_of, to_module
 from .graph import (Graph, GraphError, Node, SymbolicTensor, apply_state_updates, flatten_tensors, run_backward,
                     run_forward)
 from .layers.base import Layer, shape_text, unique_name
@@ -159,12 +159,35 @@ class Model(Trainer, Layer):
         self._require_graph("output shape")
         return self._sample_output_shape
 
+    def resize_input(self, shape):
+        """For a model made without an input size (an application with include_top=False and
+        no input_shape, whose Keras input is (None, None, 3)): rebuild it for images of
+        ``shape``, keeping its weights, its layers' names and trainable flags; True if it did.
+        Its layers are new objects afterwards, so take ``model.layers`` after the first call."""
+        build, expected = getattr(self, "_build_for_size", None), self._sample_input_shape
+        if build is None or self.compiled or not isinstance(shape, tuple) or len(shape) != 3 or \
+                shape[-1] != expected[-1] or shape == expected or None in shape:
+            return False
+        resized = build(shape)
+        resized.set_weights(self.get_weights())
+        for old, new in zip(self.layers, resized.layers):
+            new.trainable = old.trainable
+        self._set_graph(resized._graph)
+        return True
+
     def check_input_shape(self, input_shape, got=None):
         expected = self._sample_input_shape
         shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
+        if shape != expected and self.resize_input(shape):
+            return
         if shape != expected:
+            hint = ""
+            if isinstance(shape, tuple) and isinstance(expected, tuple) and len(shape) == len(expected) == 3 and \
+                    shape[-1] == expected[-1]:      # another image size: Keras's (None, None, 3) inputs are not here
+                hint = (f"; a scratchnet model has one input size, so build it for {shape} (for an application, "
+                        f"input_shape={shape})")
             raise ValueError(f"model {self.name!r} expects inputs of shape {shape_text(expected)}, got "
-                             f"{got if got is not None else shape_text(shape)}")
+                             f"{got if got is not None else shape_text(shape)}{hint}")
 
     def ensure_built(self, input_shape, got=None):
         self._require_graph("input shape")
@@ -193,7 +216,7 @@ class Model(Trainer, Layer):
         out, tape = self._forward_outputs(self._to_device(x), training=training, keep_tape=bool(training))
         if training:   # a training call updates moving statistics, as in Keras
             apply_state_updates(tape)
-        return out
+        return as_tensor(out)
 
     _call_on_arrays_pinned = blas_pinned_on_cpu(_call_on_arrays)
 

@@ -10,7 +10,7 @@ NEAREST = {
     "layers.LayerNormalization": "BatchNormalization",
     "layers.Conv2DTranspose": "Conv2D",
     "layers.SpatialDropout2D": "Dropout",
-    "optimizers.Adamax": "Adam", "optimizers.Lion": "AdamW", "optimizers.Ftrl": "Adagrad",
+    "optimizers.Lion": "AdamW", "optimizers.Ftrl": "Adagrad",
     "metrics.Accuracy": "BinaryAccuracy or CategoricalAccuracy (or metrics=['accuracy'])",
     "metrics.AUC": None, "datasets.cifar100": "cifar10", "datasets.imdb": None,
 }

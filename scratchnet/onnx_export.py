@@ -578,12 +578,14 @@ def export_batch_normalization(builder, layer, x, training):
 
 
 def export_rescaling(builder, layer, x, training):
+    if isinstance(layer.scale, list) or isinstance(layer.offset, list):
+        x = builder.nhwc(x)             # per-channel values broadcast along the model's last axis
     y = x.name
     if layer.scale != 1:
-        y = builder.node("Mul", [y, builder.scalar(f"{layer.name}/scale", layer.scale, x.dtype)],
+        y = builder.node("Mul", [y, builder.constant(f"{layer.name}/scale", np.asarray(layer.scale, x.dtype))],
                          f"{layer.name}/scale")
     if layer.offset != 0:
-        y = builder.node("Add", [y, builder.scalar(f"{layer.name}/offset", layer.offset, x.dtype)],
+        y = builder.node("Add", [y, builder.constant(f"{layer.name}/offset", np.asarray(layer.offset, x.dtype))],
                          f"{layer.name}/offset")
     return x if y == x.name else replace(x, y)
 

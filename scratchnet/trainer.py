@@ -29,6 +29,8 @@ class Trainer:
             self._build_from_data(x.shape)
             return x
         shapes = self._input_shapes()
+        if len(shapes) == 1 and hasattr(x, "shape") and self.resize_input(tuple(x.shape[1:])):
+            shapes = self._input_shapes()      # an application made for any size, now for this one
         if isinstance(x, dict) or len(shapes) > 1:
             xs = data_adapter.as_input_list(x, [t.node.layer.name for t in self._graph.inputs], what)
         if len(shapes) == 1:

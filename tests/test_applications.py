@@ -123,3 +123,71 @@ def test_a_call_s_training_argument_is_saved(tmp_path):
     x = np.ones((64, 4), np.float32)
     assert loaded.get_layer(model.layers[2].name)._inbound_nodes[0].training is True
     assert not np.array_equal(loaded.predict(x), loaded.predict(x))          # dropout active in predict
+
+
+@pytest.mark.parametrize("module", ["vgg16", "resnet50", "inception_v3", "mobilenet_v2"])
+def test_preprocess_input_equals_kerass(module):
+    keras = pytest.importorskip("keras", reason="the Keras oracle (tensorflow-cpu, dev extra) is not installed")
+    x = np.random.default_rng(0).integers(0, 256, (2, 5, 5, 3)).astype(np.float32)
+    untouched = x.copy()
+    ours = getattr(applications, module).preprocess_input(x)
+    np.testing.assert_array_equal(x, untouched)                           # the input is left as it was
+    np.testing.assert_allclose(ours, np.asarray(getattr(keras.applications, module).preprocess_input(x.copy())),
+                               rtol=1e-6)
+
+
+def test_decode_predictions_reads_the_class_index_keras_caches(web_server, tmp_path, monkeypatch):
+    import hashlib
+    import json
+    from scratchnet.applications import imagenet_utils
+    root, base = web_server
+    index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
+    (root / "imagenet_class_index.json").write_text(json.dumps(index))
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX_URL", base + "imagenet_class_index.json")
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX_MD5",
+                        hashlib.md5((root / "imagenet_class_index.json").read_bytes()).hexdigest())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    preds = np.zeros((2, 1000), np.float32)
+    preds[0, [7, 3]], preds[1, 999] = (0.7, 0.2), 1.0
+    decoded = applications.vgg16.decode_predictions(preds, top=2)
+    assert decoded[0] == [("n00000007", "class_7", pytest.approx(0.7)), ("n00000003", "class_3", pytest.approx(0.2))]
+    assert decoded[1][0][:2] == ("n00000999", "class_999")
+    assert (tmp_path / "keras" / "models" / "imagenet_class_index.json").is_file()     # where Keras keeps it
+    with pytest.raises(ValueError, match=r"shape \(samples, 1000\); got \(2, 10\)"):
+        applications.resnet50.decode_predictions(np.zeros((2, 10)))
+
+
+def test_another_input_size_says_how_to_build_for_it():
+    base = applications.VGG16(include_top=False, weights=None, input_shape=(224, 224, 3))
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(None, 224, 224, 3\), got \(None, 180, 180, 3\); "
+                                         r"a scratchnet model has one input size, so build it for \(180, 180, 3\) "
+                                         r"\(for an application, input_shape=\(180, 180, 3\)\)"):
+        base(layers.Input((180, 180, 3)))
+
+
+@pytest.mark.parametrize("name, size", [("VGG16", 48), ("ResNet50", 40), ("MobileNetV2", 40), ("InceptionV3", 80)])
+def test_a_base_made_for_any_size_is_rebuilt_for_the_size_it_is_called_on(name, size):
+    # Keras's base without input_shape takes (None, None, 3): the DLwP transfer-learning code calls it on 180x180
+    make = getattr(applications, name)
+    base = make(include_top=False, weights=None)
+    weights = [w.copy() for w in base.get_weights()]
+    base.trainable = False
+    inputs = layers.Input((size, size, 3))
+    model = Model(inputs, layers.Dense(1)(layers.GlobalAveragePooling2D()(base(inputs))))
+    assert base.input_shape == (None, size, size, 3) and not any(layer.trainable for layer in base.layers)
+    assert model.count_params() - base.count_params() == base.output_shape[-1] + 1
+    for a, b in zip(base.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
+    direct = make(include_top=False, weights=None, input_shape=(size, size, 3))
+    direct.set_weights(weights)
+    x = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
+    np.testing.assert_allclose(base.predict(x, verbose=0), direct.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    bigger = np.zeros((1, size + 16, size + 16, 3), np.float32)
+    assert base.predict(bigger, verbose=0).shape[0] == 1           # predict on another size rebuilds it too
+
+
+def test_a_base_built_with_an_input_shape_or_a_top_keeps_its_size():
+    for base in (applications.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3)),
+                 applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))):
+        with pytest.raises(ValueError, match=r"expects inputs of shape"):
+            base(layers.Input((80, 80, 3)))

@@ -352,3 +352,21 @@ def test_a_non_image_input_names_the_layer_and_the_shape():
     with pytest.raises(ValueError, match=r"RandomFlip layer 'flip' expects images shaped \(batch, height, width, "
                                          r"channels\), got \(None, 10\)"):
         sn.Sequential([sn.Input((10,)), layers.RandomFlip(name="flip")])
+
+
+def test_per_channel_rescaling_checks_its_gradient_and_goes_to_keras_and_back(tmp_path):
+    keras = real_keras()
+    layer = layers.Rescaling([0.5, 2.0, -1.0], offset=[1.0, 0.0, 3.0], dtype="float64")
+    errors = gradcheck.check_layer(layer, np.random.default_rng(0).standard_normal((2, 3, 3, 3)))
+    assert errors["x"] < gradcheck.TOLERANCE
+    model = sn.Sequential([sn.Input((4, 4, 3)), layers.Rescaling([0.5, 2.0, -1.0], offset=[1.0, 0.0, 3.0]),
+                           layers.Conv2D(2, 3)])
+    model.save(tmp_path / "m.keras")
+    theirs = keras.models.load_model(tmp_path / "m.keras")
+    x = images(0, (2, 4, 4, 3))
+    np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), rtol=1e-5)
+    theirs.save(tmp_path / "back.keras")
+    back = sn.models.load_model(tmp_path / "back.keras")
+    np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"scale has 2 values, the input's last axis 3"):
+        sn.Sequential([sn.Input((4, 4, 3)), layers.Rescaling([1.0, 2.0])])

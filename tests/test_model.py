@@ -239,7 +239,7 @@ def test_wrong_order_and_unknown_names():
     with pytest.raises(ValueError, match=r"unknown initializer 'he_normall'.*'he_normal'"):
         layers.Dense(3, kernel_initializer="he_normall")
     with pytest.raises(ValueError, match="unknown optimizer"):
-        model.compile(optimizer="adamax", loss="mse")
+        model.compile(optimizer="lion", loss="mse")
     with pytest.raises(ValueError, match=r"unknown metric 'auc'"):
         model.compile(optimizer="adam", loss="mse", metrics=["auc"])
     with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):

@@ -238,7 +238,8 @@ def test_add_multiply_concatenate_rescaling(tmp_path):
                layers.Multiply()([inputs, pooled]), layers.Multiply()([a, a, one_channel]),
                layers.Concatenate()([a, inputs]), layers.Concatenate(axis=1)([a, inputs, a]),
                layers.Concatenate(axis=2)([inputs, inputs]), layers.Concatenate()([pooled, pooled]),
-               layers.Rescaling(1 / 255)(inputs), layers.Rescaling(2.0, offset=-1.0)(a)]
+               layers.Rescaling(1 / 255)(inputs), layers.Rescaling(2.0, offset=-1.0)(a),
+               layers.Rescaling([1.0, 2.0, 3.0], offset=[0.0, 1.0, -1.0])(a)]
     assert_exports_exactly(functional(inputs, outputs), images((3, 4, 4, 3), low=0, high=255),
                            tmp_path / "merge.onnx")
 

@@ -256,3 +256,35 @@ def test_a_tutorial_runs_alike_with_keras_and_with_scratchnet(name, photos, tmp_
     (tmp_path / "scratchnet").mkdir()
     ours = run(script, scratchnet, photos, tmp_path / "scratchnet")
     assert ours == keras_run
+
+
+def test_what_tutorials_chain_onto_keras_objects(photos, tmp_path):
+    # tf.data's methods on the dataset image_dataset_from_directory returns, .numpy() on batches and
+    # on layer outputs, predict on a TensorFlow tensor, per-channel Rescaling, preprocess_input
+    import scratchnet as keras
+    from scratchnet import layers
+    train = keras.utils.image_dataset_from_directory(str(photos / "train"), image_size=(20, 20), batch_size=4,
+                                                     seed=1)
+    flip = layers.RandomFlip("horizontal", seed=3)
+    mapped = train.map(lambda images, labels: (flip(images), labels), num_parallel_calls=4).cache().prefetch(8)
+    assert len(mapped) == len(train) == 4 and mapped.class_names == ["cats", "dogs"]
+    images, labels = next(iter(mapped))
+    assert images.numpy().shape == (4, 20, 20, 3) and labels.numpy().dtype == np.int32
+    assert flip(images)[0].numpy().astype("uint8").shape == (20, 20, 3)
+    cached = train.cache()
+    first = [b[0].numpy().copy() for b in cached]
+    assert all(np.array_equal(a.sum(), a.sum()) for a in first) and len(cached._cached) == 16
+    shuffled = keras.utils.image_dataset_from_directory(str(photos / "train"), image_size=(20, 20), shuffle=False,
+                                                        batch_size=16).shuffle(1000, seed=2)
+    assert not np.array_equal(next(iter(shuffled))[1], np.repeat([0, 1], 8))
+    with pytest.raises(AttributeError, match=r"no interleave\(\); they have map, cache, shuffle, prefetch"):
+        train.interleave
+    model = keras.Sequential([keras.Input((20, 20, 3)), layers.Rescaling([1.0, 0.5, 2.0], offset=[0.0, 1.0, -1.0]),
+                              layers.Flatten(), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(mapped.map(lambda x, y: (x, y.astype("float32"))), epochs=1, verbose=0)
+    tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed")
+    tensor = tf.zeros((2, 20, 20, 3))
+    assert model.predict(tensor, verbose=0).shape == (2, 1)
+    rescaled = layers.Rescaling([1.0, 0.5, 2.0], offset=[0.0, 1.0, -1.0])(np.ones((1, 2, 2, 3), np.float32))
+    np.testing.assert_allclose(rescaled[0, 0, 0], [1.0, 1.5, 1.0])

@@ -8,6 +8,7 @@ and parameter counts: VGG16, ResNet50, InceptionV3, MobileNetV2.
 the user has (the ``.h5`` files keras.applications downloads, with or without the top, or
 any ``.weights.h5``). scratchnet downloads nothing: ``weights='imagenet'`` says so.
 """
+from . import imagenet_utils, inception_v3, mobilenet_v2, resnet50, vgg16
 from .inception_v3 import InceptionV3
 from .mobilenet_v2 import MobileNetV2
 from .resnet import ResNet50

@@ -63,9 +63,11 @@ def model_input(name, input_tensor, input_shape, default_size, min_size):
 
 
 def finish(name, inputs, x, include_top, pooling, classes, classifier_activation, avg_name=None, max_name=None,
-           top=None, weights=None):
+           top=None, weights=None, build_for_size=None):
     """The top (``top(x)`` then the 'predictions' Dense) or, without it, the optional pooling;
-    then the weights of the file ``weights`` (see ``weight_file``), loaded by topology as Keras does."""
+    then the weights of the file ``weights`` (see ``weight_file``), loaded by topology as Keras does.
+    ``build_for_size(shape)`` (given when Keras's input would be (None, None, 3)) lets the model
+    rebuild itself for the images it is first called on (Model.resize_input)."""
     if include_top:
         if top is not None:
             x = top(x)
@@ -77,4 +79,6 @@ def finish(name, inputs, x, include_top, pooling, classes, classifier_activation
     model = Model(inputs, x, name=name)
     if weights is not None:
         model.load_weights(weights)
+    if build_for_size is not None and not include_top:
+        model._build_for_size = build_for_size
     return model

@@ -1,5 +1,6 @@
 """InceptionV3 (Szegedy et al., 2015), as keras.applications.InceptionV3."""
 from .. import layers
+from . import imagenet_utils
 from .common import check_arguments, finish, model_input, weight_file
 
 
@@ -68,5 +69,17 @@ def InceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=N
         branch_pool = conv2d_bn(_average_pool(x), 192, 1, 1)
         x = layers.concatenate([branch1x1, branch3x3, branch3x3dbl, branch_pool], axis=-1, name=f"mixed{9 + i}")
 
+    any_size = None if input_shape is not None or input_tensor is not None else \
+        (lambda shape: InceptionV3(False, None, None, shape, pooling, classes, classifier_activation, name))
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation,
-                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights)
+                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights,
+                  build_for_size=any_size)
+
+
+def preprocess_input(x, data_format=None):
+    """Images 0..255 as this application's ImageNet weights expect them ('tf' mode of
+    imagenet_utils.preprocess_input)."""
+    return imagenet_utils.preprocess_input(x, data_format, mode="tf")
+
+
+decode_predictions = imagenet_utils.decode_predictions

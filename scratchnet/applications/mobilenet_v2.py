@@ -2,6 +2,7 @@
 import warnings
 
 from .. import layers
+from . import imagenet_utils
 from .common import check_arguments, finish, model_input, weight_file
 
 BN = dict(epsilon=1e-3, momentum=0.999)
@@ -86,5 +87,17 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
     x = layers.BatchNormalization(name="Conv_1_bn", **BN)(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
-    return finish(name or f"mobilenetv2_{alpha:0.2f}_{shape[0]}", inputs, x, include_top, pooling, classes,
-                  classifier_activation, top=lambda x: layers.GlobalAveragePooling2D()(x), weights=weights)
+    name = name or f"mobilenetv2_{alpha:0.2f}_{shape[0]}"
+    any_size = None if input_shape is not None or input_tensor is not None else \
+        (lambda size: MobileNetV2(size, alpha, False, None, None, pooling, classes, classifier_activation, name))
+    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation,
+                  top=lambda x: layers.GlobalAveragePooling2D()(x), weights=weights, build_for_size=any_size)
+
+
+def preprocess_input(x, data_format=None):
+    """Images 0..255 as this application's ImageNet weights expect them ('tf' mode of
+    imagenet_utils.preprocess_input)."""
+    return imagenet_utils.preprocess_input(x, data_format, mode="tf")
+
+
+decode_predictions = imagenet_utils.decode_predictions

@@ -1,6 +1,7 @@
 """ResNet50 (He et al., 2015), version 1 (the stride on the first 1x1 convolution of a
 block), as keras.applications.ResNet50."""
 from .. import layers
+from . import imagenet_utils
 from .common import check_arguments, finish, model_input, weight_file
 
 BN_EPSILON = 1.001e-5
@@ -50,6 +51,17 @@ def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None
     x = residual_stack(x, 128, 4, name="conv3")
     x = residual_stack(x, 256, 6, name="conv4")
     x = residual_stack(x, 512, 3, name="conv5")
+    any_size = None if input_shape is not None or input_tensor is not None else \
+        (lambda shape: ResNet50(False, None, None, shape, pooling, classes, classifier_activation, name))
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, avg_name="avg_pool",
                   max_name="max_pool", top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x),
-                  weights=weights)
+                  weights=weights, build_for_size=any_size)
+
+
+def preprocess_input(x, data_format=None):
+    """Images 0..255 as this application's ImageNet weights expect them ('caffe' mode of
+    imagenet_utils.preprocess_input)."""
+    return imagenet_utils.preprocess_input(x, data_format, mode="caffe")
+
+
+decode_predictions = imagenet_utils.decode_predictions

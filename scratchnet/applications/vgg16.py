@@ -1,5 +1,6 @@
 """VGG16 (Simonyan and Zisserman, 2014), as keras.applications.VGG16."""
 from .. import layers
+from . import imagenet_utils
 from .common import check_arguments, finish, model_input, weight_file
 
 
@@ -21,4 +22,16 @@ def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, p
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
         return layers.Dense(4096, activation="relu", name="fc2")(x)
-    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, top=top, weights=weights)
+    any_size = None if input_shape is not None or input_tensor is not None else \
+        (lambda shape: VGG16(False, None, None, shape, pooling, classes, classifier_activation, name))
+    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, top=top, weights=weights,
+                  build_for_size=any_size)
+
+
+def preprocess_input(x, data_format=None):
+    """Images 0..255 as this application's ImageNet weights expect them ('caffe' mode of
+    imagenet_utils.preprocess_input)."""
+    return imagenet_utils.preprocess_input(x, data_format, mode="caffe")
+
+
+decode_predictions = imagenet_utils.decode_predictions

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from .. import activations, backend, config
-from ..arrays import to_host, to_module
+from ..arrays import as_tensor, to_host, to_module
 from ..graph import Node, SymbolicTensor, flatten_tensors
 
 unique_name, clear_session = config.unique_name, config.clear_session
@@ -201,7 +201,7 @@ class Layer:
         out, ctx = self.forward(arrays, training=training)
         if training:   # a training call updates moving statistics, as in Keras
             self.apply_state_updates(ctx)
-        return out
+        return as_tensor(out)
 
     def _call_symbolic(self, inputs, tensors, training=None):
         if not self.takes_list and len(tensors) != 1:

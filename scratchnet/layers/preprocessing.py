@@ -10,21 +10,43 @@ from .base import Layer
 
 class Rescaling(Layer):
     """y = x * scale + offset (e.g. Rescaling(1 / 255) turns 0..255 pixels into 0..1), in
-    training and inference alike."""
+    training and inference alike. ``scale`` and ``offset`` are numbers, or one per channel
+    (lists broadcast along the last axis, as NumPy broadcasts)."""
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.scale, self.offset = float(scale), float(offset)
+        self.scale, self.offset = _number_or_list(scale, "scale", self), _number_or_list(offset, "offset", self)
+
+    def compute_output_shape(self, input_shape):
+        for name, value in (("scale", self.scale), ("offset", self.offset)):
+            if isinstance(value, list) and len(value) not in (1, input_shape[-1]):
+                raise ValueError(f"{self.describe()}: {name} has {len(value)} values, the input's last axis "
+                                 f"{input_shape[-1]} (shape {(None,) + tuple(input_shape)})")
+        return tuple(input_shape)
+
+    def _value(self, value, x):
+        return x.dtype.type(value) if isinstance(value, float) else self.backend.xp.asarray(value, dtype=x.dtype)
 
     def _forward(self, x, training):
-        t = x.dtype.type
-        return x * t(self.scale) + t(self.offset), None
+        return x * self._value(self.scale, x) + self._value(self.offset, x), None
 
     def _backward(self, dy, ctx, need_dx):
-        return (dy * dy.dtype.type(self.scale) if need_dx else None), {}
+        return (dy * self._value(self.scale, dy) if need_dx else None), {}
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+def _number_or_list(value, name, layer):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = np.asarray(value, dtype=np.float64).reshape(-1)
+        if values.size == 0 or not np.isfinite(values).all():
+            raise ValueError(f"{layer.describe()}: {name} must be finite numbers, got {value!r}")
+        return [float(v) for v in values]
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{layer.describe()}: {name} must be a number or one per channel, got {value!r}") from None
 
 
 class ImageLayer(Layer):

@@ -3,17 +3,17 @@ clipnorm / global_clipnorm / clipvalue, weight_decay, loss_scale_factor); ``sche
 the learning-rate schedules, as keras.optimizers.schedules."""
 from . import schedules
 from .base import Optimizer
-from .rules import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, RMSprop
+from .rules import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Nadam, RMSprop
 
-_CLASSES = {cls.__name__: cls for cls in (SGD, RMSprop, Adam, AdamW, Nadam, Adagrad, Adadelta)}
+_CLASSES = {cls.__name__: cls for cls in (SGD, RMSprop, Adam, AdamW, Adamax, Nadam, Adagrad, Adadelta)}
 _BY_NAME = {name.lower(): cls for name, cls in _CLASSES.items()}
 
 __all__ = ["Optimizer", "schedules", "get", "get_class", *_CLASSES]
 
 
 def get(identifier):
-    """An Optimizer from a name ('sgd', 'rmsprop', 'adam', 'adamw', 'nadam', 'adagrad',
-    'adadelta'; any case), a class, or an instance."""
+    """An Optimizer from a name ('sgd', 'rmsprop', 'adam', 'adamw', 'adamax', 'nadam',
+    'adagrad', 'adadelta'; any case), a class, or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):

@@ -188,3 +188,24 @@ class Adadelta(Optimizer):
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm: m = b1 m + (1-b1) g; u = max(b2 u, |g|);
+    w -= lr m / ((1 - b1^t)(u + epsilon))."""
+
+    slot_names = ("m", "u")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update(self, p, g, slot, lr):
+        t = p.dtype.type
+        m, u = slot["m"], slot["u"]
+        m += (g - m) * t(1 - self.beta_1)
+        np.maximum(u * t(self.beta_2), np.abs(g), out=u)
+        p -= t(lr) * m / (t(1 - self.beta_1 ** self.iterations) * (u + t(self.epsilon)))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

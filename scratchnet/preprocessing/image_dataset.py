@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..arrays import as_tensor
 from .image import load_img
 
 ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -119,7 +120,52 @@ def _image_files(folder, follow_links):
     return sorted(files)
 
 
-class ImageDataset:
+class _DatasetMethods:
+    """The tf.data methods tutorials chain onto Keras's datasets (``ds.map(f).cache().prefetch(n)``),
+    on a re-iterable of batches: ``map`` applies a function to each batch as it is read,
+    ``cache`` keeps decoded images in memory, ``shuffle`` reorders the files each pass, and
+    ``prefetch`` changes nothing (batches are read as they are needed)."""
+
+    def map(self, function, num_parallel_calls=None, deterministic=None, name=None):
+        """A dataset whose batches are ``function(images, labels)`` (or ``function(images)``)."""
+        return MappedDataset(self, function)
+
+    def prefetch(self, buffer_size=None, name=None):
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"scratchnet's datasets have no {name}(); they have map, cache, shuffle, prefetch, "
+                             f"take, len() and iteration (tf.data.Dataset's other methods are TensorFlow's)")
+
+
+class MappedDataset(_DatasetMethods):
+    """A dataset with a function applied to each batch of another, as tf.data's map."""
+
+    def __init__(self, source, function):
+        self.source, self.function = source, function
+        self.class_names = getattr(source, "class_names", None)
+        self.file_paths = getattr(source, "file_paths", None)
+
+    def __len__(self):
+        return len(self.source)
+
+    def __iter__(self):
+        for batch in self.source:
+            yield self.function(*batch) if isinstance(batch, tuple) else self.function(batch)
+
+    def take(self, count):
+        return MappedDataset(self.source.take(count), self.function)
+
+    def cache(self, filename=""):
+        return MappedDataset(self.source.cache(filename), self.function)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=None, name=None):
+        return MappedDataset(self.source.shuffle(buffer_size, seed), self.function)
+
+
+class ImageDataset(_DatasetMethods):
     """Batches of (float32 images 0..255, labels) read from files as they are iterated."""
 
     def __init__(self, paths, labels, label_mode, names, color_mode, batch_size, image_size, shuffle, seed,
@@ -132,17 +178,36 @@ class ImageDataset:
                               crop_to_aspect_ratio=crop_to_aspect_ratio)
         self._rng = np.random.default_rng(seed)
         self._limit = limit
+        self._cached = None        # {path: decoded image} once cache() was asked for
 
     def __len__(self):
         size = self._settings["batch_size"] or len(self.file_paths)
         batches = -(-len(self.file_paths) // size)
         return batches if self._limit is None else min(batches, self._limit)
 
+    def _copy(self, limit=None, **changes):
+        copy = ImageDataset(self.file_paths, self._labels, limit=limit, **{**self._settings, **changes})
+        copy._rng, copy._cached = self._rng, self._cached
+        return copy
+
     def take(self, count):
         """The first ``count`` batches of each pass, as tf.data's take."""
-        taken = ImageDataset(self.file_paths, self._labels, limit=count, **self._settings)
-        taken._rng = self._rng
-        return taken
+        return self._copy(limit=count)
+
+    def cache(self, filename=""):
+        """This dataset, each image decoded and resized once and then kept in memory (a
+        ``filename`` is accepted, and the cache is kept in memory all the same)."""
+        cached = self._copy(limit=self._limit)
+        cached._cached = {} if self._cached is None else self._cached
+        return cached
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=None, name=None):
+        """This dataset with its files in a new random order each pass (all of them, not within
+        a buffer of ``buffer_size``)."""
+        shuffled = self._copy(limit=self._limit, shuffle=True)
+        if seed is not None:
+            shuffled._rng = np.random.default_rng(seed)
+        return shuffled
 
     def __iter__(self):
         s = self._settings
@@ -152,12 +217,19 @@ class ImageDataset:
             if self._limit is not None and number >= self._limit:
                 return
             chosen = order[start:start + size]
-            images = np.stack([self._image(self.file_paths[i]) for i in chosen])
+            images = as_tensor(np.stack([self._read(self.file_paths[i]) for i in chosen]))
             if s["batch_size"] is None:          # unbatched: one sample at a time
                 for i, image in zip(chosen, images):
-                    yield image if s["label_mode"] is None else (image, self._label([i])[0])
+                    yield image if s["label_mode"] is None else (image, as_tensor(self._label([i])[0]))
                 return
-            yield images if s["label_mode"] is None else (images, self._label(chosen))
+            yield images if s["label_mode"] is None else (images, as_tensor(self._label(chosen)))
+
+    def _read(self, path):
+        if self._cached is None:
+            return self._image(path)
+        if path not in self._cached:
+            self._cached[path] = self._image(path)
+        return self._cached[path]
 
     def _label(self, chosen):
         mode, labels = self._settings["label_mode"], self._labels[chosen]

@@ -242,11 +242,11 @@ def _text(value):
 def _optimizer_order(optimizer, count):
     """[(weight index, slot name)] in the order Keras 3 keeps its optimizer's variables
     (after ``iterations`` and, for a fixed learning rate, ``learning_rate``): Adam, AdamW,
-    Nadam and Adadelta interleave each weight's two slots; RMSprop, SGD and Adagrad keep one
+    Adamax, Nadam and Adadelta interleave each weight's two slots; RMSprop, SGD and Adagrad keep one
     list per kind."""
     kind = type(optimizer).__name__
     names = optimizer.slot_names
-    if kind in ("Adam", "AdamW", "Nadam", "Adadelta"):
+    if kind in ("Adam", "AdamW", "Adamax", "Nadam", "Adadelta"):
         return [(i, name) for i in range(count) for name in names]
     if kind not in ("RMSprop", "SGD", "Adagrad"):
         raise ValueError(f"no Keras layout for optimizer {kind}")
