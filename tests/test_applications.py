@@ -191,3 +191,16 @@ def test_a_base_built_with_an_input_shape_or_a_top_keeps_its_size():
                  applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))):
         with pytest.raises(ValueError, match=r"expects inputs of shape"):
             base(layers.Input((80, 80, 3)))
+
+
+@pytest.mark.parametrize("module", ["vgg16", "resnet50", "inception_v3", "mobilenet_v2"])
+def test_preprocess_input_inside_a_model_equals_it_on_arrays(module, tmp_path):
+    preprocess = getattr(applications, module).preprocess_input
+    inputs = layers.Input((4, 4, 3))
+    model = Model(inputs, preprocess(inputs))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), preprocess(x), rtol=1e-6, atol=1e-4)
+    assert model.count_params() == model.count_params() - sum(w.size for w in model.trainable_weights)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "m.keras").predict(x, verbose=0), preprocess(x), rtol=1e-6,
+                               atol=1e-4)

@@ -17,6 +17,9 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     if data_format not in (None, "channels_last"):
         raise ValueError(f"preprocess_input: scratchnet works channels_last; expected data_format='channels_last', "
                          f"got {data_format!r}")
+    from ..graph import SymbolicTensor
+    if isinstance(x, SymbolicTensor):
+        return _in_graph(x, mode)
     x = np.array(x, dtype=np.result_type(np.asarray(x).dtype, np.float32))
     if x.ndim < 1 or x.shape[-1] != 3:
         raise ValueError(f"preprocess_input expects images with 3 channels last, got shape {x.shape}")
@@ -28,6 +31,29 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     if mode == "caffe":
         return x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, dtype=x.dtype)
     raise ValueError(f"preprocess_input: mode must be 'caffe', 'tf' or 'torch', got {mode!r}")
+
+
+def _in_graph(x, mode):
+    """The same preprocessing inside a model, for a symbolic tensor (Input(...) or a layer's
+    output), made of layers Keras files hold: a frozen Dense on the channels (the BGR flip and
+    the mean) for 'caffe', Rescaling for 'tf' and 'torch'."""
+    from .. import layers
+    from ..config import unique_name
+    if x.shape[-1] != 3:
+        raise ValueError(f"preprocess_input expects images with 3 channels last, got shape {x.shape}")
+    name = unique_name("preprocess_input")
+    if mode == "tf":
+        return layers.Rescaling(1 / 127.5, offset=-1.0, name=name)(x)
+    if mode == "torch":
+        mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+        return layers.Rescaling(list(1 / (255 * std)), offset=list(-mean / std), name=name)(x)
+    if mode != "caffe":
+        raise ValueError(f"preprocess_input: mode must be 'caffe', 'tf' or 'torch', got {mode!r}")
+    flip = layers.Dense(3, trainable=False, name=name)
+    y = flip(x)
+    dtype = flip.params["kernel"].dtype
+    flip.set_weights([np.eye(3, dtype=dtype)[::-1].copy(), -np.asarray(CAFFE_MEAN_BGR, dtype=dtype)])
+    return y
 
 
 def decode_predictions(preds, top=5):
