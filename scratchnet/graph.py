@@ -284,7 +284,7 @@ def run_backward(graph, tape, output_grads, need_input_grads=False):
     for tensor, g in zip(graph.outputs, output_grads):
         if g is not None:
             _accumulate(grads, id(tensor), g)
-    below_weights = _nodes_below_weights(tape)
+    below_weights = _nodes_below_weights(graph, tape)
     param_grads = {}
     for node, layer, ctx in reversed(tape):
         douts = [grads.pop(id(t), None) for t in node.outputs]
@@ -302,18 +302,22 @@ def run_backward(graph, tape, output_grads, need_input_grads=False):
     return [grads.get(id(t)) for t in graph.inputs], param_grads
 
 
-def _nodes_below_weights(tape):
+def _nodes_below_weights(graph, tape):
     """The nodes whose inputs some layer with weights computed: only their dL/dx can reach a
     weight. (Layers between the inputs and the first weights, such as Rescaling or the
-    augmentation layers, need no backward pass.)"""
-    after_weights, below = set(), set()
-    for node, _, _ in tape:
-        if any(id(t) in after_weights for t in node.inputs):
-            below.add(id(node))
-            after_weights.update(id(t) for t in node.outputs)
-        elif any(part.layer.weights for part in getattr(node, "nodes", (node,))):
-            after_weights.update(id(t) for t in node.outputs)
-    return below
+    augmentation layers, need no backward pass.) Worked out once per plan the tape followed
+    (the fused one or not, told apart by their lengths), not every step."""
+    cache = graph.__dict__.setdefault("_below_weights", {})
+    if len(tape) not in cache:
+        after_weights, below = set(), set()
+        for node, _, _ in tape:
+            if any(id(t) in after_weights for t in node.inputs):
+                below.add(id(node))
+                after_weights.update(id(t) for t in node.outputs)
+            elif any(part.layer.weights for part in getattr(node, "nodes", (node,))):
+                after_weights.update(id(t) for t in node.outputs)
+        cache[len(tape)] = below
+    return cache[len(tape)]
 
 
 def _zeros_like_output(node, index, douts):
