@@ -121,6 +121,8 @@ class ModelCheckpoint(_Monitor):
     With ``save_best_only`` only when ``monitor`` improved. The extension picks the format as
     in ``model.save``: .keras, .h5 or .npz (weights only: .weights.h5 or .h5)."""
 
+    writes_files = True     # in data-parallel training, on rank 0 only
+
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor, mode, baseline=initial_value_threshold)
@@ -267,6 +269,8 @@ class ReduceLROnPlateau(_Monitor):
 class CSVLogger(Callback):
     """One CSV row per epoch (epoch, then the logs in sorted order) in ``filename``, written as
     each epoch ends; ``append`` continues an existing file, as in Keras."""
+
+    writes_files = True     # in data-parallel training, on rank 0 only
 
     def __init__(self, filename, separator=",", append=False):
         self.filename, self.separator, self.append = os.fspath(filename), separator, append

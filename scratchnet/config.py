@@ -1,5 +1,6 @@
-"""Global settings: the default float type (``floatx``), the random generator, and the
-numbering of new layers' names."""
+"""Global settings: the default float type (``floatx``), the random generator, the window
+of the global batch a process trains on, and the numbering of new layers' names."""
+import contextlib
 import threading
 from collections import defaultdict
 
@@ -44,6 +45,28 @@ def set_random_seed(seed):
 def rng():
     """The generator behind every random choice scratchnet makes."""
     return _rng
+
+
+_window = None
+
+
+@contextlib.contextmanager
+def batch_window(offset, total):
+    """While training on samples ``offset .. offset + n`` of a global batch of ``total``
+    samples (one process's share in data-parallel training), random draws made per sample
+    (dropout masks, augmentation) are the draws one process training on the whole global
+    batch would make for those samples."""
+    global _window
+    previous, _window = _window, (int(offset), int(total))
+    try:
+        yield
+    finally:
+        _window = previous
+
+
+def sample_window():
+    """(offset, total) set by ``batch_window``, or None outside data-parallel training."""
+    return _window
 
 
 _name_counts = defaultdict(int)

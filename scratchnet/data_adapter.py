@@ -83,23 +83,42 @@ def split_at(x, cut):
 
 class ArrayBatches:
     """Batches of (x, y, sample_weight) arrays (the weights None when there are none); a
-    fresh order each epoch when shuffling."""
+    fresh order each epoch when shuffling.
 
-    def __init__(self, x, y, batch_size, shuffle, dtype, sample_weight=None):
+    With ``shard=(rank, ranks)`` (data-parallel training), each step takes a global batch of
+    ``ranks * batch_size`` samples, exactly the batch one process would take at that batch
+    size, and yields this rank's contiguous share of it (``shard_bounds``); ``window`` is then
+    (first sample of the share, size of the global batch) for the batch last yielded. Every
+    rank draws the same order from the same generator state."""
+
+    def __init__(self, x, y, batch_size, shuffle, dtype, sample_weight=None, shard=None):
         self.x, self.y, self.batch_size, self.shuffle, self.dtype = x, y, batch_size, shuffle, dtype
         self.sample_weight = sample_weight
-        self.steps = math.ceil(num_samples(x) / batch_size)
+        self.rank, self.ranks = shard or (0, 1)
+        self.global_batch_size = batch_size * self.ranks
+        self.steps = math.ceil(num_samples(x) / self.global_batch_size)
+        self.window = None
 
     def __iter__(self):
         n = num_samples(self.x)
         order = config.rng().permutation(n) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
+        for start in range(0, n, self.global_batch_size):
+            total = min(self.global_batch_size, n - start)
+            low, high = shard_bounds(total, self.rank, self.ranks)
             if order is None:
-                part = slice(start, start + self.batch_size)
+                part = slice(start + low, start + high)
             else:
-                part = order[start:start + self.batch_size]
+                part = order[start + low:start + high]
+            self.window = (low, total)
             yield (take(self.x, part), None if self.y is None else self.y[part],
                    None if self.sample_weight is None else self.sample_weight[part])
+
+
+def shard_bounds(count, rank, ranks):
+    """Rank ``rank``'s [start, stop) of a global batch of ``count`` samples split between
+    ``ranks`` processes: contiguous, in rank order, sizes differing by at most one (the last
+    rank's share is never empty)."""
+    return rank * count // ranks, (rank + 1) * count // ranks
 
 
 class StreamBatches:

@@ -148,14 +148,16 @@ class Loss:
             sample_weight = xp.asarray(check_sample_weight(to_host(sample_weight), y_pred.shape[0], y_pred.dtype))
         return self.value_and_grad(xp.asarray(y), y_pred, sample_weight=sample_weight)[0]
 
-    def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None):
+    def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None, batch_size=None):
         """(mean loss over the batch as a float, d(mean loss)/d(y_pred)); y_true already
         prepared, ``sample_weight`` None or one weight per sample (the loss is then
-        sum(w * loss) / batch size, as Keras reduces it). The float is the one copy from the
-        device a training step makes."""
+        sum(w * loss) / batch size, as Keras reduces it). ``batch_size`` divides instead of
+        the samples given: the global batch of which they are one process's share, in
+        data-parallel training. The float is the one copy from the device a training step
+        makes."""
         logits = self.from_logits if from_logits is None else from_logits
         per_sample, grad = self._value_and_grad_of(logits)(y_true, y_pred)
-        n = y_pred.shape[0]
+        n = y_pred.shape[0] if batch_size is None else batch_size
         if sample_weight is not None:
             per_sample = per_sample * sample_weight
             grad *= sample_weight.reshape((-1,) + (1,) * (grad.ndim - 1))

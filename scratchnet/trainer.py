@@ -7,9 +7,12 @@ import math
 import numpy as np
 
 from . import callbacks as callbacks_module
-from . import data_adapter, runtime
+from . import config, data_adapter, runtime
 from . import losses as losses_module
-from .arrays import to_host, to_module
+from .arrays import module_of, to_host, to_module
+from .distributed import communicator_of
+from .distributed.gradients import sum_over_ranks
+from .distributed.state import broadcast_random_state, broadcast_training_state, check_same_job, job_description
 from .graph import apply_state_updates
 from .threads import blas_pinned_on_cpu, pin_late_libraries
 
@@ -19,7 +22,13 @@ class TrainingDiverged(FloatingPointError):
 
 
 class Trainer:
-    """fit / evaluate / predict for a model with one output (and one or several inputs)."""
+    """fit / evaluate / predict for a model with one output (and one or several inputs).
+
+    With an optimizer marked by ``distributed.DistributedOptimizer`` (and more than one
+    rank), fit and evaluate are data-parallel: see ``scratchnet.distributed``."""
+
+    _communicator = None      # the ranks fit/evaluate run with, while they run
+    _window = None            # (first sample, global batch size) of the batch being trained on
 
     # ----- data -----------------------------------------------------------------------
     def _check_x(self, x, what="x"):
@@ -61,7 +70,9 @@ class Trainer:
         data_adapter.check_lengths(x, y)
         weights = self._sample_weights(y, n, sample_weight, class_weight, what)
         y = self._prepare_targets(y, n)
-        return data_adapter.ArrayBatches(x, y, batch_size, shuffle, self.dtype, weights)
+        ranks = self._communicator
+        return data_adapter.ArrayBatches(x, y, batch_size, shuffle, self.dtype, weights,
+                                         shard=None if ranks is None else (ranks.rank, ranks.size))
 
     def _batches(self, x, y, batch_size, shuffle, steps, what, sample_weight=None, class_weight=None):
         """Batches for fit/evaluate, each as a checked (x, y, sample_weight) triple."""
@@ -93,6 +104,9 @@ class Trainer:
         stream = isinstance(data, data_adapter.StreamBatches)
         class_weight = getattr(data, "class_weight", None)
         for batch in data:
+            if stream and self._communicator is not None and _is_empty(batch):
+                yield data_adapter.split_batch(batch, what)    # a rank's empty share of a short last batch
+                continue
             xb, yb, wb = self._check_batch(batch, what, class_weight) if stream else batch
             yield self._to_device(xb), self._to_device(yb), None if wb is None else self._to_device(wb)
 
@@ -125,6 +139,8 @@ class Trainer:
                 raise
 
     def _apply_step(self, x, y, sample_weight=None):
+        if self._communicator is not None:
+            return self._apply_data_parallel_step(x, y, sample_weight)
         out, tape = self._forward_outputs(x, training=True, head=True, training_step=True)
         loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits, sample_weight=sample_weight)
         if not math.isfinite(loss):   # nothing is stored: neither weights nor moving statistics
@@ -138,6 +154,50 @@ class Trainer:
         apply_state_updates(tape)
         return loss, out
 
+    def _apply_data_parallel_step(self, x, y, sample_weight):
+        """One step on this rank's share of a global batch: the loss divided by the global
+        batch size, so that the gradients summed over the ranks are the single-process
+        gradients of the global batch; one Allreduce carries them with the loss and a flag
+        for a non-finite loss on any rank (then no rank updates)."""
+        ranks = self._communicator
+        n = data_adapter.num_samples(x)
+        window = self._window
+        if window is None:         # a stream: the ranks' batches laid end to end, in rank order
+            counts = ranks.counts(n)
+            window = (sum(counts[:ranks.rank]), sum(counts))
+            some_empty = min(counts) == 0
+            source = next(rank for rank, count in enumerate(counts) if count)
+        else:                      # array shards (shard_bounds): only the last rank is sure to have samples
+            some_empty, source = window[1] < ranks.size, ranks.size - 1
+        offset, total = window
+        params = [layer.params[name] for layer, name in self._compiled_pairs]
+        out, tape, loss_sum, finite, gradients = None, None, 0.0, True, None
+        if n:
+            with config.batch_window(offset, total):
+                out, tape = self._forward_outputs(x, training=True, head=True, training_step=True)
+            loss, grad = self.loss.value_and_grad(y, out, from_logits=self._logits, sample_weight=sample_weight,
+                                                  batch_size=total)
+            finite = math.isfinite(loss)
+            if finite:
+                scale = getattr(self.optimizer, "loss_scale_factor", None)
+                if scale:
+                    grad = grad * grad.dtype.type(scale)
+                _, grads = self._backward_outputs(tape, grad)
+                _, gradients = self._trainable_params_and_grads(grads)
+                loss_sum = loss * total
+        if gradients is None:
+            gradients = [module_of(p).zeros_like(p) for p in params]
+        summed, (loss_sum, not_finite) = sum_over_ranks(gradients, [loss_sum, 0.0 if finite else 1.0], ranks)
+        self._step_samples = total
+        if not_finite:
+            return math.nan, out
+        self.optimizer.apply_gradients(params, summed, self.backend, reduced=True)
+        if tape is not None:
+            apply_state_updates(tape)
+        if some_empty:     # ranks without samples drew no dropout seeds: take a rank's that did
+            broadcast_random_state(ranks, source)
+        return loss_sum / total, out
+
     # ----- training -------------------------------------------------------------------
     @blas_pinned_on_cpu
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -148,9 +208,24 @@ class Trainer:
 
         ``sample_weight`` (one weight per sample) or ``class_weight`` ({class index: weight})
         weigh each sample's loss, as in Keras: the loss of a batch is sum(w * loss) / batch
-        size, and only ``weighted_metrics`` (of compile) see the weights."""
+        size, and only ``weighted_metrics`` (of compile) see the weights.
+
+        With a ``distributed.DistributedOptimizer``, every rank calls fit with the same
+        arguments; ``batch_size`` is each rank's share of the global batch."""
         self._require_compiled("fit")
         runtime.prepare(self.backend.name)
+        self._communicator = communicator_of(self.optimizer)
+        try:
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                             shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+                             validation_batch_size, validation_freq)
+        finally:
+            self._communicator = None
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+             class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
+             validation_freq):
+        ranks = self._communicator
         verbose = 1 if verbose == "auto" else verbose
         batch_size = batch_size or 32
         if validation_split:
@@ -179,6 +254,10 @@ class Trainer:
             val = self._batches(vx, vy, validation_batch_size or batch_size, False, validation_steps,
                                 "the validation data", vw)
 
+        if ranks is not None:
+            verbose = verbose if ranks.is_root else 0
+            callbacks = [hook for hook in callbacks or [] if ranks.is_root or not getattr(hook, "writes_files", False)]
+            self._start_data_parallel(ranks, train, val, batch_size)
         history = callbacks_module.History()
         self.history = history
         hooks = list(callbacks or []) + [history]   # History last, as in Keras: it sees what callbacks add
@@ -203,6 +282,24 @@ class Trainer:
                 break
         call(hooks, "on_train_end")
         return history
+
+    def _start_data_parallel(self, ranks, train, val, batch_size):
+        """Check that every rank runs the same job; give every rank rank 0's state."""
+        data = {"batch size per rank": batch_size, "steps per epoch": train.steps,
+                "training samples": data_adapter.num_samples(train.x) if hasattr(train, "x") else None,
+                "validation steps": None if val is None else val.steps}
+        check_same_job(ranks, job_description(self, data))
+        broadcast_training_state(self, ranks)
+
+    def _sum_over_ranks(self, loss_sum, seen):
+        """(loss sum, samples) summed over the ranks, the metrics' totals and counts with them."""
+        values = [loss_sum, seen]
+        for metric in self._metrics:
+            values += [0.0 if metric.total is None else float(metric.total), float(metric.count)]
+        summed = self._communicator.sum_floats(values)
+        for k, metric in enumerate(self._metrics):
+            metric.total, metric.count = summed[2 + 2 * k], summed[3 + 2 * k]
+        return summed[0], summed[1]
 
     @staticmethod
     def _validation_triple(validation_data):
@@ -230,6 +327,7 @@ class Trainer:
         call = callbacks_module.call
         for step, (xb, yb, wb) in enumerate(self._checked(train, "the training data"), start=1):
             call(hooks, "on_train_batch_begin", step - 1)
+            self._window = getattr(train, "window", None)
             loss, out = self._train_step(xb, yb, wb)
             pin_late_libraries()
             if not math.isfinite(loss):
@@ -242,10 +340,11 @@ class Trainer:
                 logs = {"loss": loss}
                 call(hooks, "on_train_batch_end", step - 1, logs)
                 return logs, step
-            n = data_adapter.num_samples(xb)
+            n = data_adapter.num_samples(xb) if self._communicator is None else self._step_samples
             loss_sum += loss * n
             seen += n
-            self._update_metrics(yb, out, wb)
+            if out is not None:        # None on a rank whose share of the batch was empty
+                self._update_metrics(yb, out, wb)
             logs = self._logs(loss_sum / seen)
             bar.update(step, logs)
             call(hooks, "on_train_batch_end", step - 1, logs)
@@ -255,6 +354,8 @@ class Trainer:
             if getattr(train, "ran_out", False):
                 return {}, 0
             raise ValueError("the training data produced no batches")
+        if self._communicator is not None:     # the loss is global already; the metrics become so
+            self._sum_over_ranks(0.0, 0)
         return dict(self._logs(loss_sum / seen)), step
 
     def _update_metrics(self, y, out, sample_weight):
@@ -278,6 +379,8 @@ class Trainer:
         loss_sum, seen = None, 0   # loss_sum stays on the device until the end
         for step, (xb, yb, wb) in enumerate(self._checked(data, what)):
             call(hooks, "on_test_batch_begin", step)
+            if data_adapter.num_samples(xb) == 0:     # this rank's share of a short last batch
+                continue
             out, _ = self._forward_outputs(xb, training=False, head=True, keep_tape=False)
             total = self.loss.total(yb, out, from_logits=self._logits, sample_weight=wb)
             loss_sum = total if loss_sum is None else loss_sum + total
@@ -285,9 +388,12 @@ class Trainer:
             self._update_metrics(yb, out, wb)
             if hooks:       # the running loss is read from the device only if a callback looks
                 call(hooks, "on_test_batch_end", step, self._logs((loss_sum, seen)))
+        loss_sum = 0.0 if loss_sum is None else float(loss_sum)
+        if self._communicator is not None:
+            loss_sum, seen = self._sum_over_ranks(loss_sum, seen)
         if seen == 0:
             raise ValueError(f"{what} produced no batches")
-        logs = dict(self._logs(float(loss_sum) / seen))
+        logs = dict(self._logs(loss_sum / seen))
         call(hooks, "on_test_end", logs)
         return logs
 
@@ -295,10 +401,21 @@ class Trainer:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Loss (and metrics) on the given data: a float, or [loss, metric, ...] with metrics;
-        ``sample_weight`` weighs the loss (and the weighted_metrics) as in fit."""
+        ``sample_weight`` weighs the loss (and the weighted_metrics) as in fit. With a
+        ``distributed.DistributedOptimizer``, every rank evaluates its share of the arrays
+        and all get the totals."""
         self._require_compiled("evaluate")
         runtime.prepare(self.backend.name)
+        self._communicator = communicator_of(self.optimizer)
+        try:
+            return self._evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
+        finally:
+            self._communicator = None
+
+    def _evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
         verbose = 1 if verbose == "auto" else verbose
+        if self._communicator is not None and not self._communicator.is_root:
+            verbose = 0
         data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data", sample_weight)
         bar = callbacks_module.Progbar(data.steps, verbose)
         hooks = list(callbacks or [])
@@ -403,3 +520,9 @@ class Trainer:
         if need_dx:
             dx = dx if len(dx) > 1 else dx[0]
         return loss, gradients, dx if need_dx else None
+
+
+def _is_empty(batch):
+    x = batch[0] if isinstance(batch, (tuple, list)) else batch
+    x = x[0] if isinstance(x, (list, tuple)) else x
+    return len(x) == 0

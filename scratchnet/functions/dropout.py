@@ -2,6 +2,8 @@
 1/(1-rate); the mask comes from the backend's counter-based ``dropout_mask`` kernel."""
 from dataclasses import dataclass
 
+from ..kernels.numpy_ref import GOLDEN
+
 
 @dataclass(frozen=True)
 class Config:
@@ -14,6 +16,14 @@ def forward(x, params, config, training=False, seed=0):
         return x, None
     mask = config.backend.dropout_mask(x.shape, x.dtype, config.rate, seed)
     return x * mask, mask
+
+
+def seed_from(seed, first_element):
+    """The seed whose mask starts where ``seed``'s mask is at element ``first_element``
+    (element t's draw depends on seed + t * GOLDEN only): a process holding samples from k
+    on of a larger batch draws, with it, the very mask one process drawing for the whole
+    batch would give those samples."""
+    return (int(seed) + int(first_element) * int(GOLDEN)) % 2**64
 
 
 def backward(dy, ctx, need_dx=True):

@@ -55,7 +55,19 @@ class RandomImageLayer(ImageLayer):
     def _forward(self, x, training):
         if not training:
             return self._inference(x)
-        return self._apply(x, self._draw(x.shape, self._generator(None)))
+        return self._apply(x, self._draw_for_batch(x.shape))
+
+    def _draw_for_batch(self, shape):
+        """A draw for the batch being trained on; for a process's share of a global batch
+        (data-parallel training), the share of the draw for the whole global batch."""
+        window = config.sample_window()
+        if window is None:
+            return self._draw(tuple(shape), self._generator(None))
+        offset, total = window
+        drawn = self._draw((total,) + tuple(shape[1:]), self._generator(None))
+        if not isinstance(drawn, dict):      # one draw for the whole batch (RandomCrop's window)
+            return drawn
+        return {key: value[offset:offset + shape[0]] for key, value in drawn.items()}
 
     def _inference(self, x):
         return x, None
@@ -281,7 +293,7 @@ class RandomCrop(RandomImageLayer):
                 else self._inference(x))[0]
 
     def _forward(self, x, training):
-        t = self._draw(x.shape, self._generator(None)) if training else None
+        t = self._draw_for_batch(x.shape) if training else None
         return self._apply(x, t) if t is not None else self._inference(x)
 
     def _apply(self, x, t):

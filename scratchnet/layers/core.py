@@ -87,6 +87,9 @@ class Dropout(Layer):
         if training and self.rate:
             rng = self._rng or config.rng()
             seed = int(rng.integers(0, 2**64, dtype=np.uint64))
+            window = config.sample_window()
+            if window is not None and x.shape[0]:     # this process's share of a global batch
+                seed = dropout.seed_from(seed, window[0] * (x.size // x.shape[0]))
         return dropout.forward(x, self.params, self.function_config(), training, seed)
 
     def make_function_config(self):

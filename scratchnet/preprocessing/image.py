@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..data_adapter import shard_bounds
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".gif", ".webp")
 _CHANNELS = {"rgb": 3, "grayscale": 1, "rgba": 4}
 _PIL_MODES = {"rgb": "RGB", "grayscale": "L", "rgba": "RGBA"}
@@ -321,15 +323,33 @@ class _EpochSchedule:
     sample for its random transform; each epoch draws its order (shuffled or not) and its
     seeds from a generator seeded by (seed, epoch), so a run is repeatable."""
 
+    _rank, _ranks = 0, 1
+
+    def shard(self, rank, ranks):
+        """Give rank ``rank`` of ``ranks`` processes (data-parallel training) its share of each
+        global batch of ``ranks * batch_size`` samples: the batches, orders and random
+        transforms one process would have at that batch size, split in rank order. Every rank
+        must use the same seed. Returns the iterator."""
+        if not (isinstance(ranks, int) and ranks >= 1 and isinstance(rank, int) and 0 <= rank < ranks):
+            raise ValueError(f"shard(rank, ranks) needs 0 <= rank < ranks, got rank={rank!r}, ranks={ranks!r}")
+        self._rank, self._ranks = rank, ranks
+        self.reset()
+        return self
+
+    def _steps(self, count):
+        return math.ceil(count / (self.batch_size * self._ranks))
+
     def _next_indices(self, count):
         if self._order is None or self._position >= count:
             self._epoch_rng = np.random.default_rng([self._seed, self.epoch])
             self._order = self._epoch_rng.permutation(count) if self.shuffle else np.arange(count)
             self._position = 0
             self.epoch += 1
-        indices = self._order[self._position:self._position + self.batch_size]
+        indices = self._order[self._position:self._position + self.batch_size * self._ranks]
         self._position += len(indices)
-        return indices, self._epoch_rng.integers(0, 2**63 - 1, len(indices))
+        seeds = self._epoch_rng.integers(0, 2**63 - 1, len(indices))
+        low, high = shard_bounds(len(indices), self._rank, self._ranks)
+        return indices[low:high], seeds[low:high]
 
 
 class NumpyArrayIterator(_EpochSchedule):
@@ -364,7 +384,7 @@ class NumpyArrayIterator(_EpochSchedule):
         self._order, self._position = None, 0
 
     def __len__(self):
-        return math.ceil(self.n / self.batch_size)
+        return self._steps(self.n)
 
     def __iter__(self):
         return self
@@ -378,7 +398,7 @@ class NumpyArrayIterator(_EpochSchedule):
             if generator.augments:
                 image = generator.random_transform(image, int(seed))
             images.append(generator.standardize(image))
-        batch = np.stack(images)
+        batch = np.stack(images) if images else np.empty((0,) + self.x.shape[1:], generator.dtype)
         return batch if self.y is None else (batch, self.y[indices])
 
     def reset(self):
@@ -463,7 +483,7 @@ class DirectoryIterator(_EpochSchedule):
         self.samples = len(filenames)
 
     def __len__(self):
-        return math.ceil(self.samples / self.batch_size)
+        return self._steps(self.samples)
 
     # ----- decoding ----------------------------------------------------------------------
     def _load(self, index, rng_seed):
@@ -517,7 +537,7 @@ class DirectoryIterator(_EpochSchedule):
         batch = self._pending.popleft().result()
         self._schedule()
         x = batch if self.class_mode is None else batch[0]
-        if len(x) == 0:   # every file of this batch was unreadable: take the next one
+        if len(x) == 0 and self._ranks == 1:   # every file of this batch was unreadable: take the next one
             return next(self)
         return batch
 
