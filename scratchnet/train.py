@@ -16,23 +16,34 @@ transfer-learning tutorial does it: the whole model goes on training when its ou
 the experiment, else its convolutional base (the layers up to and including the last
 Flatten or global pooling layer) gets a fresh head like the experiment's own;
 ``--freeze-base`` freezes that base (``trainable = False``) before compile.
+
+``--distributed`` makes the process one rank of a data-parallel job started by mpiexec:
+
+    mpiexec -n 2 python -m scratchnet.train mnist --distributed --batch-size 32
+
+Each rank trains on its share of every global batch of K x --batch-size samples (the same
+run as one process at that batch size and the same --lr); rank 0 alone writes the run
+folder, and --resume needs the same number of ranks.
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import math
+import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import activations, backend, callbacks, config, layers, models, optimizers, plots
+from . import activations, backend, callbacks, config, distributed, layers, models, optimizers, plots
 from .cli import OneLineParser, one_line
 from .datasets.download import DownloadError
+from .distributed import DistributedError
 from .models import TrainingDiverged
 from .saving import ModelFileError, atomic_write, load_model, read_model_file, save_model
 
@@ -68,6 +79,14 @@ BASE_ENDS = (layers.Flatten, layers.GlobalAveragePooling2D, layers.GlobalMaxPool
 
 class UsageError(ValueError):
     """A command line that cannot run: bad or conflicting flags, or a run folder mismatch."""
+
+
+class QuietExit(Exception):
+    """A rank other than 0 ends with rank 0's exit code; rank 0 has said why."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
 
 
 def mnist_model():
@@ -150,6 +169,8 @@ def catsdogs_min_size():
 class Checkpoint(callbacks.Callback):
     """Saves model, optimizer, history, timings and random state atomically after every epoch."""
 
+    writes_files = True     # in a job of several ranks, on rank 0 only
+
     def __init__(self, run_dir, settings, previous):
         self.path = Path(run_dir) / CHECKPOINT
         self.settings = settings
@@ -205,10 +226,12 @@ def mnist_data(settings):
     return x_train, y_train, x_test, y_test
 
 
-def run_mnist(settings, model, data, initial_epoch, hooks):
+def run_mnist(settings, model, data, initial_epoch, hooks, report=True):
     x_train, y_train, x_test, y_test = data
     model.fit(x_train, y_train, batch_size=settings["batch_size"], epochs=settings["epochs"],
               initial_epoch=initial_epoch, validation_data=(x_test, y_test), callbacks=hooks)
+    if not report:
+        return None
     probabilities = model.predict(x_test, batch_size=500, verbose=0)
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != y_test)[:MISCLASSIFIED_SHOWN]
@@ -242,13 +265,16 @@ def catsdogs_iterators(settings):
     return train, val
 
 
-def run_catsdogs(settings, model, data, initial_epoch, hooks):
+def run_catsdogs(settings, model, data, initial_epoch, hooks, report=True):
     train, val = data
     limit = settings["limit"]
-    steps = len(train) if not limit else math.ceil(min(limit, train.samples) / settings["batch_size"])
+    global_batch = settings["batch_size"] * settings.get("ranks", 1)
+    steps = len(train) if not limit else math.ceil(min(limit, train.samples) / global_batch)
     model.fit(train, steps_per_epoch=steps, epochs=settings["epochs"], initial_epoch=initial_epoch,
               validation_data=val, validation_steps=len(val), callbacks=[FreshEpochs(train)] + hooks)
-    val.reset()
+    if not report:
+        return None
+    val.shard(0, 1)          # the report covers every validation photo (also resets it)
     probabilities, labels, examples = [], [], []
     for _ in range(len(val)):
         xb, yb = next(val)
@@ -523,6 +549,13 @@ def make_parser():
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out (or the newest runs/EXPERIMENT-*) from its last "
                              "checkpoint, with the settings it recorded")
+    parser.add_argument("--distributed", action="store_true",
+                        help="be one rank of a data-parallel job: mpiexec -n K python -m scratchnet.train ... "
+                             "--distributed (needs pip install 'scratchnet[distributed]'). --batch-size is per "
+                             "rank: each step trains on K x --batch-size samples, the same run as one process at "
+                             "that batch size and the same --lr (to keep the per-sample step of a smaller batch, "
+                             "scale --lr by K yourself). Rank 0 writes the run folder; --data, --from and --out "
+                             "must name the same files on every rank; --resume needs the same K")
     return parser
 
 
@@ -594,7 +627,7 @@ class Progress:
                 "data_fingerprint": self.data_fingerprint, "seconds_untimed": self.seconds_untimed}
 
 
-def start_run(args, given, out):
+def start_run(args, given, out, ranks=1):
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     if (out / CHECKPOINT).exists():
@@ -607,6 +640,7 @@ def start_run(args, given, out):
     settings.update(DEFAULTS["all"])
     settings.update(DEFAULTS[args.experiment])
     settings.update(given)
+    settings["ranks"] = ranks
     if settings["from"] is not None and settings["freeze_base"] is None:
         settings["freeze_base"] = False
     if settings.get("lr") is None:
@@ -617,9 +651,10 @@ def start_run(args, given, out):
     return settings, Progress(schedule=[settings["epochs"]])
 
 
-def resume_run(args, given, out):
+def resume_run(args, given, out, ranks=1):
     """The recorded settings, with --epochs and the process settings from this command line;
-    any other setting given with a different value is an error naming both."""
+    any other setting given with a different value is an error naming both, as is another
+    number of ranks."""
     checkpoint = out / CHECKPOINT
     if not checkpoint.exists():
         raise FileNotFoundError(f"--resume: {checkpoint} does not exist")
@@ -633,6 +668,12 @@ def resume_run(args, given, out):
         raise UsageError(f"{show('freeze_base', given['freeze_base'])} applies only to runs started with --from, "
                          f"and {checkpoint} was not")
     done = int(extra["epoch"])
+    recorded_ranks = int(recorded.get("ranks") or 1)
+    if recorded_ranks != ranks:
+        how = f"mpiexec -n {recorded_ranks} python -m scratchnet.train {args.experiment} --distributed --resume" \
+            if recorded_ranks > 1 else f"python -m scratchnet.train {args.experiment} --resume, without mpiexec"
+        raise UsageError(f"this run trained on {recorded_ranks} rank(s) (global batch {recorded_ranks} x "
+                         f"{recorded.get('batch_size')}), and this job has {ranks}; resume it with: {how}")
     settings = {k: v for k, v in recorded.items() if not (args.experiment == "mnist" and k in CATSDOGS_ONLY)}
     for name, value in given.items():
         before = recorded.get(name)
@@ -712,26 +753,85 @@ def main(argv=None):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_like_ctrl_c)   # `kill` saves a checkpoint too
     try:
-        return train(args)
+        ranks = job_ranks(args)
+    except ImportError as error:
+        print(f"error: --distributed: {one_line(error)}", file=sys.stderr)
+        return 2
+    try:
+        with contextlib.redirect_stdout(open(os.devnull, "w")) if ranks and not ranks.is_root \
+                else contextlib.nullcontext():
+            return train(args, ranks)
+    except QuietExit as exit_:
+        return exit_.code
     except KeyboardInterrupt:
         print("error: interrupted before training started; nothing was saved", file=sys.stderr)
         return 130
-    except (TrainingDiverged, MemoryError) as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return 1
+    except (TrainingDiverged, MemoryError, DistributedError) as error:
+        return failed(error, 1, ranks, said_alike=not isinstance(error, MemoryError))
     except (UsageError, OSError, ValueError, ModelFileError, DownloadError, backend.GPUUnavailable) as error:
+        return failed(error, 2, ranks)
+
+
+def failed(error, code, ranks, said_alike=False):
+    """Say what went wrong on one line; in a job of several ranks, an error every rank meets
+    alike (``said_alike``) is said by rank 0 alone, and any other one ends every rank."""
+    if ranks is None:
         print(f"error: {one_line(error)}", file=sys.stderr)
-        return 2
+        return code
+    if said_alike:
+        if ranks.is_root:
+            print(f"error: {one_line(error)}", file=sys.stderr)
+        return code
+    ranks.abort(one_line(error), code)
+    return code
 
 
-def train(args):
+def job_ranks(args):
+    """The job's Communicator for --distributed (None without it, or with one rank alone)."""
+    if not args.distributed:
+        return None
+    from . import distributed
+    ranks = distributed.init()
+    if ranks.size == 1:
+        print("--distributed: this job has one rank (start it with mpiexec -n K to train on K)")
+        return None
+    return ranks
+
+
+def agreed_start(args, given, ranks):
+    """(run folder, settings, progress), decided by rank 0 (the folder's timestamp, a drawn
+    seed, the checkpoint it reads) and sent to every rank. An error there is said by rank 0,
+    and the other ranks end quietly with its exit code."""
+    payload = {}
+    if ranks.is_root:
+        try:
+            out = run_folder(args)
+            settings, progress = resume_run(args, given, out, ranks.size) if args.resume else \
+                start_run(args, given, out, ranks.size)
+            payload = {"out": str(out), "settings": settings, "progress": asdict(progress)}
+        except Exception as error:
+            ranks.broadcast_json({"error": 2}, what="the start of the run")
+            raise error
+    payload = ranks.broadcast_json(payload, what="the start of the run")
+    if "error" in payload:
+        raise QuietExit(payload["error"])
+    return Path(payload["out"]), payload["settings"], Progress(**payload["progress"])
+
+
+def train(args, ranks=None):
     given = given_settings(args)
-    out = run_folder(args)
-    settings, progress = resume_run(args, given, out) if args.resume else start_run(args, given, out)
+    if ranks is None:
+        out = run_folder(args)
+        settings, progress = resume_run(args, given, out) if args.resume else start_run(args, given, out)
+    else:
+        out, settings, progress = agreed_start(args, given, ranks)
     source = load_source(settings, given) if settings.get("from") and not args.resume else None
     use_backend(settings, given)
     experiment = EXPERIMENTS[settings["experiment"]]
     data = experiment.load_data(settings)          # data problems surface before any model is built
+    if ranks is not None and settings["experiment"] == "catsdogs":
+        for iterator in data:                      # each rank decodes only its share of each batch
+            iterator.shard(ranks.rank, ranks.size)
     try:
         fingerprint = experiment.fingerprint(data)
         if progress.data_fingerprint not in (None, fingerprint):
@@ -740,7 +840,9 @@ def train(args):
                              f"give --data with the run's data")
         progress.data_fingerprint = fingerprint
         model = resumed_model(out, progress, settings) if args.resume else new_model(settings, experiment, source)
-        return train_and_report(settings, experiment, model, data, progress, out)
+        if ranks is not None:
+            distributed.DistributedOptimizer(model.optimizer, ranks)
+        return train_and_report(settings, experiment, model, data, progress, out, ranks)
     finally:
         experiment.close(data)
 
@@ -771,18 +873,23 @@ def resumed_model(out, progress, settings):
     return model
 
 
-def train_and_report(settings, experiment, model, data, progress, out):
+def train_and_report(settings, experiment, model, data, progress, out, ranks=None):
     """Train (checkpointing each epoch), then write the model, history.json and the plots.
-    Ctrl-C saves what there is and says how to go on."""
+    Ctrl-C saves what there is and says how to go on. In a job of several ranks, the others
+    train and leave the writing to rank 0."""
+    root = ranks is None or ranks.is_root
     checkpoint = out / CHECKPOINT
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
     hook = Checkpoint(out, settings, progress.as_extra())
     hooks = [hook]
     if "model" in settings and CATSDOGS_MODELS[settings["model"]][3]:
         hooks.insert(0, callbacks.LearningRateScheduler(cosine_schedule(settings["lr"], settings["epochs"])))
     try:
-        result = experiment.run(settings, model, data, progress.initial_epoch, hooks)
+        result = experiment.run(settings, model, data, progress.initial_epoch, hooks, root)
+        if not root:
+            return 0
         epoch_seconds = progress.epoch_seconds + hook.epoch_seconds
         history = merge_history(progress.history, model.history.history if model.history else {})
         final = out / FINAL_MODEL
@@ -802,6 +909,8 @@ def train_and_report(settings, experiment, model, data, progress, out):
                  plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names,
                                           out / "misclassified.png", probabilities=wrong["confidence"])]
     except KeyboardInterrupt:
+        if not root:
+            return 130
         if not checkpoint.exists():   # not one epoch done: nothing to resume, nothing kept
             if created and not any(out.iterdir()):
                 out.rmdir()
