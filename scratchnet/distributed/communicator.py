@@ -107,6 +107,7 @@ class Communicator:
     def abort(self, message, code=1):
         """Say why on stderr, then end every rank of the job (MPI_Abort)."""
         print(f"error: {self.describe()}: {message}", file=sys.stderr, flush=True)
+        time.sleep(1.0)     # mpiexec forwards the line before the abort tears its pipes down
         self.comm.Abort(code)
 
     # ----- collectives --------------------------------------------------------------------------
