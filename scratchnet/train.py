@@ -827,6 +827,9 @@ def train(args, ranks=None):
         out, settings, progress = agreed_start(args, given, ranks)
     source = load_source(settings, given) if settings.get("from") and not args.resume else None
     use_backend(settings, given)
+    if ranks is not None and settings["backend"] == "gpu":
+        from .distributed.nccl import select_gpu
+        select_gpu(ranks)                          # one GPU per rank on each machine
     experiment = EXPERIMENTS[settings["experiment"]]
     data = experiment.load_data(settings)          # data problems surface before any model is built
     if ranks is not None and settings["experiment"] == "catsdogs":

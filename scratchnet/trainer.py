@@ -12,6 +12,7 @@ from . import losses as losses_module
 from .arrays import module_of, to_host, to_module
 from .distributed import communicator_of
 from .distributed.gradients import sum_over_ranks
+from .distributed.nccl import use_nccl_if_available
 from .distributed.state import broadcast_random_state, broadcast_training_state, check_same_job, job_description
 from .graph import apply_state_updates
 from .threads import blas_pinned_on_cpu, pin_late_libraries
@@ -290,6 +291,8 @@ class Trainer:
                 "validation steps": None if val is None else val.steps}
         check_same_job(ranks, job_description(self, data))
         broadcast_training_state(self, ranks)
+        if self.backend.name == "gpu" and ranks.device_sum is None:
+            use_nccl_if_available(ranks)
 
     def _sum_over_ranks(self, loss_sum, seen):
         """(loss sum, samples) summed over the ranks, the metrics' totals and counts with them."""

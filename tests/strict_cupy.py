@@ -257,6 +257,12 @@ class _Device:
     def synchronize(self):
         pass
 
+    def use(self):
+        _CURRENT_DEVICE[0] = self.id
+
+
+_CURRENT_DEVICE = [0]
+
 
 class Stream:
     """A stream handle; ``with Stream(ptr):`` makes it current, as in CuPy."""
@@ -272,6 +278,9 @@ class Stream:
 
     def __exit__(self, *exc):
         _CURRENT_STREAM[0] = self._previous
+
+    def synchronize(self):
+        pass
 
 
 Stream.null = Stream(0)

@@ -125,9 +125,8 @@ def mpiexec():
 
 
 def one_thread_each(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", **extra)
-    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", **extra)
     return env
 
 
@@ -217,3 +216,30 @@ def test_a_distributed_run_resumes_exactly(tmp_path):
         np.testing.assert_array_equal(x, y)
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == sorted(
         p.name for p in (tmp_path / "straight").iterdir())
+
+
+def test_on_the_gpu_backend_the_gradients_are_summed_on_the_device_by_nccl(tmp_path):
+    """Strict device arrays and a recording NCCL under the CUDA simulator (tests/mpi/gpu_job.py):
+    the same job as on the CPU backend, one NCCL AllReduce per step over every gradient and
+    the two numbers beside them, on CuPy's current stream, and no gradient copied to the host."""
+    job = Path(__file__).parent / "mpi" / "gpu_job.py"
+    runs = {}
+    for backend in ("gpu", "cpu"):
+        done = run([job, tmp_path / f"{backend}.npz", backend], ranks=2, NUMBA_ENABLE_CUDASIM="1")
+        assert done.returncode == 0, done.stderr
+        with np.load(tmp_path / f"{backend}.npz") as f:
+            runs[backend] = {key: f[key] for key in f.files}
+    gpu, cpu = runs["gpu"], runs["cpu"]
+    assert bool(gpu["on_device"]) and not bool(cpu["on_device"])
+    weights = [key for key in gpu if key.startswith("arr_")]
+    for key in weights:
+        np.testing.assert_allclose(gpu[key], cpu[key], rtol=1e-5, atol=1e-7)
+    history_gpu, history_cpu = json.loads(str(gpu["history"])), json.loads(str(cpu["history"]))
+    for key in history_cpu:
+        np.testing.assert_allclose(history_gpu[key], history_cpu[key], rtol=1e-5, err_msg=key)
+    calls = json.loads(str(gpu["calls"]))
+    size = sum(gpu[key].size for key in weights) + 2       # every gradient, the loss and the NaN flag
+    assert calls == [[size, 7, 0]] * 4                      # 2 epochs of 2 steps; float32; the null stream
+    assert json.loads(str(cpu["calls"])) == []
+    # per step, after the batch is in: in, the two numbers; out, the loss and those two numbers summed
+    assert json.loads(str(gpu["transfers"])) == [{"to_host": 2, "to_device": 1}] * 4
