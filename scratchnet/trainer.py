@@ -417,9 +417,10 @@ class Trainer:
 
     def _evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
         verbose = 1 if verbose == "auto" else verbose
-        if self._communicator is not None and not self._communicator.is_root:
-            verbose = 0
         data = self._batches(x, y, batch_size or 32, False, steps, "the evaluation data", sample_weight)
+        if self._communicator is not None:
+            verbose = verbose if self._communicator.is_root else 0
+            check_same_job(self._communicator, job_description(self, {"evaluation steps": data.steps}))
         bar = callbacks_module.Progbar(data.steps, verbose)
         hooks = list(callbacks or [])
         self._start_hooks(hooks, {"steps": data.steps, "verbose": verbose})

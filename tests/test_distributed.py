@@ -243,3 +243,35 @@ def test_on_the_gpu_backend_the_gradients_are_summed_on_the_device_by_nccl(tmp_p
     assert json.loads(str(cpu["calls"])) == []
     # per step, after the batch is in: in, the two numbers; out, the loss and those two numbers summed
     assert json.loads(str(gpu["transfers"])) == [{"to_host": 2, "to_device": 1}] * 4
+
+
+def photo_folders(root, per_class=(21, 5)):
+    """train/ and validation/ folders of small random JPEG photos of two classes."""
+    from PIL import Image
+    rng = np.random.default_rng(4)
+    for split, count in zip(("train", "validation"), per_class):
+        for label, name in enumerate(("cats", "dogs")):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for k in range(count):
+                pixels = rng.integers(0, 256, (60, 52, 3)).astype(np.uint8)
+                pixels[..., label] //= 3          # something to learn
+                Image.fromarray(pixels).save(folder / f"{name}.{k}.jpg")
+    return root
+
+
+def test_catsdogs_on_two_ranks_is_the_single_process_run_at_the_doubled_batch(tmp_path):
+    # 42 photos: global batches of 16, 16 and 10; each rank decodes only its share
+    data = photo_folders(tmp_path / "photos")
+    common = ["-m", "scratchnet.train", "catsdogs", "--data", data, "--image-size", 48, "--augment", "--seed", 2,
+              "--epochs", 2, "--workers", 1]
+    one = run(common + ["--batch-size", 16, "--out", tmp_path / "one"])
+    assert one.returncode == 0, one.stderr
+    two = run(common + ["--batch-size", 8, "--out", tmp_path / "two", "--distributed"], ranks=2)
+    assert two.returncode == 0, two.stderr
+    histories = [json.loads((tmp_path / name / "history.json").read_text()) for name in ("one", "two")]
+    for key in histories[0]["history"]:
+        np.testing.assert_allclose(histories[1]["history"][key], histories[0]["history"][key], rtol=1e-4,
+                                   err_msg=key)
+    assert histories[1]["accuracy"] == histories[0]["accuracy"]
+    assert histories[1]["settings"]["ranks"] == 2 and histories[0]["settings"]["ranks"] == 1

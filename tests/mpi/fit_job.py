@@ -78,8 +78,9 @@ def main():
     n = args.samples - (64 if args.fault == "fewer" and distributed.rank() == 1 else 0)   # another data set
     history = model.fit(x[:n], y[:n], batch_size=args.batch, epochs=args.epochs,
                         validation_data=(x[args.samples:], y[args.samples:]), verbose=0, callbacks=hooks)
+    evaluated = model.evaluate(x[args.samples:], y[args.samples:], batch_size=8, verbose=0)
     if not args.distributed or distributed.rank() == 0:
-        np.savez(args.out, *model.get_weights(), history=json.dumps(history.history))
+        np.savez(args.out, *model.get_weights(), history=json.dumps(dict(history.history, evaluated=evaluated)))
 
 
 if __name__ == "__main__":
