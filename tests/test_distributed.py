@@ -275,3 +275,11 @@ def test_catsdogs_on_two_ranks_is_the_single_process_run_at_the_doubled_batch(tm
                                    err_msg=key)
     assert histories[1]["accuracy"] == histories[0]["accuracy"]
     assert histories[1]["settings"]["ranks"] == 2 and histories[0]["settings"]["ranks"] == 1
+
+
+def test_the_api_for_training_loops_of_ones_own(tmp_path):
+    done = run([Path(__file__).parent / "mpi" / "api_job.py", tmp_path / "found.json"], ranks=2)
+    assert done.returncode == 0, done.stderr
+    found = json.loads((tmp_path / "found.json").read_text())
+    assert found == {"rank": 0, "size": 2, "local_rank": 0, "same_init": True, "sgd_step": [-1.5] * 3,
+                     "train_on_batch_alike": True, "counts": [3, 4], "broadcast": {"from": 1, "pi": 3.25}}
