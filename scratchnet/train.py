@@ -790,7 +790,6 @@ def job_ranks(args):
     """The job's Communicator for --distributed (None without it, or with one rank alone)."""
     if not args.distributed:
         return None
-    from . import distributed
     ranks = distributed.init()
     if ranks.size == 1:
         print("--distributed: this job has one rank (start it with mpiexec -n K to train on K)")
@@ -809,9 +808,13 @@ def agreed_start(args, given, ranks):
             settings, progress = resume_run(args, given, out, ranks.size) if args.resume else \
                 start_run(args, given, out, ranks.size)
             payload = {"out": str(out), "settings": settings, "progress": asdict(progress)}
-        except Exception as error:
+        except (UsageError, OSError, ValueError, ModelFileError) as error:
+            print(f"error: {one_line(error)}", file=sys.stderr)
             ranks.broadcast_json({"error": 2}, what="the start of the run")
-            raise error
+            raise QuietExit(2) from error
+        except BaseException:
+            ranks.broadcast_json({"error": 1}, what="the start of the run")
+            raise
     payload = ranks.broadcast_json(payload, what="the start of the run")
     if "error" in payload:
         raise QuietExit(payload["error"])
@@ -825,6 +828,12 @@ def train(args, ranks=None):
         settings, progress = resume_run(args, given, out) if args.resume else start_run(args, given, out)
     else:
         out, settings, progress = agreed_start(args, given, ranks)
+        if settings.get("threads") is None:        # the machine's cores shared by its ranks
+            local, on_machine = distributed.local_rank_and_size(ranks)
+            import numba
+            settings["threads"] = max(1, min((os.cpu_count() or 1) // on_machine, numba.config.NUMBA_NUM_THREADS))
+            print(f"--distributed: {ranks.size} ranks, {on_machine} on this machine with {settings['threads']} "
+                  f"thread(s) each (--threads sets it)")
     source = load_source(settings, given) if settings.get("from") and not args.resume else None
     use_backend(settings, given)
     if ranks is not None and settings["backend"] == "gpu":

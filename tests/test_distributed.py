@@ -283,3 +283,13 @@ def test_the_api_for_training_loops_of_ones_own(tmp_path):
     found = json.loads((tmp_path / "found.json").read_text())
     assert found == {"rank": 0, "size": 2, "local_rank": 0, "same_init": True, "sgd_step": [-1.5] * 3,
                      "train_on_batch_alike": True, "counts": [3, 4], "broadcast": {"from": 1, "pi": 3.25}}
+
+
+def test_a_command_line_error_at_the_start_is_said_once_by_rank_0(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    done = run(["-m", "scratchnet.train", "mnist", "--distributed", "--out", tmp_path / "taken"], ranks=2)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: --out {tmp_path / 'taken'} is not empty; choose a new or empty folder "
+                                   f"(nothing in it was changed)")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"

@@ -33,7 +33,7 @@ import sys
 from ..data_adapter import shard_bounds
 from .communicator import Communicator, DistributedError
 
-__all__ = ["init", "rank", "size", "local_rank", "is_root", "DistributedOptimizer", "broadcast_model",
+__all__ = ["init", "rank", "size", "local_rank", "local_rank_and_size", "is_root", "DistributedOptimizer", "broadcast_model",
            "Communicator", "DistributedError", "shard_bounds", "world"]
 
 _world = None
@@ -70,10 +70,14 @@ def is_root():
 
 def local_rank():
     """This rank's index among the ranks on its machine (which GPU to use)."""
-    communicator = init()
+    return local_rank_and_size(init())[0]
+
+
+def local_rank_and_size(communicator):
+    """(this rank's index among the ranks on its machine, how many ranks that machine runs)."""
     local = communicator.comm.Split_type(communicator.MPI.COMM_TYPE_SHARED)
     try:
-        return local.Get_rank()
+        return local.Get_rank(), local.Get_size()
     finally:
         local.Free()
 

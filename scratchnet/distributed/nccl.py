@@ -11,11 +11,9 @@ def select_gpu(communicator):
     """Make this rank's GPU the current one: the rank's index among the ranks on its machine
     (so K ranks on a machine with K GPUs use one each). Call it before building the model."""
     import cupy
-    local = communicator.comm.Split_type(communicator.MPI.COMM_TYPE_SHARED)
-    try:
-        index = local.Get_rank()
-    finally:
-        local.Free()
+
+    from . import local_rank_and_size
+    index = local_rank_and_size(communicator)[0]
     count = cupy.cuda.runtime.getDeviceCount()
     cupy.cuda.Device(index % count).use()
     return index % count
