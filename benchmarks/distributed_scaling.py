@@ -2,17 +2,17 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/distributed_scaling.py
 
-Measured: the seed MNIST and cats/dogs models (150x150), 32 samples per rank, on random
-arrays of their input shape (the step, not the data loading), each rank with one thread:
-throughput at 1 and 2 ranks under mpiexec, the share of rank 0's step time spent in the
-gradient Allreduce (waiting for the slower rank included), and, for reference, one process
-with both cores (2 threads). Each figure is the mean over a fixed number of steps after
-fixed warm-up steps, rule fixed before the first run.
+Measured: the seed MNIST and cats/dogs models (150x150) and ResNet50 (224x224), 32 samples
+per rank, on random arrays of their input shape (the step, not the data loading), each rank
+with one thread: throughput at 1 and 2 ranks under mpiexec, the share of rank 0's step time
+spent in the gradient Allreduce (waiting for the slower rank included), and one process with
+both cores (2 threads). Each figure is the mean over a fixed number of steps after fixed
+warm-up steps, rule fixed before the first run.
 
 Modelled: a job of K machines like this one (2 cores each), 32 samples per machine. A step
-computes for t_c (measured here with 2 threads: the seed models and ResNet50 at 224x224),
-then sums 4 bytes per trainable weight with a ring Allreduce, which scratchnet does not
-overlap with the backward pass:
+computes for t_c (the step time of one process with 2 threads, measured above), then sums
+4 bytes per trainable weight with a ring Allreduce, which scratchnet does not overlap with
+the backward pass:
 
     T_allreduce(K) = 2 (K - 1) / K * bytes / bandwidth + 2 (K - 1) * latency
 
@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 BATCH = 32
-MEASURED = {"mnist": {"warmup": 5, "steps": 60}, "catsdogs": {"warmup": 2, "steps": 10}}
+MEASURED = {"mnist": {"warmup": 5, "steps": 60}, "catsdogs": {"warmup": 2, "steps": 10},
+            "ResNet50": {"warmup": 1, "steps": 2}}
+LABELS = {"mnist": "mnist (seed)", "catsdogs": "catsdogs (seed, 150x150)", "ResNet50": "ResNet50 (224x224)"}
 BANDWIDTHS_GBIT = (10, 25, 100)
 LATENCY = 50e-6
 LARGEST = 4096          # the modelled jobs go up to this many machines
@@ -51,7 +53,7 @@ def build(name):
     elif name == "catsdogs":
         model, loss, shape = catsdogs_model(150), "binary_crossentropy", (150, 150, 3)
         optimizer = optimizers.RMSprop(1e-4)
-    else:
+    else:   # ResNet50
         from scratchnet.applications import ResNet50
         model, loss, shape = ResNet50(weights=None), "sparse_categorical_crossentropy", (224, 224, 3)
         optimizer = optimizers.SGD(0.01)
@@ -96,7 +98,7 @@ def worker(name, result_path, distributed_run):
     steps = plan["warmup"] + plan["steps"]
     rng = np.random.default_rng(0)
     x = rng.random((steps * BATCH * ranks,) + shape, dtype=np.float32)
-    y = rng.integers(0, 10 if name == "mnist" else 2, len(x))
+    y = rng.integers(0, 2 if name == "catsdogs" else 10, len(x))
     timer = StepTimer(plan["warmup"], communicator)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[timer.hook])
     if communicator is None or communicator.is_root:
@@ -120,27 +122,14 @@ def launch(name, ranks, threads):
         return json.loads(out.read_text())
 
 
-def compute_seconds(name, steps=3):
-    """Seconds of one training step at batch 32 in this process (all its threads), after a
-    warm-up step; for ResNet50, the modelled models' compute time."""
-    import scratchnet
-    scratchnet.set_random_seed(0)
-    model, loss, shape, optimizer = build(name)
-    model.compile(optimizer=optimizer, loss=loss)
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH,) + shape, dtype=np.float32)
-    y = rng.integers(0, 2, BATCH)
-    model.train_on_batch(x, y)
-    started = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    return (time.perf_counter() - started) / steps, trainable_weights(model)
-
-
 def allreduce_seconds(nbytes, machines, gbit):
     if machines == 1:
         return 0.0
     return 2 * (machines - 1) / machines * nbytes / (gbit * 1e9 / 8) + 2 * (machines - 1) * LATENCY
+
+
+def samples_per_second(value):
+    return f"{value:,.0f} samples/s" if value >= 100 else f"{value:.2f} samples/s"
 
 
 def first_below(efficiencies, level):
@@ -160,13 +149,14 @@ def report(measured, modelled):
     for name, runs in measured.items():
         one, two, both = runs["1x1"], runs["2x1"], runs["1x2"]
         rate = {key: r["samples"] / r["seconds"] for key, r in runs.items()}
-        lines.append(f"| {name} | {one['weights']:,} | {4 * one['weights'] / 1e6:.2f} MB | "
-                     f"{rate['1x1']:.0f} samples/s | {rate['2x1']:.0f} samples/s | {rate['2x1'] / rate['1x1']:.2f}x | "
+        lines.append(f"| {LABELS[name]} | {one['weights']:,} | {4 * one['weights'] / 1e6:.2f} MB | "
+                     f"{samples_per_second(rate['1x1'])} | {samples_per_second(rate['2x1'])} | "
+                     f"{rate['2x1'] / rate['1x1']:.2f}x | "
                      f"{100 * two['allreduce_seconds'] / two['seconds']:.1f}% "
                      f"({1000 * two['allreduce_seconds'] / two['steps']:.2f} ms per step) | "
-                     f"{rate['1x2']:.0f} samples/s |")
+                     f"{samples_per_second(rate['1x2'])} |")
     lines += ["", f"Modelled: K machines like this one, {BATCH} samples per machine per step, the step's compute "
-              f"time t_c measured here with 2 threads; a ring Allreduce of the float32 gradients after the backward "
+              f"time t_c that of one process with 2 threads above; a ring Allreduce of the float32 gradients after the backward "
               f"pass (not overlapped), 2 (K - 1) / K x bytes / bandwidth + 2 (K - 1) x {LATENCY * 1e6:.0f} us of "
               f"latency (assumed). Efficiency = t_c / (t_c + allreduce); speed-up = K x efficiency.", "",
               "| model | gradient bytes | t_c per step | bandwidth | allreduce at K = 2 / 8 / 128 | "
@@ -178,7 +168,7 @@ def report(measured, modelled):
             efficiency = [(k, seconds / (seconds + allreduce_seconds(nbytes, k, gbit))) for k in range(2, LARGEST + 1)]
             at = dict(efficiency)
             lines.append(
-                f"| {name} | {nbytes / 1e6:.1f} MB | {1000 * seconds:.0f} ms | {gbit} Gbit/s | "
+                f"| {LABELS[name]} | {nbytes / 1e6:.1f} MB | {1000 * seconds:.0f} ms | {gbit} Gbit/s | "
                 + " / ".join(f"{1000 * allreduce_seconds(nbytes, k, gbit):.1f}" for k in (2, 8, 128)) + " ms | "
                 + " / ".join(f"{100 * at[k]:.0f}%" for k in (2, 8, 32, 128)) + " | "
                 f"{first_below(efficiency, 0.9)} | {first_below(efficiency, 0.5)} | "
@@ -205,10 +195,8 @@ def main():
     for name in MEASURED:
         measured[name] = {"1x1": launch(name, 1, 1), "2x1": launch(name, 2, 1), "1x2": launch(name, 1, 2)}
         print(name, {key: f"{r['samples'] / r['seconds']:.0f} samples/s" for key, r in measured[name].items()})
-    modelled = {"mnist (seed)": compute_seconds("mnist"), "catsdogs (seed, 150x150)": compute_seconds("catsdogs"),
-                "ResNet50 (224x224)": compute_seconds("resnet50", steps=2)}
-    for name, (seconds, weights) in modelled.items():
-        print(f"{name}: {seconds * 1000:.0f} ms per step, {weights:,} trainable weights")
+    modelled = {name: (runs["1x2"]["seconds"] / runs["1x2"]["steps"], runs["1x2"]["weights"])
+                for name, runs in measured.items()}
     write_section("distributed-scaling", report(measured, modelled))
 
 
