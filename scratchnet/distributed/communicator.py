@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ..arrays import is_device_array
+from ..arrays import is_device_array, module_of, to_host
 
 DEFAULT_TIMEOUT = 300.0     # seconds a collective may wait for the slowest rank
 TIMEOUT_VARIABLE = "SCRATCHNET_DISTRIBUTED_TIMEOUT"
@@ -120,9 +120,9 @@ class Communicator:
                 if self.device_sum is not None:
                     self.device_sum(buffer)
                 else:
-                    host = buffer.get()
+                    host = to_host(buffer)
                     self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
-                    buffer.set(host)
+                    buffer[...] = module_of(buffer).asarray(host)
             else:
                 self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
         self.seconds_in_sums += time.perf_counter() - started

@@ -2,7 +2,7 @@
 and a recording NCCL (tests/strict_nccl.py), under the CUDA simulator: run under mpiexec by
 tests/test_distributed.py, which compares it with the same job on the CPU backend.
 
-    NUMBA_ENABLE_CUDASIM=1 mpiexec -n 2 python gpu_job.py OUT gpu|cpu
+    NUMBA_ENABLE_CUDASIM=1 mpiexec -n 2 python gpu_job.py OUT gpu|cpu [--no-nccl]
 """
 import json
 import sys
@@ -15,7 +15,8 @@ import strict_cupy  # noqa: E402
 import strict_nccl  # noqa: E402
 
 strict_cupy.install()
-strict_nccl.install()
+if "--no-nccl" not in sys.argv:        # else: a CuPy without NCCL, whose sums go through the host
+    strict_nccl.install()
 
 import scratchnet  # noqa: E402
 from scratchnet import callbacks, distributed, layers, models, optimizers  # noqa: E402
