@@ -13,6 +13,12 @@ NEAREST = {
     "optimizers.Lion": "AdamW", "optimizers.Ftrl": "Adagrad",
     "metrics.Accuracy": "BinaryAccuracy or CategoricalAccuracy (or metrics=['accuracy'])",
     "metrics.AUC": None, "datasets.cifar100": "cifar10", "datasets.imdb": None,
+    # Horovod's names: fit broadcasts rank 0's state and sums the metrics itself
+    "distributed.callbacks": "fit itself (with a DistributedOptimizer it broadcasts rank 0's state and sums the "
+                             "metrics over the ranks)",
+    "distributed.BroadcastGlobalVariablesCallback": "broadcast_model (fit calls it by itself)",
+    "distributed.MetricAverageCallback": "fit itself (with a DistributedOptimizer it sums the metrics over the ranks)",
+    "distributed.allreduce": "Communicator.sum_",
 }
 
 

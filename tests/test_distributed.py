@@ -299,3 +299,13 @@ def test_a_command_line_error_at_the_start_is_said_once_by_rank_0(tmp_path):
     assert done.stderr.strip() == (f"error: --out {tmp_path / 'taken'} is not empty; choose a new or empty folder "
                                    f"(nothing in it was changed)")
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+
+
+def test_horovods_callbacks_are_named_with_what_does_their_work():
+    from scratchnet import distributed
+    with pytest.raises(AttributeError, match=r"no distributed.BroadcastGlobalVariablesCallback; broadcast_model"):
+        distributed.BroadcastGlobalVariablesCallback
+    with pytest.raises(AttributeError, match=r"no distributed.callbacks; fit itself \(with a DistributedOptimizer"):
+        distributed.callbacks
+    with pytest.raises(AttributeError, match=r"no distributed.DistributedOptimiser; DistributedOptimizer is the"):
+        distributed.DistributedOptimiser

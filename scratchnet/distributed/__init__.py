@@ -116,3 +116,10 @@ def _install_abort_on_error(communicator):
             communicator.abort(f"{kind.__name__}: {value}; ending every rank of the job")
 
     sys.excepthook = abort_job
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from ..names import missing
+    raise missing("distributed", name, __all__)
