@@ -273,13 +273,15 @@ def _accumulate(table, key, value):
     table[key] = value if key not in table else table[key] + value
 
 
-def run_backward(graph, tape, output_grads, need_input_grads=False):
+def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None):
     """Gradients of a scalar L from dL/d(outputs) and the tape of the forward pass.
 
     Returns (input_grads, param_grads): dL/d(each graph input), or None where not asked,
     and {(layer, weight name): gradient}, summed over every call of a shared layer. Where a
     tensor feeds several nodes (a fork), the gradients reaching it add up. A node computes its
-    dL/dx only where a weight lies below it, or when the inputs' gradients are asked for."""
+    dL/dx only where a weight lies below it, or when the inputs' gradients are asked for.
+    ``capture`` (a dict keyed by ids of tensors the graph computes) receives dL/d(each of
+    those tensors), complete once every node reading it has run backward."""
     grads = {}
     for tensor, g in zip(graph.outputs, output_grads):
         if g is not None:
@@ -288,6 +290,10 @@ def run_backward(graph, tape, output_grads, need_input_grads=False):
     param_grads = {}
     for node, layer, ctx in reversed(tape):
         douts = [grads.pop(id(t), None) for t in node.outputs]
+        if capture is not None:
+            for t, g in zip(node.outputs, douts):
+                if id(t) in capture:
+                    capture[id(t)] = g
         if all(g is None for g in douts):
             continue   # this node's outputs do not reach the loss
         douts = [g if g is not None else _zeros_like_output(node, i, douts) for i, g in enumerate(douts)]
