@@ -1,6 +1,8 @@
 """scratchnet.visualize on a synthetic task whose answer is known: an image of noise is of
 class 1 when it holds a small plus somewhere (at a random place), of class 0 when it holds
 none, so Grad-CAM and saliency for class 1 must point at the plus and nowhere else."""
+import re
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,37 @@ def test_grad_cam_of_a_binary_model_and_bad_inputs():
         visualize.grad_cam(dense, np.ones((1, 4), np.float32))
     with pytest.raises(ValueError, match=r"classes 0 and 1; got class_index 2"):
         visualize.grad_cam(model, x, class_index=2)
+
+
+def test_predict_explain_writes_a_grad_cam_overlay_beside_each_image(trained, tmp_path, capsys):
+    from PIL import Image
+
+    from scratchnet import predict
+    model, x, y, corners = trained
+    model.save(tmp_path / "plus.npz")
+    k = int(np.flatnonzero(y == 1)[0])
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.uint8(x[k, :, :, 0] * 255)).save(photo)
+    assert predict.main([str(tmp_path / "plus.npz"), str(photo), "--explain"]) == 0
+    written = tmp_path / "photo.gradcam.png"
+    answer = capsys.readouterr().out.strip()
+    assert answer.startswith(f"{photo}: 1 (0.9") and answer.endswith(f"; Grad-CAM of '1' in {written}")
+    picture = np.asarray(Image.open(written))
+    assert picture.shape == (SIZE, SIZE, 3)
+    expected = visualize.overlay(np.asarray(Image.open(photo), np.float32)[..., None],
+                                 visualize.grad_cam(model, (np.asarray(Image.open(photo), np.float32) / 255)
+                                                    [None, ..., None], class_index=1)[0])
+    assert np.abs(picture.astype(int) - expected).max() <= 1
+    before = written.read_bytes()
+    assert predict.main([str(tmp_path / "plus.npz"), str(photo), "--explain"]) == 1      # never overwritten
+    assert "no Grad-CAM: " + str(written) + " exists" in capsys.readouterr().out and written.read_bytes() == before
+    elsewhere = tmp_path / "maps"
+    elsewhere.mkdir()
+    assert predict.main([str(tmp_path / "plus.npz"), str(photo), "--explain", "--explain-dir", str(elsewhere)]) == 0
+    assert (elsewhere / "photo.gradcam.png").exists()
+    dense = models.Sequential([layers.Input((SIZE, SIZE, 1)), layers.Flatten(), layers.Dense(2, activation="softmax")])
+    dense.save(tmp_path / "dense.npz")
+    capsys.readouterr()
+    assert predict.main([str(tmp_path / "dense.npz"), str(photo), "--explain"]) == 2
+    assert re.fullmatch(r"error: --explain: Grad-CAM needs a convolutional layer, and model 'sequential_\d+' has none "
+                        r"\(its layers: \['flatten(_\d+)?', 'dense(_\d+)?'\]\)", capsys.readouterr().err.strip())
