@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 
 # Modules Keras code reaches as attributes (keras.datasets.mnist, keras.applications.VGG16,
 # keras.preprocessing.image): imported on first use, so ``import scratchnet`` stays quick.
-_LAZY_MODULES = ("applications", "datasets", "preprocessing", "saving", "onnx_export", "ops", "distributed")
+_LAZY_MODULES = ("applications", "datasets", "preprocessing", "saving", "onnx_export", "ops", "distributed",
+                 "gradients", "visualize")
 
 
 def __getattr__(name):

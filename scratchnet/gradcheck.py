@@ -79,18 +79,22 @@ def relative_error(analytic, numeric, tiny=1e-8):
     return float(elementwise_errors(analytic, numeric, tiny).max(initial=0.0))
 
 
-def compare_with_differences(analytic, f, x, scale, eps=STEP):
+def compare_with_differences(analytic, f, x, scale, eps=STEP, entries=None):
     """Relative error of ``analytic`` (d f / d x) against central differences, elementwise,
-    with the floor ``rounding_floor(scale, eps)`` and the kink retry described above."""
-    numeric = numerical_gradient(f, x, eps)
-    errors = elementwise_errors(analytic, numeric, rounding_floor(scale, eps)).reshape(-1)
+    with the floor ``rounding_floor(scale, eps)`` and the kink retry described above; with
+    ``entries`` (flat indices), over those entries only (for inputs too big to difference
+    whole)."""
+    entries = np.arange(x.size) if entries is None else np.asarray(entries)
+    numeric = numerical_gradient(f, x, eps, entries).reshape(-1)[entries]
+    analytic = np.asarray(analytic).reshape(-1)[entries]
+    errors = elementwise_errors(analytic, numeric, rounding_floor(scale, eps))
     missed = np.flatnonzero(errors >= TOLERANCE)
     if missed.size:
         small = eps / KINK_RETRY_RATIO
         floor = rounding_floor(scale, small)
-        numeric_small = numerical_gradient(f, x, small, missed).reshape(-1)[missed]
-        kink = elementwise_errors(numeric.reshape(-1)[missed], numeric_small, floor) >= TOLERANCE
-        again = elementwise_errors(np.asarray(analytic).reshape(-1)[missed], numeric_small, floor)
+        numeric_small = numerical_gradient(f, x, small, entries[missed]).reshape(-1)[entries[missed]]
+        kink = elementwise_errors(numeric[missed], numeric_small, floor) >= TOLERANCE
+        again = elementwise_errors(analytic[missed], numeric_small, floor)
         errors[missed[kink]] = again[kink]
     return float(errors.max(initial=0.0))
 
