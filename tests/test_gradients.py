@@ -136,3 +136,12 @@ def test_scores_are_what_the_module_says(graph_model):
     seed = rng(5).normal(size=conv.shape)
     np.testing.assert_allclose(gradients.gradient(graph_model, x, of="last_conv", seed=seed).value,
                                (seed * conv).sum(axis=(1, 2, 3)), rtol=1e-12)
+
+
+def test_the_numpy_reference_backend_gives_the_same_gradients(graph_model):
+    x = batch()
+    on_cpu = gradients.gradient(graph_model, x, 1, wrt=["input", "stem_relu"])
+    graph_model.to("numpy")
+    on_numpy = gradients.gradient(graph_model, x, 1, wrt=["input", "stem_relu"])
+    for a, b in zip(on_numpy.gradient, on_cpu.gradient):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
