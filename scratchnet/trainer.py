@@ -2,6 +2,7 @@
 arguments, History, callbacks and progress bar. A Model inherits them (as in Keras 3, the
 Trainer is kept apart from the graph); they only ask the model for ``_train_step``,
 ``_forward_outputs`` and its input and output shapes."""
+import contextlib
 import math
 
 import numpy as np
@@ -165,6 +166,9 @@ class Trainer:
         window = self._window
         if window is None:         # a stream: the ranks' batches laid end to end, in rank order
             counts = ranks.counts(n)
+            if not any(counts):    # every image of this batch unreadable on every rank: no step
+                self._step_samples = 0
+                return 0.0, None
             window = (sum(counts[:ranks.rank]), sum(counts))
             some_empty = min(counts) == 0
             source = next(rank for rank, count in enumerate(counts) if count)
@@ -196,7 +200,7 @@ class Trainer:
         if tape is not None:
             apply_state_updates(tape)
         if some_empty:     # ranks without samples drew no dropout seeds: take a rank's that did
-            broadcast_random_state(ranks, source)
+            broadcast_random_state(ranks, source, self._all_layers())
         return loss_sum / total, out
 
     # ----- training -------------------------------------------------------------------
@@ -215,13 +219,22 @@ class Trainer:
         arguments; ``batch_size`` is each rank's share of the global batch."""
         self._require_compiled("fit")
         runtime.prepare(self.backend.name)
-        self._communicator = communicator_of(self.optimizer)
-        try:
+        with self._ranks_of_the_optimizer():
             return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                              shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
                              validation_batch_size, validation_freq)
+
+    @contextlib.contextmanager
+    def _ranks_of_the_optimizer(self):
+        """The ranks fit / evaluate / train_on_batch share while they run (None for one
+        process), put back as they were afterwards: an evaluate called by a callback of a
+        data-parallel fit leaves that fit data-parallel."""
+        previous = self._communicator, self._window
+        self._communicator, self._window = communicator_of(self.optimizer), None
+        try:
+            yield self._communicator
         finally:
-            self._communicator = None
+            self._communicator, self._window = previous
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
              class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
@@ -344,6 +357,8 @@ class Trainer:
                 call(hooks, "on_train_batch_end", step - 1, logs)
                 return logs, step
             n = data_adapter.num_samples(xb) if self._communicator is None else self._step_samples
+            if n == 0:                 # a global batch with no readable sample: skipped, as one process skips it
+                continue
             loss_sum += loss * n
             seen += n
             if out is not None:        # None on a rank whose share of the batch was empty
@@ -409,11 +424,8 @@ class Trainer:
         and all get the totals."""
         self._require_compiled("evaluate")
         runtime.prepare(self.backend.name)
-        self._communicator = communicator_of(self.optimizer)
-        try:
+        with self._ranks_of_the_optimizer():
             return self._evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
-        finally:
-            self._communicator = None
 
     def _evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
         verbose = 1 if verbose == "auto" else verbose
@@ -486,7 +498,10 @@ class Trainer:
 
     @blas_pinned_on_cpu
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch.
+        With a ``distributed.DistributedOptimizer`` every rank calls it, and the step is one
+        process's on the ranks' batches laid end to end (the loss is theirs; the metrics are
+        this rank's)."""
         self._require_compiled("train_on_batch")
         runtime.prepare(self.backend.name)
         xb, yb, wb = self._check_batch((x, y, sample_weight), "train_on_batch", class_weight)
@@ -494,7 +509,8 @@ class Trainer:
         wb = None if wb is None else self._to_device(wb)
         for metric in self._metrics:
             metric.reset()
-        loss, out = self._train_step(xb, yb, wb)
+        with self._ranks_of_the_optimizer():
+            loss, out = self._train_step(xb, yb, wb)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the loss became {loss}; the update was not applied")
         self._update_metrics(yb, out, wb)

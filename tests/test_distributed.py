@@ -152,14 +152,17 @@ def relative_difference(a, b):
 @pytest.mark.parametrize("model, samples, options, tolerance", [
     ("mnist", 4 * 64, ["--optimizer", "sgd", "--epochs", "1"], 1e-6),
     ("mnist", 4 * 64, ["--float64"], 1e-12),
-    ("dropout", 3 * 64 + 1, ["--float64"], 1e-12)],
-    ids=["mnist-model-float32-sgd", "mnist-model-float64-adam", "dropout-augmentation-and-an-empty-share"])
+    ("dropout", 3 * 64 + 1, ["--float64"], 1e-12),
+    ("dropout", 3 * 64 + 1, ["--float64", "--seeded", "--evaluate-in-callback"], 1e-12)],
+    ids=["mnist-model-float32-sgd", "mnist-model-float64-adam", "dropout-augmentation-and-an-empty-share",
+         "seeded-random-layers-and-evaluate-in-a-callback"])
 def test_two_ranks_train_as_one_process_at_the_doubled_batch(tmp_path, model, samples, options, tolerance):
     # float32: within the allreduce's rounding (SGD: Adam's first steps turn a gradient that
     # cancels to about zero into a full step of either sign, so float32 rounding differences
     # in such a gradient become differences of 2 * lr); float64 shows the steps are the same
     # computation, Adam included. 3 * 64 + 1 samples: the last global batch holds one
-    # sample, so rank 0's share of it is empty.
+    # sample, so rank 0's share of it is empty. The layers' own generators (given seeds) and an
+    # evaluate called from a callback in the middle of fit must not change that.
     one = run([JOB, tmp_path / "one.npz", model, 64, samples] + options)
     assert one.returncode == 0, one.stderr
     two = run([JOB, tmp_path / "two.npz", model, 32, samples, "--distributed"] + options, ranks=2)
@@ -299,6 +302,15 @@ def test_a_command_line_error_at_the_start_is_said_once_by_rank_0(tmp_path):
     assert done.stderr.strip() == (f"error: --out {tmp_path / 'taken'} is not empty; choose a new or empty folder "
                                    f"(nothing in it was changed)")
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+
+
+def test_image_iterators_shard_only_with_a_seed():
+    from scratchnet.preprocessing.image import ImageDataGenerator
+    x = np.zeros((10, 4, 4, 1), np.float32)
+    with pytest.raises(ValueError, match=r"every rank must shuffle and augment alike, so give this iterator a seed"):
+        ImageDataGenerator().flow(x, np.arange(10), batch_size=2).shard(0, 2)
+    ImageDataGenerator().flow(x, np.arange(10), batch_size=2, shuffle=False).shard(0, 2)   # no draws: no seed needed
+    ImageDataGenerator().flow(x, np.arange(10), batch_size=2, seed=1).shard(1, 2)
 
 
 def test_horovods_callbacks_are_named_with_what_does_their_work():

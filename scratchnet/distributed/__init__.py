@@ -18,12 +18,22 @@ optimizer; a model compiled with it makes ``fit`` (and ``evaluate``) collective:
   for those samples;
 - the gradients are summed with one fused Allreduce per step (one flat float buffer), so
   the update equals the single process's at the global batch, up to float rounding;
-- the loss, the metrics and the validation results are summed over the ranks (every rank
-  gets the same logs, so callbacks decide alike); progress bars print on rank 0 only, and
-  callbacks that write files (ModelCheckpoint, CSVLogger) run on rank 0 only.
+- each step's loss is the global batch's; at the end of each epoch the metrics and the
+  validation results are summed over the ranks, so every rank gets the same epoch logs and
+  epoch-level callbacks (EarlyStopping, ReduceLROnPlateau, checkpoints) decide alike. The
+  metrics in batch-level logs are each rank's own: a callback that stops training in the
+  middle of an epoch must not decide from them (the ranks would part, and the watchdog end
+  the job). Progress bars print on rank 0 only, and callbacks that write files
+  (ModelCheckpoint, CSVLogger) run on rank 0 only.
 
 BatchNormalization's moving statistics stay per rank, as in Horovod: each rank normalises
-with its own share's batch statistics, and the moving averages saved come from rank 0.
+with its own share's batch statistics, and the moving averages saved come from rank 0. The
+validation results then mix the ranks' statistics, so they describe rank 0's saved model
+only approximately.
+
+Image iterators (``flow``, ``flow_from_directory``) take ``.shard(rank, size)``; they need
+the same ``seed`` on every rank. Any other iterable of batches is taken as this rank's own
+share, the ranks' batches laid end to end making the global batch.
 
 A rank that raises ends the whole job (``init`` installs the hook); a collective that waits
 longer than the timeout (default 300 s, $SCRATCHNET_DISTRIBUTED_TIMEOUT) ends it too.

@@ -76,11 +76,14 @@ def broadcast_training_state(model, communicator, root=0):
             _flat_broadcast(communicator, arrays, root, "the broadcast of the optimizer state")
         else:
             optimizer.slots = None
-    broadcast_random_state(communicator, root)
+    broadcast_random_state(communicator, root, model._all_layers())
 
 
-def broadcast_random_state(communicator, root=0):
-    """Rank ``root``'s state of scratchnet's random generator on every rank."""
-    state = communicator.broadcast_json(config.rng().bit_generator.state, root,
-                                        "the broadcast of the random generator")
-    config.rng().bit_generator.state = state
+def broadcast_random_state(communicator, root=0, layers=()):
+    """Rank ``root``'s state of scratchnet's random generator on every rank, and of the own
+    generators of ``layers`` that have one (a Dropout or augmentation layer given a seed)."""
+    generators = [config.rng()] + [layer._rng for layer in layers if getattr(layer, "_rng", None) is not None]
+    states = communicator.broadcast_json([g.bit_generator.state for g in generators], root,
+                                         "the broadcast of the random generators")
+    for generator, state in zip(generators, states):
+        generator.bit_generator.state = state

@@ -332,6 +332,9 @@ class _EpochSchedule:
         must use the same seed. Returns the iterator."""
         if not (isinstance(ranks, int) and ranks >= 1 and isinstance(rank, int) and 0 <= rank < ranks):
             raise ValueError(f"shard(rank, ranks) needs 0 <= rank < ranks, got rank={rank!r}, ranks={ranks!r}")
+        if ranks > 1 and self._seed_given is None and (self.shuffle or self.generator.augments):
+            raise ValueError("shard(): every rank must shuffle and augment alike, so give this iterator a seed "
+                             "(flow(..., seed=N) or flow_from_directory(..., seed=N)), the same on every rank")
         self._rank, self._ranks = rank, ranks
         self.reset()
         return self
@@ -379,6 +382,7 @@ class NumpyArrayIterator(_EpochSchedule):
         self.x, self.y, self.generator = x, y, generator
         self.batch_size, self.shuffle = batch_size, shuffle
         self.n = len(x)
+        self._seed_given = seed
         self._seed = seed if seed is not None else int(np.random.default_rng().integers(2**31))
         self.epoch = 0
         self._order, self._position = None, 0
@@ -440,6 +444,7 @@ class DirectoryIterator(_EpochSchedule):
         self._lock = threading.Lock()
         # every epoch's order and augmentations derive from (seed, epoch): reproducible, and a
         # resumed run picks up exactly where it stopped (set_epoch)
+        self._seed_given = seed
         self._seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2**62))
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="scratchnet-images")
         self.prefetch = prefetch

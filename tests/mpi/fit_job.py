@@ -16,18 +16,29 @@ from scratchnet import callbacks, distributed, layers, models, optimizers
 from scratchnet.train import mnist_model
 
 
-def model_named(name):
+def model_named(name, seeded=False):
     if name == "mnist":
         return mnist_model()
-    if name == "dropout":        # per-sample random draws: dropout and augmentation
+    if name == "dropout":        # per-sample random draws: dropout and augmentation (with generators of their own)
         return models.Sequential([
-            layers.Input((28, 28, 1)), layers.RandomTranslation(0.1, 0.1), layers.Conv2D(8, 3, activation="relu"),
-            layers.MaxPooling2D(2), layers.Dropout(0.4), layers.Flatten(), layers.Dense(10, activation="softmax")])
+            layers.Input((28, 28, 1)), layers.RandomTranslation(0.1, 0.1, seed=4 if seeded else None),
+            layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Dropout(0.4, seed=3 if seeded else None), layers.Flatten(), layers.Dense(10, activation="softmax")])
     if name == "wider":          # another architecture: a mismatched job
         model = mnist_model()
         return models.Sequential(model.layers[:-2] + [layers.Dense(65, activation="relu"),
                                                       layers.Dense(10, activation="softmax")])
     raise ValueError(name)
+
+
+class EvaluateEachEpoch(callbacks.Callback):
+    """model.evaluate from a callback in the middle of fit, as Keras code does."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.results = x, y, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.results.append(self.model.evaluate(self.x, self.y, batch_size=16, verbose=0))
 
 
 class Fault(callbacks.Callback):
@@ -59,6 +70,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     parser.add_argument("--float64", action="store_true")
+    parser.add_argument("--seeded", action="store_true", help="the dropout model's random layers get seeds")
+    parser.add_argument("--evaluate-in-callback", action="store_true")
     args = parser.parse_args()
     if args.float64:
         scratchnet.set_floatx("float64")
@@ -67,7 +80,7 @@ def main():
     y = data.integers(0, 10, args.samples + 50)
     x[np.arange(len(y)), y, y, 0] += 3.0          # a learnable signal
     scratchnet.set_random_seed(7)
-    model = model_named(args.model)
+    model = model_named(args.model, args.seeded)
     optimizer = optimizers.Adam(1e-3) if args.optimizer == "adam" else optimizers.SGD(0.05, momentum=0.9)
     if args.distributed:
         optimizer = distributed.DistributedOptimizer(optimizer)
@@ -75,12 +88,16 @@ def main():
             model = model_named("mnist")
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     hooks = [Fault(args.fault)] if args.fault in ("kill", "raise", "hang") else []
+    if args.evaluate_in_callback:
+        hooks.append(EvaluateEachEpoch(x[args.samples:], y[args.samples:]))
     n = args.samples - (64 if args.fault == "fewer" and distributed.rank() == 1 else 0)   # another data set
     history = model.fit(x[:n], y[:n], batch_size=args.batch, epochs=args.epochs,
                         validation_data=(x[args.samples:], y[args.samples:]), verbose=0, callbacks=hooks)
     evaluated = model.evaluate(x[args.samples:], y[args.samples:], batch_size=8, verbose=0)
     if not args.distributed or distributed.rank() == 0:
-        np.savez(args.out, *model.get_weights(), history=json.dumps(dict(history.history, evaluated=evaluated)))
+        evaluations = {"in_callback": hooks[-1].results} if args.evaluate_in_callback else {}
+        np.savez(args.out, *model.get_weights(),
+                 history=json.dumps(dict(history.history, evaluated=evaluated, **evaluations)))
 
 
 if __name__ == "__main__":
