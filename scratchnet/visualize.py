@@ -16,12 +16,16 @@ def conv_layers(model):
 
 
 def last_conv_layer(model):
-    """The name of the model's last convolutional layer (where Grad-CAM looks), or an error."""
-    convs = conv_layers(model)
-    if not convs:
-        raise ValueError(f"Grad-CAM needs a convolutional layer, and model {model.name!r} has none (its layers: "
-                         f"{[layer.name for layer in model.layers]})")
-    return convs[-1].name
+    """The name of the model's last convolutional layer (where Grad-CAM looks): a top-level
+    convolution, or a nested model (a pretrained base used as one layer) whose output is
+    image-shaped, whichever comes last; or an error."""
+    for layer in reversed(model.layers):
+        if isinstance(layer, CONVOLUTIONS):
+            return layer.name
+        if isinstance(layer, models.Model) and len(layer.output_shape) == 4:
+            return layer.name
+    raise ValueError(f"Grad-CAM needs a convolutional layer, and model {model.name!r} has none (its layers: "
+                     f"{[layer.name for layer in model.layers]})")
 
 
 def feature_maps(model, x, names=None):
@@ -41,7 +45,8 @@ def _class_seed(model, x, class_index):
     probabilities = model.predict(x, verbose=0)
     n, units = probabilities.shape[0], probabilities.shape[-1]
     if units == 1:
-        chosen = (probabilities[:, 0] > 0.5).astype(int) if class_index is None else \
+        middle = 0.5 if _has_output_activation(model) else 0.0     # a probability, or a logit
+        chosen = (probabilities[:, 0] > middle).astype(int) if class_index is None else \
             np.broadcast_to(np.asarray(class_index), (n,))
         if not np.isin(chosen, (0, 1)).all():
             raise ValueError(f"a one-unit output has classes 0 and 1; got class_index {class_index!r}")
@@ -87,11 +92,13 @@ def grad_cam(model, x, class_index=None, layer=None):
 
 
 def overlay(image, heatmap, alpha=0.4, colormap="jet"):
-    """An RGB uint8 picture: ``heatmap`` (h, w) in [0, 1] resized to ``image`` (H, W, C or
-    H, W; values in [0, 1] or [0, 255]), coloured and laid over it."""
+    """An RGB uint8 picture: ``heatmap`` (h, w) in [0, 1] resized to ``image`` (H, W, 1, 3
+    or 4 channels, or H, W; values in [0, 1] or [0, 255]), coloured and laid over it."""
     from matplotlib import colormaps
     from PIL import Image
     image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[-1] == 4:      # RGBA: the colours, without the alpha
+        image = image[..., :3]
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 2:

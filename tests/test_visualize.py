@@ -138,3 +138,24 @@ def test_predict_explain_writes_a_grad_cam_overlay_beside_each_image(trained, tm
     assert predict.main([str(tmp_path / "dense.npz"), str(photo), "--explain"]) == 2
     assert re.fullmatch(r"error: --explain: Grad-CAM needs a convolutional layer, and model 'sequential_\d+' has none "
                         r"\(its layers: \['flatten(_\d+)?', 'dense(_\d+)?'\]\)", capsys.readouterr().err.strip())
+
+
+def test_overlay_takes_rgba_and_grad_cam_finds_a_nested_base_and_reads_a_logit():
+    rgba = np.random.default_rng(0).random((10, 12, 4))
+    assert visualize.overlay(rgba, np.ones((3, 3))).shape == (10, 12, 3)
+    scratchnet.set_random_seed(3)
+    base = models.Sequential([layers.Input((8, 8, 3)), layers.Conv2D(4, 3, activation="relu")], name="base")
+    inputs = layers.Input((8, 8, 3))
+    outputs = layers.Dense(1)(layers.GlobalAveragePooling2D()(base(inputs)))      # a logit, as Keras 3's tutorial
+    model = models.Model(inputs, outputs)
+    assert visualize.last_conv_layer(model) == "base"
+    x = np.random.default_rng(1).random((4, 8, 8, 3)).astype(np.float32)
+    head = model.layers[-1]
+    head.params["kernel"][...] = np.random.default_rng(2).normal(0, 1e-2, head.params["kernel"].shape)
+    head.params["bias"][...] = 0.3            # logits about 0.3: class 1 (a probability of 0.57), not class 0
+    logit = model.predict(x, verbose=0)[:, 0]
+    assert ((logit > 0) & (logit < 0.5)).all()
+    heat = visualize.grad_cam(model, x)
+    np.testing.assert_array_equal(heat, visualize.grad_cam(model, x, class_index=1))
+    assert not np.allclose(heat, visualize.grad_cam(model, x, class_index=0))
+    assert heat.shape == (4, 6, 6)
