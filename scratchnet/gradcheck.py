@@ -172,6 +172,6 @@ def check_model(model, x, y, eps=STEP, seed=0):
         loss, grads, dx = model.compute_gradients(x, y, need_dx=True)
         grads, dx = [g.copy() for g in grads], dx.copy()
         errors = {"x": compare_with_differences(dx, f, x, abs(loss), eps)}
-        for (layer, key), grad in zip(model._trainable_pairs(), grads):
+        for (layer, key), grad in zip(model.trained_weight_pairs(), grads):
             errors[f"{layer.name}/{key}"] = compare_with_differences(grad, f, layer.params[key], abs(loss), eps)
     return errors

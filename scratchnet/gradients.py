@@ -36,6 +36,7 @@ import numpy as np
 
 from .arrays import module_of, to_host
 from .graph import Graph, run_backward, run_forward
+from .training import inputs as inputs_module
 
 INPUT = "input"
 
@@ -136,9 +137,9 @@ def gradient(model, x, target=None, *, of="output", wrt=INPUT, seed=None, logits
     layer's name (its activation), or a list of them. ``training=True`` runs dropout and
     BatchNormalization as in training (batch statistics; nothing is stored). Runs on the
     model's backend; returns a ``Gradients`` of host arrays."""
-    model._require_graph("gradients.gradient")
+    model.require_graph("gradients.gradient")
     what = "gradients.gradient"
-    x = model._check_x(x, "x")
+    x = inputs_module.check_x(model, x, "x")
     source = tensor_of(model, of, f"{what}: of={of!r}")
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not names:
@@ -153,7 +154,7 @@ def gradient(model, x, target=None, *, of="output", wrt=INPUT, seed=None, logits
                              f"layer must have one (of='output')")
         plain = source.node.layer.without_activation()
         layer_for = lambda node: plain if node is source.node else node.layer  # noqa: E731
-    inputs = [model._to_device(a) for a in (x if isinstance(x, list) else [x])]
+    inputs = [inputs_module.to_device(model, a) for a in (x if isinstance(x, list) else [x])]
     outs, tape = run_forward(graph, inputs, training=training, layer_for=layer_for)
     d_source, value = _score_seed(outs[0], target, seed, f"{what}: of={of!r}")
     capture = {id(t): None for t in inner}
@@ -189,13 +190,13 @@ def score_with(model, x, target=None, *, of="output", replace=None, seed=None, l
     """The scores ``gradient`` differentiates, with the activation of layer ``replace[0]``
     replaced by the array ``replace[1]``: what a finite-difference check of a gradient with
     respect to an activation evaluates. Host arrays in, (N,) scores out."""
-    model._require_graph("gradients.score_with")
-    x = model._check_x(x, "x")
+    model.require_graph("gradients.score_with")
+    x = inputs_module.check_x(model, x, "x")
     source = tensor_of(model, of, f"score_with: of={of!r}")
     swapped = tensor_of(model, replace[0], "score_with: replace") if replace is not None else None
     graph = _graph_for(model, source, [swapped] if swapped is not None else [])
     plain = source.node.layer.without_activation() if logits else None
-    forced = model._to_device(np.asarray(replace[1], dtype=model.dtype)) if replace is not None else None
+    forced = inputs_module.to_device(model, np.asarray(replace[1], dtype=model.dtype)) if replace is not None else None
 
     def layer_for(node):
         layer = plain if logits and node is source.node else node.layer
@@ -203,7 +204,7 @@ def score_with(model, x, target=None, *, of="output", replace=None, seed=None, l
             return _Constant(layer, forced)
         return layer
 
-    inputs = [model._to_device(a) for a in (x if isinstance(x, list) else [x])]
+    inputs = [inputs_module.to_device(model, a) for a in (x if isinstance(x, list) else [x])]
     outs, _ = run_forward(graph, inputs, training=training, layer_for=layer_for, keep_tape=False)
     return _score_seed(outs[0], target, seed, "score_with")[1]
 

@@ -7,19 +7,18 @@ both; the loops of fit / evaluate / predict come from ``scratchnet.trainer``.
     outputs = Dense(10, activation="softmax")(Flatten()(x))
     model = Model(inputs, outputs)
 """
-import warnings
-
 import numpy as np
 
 from . import backend as backend_module
-from . import config, losses, metrics as metrics_module, optimizers
+from . import config
 from .arrays import as_tensor, module_of, to_module
-from .graph import (Graph, GraphError, Node, SymbolicTensor, apply_state_updates, flatten_tensors, run_backward,
-                    run_forward)
+from .graph import Graph, GraphError, Node, SymbolicTensor, apply_state_updates, flatten_tensors, run_backward, \
+    run_forward
 from .layers.base import Layer, shape_text, unique_name
 from .layers.core import InputLayer
 from .threads import blas_pinned_on_cpu
-from .trainer import Trainer, TrainingDiverged
+from .training import Trainer, TrainingDiverged
+from .training import inputs as inputs_module
 
 __all__ = ["Model", "Sequential", "TrainingDiverged", "GraphError", "load_model"]
 
@@ -29,15 +28,15 @@ class Model(Trainer, Layer):
     model can be called inside another model."""
 
     training_by_default = None      # a call that does not say passes that on: each layer decides
+    is_model = True
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         super().__init__(name=name or unique_name("functional" if inputs is not None else "model"), **kwargs)
         self.optimizer = self.loss = None
         self.compiled = False
+        self.metric_specs = []          # compile's metrics and weighted_metrics
         self.history = None
         self.stop_training = False
-        self._metrics = None
-        self._metric_names = []
         self._graph = None
         self.saved_extra = {}
         if inputs is not None or outputs is not None:
@@ -49,7 +48,7 @@ class Model(Trainer, Layer):
         self._graph = graph
         self._single_input = not isinstance(nested_inputs, (list, tuple, dict))
         self._single_output = not isinstance(nested_outputs, (list, tuple, dict))
-        self._sample_input_shape = self._input_shapes()[0] if self._single_input else self._input_shapes()
+        self._sample_input_shape = self.input_shapes()[0] if self._single_input else self.input_shapes()
         outputs = [tuple(t.shape[1:]) for t in graph.outputs]
         self._sample_output_shape = outputs[0] if self._single_output else outputs
         self.built = True
@@ -100,41 +99,49 @@ class Model(Trainer, Layer):
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}.")
 
-    def _require_graph(self, what):
+    @property
+    def graph(self):
+        """The Graph this model runs (None for a Sequential model without an input shape yet)."""
+        return self._graph
+
+    def require_graph(self, what):
         if self._graph is None:
             raise ValueError(f"model {self.name!r} has not been built, so it has no {what} yet: give the first "
                              f"layer input_shape=(...), start with Input(shape=(...)), or call build() or fit()")
 
     @property
     def inputs(self):
-        self._require_graph("inputs")
+        self.require_graph("inputs")
         return list(self._graph.inputs)
 
     @property
     def outputs(self):
-        self._require_graph("outputs")
+        self.require_graph("outputs")
         return list(self._graph.outputs)
 
     @property
     def input(self):
-        self._require_graph("input")
+        self.require_graph("input")
         return self._graph.inputs[0] if self._single_input else list(self._graph.inputs)
 
     @property
     def output(self):
-        self._require_graph("output")
+        self.require_graph("output")
         return self._graph.outputs[0] if self._single_output else list(self._graph.outputs)
 
-    def _input_shapes(self):
+    def input_shapes(self):
+        """The per-sample shape of each input."""
         return [tuple(t.shape[1:]) for t in self._graph.inputs]
 
-    def _single_output_shape(self, method):
+    def single_output_shape(self, method):
+        """The per-sample shape of the one output (``method`` names who needs there to be one)."""
         if len(self._graph.outputs) != 1:
             raise NotImplementedError(f"{method}() on a model with {len(self._graph.outputs)} outputs is not "
                                       f"supported yet; predict() and calling the model are")
         return self._graph.outputs[0].shape[1:]
 
-    def _build_from_data(self, x_shape):
+    def build_from_data(self, x_shape):
+        """Build the graph for data of ``x_shape`` (a Sequential model without an input shape)."""
         raise ValueError(f"model {self.name!r} has no graph")
 
     # ----- the model as a layer ---------------------------------------------------------
@@ -142,7 +149,7 @@ class Model(Trainer, Layer):
 
     def forward(self, inputs, training=False):
         """(outputs, tape): the model called inside another model."""
-        self._require_graph("forward pass")
+        self.require_graph("forward pass")
         values = inputs if isinstance(inputs, list) else [inputs]
         outs, tape = run_forward(self._graph, values, training=training)
         return (outs if len(outs) > 1 else outs[0]), tape
@@ -156,7 +163,7 @@ class Model(Trainer, Layer):
         apply_state_updates(ctx)
 
     def compute_output_shape(self, input_shape):
-        self._require_graph("output shape")
+        self.require_graph("output shape")
         return self._sample_output_shape
 
     def resize_input(self, shape):
@@ -190,11 +197,11 @@ class Model(Trainer, Layer):
                              f"{got if got is not None else shape_text(shape)}{hint}")
 
     def ensure_built(self, input_shape, got=None):
-        self._require_graph("input shape")
+        self.require_graph("input shape")
         self.check_input_shape(input_shape, got)
 
     def _call_symbolic(self, inputs, tensors, training=None):
-        self._require_graph("graph")
+        self.require_graph("graph")
         shapes = [tuple(t.shape[1:]) for t in tensors]
         self.check_input_shape(shapes if len(shapes) > 1 else shapes[0])
         outputs = [SymbolicTensor(t.shape, t.dtype, name=f"{self.name}/output_{i}")
@@ -212,8 +219,8 @@ class Model(Trainer, Layer):
     def _call_on_arrays(self, inputs, training):
         from . import runtime
         runtime.prepare(self.backend.name)
-        x = self._check_x(inputs)
-        out, tape = self._forward_outputs(self._to_device(x), training=training, keep_tape=bool(training))
+        x = inputs_module.check_x(self, inputs)
+        out, tape = self.run_graph(inputs_module.to_device(self, x), training=training, keep_tape=bool(training))
         if training:   # a training call updates moving statistics, as in Keras
             apply_state_updates(tape)
         return as_tensor(out)
@@ -244,13 +251,21 @@ class Model(Trainer, Layer):
                 pairs += layer.weight_pairs(trainable, effective)
         return pairs
 
-    @property
-    def params(self):
-        return {}
+    def all_layers(self):
+        """This model and every layer inside it, nested models' layers included."""
+        yield self
+        for layer in self.layers:
+            if getattr(layer, "is_model", False):
+                yield from layer.all_layers()
+            else:
+                yield layer
 
-    @params.setter
-    def params(self, value):
-        pass
+    def trained_weight_pairs(self):
+        """The weights a training step updates: those fixed at compile (or, before compile,
+        those trainable now)."""
+        if self.compiled and self._graph is not None:
+            return self.compile_state().trained_pairs
+        return self.weight_pairs(trainable=True)
 
     def get_weights(self):
         return [np.array(w) for w in (to_host_copy(layer.params[n]) for layer, n in self.weight_pairs())]
@@ -302,131 +317,6 @@ class Model(Trainer, Layer):
     def dtype(self, value):
         self._dtype = config.float_dtype(value, f"the dtype of model {self.name!r}")
 
-    # ----- compile --------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
-        """Choose the optimizer, the loss and the metrics, by name or instance. Which weights
-        train is fixed here: change ``trainable`` later and compile again (as in Keras).
-        ``weighted_metrics`` are metrics that count each sample by its sample weight (those in
-        ``metrics`` do not)."""
-        for name in [k for k in kwargs if k in _NO_OP_SWITCHES]:
-            value = kwargs.pop(name)
-            if name not in _NOTED_SWITCHES:
-                _NOTED_SWITCHES.add(name)
-                warnings.warn(f"compile({name}={value!r}) does nothing in scratchnet: {_NO_OP_SWITCHES[name]}",
-                              stacklevel=2)
-        unsupported = {k: v for k, v in kwargs.items() if v is not None}
-        if unsupported:
-            raise TypeError(f"compile() does not support {sorted(unsupported)} (scratchnet trains one loss); it "
-                            f"takes optimizer, loss, metrics, weighted_metrics")
-        if loss is None:
-            raise ValueError(f"compile() needs a loss; expected one of "
-                             f"{sorted(losses._CLASSES)} or a Loss instance")
-        optimizer = optimizers.get(optimizer)
-        if optimizer.slots is not None and self._graph is not None and \
-                len(optimizer.slots) != len(self.weight_pairs(trainable=True)):
-            raise ValueError(f"this {type(optimizer).__name__} already holds state for {len(optimizer.slots)} "
-                             f"weights, but model {self.name!r} now trains {len(self.weight_pairs(trainable=True))}; "
-                             f"compile with a new optimizer (e.g. optimizer='adam') after changing `trainable`")
-        loss = losses.get(loss)
-        for argument, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
-            if value is not None and not isinstance(value, (list, tuple)):
-                raise TypeError(f"compile({argument}=...) takes a list (e.g. ['accuracy']), got "
-                                f"{type(value).__name__}")
-        metric_names = [metrics_module.MetricSpec(m) for m in metrics or []] + \
-                       [metrics_module.MetricSpec(m, weighted=True) for m in weighted_metrics or []]
-        for spec in metric_names:
-            metrics_module.get(spec.identifier, loss, (1,))  # fail now on unknown names
-        if self._graph is not None and metric_names and len(self._graph.outputs) != 1:
-            raise NotImplementedError(f"metrics on a model with {len(self._graph.outputs)} outputs are not "
-                                      f"supported yet; compile it without metrics")
-        # nothing above changed the model; from here on nothing can fail
-        previous = {k: getattr(self, k, None) for k in ("optimizer", "loss", "_metric_names", "compiled",
-                                                         "_metrics", "_head_node", "_compiled_pairs")}
-        self.optimizer, self.loss, self._metric_names = optimizer, loss, metric_names
-        self.compiled, self._metrics, self._head_node, self._compiled_pairs = True, None, None, None
-        if self._graph is not None:
-            try:
-                self._settle_head()
-            except Exception:
-                for key, value in previous.items():
-                    setattr(self, key, value)
-                raise
-
-    def _settle_head(self):
-        """Decide, once the graph exists: the weights that train, whether the output's
-        sigmoid/softmax fuses into the loss (which then takes logits), and the metrics."""
-        if self._compiled_pairs is not None:
-            return
-        self._require_graph("output")
-        self._compiled_pairs = self.weight_pairs(trainable=True)
-        self._compiled_trainable = self._trainable_state()
-        output = self._graph.outputs[0]
-        layer = output.node.layer if output.node is not None else None
-        activation = getattr(layer, "activation", None)
-        self._fused = (len(self._graph.outputs) == 1 and not self.loss.from_logits
-                       and self.loss.fused_activation is not None and activation is not None
-                       and activation.name == self.loss.fused_activation and not isinstance(layer, Model))
-        self._head_node = output.node if self._fused else None
-        self._logits = self._fused or self.loss.from_logits
-        self._metrics = metrics_module.compiled(self._metric_names, self.loss, self._single_output_shape("fit"))
-
-    def _trainable_state(self):
-        return {layer: layer.trainable for layer in self._all_layers()}
-
-    def _all_layers(self):
-        yield self
-        for layer in self.layers:
-            if isinstance(layer, Model):
-                yield from layer._all_layers()
-            else:
-                yield layer
-
-    def _check_trainable_unchanged(self):
-        """Keras's warning when ``trainable`` changed since compile(): the change waits for
-        the next compile, which decides what trains (said once per change)."""
-        now = self._trainable_state()
-        changed = [layer.name for layer, value in now.items() if self._compiled_trainable.get(layer) != value]
-        if changed:
-            warnings.warn(f"A layer's `trainable` state has changed since the model was compiled; the change "
-                          f"takes effect only when the model is compiled again. Recompile the model (e.g. "
-                          f"`model.compile(...)`) before calling `fit()` so that it does. Changed layers: "
-                          f"{changed}", UserWarning, stacklevel=5)
-            self._compiled_trainable = now
-
-    # ----- running the graph --------------------------------------------------------------
-    def _forward_outputs(self, x, training=False, head=False, training_step=False, keep_tape=True):
-        """(output or list of outputs, tape). ``head`` runs the compiled head (logits when the
-        loss fuses the output activation); a ``training_step`` first checks that what trains
-        is what compile fixed."""
-        values = x if isinstance(x, list) else [x]
-        layer_for = None
-        if head and self.compiled:
-            self._settle_head()
-            if self._head_node is not None:
-                head_node, head_layer = self._head_node, self._head_node.layer.without_activation()
-                layer_for = lambda node: head_layer if node is head_node else node.layer  # noqa: E731
-        if training_step and self.compiled:
-            self._check_trainable_unchanged()
-        outs, tape = run_forward(self._graph, values, training=training, layer_for=layer_for, keep_tape=keep_tape)
-        return (outs[0] if len(outs) == 1 else outs), tape
-
-    def _backward_outputs(self, tape, grad, need_dx=False):
-        grads = grad if isinstance(grad, list) else [grad]
-        return run_backward(self._graph, tape, grads, need_input_grads=need_dx)
-
-    def _trainable_params_and_grads(self, grads):
-        pairs = self._compiled_pairs
-        params = [layer.params[name] for layer, name in pairs]
-        gradients = [grads[(layer, name)] if (layer, name) in grads else module_of(p).zeros_like(p)
-                     for (layer, name), p in zip(pairs, params)]
-        return params, gradients
-
-    def _trainable_pairs(self):
-        """The weights a training step updates: those fixed at compile (or, before compile,
-        those trainable now)."""
-        pairs = getattr(self, "_compiled_pairs", None)
-        return pairs if pairs is not None else self.weight_pairs(trainable=True)
-
     # ----- saving and description --------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Write the model to one file, atomically, in the format its name ends with:
@@ -455,21 +345,11 @@ class Model(Trainer, Layer):
         """Keras's table: each layer, its output shape, its parameter count and, for a
         graph, the layers it is connected to."""
         from .summary import summarize
-        self._require_graph("summary")
+        self.require_graph("summary")
         print_fn(summarize(self))
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers>"
-
-
-# Keras's compile switches about how it runs, not what it computes: accepted, noted once
-_NO_OP_SWITCHES = {
-    "jit_compile": "there is no XLA here; the kernels are compiled by Numba once, ahead of the first step",
-    "run_eagerly": "every step already runs eagerly, layer by layer",
-    "steps_per_execution": "each step is its own call; there is no graph to batch steps into",
-    "auto_scale_loss": "there is no mixed precision to scale the loss for",
-}
-_NOTED_SWITCHES = set()
 
 
 def _with_batch(shape):
@@ -560,7 +440,7 @@ class Sequential(Model):
             x = layer(x)
             self._own_nodes.append(x.node)
         self._set_graph(Graph([self._input_layer.output], [x]))
-        self._compiled_pairs = None if self.compiled else getattr(self, "_compiled_pairs", None)
+        self.forget_compile_state()     # what trains and the head are decided again for the new graph
 
     def __call__(self, inputs, training=None):
         # a model not yet built takes its input shape from what it is first called on, as in Keras
@@ -596,7 +476,7 @@ class Sequential(Model):
                 self._graph, self.built = None, False
             raise
 
-    def _build_from_data(self, x_shape):
+    def build_from_data(self, x_shape):
         self.build((None,) + tuple(x_shape[1:]))
 
     @property

@@ -226,7 +226,7 @@ def test_a_subclass_of_a_built_in_loss_with_its_own_math_uses_it_and_keras_style
     model = sn.Sequential([sn.Input((5,)), layers.Dense(2, activation="sigmoid")])
     model.compile("sgd", Named(), metrics=["mae", "binary_accuracy"])   # outputs pass through as they are
     model.fit(np.ones((4, 5)), np.ones((4, 2)), verbose=0)
-    assert not model._fused
+    assert not model.compile_state().fused
 
     class OnlyCall(losses.MeanSquaredError):
         def call(self, y_true, y_pred):
@@ -265,7 +265,7 @@ def test_binary_accuracy_on_a_softmax_head_and_a_metric_instance_reused():
     assert ours.evaluate(x, y, verbose=0)[1] == pytest.approx(theirs.evaluate(x, y, verbose=0)[1]) == 1.0
     shared = metrics.CategoricalAccuracy()
     ours.compile("sgd", "categorical_crossentropy", metrics=[shared], weighted_metrics=[shared])
-    assert [m.name for m in ours._metrics] == ["categorical_accuracy", "weighted_categorical_accuracy"]
+    assert [m.name for m in ours.metrics] == ["categorical_accuracy", "weighted_categorical_accuracy"]
     assert shared.weighted is False and shared.name == "categorical_accuracy"     # the user's object is untouched
 
 

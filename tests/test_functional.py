@@ -39,7 +39,7 @@ def test_a_functional_model_trains_and_predicts():
     history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_data=(x[:16], y[:16]))
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert model.predict(x).shape == (48, 3) and model._fused
+    assert model.predict(x).shape == (48, 3) and model.compile_state().fused
     assert [type(l).__name__ for l in model.layers][:2] == ["InputLayer", "Conv2D"]
 
 
@@ -219,10 +219,10 @@ def test_dict_inputs_are_matched_by_input_name():
 def test_a_failed_compile_leaves_the_model_as_it_was():
     model = models.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    before = (model.optimizer, model.loss, model._logits, model._fused)
+    before = (model.optimizer, model.loss, model.compile_state())
     with pytest.raises(ValueError):
         model.compile(optimizer="sgd", loss="mse", metrics=["no_such_metric"])
-    assert (model.optimizer, model.loss, model._logits, model._fused) == before
+    assert (model.optimizer, model.loss, model.compile_state()) == before
     x = layers.Input(shape=(4,))
     two = Model(x, [layers.Dense(1)(x), layers.Dense(2)(x)])
     with pytest.raises(NotImplementedError, match="metrics on a model with 2 outputs"):

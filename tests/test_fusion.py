@@ -191,7 +191,7 @@ def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch)
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
         if not fused_kernels:
             monkeypatch.setattr(model.backend, "conv2d_maxpool_forward", None)
-        out, tape = model._forward_outputs(x, training=True)
+        out, tape = model.run_graph(x, training=True)
         assert [ctx[0] for node, _, ctx in tape if isinstance(node, FusedNode)] == \
             (["fused", "fused"] if fused_kernels else ["layers", "layers"])
         model.train_on_batch(x, y)

@@ -127,8 +127,8 @@ def test_images_without_their_channel_axis_are_taken_as_keras_3_takes_them():
 
 
 def test_keras_only_compile_switches_are_accepted_with_one_note(recwarn):
-    from scratchnet import models as m
-    m._NOTED_SWITCHES.clear()
+    from scratchnet.training import trainer
+    trainer._NOTED_SWITCHES.clear()
     model = keras_like.Sequential([keras_like.layers.Input((3,)), keras_like.layers.Dense(1)])
     with pytest.warns(UserWarning, match=r"compile\(jit_compile=True\) does nothing in scratchnet: there is no XLA"):
         model.compile("adam", "mse", jit_compile=True, steps_per_execution=4)

@@ -280,7 +280,7 @@ def test_whole_model_gradients(backend_name, loss, last_activation, make_y, n, s
     model.compile(optimizer="sgd", loss=loss)
     errors = gradcheck.check_model(model, rng.standard_normal((n, 7, 7, 2)), make_y(rng, n), seed=seed)
     assert max(errors.values()) < 1e-6, errors
-    assert model._fused == (loss != "mse")
+    assert model.compile_state().fused == (loss != "mse")
 
 
 def test_batch_logs_kept_by_a_callback_show_their_own_batch():

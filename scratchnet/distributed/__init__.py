@@ -40,8 +40,11 @@ longer than the timeout (default 300 s, $SCRATCHNET_DISTRIBUTED_TIMEOUT) ends it
 """
 import sys
 
-from ..data_adapter import shard_bounds
+from ..optimizers import get as get_optimizer
+from ..training.data_adapter import shard_bounds
 from .communicator import Communicator, DistributedError
+from .state import broadcast_training_state
+from .strategy import DataParallelStrategy
 
 __all__ = ["init", "rank", "size", "local_rank", "local_rank_and_size", "is_root", "DistributedOptimizer", "broadcast_model",
            "Communicator", "DistributedError", "shard_bounds", "world"]
@@ -98,22 +101,20 @@ def DistributedOptimizer(optimizer, communicator=None):   # noqa: N802 (Horovod'
     describes; ``apply_gradients`` called directly averages the gradients over the ranks
     first, as Horovod's does. Scale the learning rate with the global batch yourself (the
     usual rule: multiply it by ``size()``)."""
-    from ..optimizers import get as get_optimizer
     optimizer = get_optimizer(optimizer)
-    optimizer.communicator = communicator or init()
+    optimizer.strategy = DataParallelStrategy(communicator or init())
     return optimizer
 
 
 def communicator_of(optimizer):
     """The Communicator an optimizer was marked with, when it joins more than one rank."""
-    communicator = getattr(optimizer, "communicator", None)
-    return communicator if communicator is not None and communicator.size > 1 else None
+    strategy = getattr(optimizer, "strategy", None)
+    return strategy.communicator if isinstance(strategy, DataParallelStrategy) and strategy.active else None
 
 
 def broadcast_model(model, root=0, communicator=None):
     """Copy rank ``root``'s weights and optimizer state to every rank (what fit does at its
     start); for training loops of your own."""
-    from .state import broadcast_training_state
     broadcast_training_state(model, communicator or init(), root)
 
 

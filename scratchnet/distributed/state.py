@@ -71,12 +71,12 @@ def broadcast_training_state(model, communicator, root=0):
         optimizer.set_scalar_state(state["scalars"])
         if state["slots"]:
             if optimizer.slots is None:
-                optimizer.slots = [optimizer.new_slots(layer.params[name]) for layer, name in model._trainable_pairs()]
+                optimizer.slots = [optimizer.new_slots(layer.params[name]) for layer, name in model.trained_weight_pairs()]
             arrays = [slot[key] for slot in optimizer.slots for key in sorted(slot)]
             _flat_broadcast(communicator, arrays, root, "the broadcast of the optimizer state")
         else:
             optimizer.slots = None
-    broadcast_random_state(communicator, root, model._all_layers())
+    broadcast_random_state(communicator, root, model.all_layers())
 
 
 def broadcast_random_state(communicator, root=0, layers=()):

@@ -90,16 +90,15 @@ class Optimizer:
             else None
 
     # ----- one step -----------------------------------------------------------------------------------
-    communicator = None    # set by distributed.DistributedOptimizer
+    strategy = None    # how many processes share each step: set by distributed.DistributedOptimizer
 
     def apply_gradients(self, params, grads, backend_=None, reduced=False):
         """One update of every array in ``params`` (in place) from ``grads``, using the
         kernels of ``backend_`` (the backend the arrays live on; default: the current one).
         An optimizer marked by ``distributed.DistributedOptimizer`` first averages ``grads``
         over the ranks, unless they are ``reduced`` already (as fit's are)."""
-        if not reduced and self.communicator is not None and self.communicator.size > 1:
-            from ..distributed.gradients import average_over_ranks
-            grads = average_over_ranks(grads, self.communicator)
+        if not reduced and self.strategy is not None and self.strategy.active:
+            grads = self.strategy.average_gradients(grads)
         self._kernels = backend_ or backend.current()
         if self.slots is None:
             self.slots = [self.new_slots(p) for p in params]

@@ -343,4 +343,4 @@ _SPEED_HINTS = ("jit_compile",)      # how Keras ran, not what it computes: igno
 
 
 def _metric_names(model, weighted):
-    return [spec.name for spec in model._metric_names if spec.weighted == weighted]
+    return [spec.name for spec in model.metric_specs if spec.weighted == weighted]

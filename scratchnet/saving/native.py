@@ -57,8 +57,8 @@ def save_model(model, path, extra=None):
                           "iterations": optimizer.iterations, "state": optimizer.scalar_state(),
                           "slots": [sorted(slot) for slot in slots]},
             "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
-            "metrics": [spec.name for spec in model._metric_names if not spec.weighted],
-            "weighted_metrics": [spec.name for spec in model._metric_names if spec.weighted],
+            "metrics": [spec.name for spec in model.metric_specs if not spec.weighted],
+            "weighted_metrics": [spec.name for spec in model.metric_specs if spec.weighted],
         }
         k = 0
         for slot in slots:

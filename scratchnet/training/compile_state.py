@@ -1,0 +1,78 @@
+"""What ``compile`` decides, as one object: the optimizer, the loss, the metrics, which
+weights a step updates, and the head (whether the output's sigmoid/softmax fuses into the
+loss, which then takes logits). Settled once the model's graph exists (at compile, or at
+the first step of a Sequential model that learns its input shape from data)."""
+import warnings
+
+from ..arrays import module_of
+from .. import metrics as metrics_module
+
+
+class CompileState:
+    """The trained weights, the fused head (built once) and the metrics of one compile."""
+
+    def __init__(self, model, optimizer, loss, metric_specs):
+        self.optimizer, self.loss, self.metric_specs = optimizer, loss, list(metric_specs)
+        self.trained_pairs = model.weight_pairs(trainable=True)     # (layer, weight name), in order
+        self.trainable_at_compile = {layer: layer.trainable for layer in model.all_layers()}
+        output = model.graph.outputs[0]
+        layer = output.node.layer if output.node is not None else None
+        activation = getattr(layer, "activation", None)
+        # the output's activation fuses into the loss where the loss has a form for it
+        self.fused = (len(model.graph.outputs) == 1 and not loss.from_logits
+                      and loss.fused_activation is not None and activation is not None
+                      and activation.name == loss.fused_activation and not hasattr(layer, "graph"))
+        self.logits = self.fused or loss.from_logits      # the loss takes the outputs as logits
+        self.head_node = output.node if self.fused else None
+        self._head_layer = None
+        self.metrics = metrics_module.compiled(self.metric_specs, loss, model.single_output_shape("fit"))
+
+    # ----- the head -------------------------------------------------------------------------
+    def layer_for(self):
+        """For the forward pass of a step: a function giving the layer to run for a node
+        (the output layer without its activation, for a fused head), or None."""
+        if self.head_node is None:
+            return None
+        layer = self.head_node.layer
+        if self._head_layer is None or self._head_layer.params is not layer.params:
+            self._head_layer = layer.without_activation()   # shares the weights; remade if they move
+        head_node, head_layer = self.head_node, self._head_layer
+        return lambda node: head_layer if node is head_node else node.layer
+
+    @property
+    def metric_logits(self):
+        """What the metrics are told the outputs are: the name of the activation the loss
+        absorbed (the metrics apply it), or whether they are logits."""
+        return self.loss.fused_activation if self.fused else self.logits
+
+    # ----- the weights a step updates -------------------------------------------------------
+    def trained_params(self):
+        return [layer.params[name] for layer, name in self.trained_pairs]
+
+    def gradients_in_order(self, grads, params):
+        """The gradient of each trained weight from {(layer, name): gradient}; zeros for a
+        weight the loss does not reach."""
+        return [grads[pair] if pair in grads else module_of(p).zeros_like(p)
+                for pair, p in zip(self.trained_pairs, params)]
+
+    def check_trainable_unchanged(self, model):
+        """Keras's warning when ``trainable`` changed since compile(): the change waits for
+        the next compile, which decides what trains (said once per change)."""
+        now = {layer: layer.trainable for layer in model.all_layers()}
+        changed = [layer.name for layer, value in now.items() if self.trainable_at_compile.get(layer) != value]
+        if changed:
+            warnings.warn(f"A layer's `trainable` state has changed since the model was compiled; the change "
+                          f"takes effect only when the model is compiled again. Recompile the model (e.g. "
+                          f"`model.compile(...)`) before calling `fit()` so that it does. Changed layers: "
+                          f"{changed}", UserWarning, stacklevel=6)
+            self.trainable_at_compile = now
+
+    # ----- metrics --------------------------------------------------------------------------
+    def reset_metrics(self):
+        for metric in self.metrics:
+            metric.reset()
+
+    def update_metrics(self, y, out, sample_weight):
+        logits = self.metric_logits
+        for metric in self.metrics:
+            metric.update(y, out, logits, sample_weight if metric.weighted else None)
