@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import activations, backend, callbacks, config, distributed, layers, models, optimizers, plots
-from .cli import OneLineParser, one_line
+from . import activations, backend, callbacks, config, distributed, layers, models, optimizers
+from .cli import plots
+from .cli.errors import OneLineParser, UsageError, one_line
 from .datasets.download import DownloadError
 from .distributed import DistributedError
 from .models import TrainingDiverged
@@ -75,10 +76,6 @@ CATSDOGS_MODELS = {
 }
 # Where a model's convolutional base ends, as in the Keras tutorials: it includes the last of these.
 BASE_ENDS = (layers.Flatten, layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
-
-
-class UsageError(ValueError):
-    """A command line that cannot run: bad or conflicting flags, or a run folder mismatch."""
 
 
 class QuietExit(Exception):
