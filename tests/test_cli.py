@@ -12,6 +12,8 @@ from PIL import Image
 
 from cli_helpers import interrupt_after, resume_with_the_printed_command
 from scratchnet import load_model, predict, train
+from scratchnet.cli import experiments
+from scratchnet.cli import train as train_steps
 from test_datasets import write_mnist
 
 
@@ -350,7 +352,7 @@ def test_seed_out_of_range_and_ctrl_c_while_loading_are_one_line(mnist_dir, tmp_
 
     def interrupted(settings):
         raise KeyboardInterrupt
-    monkeypatch.setattr(train, "mnist_data", interrupted)
+    monkeypatch.setattr(experiments, "mnist_data", interrupted)
     assert run(["mnist", "--out", tmp_path / "b"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "error: interrupted before training started; nothing was saved"
@@ -373,13 +375,13 @@ def test_the_residual_network_trains_from_the_command_line_with_a_cosine_schedul
 def spy_on_the_new_model(monkeypatch):
     """Record the weights of the model a run builds, before it trains."""
     seen = {}
-    original = train.new_model
+    original = train_steps.new_model
 
     def new_model(*args):
         model = original(*args)
         seen["weights"] = [w.copy() for w in model.get_weights()]
         return model
-    monkeypatch.setattr(train, "new_model", new_model)
+    monkeypatch.setattr(train_steps, "new_model", new_model)
     return seen
 
 
