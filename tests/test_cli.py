@@ -12,6 +12,8 @@ from PIL import Image
 
 from cli_helpers import interrupt_after, resume_with_the_printed_command
 from scratchnet import load_model, predict, train
+from scratchnet.cli import experiments
+from scratchnet.cli import train as train_steps
 from test_datasets import write_mnist
 
 
@@ -350,7 +352,7 @@ def test_seed_out_of_range_and_ctrl_c_while_loading_are_one_line(mnist_dir, tmp_
 
     def interrupted(settings):
         raise KeyboardInterrupt
-    monkeypatch.setattr(train, "mnist_data", interrupted)
+    monkeypatch.setattr(experiments, "mnist_data", interrupted)
     assert run(["mnist", "--out", tmp_path / "b"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "error: interrupted before training started; nothing was saved"
@@ -373,13 +375,13 @@ def test_the_residual_network_trains_from_the_command_line_with_a_cosine_schedul
 def spy_on_the_new_model(monkeypatch):
     """Record the weights of the model a run builds, before it trains."""
     seen = {}
-    original = train.new_model
+    original = train_steps.new_model
 
     def new_model(*args):
         model = original(*args)
         seen["weights"] = [w.copy() for w in model.get_weights()]
         return model
-    monkeypatch.setattr(train, "new_model", new_model)
+    monkeypatch.setattr(train_steps, "new_model", new_model)
     return seen
 
 
@@ -486,3 +488,16 @@ def test_a_from_run_resumes_bit_for_bit_without_its_source_file(mnist_dir, tmp_p
     assert resumed["settings"]["from"] == str(source) and resumed["settings"]["freeze_base"] is True
     assert run(["mnist", "--out", tmp_path / "split", "--resume", "--no-freeze-base", "--epochs", 4]) == 2
     assert "--no-freeze-base differs from this run's --freeze-base" in capsys.readouterr().err
+
+
+# ----- where the command line lives ----------------------------------------------------------------
+def test_the_engine_never_imports_the_command_line():
+    # scratchnet/cli is the top floor: only the old entry points (python -m scratchnet.train,
+    # scratchnet.predict, and scratchnet.plots for old imports) re-export from it.
+    import re
+    package = Path(__file__).resolve().parents[1] / "scratchnet"
+    importing = re.compile(r"^\s*(from\s+(\.+|scratchnet\.)cli\b|import\s+scratchnet\.cli\b|"
+                           r"from\s+(\.+|scratchnet)\s+import\s.*\bcli\b)", re.MULTILINE)
+    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                       if p.relative_to(package).parts[0] != "cli" and importing.search(p.read_text()))
+    assert importers == ["plots.py", "predict.py", "train.py"]

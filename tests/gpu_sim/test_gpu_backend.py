@@ -224,12 +224,13 @@ def test_the_command_line_on_the_gpu_checkpoints_and_resumes_bit_for_bit(tmp_pat
     # gets a tiny model and tiny digits here; everything else is the real command line:
     # fit with validation, a checkpoint per epoch, Ctrl-C, --resume, predict, plots.
     from scratchnet import train
+    from scratchnet.cli import experiments
     from cli_helpers import interrupt_after, resume_with_the_printed_command
     rng = np.random.default_rng(0)
     x = rng.random((24, 4, 4, 1)).astype(np.float32)
     y = rng.integers(0, 10, 24)
-    monkeypatch.setattr(train, "mnist_data", lambda settings: (x[:16], y[:16], x[16:], y[16:]))
-    monkeypatch.setattr(train, "mnist_model", lambda: models.Sequential([
+    monkeypatch.setattr(experiments, "mnist_data", lambda settings: (x[:16], y[:16], x[16:], y[16:]))
+    monkeypatch.setattr(experiments, "mnist_model", lambda: models.Sequential([
         layers.Conv2D(2, 2, activation="relu", input_shape=(4, 4, 1)), layers.Flatten(),
         layers.Dropout(0.2), layers.Dense(10, activation="softmax")]))
     flags = ["mnist", "--backend", "gpu", "--batch-size", "8", "--seed", "3", "--epochs", "2"]

@@ -1,5 +1,9 @@
-"""What the command-line tools share: errors on one line."""
+"""How the command-line tools fail: one line on stderr, never a traceback."""
 import argparse
+
+
+class UsageError(ValueError):
+    """A command line that cannot run: bad or conflicting flags, or a run folder mismatch."""
 
 
 class OneLineParser(argparse.ArgumentParser):
