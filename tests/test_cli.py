@@ -488,16 +488,3 @@ def test_a_from_run_resumes_bit_for_bit_without_its_source_file(mnist_dir, tmp_p
     assert resumed["settings"]["from"] == str(source) and resumed["settings"]["freeze_base"] is True
     assert run(["mnist", "--out", tmp_path / "split", "--resume", "--no-freeze-base", "--epochs", 4]) == 2
     assert "--no-freeze-base differs from this run's --freeze-base" in capsys.readouterr().err
-
-
-# ----- where the command line lives ----------------------------------------------------------------
-def test_the_engine_never_imports_the_command_line():
-    # scratchnet/cli is the top floor: only the old entry points (python -m scratchnet.train,
-    # scratchnet.predict, and scratchnet.plots for old imports) re-export from it.
-    import re
-    package = Path(__file__).resolve().parents[1] / "scratchnet"
-    importing = re.compile(r"^\s*(from\s+(\.+|scratchnet\.)cli\b|import\s+scratchnet\.cli\b|"
-                           r"from\s+(\.+|scratchnet)\s+import\s.*\bcli\b)", re.MULTILINE)
-    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
-                       if p.relative_to(package).parts[0] != "cli" and importing.search(p.read_text()))
-    assert importers == ["plots.py", "predict.py", "train.py"]
