@@ -14,6 +14,7 @@ import numpy as np
 from .. import activations, backend, config
 from ..arrays import as_tensor, to_host, to_module
 from ..graph import Node, SymbolicTensor, flatten_tensors
+from ..registry import register
 
 unique_name, clear_session = config.unique_name, config.clear_session
 
@@ -47,6 +48,10 @@ class Layer:
     is_input = False
     non_trainable_names = ()    # weights no optimizer changes (BatchNormalization's moving statistics)
     training_by_default = False  # the mode of a call that says neither training=True nor False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register(cls)   # saving finds layer and model classes by name, without importing models
 
     def __init__(self, name=None, input_shape=None, dtype=None, activation=None, trainable=True, **kwargs):
         if "batch_input_shape" in kwargs:
