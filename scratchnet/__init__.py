@@ -11,7 +11,7 @@ from .models import Model, Sequential, TrainingDiverged
 from .saving import ModelFileError, load_model
 from .threads import get_num_threads, set_num_threads
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # Modules Keras code reaches as attributes (keras.datasets.mnist, keras.applications.VGG16,
 # keras.preprocessing.image): imported on first use, so ``import scratchnet`` stays quick.

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import activations
 from .arrays import to_host
+from .version import __version__
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13          # Softmax over one axis, Unsqueeze and Clip with tensor inputs
@@ -88,7 +89,6 @@ def check_opset(onnx, opset):
 
 def model_proto(model, opset=None):
     """The ``onnx.ModelProto`` of ``model`` (not yet checked)."""
-    from . import __version__
     onnx = import_onnx()
     helper = onnx.helper
     opset = check_opset(onnx, opset)

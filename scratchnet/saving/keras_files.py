@@ -18,6 +18,7 @@ import zipfile
 from datetime import datetime, timezone
 
 from ..serialization import ArchitectureError, model_from_spec
+from ..version import __version__
 from . import keras_config, keras_weights
 from .files import ModelFileError, atomic_write
 
@@ -46,7 +47,6 @@ def save_keras(model, path, extra=None):
         keras_weights.write_keras3(model, h5file)
         if compile_config:
             keras_weights.write_optimizer(model, h5file)
-    from .. import __version__
     metadata = {"keras_version": KERAS_VERSION_WRITTEN, "date_saved": datetime.now(timezone.utc).strftime(
         "%Y-%m-%d@%H:%M:%S"), "written_by": f"scratchnet {__version__}"}
     if extra:
