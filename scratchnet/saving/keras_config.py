@@ -2,7 +2,7 @@
 
 Reading takes the ``config.json`` of a Keras 3 ``.keras`` archive or the ``model_config`` of a
 legacy ``.h5`` file (written by tf.keras 2 or Keras 3), and turns it into the spec that
-``serialization.model_from_spec`` rebuilds (which checks every reference and every weight
+``architecture.model_from_spec`` rebuilds (which checks every reference and every weight
 shape before anything is allocated). Nothing in a config is ever run: a ``Lambda`` layer or
 any serialized function is refused, as is any layer scratchnet does not have (all of them
 named at once), ``channels_first``, and settings scratchnet cannot honour.
@@ -16,7 +16,7 @@ import re
 import warnings
 
 from .. import layers as layers_module
-from ..serialization import ArchitectureError
+from .architecture import ArchitectureError, is_model, is_sequential, local_node_indices
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__", "__python_function__", "function")
@@ -335,8 +335,7 @@ def _short(value):
 def keras_model_config(model, legacy=False):
     """The config Keras writes for ``model``: Keras 3's (config.json of a .keras archive) or,
     with ``legacy``, tf.keras 2's (model_config of a .h5 file)."""
-    from ..models import Sequential
-    if isinstance(model, Sequential):
+    if is_sequential(model):
         entries = [_input_entry(model.sample_input_shape, model.dtype.name, model.name + "_input", legacy)]
         entries += [_layer_entry(layer, legacy) for layer in model.layers]
         config = {"name": model.name, "trainable": model.trainable, "layers": entries}
@@ -344,7 +343,7 @@ def keras_model_config(model, legacy=False):
             config["dtype"] = model.dtype.name
         return _wrap("Sequential", config, legacy, build_config={"input_shape": list(model.input_shape)})
     graph = model._graph
-    local = _local_indices(graph)
+    local = local_node_indices(graph)
     entries = []
     for layer in graph.layers:
         entry = _layer_entry(layer, legacy) if not layer.is_input else \
@@ -372,8 +371,7 @@ def _wrap(class_name, config, legacy, build_config=None):
 
 
 def _layer_entry(layer, legacy):
-    from ..models import Model
-    if isinstance(layer, Model):
+    if is_model(layer):
         return keras_model_config(layer, legacy)
     config = dict(layer.get_config())
     name = type(layer).__name__
@@ -402,26 +400,19 @@ def _input_entry(shape, dtype, name, legacy):
     return entry if legacy else {"module": "keras.layers", **entry, "registered_name": None}
 
 
-def _local_indices(graph):
-    from ..serialization import _local_node_indices
-    return _local_node_indices(graph)
-
-
 def _ref(tensor, local, output=False):
     """[layer, call, tensor]. A model's output made by a functional model inside it names that
     model's calls from 1, as Keras 3 writes and reads it (its construction is call 0); calls
     read by layers are numbered from 0 (tf.keras 2 numbered those from 1 too: see
     ``nested_models``)."""
-    from ..models import Model, Sequential
     layer = tensor.node.layer
-    from_one = output and isinstance(layer, Model) and not isinstance(layer, Sequential)
+    from_one = output and is_model(layer) and not is_sequential(layer)
     return [layer.name, local[id(tensor.node)] + from_one, tensor.index]
 
 
 def nested_models(model):
     """The models used as layers of ``model`` (a legacy .h5 file with any is for Keras 3 only)."""
-    from ..models import Model
-    return [layer.name for layer in model.layers if isinstance(layer, Model)]
+    return [layer.name for layer in model.layers if is_model(layer)]
 
 
 def _node_entry(node, local, legacy):

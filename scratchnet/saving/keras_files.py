@@ -17,9 +17,10 @@ import warnings
 import zipfile
 from datetime import datetime, timezone
 
-from ..serialization import ArchitectureError, model_from_spec
+from .. import losses, optimizers
 from ..version import __version__
 from . import keras_config, keras_weights
+from .architecture import ArchitectureError, model_from_spec
 from .files import ModelFileError, atomic_write
 
 ARCHIVE_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
@@ -292,7 +293,6 @@ def _build(config, path, weight_bytes):
 def _compile_from(model, compile_config, path):
     """Compile as the file says, when scratchnet has its optimizer and loss; otherwise warn
     and leave the model uncompiled (as Keras does)."""
-    from .. import losses, optimizers
     if not compile_config:
         return False
     try:

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from ..arrays import to_host
+from .architecture import is_model, is_sequential, weight_names
 from .files import ModelFileError
 
 KERAS_VERSION_WRITTEN = "3.0.0"   # the layout version we write; Keras reads it as its own
@@ -30,15 +32,9 @@ def snake_case(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _is_model(layer):
-    from ..models import Model
-    return isinstance(layer, Model)
-
-
 def _keras_class_name(layer):
-    from ..models import Sequential
-    if _is_model(layer):
-        return "Sequential" if isinstance(layer, Sequential) else "Functional"
+    if is_model(layer):
+        return "Sequential" if is_sequential(layer) else "Functional"
     return type(layer).__name__
 
 
@@ -52,7 +48,7 @@ def keras3_layer_paths(model, prefix="", names=""):
         used[base] = used.get(base, -1) + 1
         path = f"{prefix}layers/{base}" + (f"_{used[base]}" if used[base] else "")
         out.append((path, layer, f"{names}{layer.name}/"))
-        if _is_model(layer):
+        if is_model(layer):
             out += keras3_layer_paths(layer, path + "/", f"{names}{layer.name}/")
     return out
 
@@ -64,7 +60,7 @@ def write_keras3(model, h5file):
     for path, layer, _ in keras3_layer_paths(model):
         group = h5file.require_group(path).create_group("vars")
         group.attrs["name"] = layer.name
-        if _is_model(layer):
+        if is_model(layer):
             continue
         for i, name in enumerate(layer.params):
             group.create_dataset(str(i), data=_host(layer.params[name]))
@@ -72,12 +68,12 @@ def write_keras3(model, h5file):
 
 def read_keras3(model, h5file, where, skip_mismatch=False):
     """Weights for ``model`` from an open h5py File in Keras 3's layout: {weight path: array}
-    (paths as ``serialization.weight_names``), every shape checked before anything is read."""
+    (paths as ``architecture.weight_names``), every shape checked before anything is read."""
     if "layers" not in h5file and "vars" not in h5file:
         raise ModelFileError(f"{where} is not a Keras weights file (no 'layers' group)")
     found = {}
     for path, layer, names in keras3_layer_paths(model):
-        if _is_model(layer):
+        if is_model(layer):
             continue
         expected = _expected_shapes(layer)
         group = h5file.get(path + "/vars")
@@ -98,7 +94,7 @@ def read_keras3(model, h5file, where, skip_mismatch=False):
 def legacy_weights(layer):
     """[(name, array)] of a layer's (or a model's) weights in tf.keras's order: trainable
     ones first, then the rest; a model inside gives its layers' weights."""
-    if _is_model(layer):
+    if is_model(layer):
         pairs = []
         for sub in _unique(layer.layers):
             pairs += [(f"{sub.name}/{n}", a, t) for n, a, t in _flagged(sub, layer.trainable)]
@@ -110,7 +106,7 @@ def legacy_weights(layer):
 def _flagged(layer, parent_trainable):
     """(name, array, trainable) of each weight in creation order."""
     trainable = parent_trainable and layer.trainable
-    if _is_model(layer):
+    if is_model(layer):
         for sub in _unique(layer.layers):
             for n, a, t in _flagged(sub, trainable):
                 yield f"{sub.name}/{n}", a, t
@@ -176,7 +172,6 @@ def read_legacy(model, group, where, by_name=False, skip_mismatch=False):
 
 def assign(model, values):
     """Set ``model``'s weights from {weight path: array}; weights not named keep their values."""
-    from ..serialization import weight_names
     weights = model.get_weights()
     for i, name in enumerate(weight_names(model)):
         if name in values:
@@ -230,7 +225,6 @@ def _match(layer, expected, datasets, where, skip_mismatch):
 
 
 def _host(array):
-    from ..arrays import to_host
     return np.asarray(to_host(array))
 
 

@@ -5,7 +5,7 @@ The file is a NumPy .npz archive (a zip of .npy arrays) read with allow_pickle=F
 else JSON can hold, as UTF-8 bytes), ``weight_<i>`` and ``optimizer_<i>``. Before any
 array is read, every member's .npy header is checked: plain numeric dtypes only, sizes
 that match the bytes stored and stay under a limit. Loading builds layers only from the
-known layer classes with the arguments they accept (``serialization``), checks every
+known layer classes with the arguments they accept (``architecture``), checks every
 weight's shape before any layer allocates one, and so a file can never run code.
 
 Version 2 holds any model (Sequential, functional, models inside models) and names each
@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import losses, metrics, optimizers
 from ..arrays import to_host, to_module
+from .architecture import ArchitectureError, build_from_config, model_from_spec, model_to_spec, weight_names
 from .files import ModelFileError, atomic_write
 
 FORMAT_VERSION = 2
@@ -34,7 +36,6 @@ _ALLOWED_KINDS = "biuf"
 def save_model(model, path, extra=None):
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``path``.
     ``extra`` is any JSON-serialisable dict stored beside (used by checkpoints)."""
-    from ..serialization import model_to_spec, weight_names
     if not model.built or model._graph is None:
         raise ValueError(f"model {model.name!r} has not been built, so it has no weights to save")
     weights = model.get_weights()
@@ -140,7 +141,6 @@ def read_model_file(path):
 
 
 def _construct(kind, registry_get, spec, path):
-    from ..serialization import build_from_config
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise ModelFileError(f"{path}: a {kind} entry is malformed: {spec!r:.200}")
     return build_from_config(registry_get, spec.get("class_name"), spec["config"], path, ModelFileError)
@@ -168,8 +168,6 @@ def _weight_lookup(document, arrays, path):
 def load_model(path, compile=True):
     """The model stored at ``path`` by ``model.save``: same architecture, weights and, when it
     was compiled, the same optimizer state (so training continues where it stopped)."""
-    from .. import losses, optimizers
-    from ..serialization import ArchitectureError, model_from_spec, weight_names
     document, arrays = read_model_file(path)
     check = _weight_lookup(document, arrays, path)
     try:
@@ -230,7 +228,6 @@ def load_model(path, compile=True):
 
 def _unknown_compile_names(settings):
     """What a file's compile settings name that scratchnet lacks ('loss class MyLoss', ...), or None."""
-    from .. import losses, metrics, optimizers
     found = []
     for kind, registry in (("optimizer", optimizers.get_class), ("loss", losses.get_class)):
         name = (settings.get(kind) or {}).get("class_name") if isinstance(settings.get(kind), dict) else None
@@ -248,7 +245,6 @@ def _unknown_compile_names(settings):
 
 def load_weights(model, path):
     """The weights of a scratchnet model file into ``model`` (built, same weight names and shapes)."""
-    from ..serialization import weight_names
     document, arrays = read_model_file(path)
     names = weight_names(model)
     stored = document.get("weights") or [f"#{i}" for i in range(len(names))]
