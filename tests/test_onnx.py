@@ -8,10 +8,11 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from strategies import window_case
-from scratchnet import activations, applications, layers, models, onnx_export
+from scratchnet import activations, applications, layers, models
 from scratchnet.graph import FusedNode
 from scratchnet.layers.fused import BatchNormReLU, ConvPool
-from scratchnet.onnx_export import OnnxExportError
+from scratchnet.saving import onnx_export
+from scratchnet.saving.onnx_export import OnnxExportError
 from scratchnet.train import CATSDOGS_MODELS, mnist_model
 
 onnx = pytest.importorskip("onnx", reason="ONNX export tests need onnx: pip install 'scratchnet[onnx]'")

@@ -28,3 +28,22 @@ def test_every_package_of_the_source_tree_is_installed():
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "scratchnet").rglob("__init__.py")
              if "kernels" not in p.parent.relative_to(root).parts}
     assert found | {"scratchnet.kernels"} == listed, f"missing from pyproject.toml: {found - listed}"
+
+
+def test_modules_moved_into_saving_keep_their_old_import_paths():
+    from scratchnet import onnx_export, saving, serialization
+    from scratchnet.saving import architecture
+    assert serialization.model_to_spec is architecture.model_to_spec
+    assert serialization.ArchitectureError is architecture.ArchitectureError
+    assert onnx_export.export_model is saving.onnx_export.export_model
+    assert onnx_export.EXPORTERS is saving.onnx_layers.EXPORTERS
+    assert onnx_export.OnnxExportError is saving.onnx_builder.OnnxExportError
+
+
+def test_saving_finds_models_through_the_registry_and_only_scratchnet_classes():
+    from scratchnet import layers, models, registry
+    assert registry.get("Sequential") is models.Sequential and registry.get("Dense") is layers.Dense
+
+    class Dense(layers.Dense):    # a user's class of the same name does not replace scratchnet's
+        pass
+    assert registry.get("Dense") is layers.Dense
