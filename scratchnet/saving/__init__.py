@@ -8,6 +8,11 @@
 
 An extension never silently picks another format: an unknown one is refused, and a file
 whose content is not what its extension says is refused with what it really is.
+
+Modules: ``native`` (.npz), ``keras_files`` with ``keras_config`` and ``keras_weights`` (Keras
+files), ``architecture`` (a model's graph as JSON, and back), ``onnx_export`` with
+``onnx_builder`` and ``onnx_layers`` (ONNX), ``files`` (the error, atomic writes). Nothing here
+imports scratchnet.models: Model and Sequential are found through ``scratchnet.registry``.
 """
 import zipfile
 from pathlib import Path
