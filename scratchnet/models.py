@@ -338,7 +338,7 @@ class Model(Trainer, Layer):
     def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
         """Write the model for inference elsewhere, as Keras 3's ``export``: scratchnet writes
         ``format='onnx'`` (an ONNX graph taking the model's NHWC inputs; ``opset=`` optional)."""
-        from .onnx_export import export_model
+        from .saving.onnx_export import export_model
         export_model(self, filepath, format=format, verbose=verbose, **kwargs)
 
     def summary(self, print_fn=print):

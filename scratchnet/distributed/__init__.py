@@ -42,7 +42,7 @@ import sys
 
 from ..optimizers import get as get_optimizer
 from ..training.data_adapter import shard_bounds
-from .communicator import Communicator, DistributedError
+from .communicator import Communicator, DistributedError, local_rank_and_size
 from .state import broadcast_training_state
 from .strategy import DataParallelStrategy
 
@@ -84,15 +84,6 @@ def is_root():
 def local_rank():
     """This rank's index among the ranks on its machine (which GPU to use)."""
     return local_rank_and_size(init())[0]
-
-
-def local_rank_and_size(communicator):
-    """(this rank's index among the ranks on its machine, how many ranks that machine runs)."""
-    local = communicator.comm.Split_type(communicator.MPI.COMM_TYPE_SHARED)
-    try:
-        return local.Get_rank(), local.Get_size()
-    finally:
-        local.Free()
 
 
 def DistributedOptimizer(optimizer, communicator=None):   # noqa: N802 (Horovod's name)

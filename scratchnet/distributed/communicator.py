@@ -182,3 +182,11 @@ class _NoWait:
     def __exit__(self, *exc):
         return None
 
+
+def local_rank_and_size(communicator):
+    """(this rank's index among the ranks on its machine, how many ranks that machine runs)."""
+    local = communicator.comm.Split_type(communicator.MPI.COMM_TYPE_SHARED)
+    try:
+        return local.Get_rank(), local.Get_size()
+    finally:
+        local.Free()

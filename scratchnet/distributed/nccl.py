@@ -12,7 +12,7 @@ def select_gpu(communicator):
     (so K ranks on a machine with K GPUs use one each). Call it before building the model."""
     import cupy
 
-    from . import local_rank_and_size
+    from .communicator import local_rank_and_size
     index = local_rank_and_size(communicator)[0]
     count = cupy.cuda.runtime.getDeviceCount()
     cupy.cuda.Device(index % count).use()

@@ -6,6 +6,8 @@ import json
 import numpy as np
 
 from .. import config
+from ..saving.architecture import model_to_spec
+from ..version import __version__
 from ..arrays import module_of, to_host
 from .communicator import DistributedError
 
@@ -13,8 +15,6 @@ from .communicator import DistributedError
 def job_description(model, data):
     """What must be equal on every rank: scratchnet's version, the model's architecture and
     weight shapes, the optimizer, the loss, and ``data`` (sizes of the data and batches)."""
-    from .. import __version__
-    from ..serialization import model_to_spec
     architecture = json.dumps(model_to_spec(model), sort_keys=True, default=str)
     shapes = [list(layer.params[name].shape) for layer, name in model.weight_pairs()]
     optimizer = model.optimizer

@@ -21,7 +21,7 @@ class CompileState:
         # the output's activation fuses into the loss where the loss has a form for it
         self.fused = (len(model.graph.outputs) == 1 and not loss.from_logits
                       and loss.fused_activation is not None and activation is not None
-                      and activation.name == loss.fused_activation and not hasattr(layer, "graph"))
+                      and activation.name == loss.fused_activation and not getattr(layer, "is_model", False))
         self.logits = self.fused or loss.from_logits      # the loss takes the outputs as logits
         self.head_node = output.node if self.fused else None
         self._head_layer = None
