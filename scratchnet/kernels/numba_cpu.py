@@ -85,7 +85,7 @@ def _kernel(function=None, **options):
 
 class Lanes:
     """Runs the two halves of a batch (lanes) of one layer at once, each on one core with a
-    one-thread BLAS (scratchnet.threads.one_blas_thread), when BLAS was allowed two threads
+    one-thread BLAS (blas.one_blas_thread), when BLAS was allowed two threads
     or more; else one after the other. The halves and what each computes are fixed by the
     work alone, so the results are the same either way. Cores then never wait on each other
     inside a GEMM, and the unfolding and pooling between GEMMs, too small to split, run on
@@ -103,8 +103,7 @@ class Lanes:
 
     def run(self, tasks):
         """[task() for task in tasks], the first on this thread and the rest on the lane thread."""
-        from scratchnet.threads import one_blas_thread
-        with one_blas_thread() as threads:
+        with blas.one_blas_thread() as threads:
             if threads < 2:
                 return [task() for task in tasks]
             with self._lock:
