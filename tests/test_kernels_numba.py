@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from strategies import window_case
-from scratchnet.kernels import numba_cpu as fast, numpy_ref as ref
+from scratchnet.kernels import im2col_gemm, numba_cpu as fast, numpy_ref as ref
 
 seeds = st.integers(0, 2**31 - 1)
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -32,13 +32,12 @@ def test_conv2d_matches_reference(chunk_bytes, case, c_out, dtype, seed, need_dx
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
-    workspace = {}
-    y, cache = fast.conv2d_forward(x, wt, strides, pads, workspace)
+    y, cache = fast.conv2d_forward(x, wt, strides, pads)
     y_ref, cache_ref = ref.conv2d_forward(x, wt, strides, pads)
     assert y.dtype == dtype and y.shape == y_ref.shape
     np.testing.assert_allclose(y, y_ref, **tolerance(dtype))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx, dw = fast.conv2d_backward(dy, cache, need_dx, workspace)
+    dx, dw = fast.conv2d_backward(dy, cache, need_dx)
     dx_ref, dw_ref = ref.conv2d_backward(dy, cache_ref, need_dx)
     np.testing.assert_allclose(dw, dw_ref, **tolerance(dtype))
     assert dw.dtype == dtype
@@ -224,21 +223,30 @@ def test_chunked_buffers_stay_small(monkeypatch, lanes):
     # a batch larger than one chunk must not grow any lane's im2col buffer beyond CHUNK_BYTES
     if lanes:
         monkeypatch.setattr(fast.Lanes, "min_flops", 0)
+    buffers = []      # (name, bytes) of every scratch array a lane allocates
+    allocate = im2col_gemm.lane_buffer
+
+    def recording(xp, name, shape, dtype):
+        array = allocate(xp, name, shape, dtype)
+        buffers.append((name, array.nbytes))
+        return array
+
+    monkeypatch.setattr(im2col_gemm, "lane_buffer", recording)
     x = np.ones((64, 10, 10, 4), np.float32)
     w = np.ones((3, 3, 4, 2), np.float32)
-    workspace = {}
     monkeypatch.setattr(fast, "CHUNK_BYTES", 64 * 36 * 4 * 4)   # room for 4 images' windows
-    y, cache = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0), workspace)
-    fast.conv2d_backward(np.ones_like(y), cache, True, workspace)
-    assert len(workspace) == (2 if lanes else 1)
-    assert all(0 < space["cols"].nbytes <= fast.CHUNK_BYTES for space in workspace.values())
+    y, cache = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0))
+    assert [name for name, _ in buffers].count("cols") == (2 if lanes else 1)     # one per lane
+    fast.conv2d_backward(np.ones_like(y), cache, True)
+    assert all(0 < size <= fast.CHUNK_BYTES for name, size in buffers if name == "cols")
     np.testing.assert_array_equal(y, np.full(y.shape, 36, np.float32))
     # the fused convolution + max-pooling keeps its unfolded rows and GEMM output within BAND_CHUNK_BYTES
     monkeypatch.setattr(fast, "BAND_CHUNK_BYTES", 2 * 8 * (36 + 2) * 4)    # two bands of 2 x 8 rows
-    workspace = {}
-    pooled, cache = fast.conv2d_maxpool_forward(x, w, None, "relu", (1, 1), (0, 0, 0, 0), (2, 2), True, workspace)
-    fast.conv2d_maxpool_backward(np.ones_like(pooled), cache, True, workspace)
-    assert all(space["cols"].nbytes + space["z"].nbytes <= fast.BAND_CHUNK_BYTES for space in workspace.values())
+    buffers.clear()
+    pooled, cache = fast.conv2d_maxpool_forward(x, w, None, "relu", (1, 1), (0, 0, 0, 0), (2, 2), True)
+    fast.conv2d_maxpool_backward(np.ones_like(pooled), cache, True)
+    largest = {wanted: max(size for name, size in buffers if name == wanted) for wanted in ("cols", "z")}
+    assert largest["cols"] + largest["z"] <= fast.BAND_CHUNK_BYTES
     np.testing.assert_array_equal(pooled, np.full(pooled.shape, 36, np.float32))
 
 

@@ -707,15 +707,15 @@ def _launch_col2im(dcols, geo, first, last, dx):
     _col2im(dcols.size, dcols, *geo, first, last, dx)
 
 
-def conv2d_forward(x, w, strides, pads, workspace=None):
+def conv2d_forward(x, w, strides, pads):
     """y = conv(x, w): im2col + BLAS GEMM in chunks of images. Returns (y, cache)."""
-    return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=np, gemm=blas.matmul,
+    return im2col_gemm.conv2d_forward(x, w, strides, pads, xp=np, gemm=blas.matmul,
                                       im2col=_launch_im2col, chunk_bytes=CHUNK_BYTES, lanes=LANES)
 
 
-def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+def conv2d_backward(dy, cache, need_dx=True):
     """(dx or None, dw) for conv2d_forward."""
-    return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=np, gemm=blas.matmul,
+    return im2col_gemm.conv2d_backward(dy, cache, need_dx, xp=np, gemm=blas.matmul,
                                        im2col=_launch_im2col, col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES,
                                        lanes=LANES)
 
@@ -750,17 +750,17 @@ def matmul(a, b):
     return im2col_gemm.matmul(a, b, xp=np, gemm=blas.matmul, lanes=LANES)
 
 
-def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace=None):
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training):
     """maxpool(activation(conv(x, w) + b)) with non-overlapping pool x pool windows, in
     cache-sized bands of pooled rows. Returns (y, cache); see numpy_ref."""
-    return im2col_gemm.conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace,
+    return im2col_gemm.conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training,
                                               xp=np, gemm=blas.matmul, launch=_launch_conv_pool,
                                               chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
 
 
-def conv2d_maxpool_backward(dy, cache, need_dx=True, workspace=None):
+def conv2d_maxpool_backward(dy, cache, need_dx=True):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward."""
-    return im2col_gemm.conv2d_maxpool_backward(dy, cache, need_dx, workspace, xp=np, gemm=blas.matmul,
+    return im2col_gemm.conv2d_maxpool_backward(dy, cache, need_dx, xp=np, gemm=blas.matmul,
                                                launch=_launch_conv_pool, chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
 
 
