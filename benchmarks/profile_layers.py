@@ -91,11 +91,18 @@ def instrument(model, profiler):
     numba_cpu._launch_im2col = profiler.timed(numba_cpu._launch_im2col, category="im2col/col2im")
     numba_cpu._launch_col2im = profiler.timed(numba_cpu._launch_col2im, category="im2col/col2im")
     fused = []
-    if hasattr(numba_cpu, "_launch_conv_pool"):
+    band_launchers = {"_launch_im2col_bands": "im2col/col2im", "_launch_col2im_bands": "im2col/col2im",
+                      "_launch_pool_bands": "pooling", "_launch_unpool_bands": "pooling",
+                      "_pooled_bias_gradient": "pooling"}
+    if hasattr(numba_cpu, "_launch_pool_bands"):
+        for name, category in band_launchers.items():
+            setattr(numba_cpu, name, profiler.timed(getattr(numba_cpu, name), category=category))
+    elif hasattr(numba_cpu, "_launch_conv_pool"):      # an older revision: one launcher, told what to run
         launch = numba_cpu._launch_conv_pool
         by_step = {what: profiler.timed(launch, category="im2col/col2im" if what in ("im2col", "col2im")
                                         else "pooling") for what in ("im2col", "col2im", "pool", "unpool", "bias")}
         numba_cpu._launch_conv_pool = lambda what, *args: by_step[what](what, *args)
+    if hasattr(numba_cpu, "_launch_pool_bands") or hasattr(numba_cpu, "_launch_conv_pool"):
         fused = [entry[0].layer for entry in model._graph.fused_plan() if isinstance(entry[0], graph.FusedNode)]
     for layer in list(model.layers) + fused:
         label = f"{layer.name} ({type(layer).__name__})"

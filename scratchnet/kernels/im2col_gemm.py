@@ -123,6 +123,12 @@ def matmul(a, b, *, xp, lanes=None, gemm=None):
 # the conv rows under one row of pooling windows (see numba_cpu's band kernels). For each chunk
 # of bands: unfold, one GEMM, then bias + activation + pooling while the GEMM's output is still
 # in cache. Neither the convolution's output nor its gradient ever exists whole.
+# The backend passes its band launchers, each called on chunk q0..q1-1 of the bands:
+#   im2col_bands(x, geometry, pool, hp, wc, q0, q1, cols)       unfold the bands' windows into cols
+#   pool_bands(z, bias, relu, pool, hp, wp, q0, q1, y, argmax)  y = maxpool(act(z + bias)), argmax if kept
+#   unpool_bands(dy, y, argmax, relu, pool, hp, wp, q0, q1, dz) dz = dy through the pooling and act
+#   col2im_bands(dcols, geometry, pool, hp, wc, q0, q1, dx)     dx += the bands' windows folded back
+# and bias_gradient(dy, y, relu): db from the pooled arrays, once per call.
 
 def pooled_geometry(geo, pool):
     """(hp, wp, wc): pooled rows and columns, and conv columns the pooling windows cover."""
@@ -167,8 +173,8 @@ def _run(lanes, tasks):
     return lanes.run(tasks)
 
 
-def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, *, xp, launch, chunk_bytes,
-                           lanes=None, gemm=None):
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, *, xp, im2col_bands, pool_bands,
+                           chunk_bytes, lanes=None, gemm=None):
     """maxpool(activation(conv(x, w) + b)), activation 'relu' or 'linear'. Returns (y, cache)."""
     gemm = gemm or xp.matmul
     x = xp.ascontiguousarray(x)
@@ -185,16 +191,17 @@ def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, *
         z = lane_buffer(xp, "z", (per * band_rows, c_out), x.dtype)
         for q0, q1 in band_chunks(first * hp, last * hp, per):
             m = (q1 - q0) * band_rows
-            launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
+            im2col_bands(x, geo, pool, hp, wc, q0, q1, cols[:m])
             gemm(cols[:m], w2, out=z[:m])
-            launch("pool", z[:m], bias, relu, pool, hp, wp, q0, q1, y, argmax)
+            pool_bands(z[:m], bias, relu, pool, hp, wp, q0, q1, y, argmax)
 
     ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out, lanes)
     _run(lanes, [lambda r=r: lane(*r) for r in ranges])
     return y, (x, w, b is not None, relu, strides, pads, pool, y, argmax)
 
 
-def conv2d_maxpool_backward(dy, cache, need_dx, *, xp, launch, chunk_bytes, lanes=None, gemm=None):
+def conv2d_maxpool_backward(dy, cache, need_dx, *, xp, im2col_bands, unpool_bands, col2im_bands, bias_gradient,
+                            chunk_bytes, lanes=None, gemm=None):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward, band chunk by band chunk."""
     gemm = gemm or xp.matmul
     x, w, has_bias, relu, strides, pads, pool, y, argmax = cache
@@ -216,17 +223,17 @@ def conv2d_maxpool_backward(dy, cache, need_dx, *, xp, launch, chunk_bytes, lane
         dw = xp.zeros((k, c_out), x.dtype)
         for q0, q1 in band_chunks(first * hp, last * hp, per):
             m = (q1 - q0) * band_rows
-            launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
-            launch("unpool", dy, y, argmax, relu, pool, hp, wp, q0, q1, dz[:m])
+            im2col_bands(x, geo, pool, hp, wc, q0, q1, cols[:m])
+            unpool_bands(dy, y, argmax, relu, pool, hp, wp, q0, q1, dz[:m])
             gemm(cols[:m].T, dz[:m], out=partial)
             dw += partial
             if need_dx:
                 gemm(dz[:m], w2.T, out=dcols[:m])
-                launch("col2im", dcols[:m], geo, pool, hp, wc, q0, q1, dx)
+                col2im_bands(dcols[:m], geo, pool, hp, wc, q0, q1, dx)
         return dw
 
     ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out * (2 if need_dx else 1), lanes)
     parts = _run(lanes, [lambda r=r: lane(*r) for r in ranges])
     dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
-    db = launch("bias", dy, y, relu) if has_bias else None
+    db = bias_gradient(dy, y, relu) if has_bias else None
     return dx, dw.reshape(w.shape), db

@@ -720,29 +720,31 @@ def conv2d_backward(dy, cache, need_dx=True):
                                        lanes=LANES)
 
 
-def _launch_conv_pool(what, *args):
-    """The band kernels of im2col_gemm's fused convolution + max-pooling, by name."""
-    if what == "im2col":
-        x, geo, pool, hp, wc, q0, q1, cols = args
-        _im2col_bands(cols.size, x, *geo[:6], pool[0], hp, wc, q0, q1, cols)
-    elif what == "col2im":
-        dcols, geo, pool, hp, wc, q0, q1, dx = args
-        _col2im_bands.serial(dcols, *geo[:6], pool[0], hp, wc, q0, q1, dx)
-    elif what == "pool":
-        z, bias, relu, pool, hp, wp, q0, q1, y, argmax = args
-        t = z.dtype.type
-        keep = argmax is not None
-        _bias_act_maxpool(z.size, z, bias, relu, pool[0], pool[1], hp, wp, q0, q1, y,
-                          argmax if keep else np.zeros((1, 1, 1, 1), np.int32), keep, t(-np.inf), t(0))
-    elif what == "unpool":
-        dy, y, argmax, relu, pool, hp, wp, q0, q1, dz = args
-        _maxpool_act_backward(dz.size, dy, y, argmax, relu, pool[0], pool[1], hp, wp, q0, q1, dz, dz.dtype.type(0))
-    else:   # "bias": the bias gradient, from the pooled arrays
-        dy, y, relu = args
-        c = dy.shape[-1]
-        parts = np.empty((DB_PARTS, c), dy.dtype)
-        _masked_column_sums(dy.size, dy.reshape(-1, c), y.reshape(-1, c), relu, parts, dy.dtype.type(0))
-        return parts.sum(axis=0)
+# The band launchers of im2col_gemm's fused convolution + max-pooling (their contracts are there).
+def _launch_im2col_bands(x, geo, pool, hp, wc, q0, q1, cols):
+    _im2col_bands(cols.size, x, *geo[:6], pool[0], hp, wc, q0, q1, cols)
+
+
+def _launch_col2im_bands(dcols, geo, pool, hp, wc, q0, q1, dx):
+    _col2im_bands.serial(dcols, *geo[:6], pool[0], hp, wc, q0, q1, dx)
+
+
+def _launch_pool_bands(z, bias, relu, pool, hp, wp, q0, q1, y, argmax):
+    t = z.dtype.type
+    keep = argmax is not None
+    _bias_act_maxpool(z.size, z, bias, relu, pool[0], pool[1], hp, wp, q0, q1, y,
+                      argmax if keep else np.zeros((1, 1, 1, 1), np.int32), keep, t(-np.inf), t(0))
+
+
+def _launch_unpool_bands(dy, y, argmax, relu, pool, hp, wp, q0, q1, dz):
+    _maxpool_act_backward(dz.size, dy, y, argmax, relu, pool[0], pool[1], hp, wp, q0, q1, dz, dz.dtype.type(0))
+
+
+def _pooled_bias_gradient(dy, y, relu):
+    c = dy.shape[-1]
+    parts = np.empty((DB_PARTS, c), dy.dtype)
+    _masked_column_sums(dy.size, dy.reshape(-1, c), y.reshape(-1, c), relu, parts, dy.dtype.type(0))
+    return parts.sum(axis=0)
 
 
 def matmul(a, b):
@@ -754,14 +756,18 @@ def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training):
     """maxpool(activation(conv(x, w) + b)) with non-overlapping pool x pool windows, in
     cache-sized bands of pooled rows. Returns (y, cache); see numpy_ref."""
     return im2col_gemm.conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training,
-                                              xp=np, gemm=blas.matmul, launch=_launch_conv_pool,
-                                              chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
+                                              xp=np, gemm=blas.matmul, im2col_bands=_launch_im2col_bands,
+                                              pool_bands=_launch_pool_bands, chunk_bytes=BAND_CHUNK_BYTES,
+                                              lanes=LANES)
 
 
 def conv2d_maxpool_backward(dy, cache, need_dx=True):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward."""
     return im2col_gemm.conv2d_maxpool_backward(dy, cache, need_dx, xp=np, gemm=blas.matmul,
-                                               launch=_launch_conv_pool, chunk_bytes=BAND_CHUNK_BYTES, lanes=LANES)
+                                               im2col_bands=_launch_im2col_bands, unpool_bands=_launch_unpool_bands,
+                                               col2im_bands=_launch_col2im_bands,
+                                               bias_gradient=_pooled_bias_gradient, chunk_bytes=BAND_CHUNK_BYTES,
+                                               lanes=LANES)
 
 
 def _geometry(x_shape, kh, kw, strides, pads):
