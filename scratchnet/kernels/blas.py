@@ -12,7 +12,7 @@ Which one runs (``SCRATCHNET_BLAS``):
 - ``numpy``: NumPy's.
 
 MKL is loaded from the ``mkl`` package's own files, sequential (each call on the calling
-thread: the lanes of numba_cpu give each core its own product). Its bits depend on the
+thread: the lanes of numba_lanes give each core its own product). Its bits depend on the
 operands only, not on where they sit in memory (tests/test_blas.py checks it), so the
 results with 1 and 2 threads stay equal; its reproducible mode (CBWR) is not needed for
 that, and cost most of its speed here. Products MKL cannot take as they are (other dtypes,

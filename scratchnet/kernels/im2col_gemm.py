@@ -120,7 +120,7 @@ def matmul(a, b, *, xp, lanes=None, gemm=None):
 
 # ----- convolution + activation + max-pooling, fused --------------------------------------
 # A Conv2D followed by a MaxPooling2D whose windows do not overlap runs band by band: a band is
-# the conv rows under one row of pooling windows (see numba_cpu's band kernels). For each chunk
+# the conv rows under one row of pooling windows (see numba_conv's band kernels). For each chunk
 # of bands: unfold, one GEMM, then bias + activation + pooling while the GEMM's output is still
 # in cache. Neither the convolution's output nor its gradient ever exists whole.
 # The backend passes its band launchers, each called on chunk q0..q1-1 of the bands:
