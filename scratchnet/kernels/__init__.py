@@ -6,10 +6,11 @@
   decides; ``cupy_gpu`` (with ``cuda_*``): the GPU's.
 - ``im2col_gemm``: the convolution drivers (chunks, lanes, the fused conv + max-pool) the
   CPU and GPU modules share, given their array module and launchers.
+- ``registry``: which kernel set ('cpu', 'numpy', 'gpu') new work runs on, with its array
+  module (``scratchnet.backend`` re-exports it).
 
-Each module provides the functions ``scratchnet.backend.KERNEL_FUNCTIONS`` names, with
+Each kernel set provides the functions ``registry.KERNEL_FUNCTIONS`` names, with
 identical signatures (see ``numpy_ref``), and may provide the optional ones
-(``OPTIONAL_KERNEL_FUNCTIONS``: the fused ``conv2d_maxpool_*``, ``matmul``). Nothing here
-is imported or compiled until a backend asks for it, but ``blas``, whose BLAS thread count
-``scratchnet.threads`` offers.
+(``OPTIONAL_KERNEL_FUNCTIONS``: the fused ``conv2d_maxpool_*``, ``matmul``). Neither Numba
+nor CuPy is imported, and nothing compiled, until a backend asks for its kernel set.
 """
