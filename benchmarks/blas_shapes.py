@@ -10,7 +10,7 @@ therefore each library's one-thread sgemm rate on the shapes the engine really m
    seed model (150x150, batch 32) and of the MNIST seed model (batches 32 and 128), after one
    unrecorded warm-up of each, and records every 2-D product the kernels issue: (M, K, N),
    whether A or B is a transposed view, and the dtype. It wraps the entry points of
-   kernels/im2col_gemm.py (convolutions, fused convolution + pooling, Dense's matmul) so that
+   scratchnet/kernels/im2col_gemm.py (convolutions, fused convolution + pooling, Dense's matmul) so that
    their product (``gemm``) goes through a recorder; the engine itself is not changed.
 2. Each distinct shape is timed, with the same transposes, on every library installed: NumPy's
    own BLAS (threadpoolctl at one thread), BLIS (``pip install blis``), Intel MKL
@@ -318,8 +318,8 @@ def render(found, libraries, seconds, threads, repeats, target):
     short = {w: w.replace("catsdogs", "cd").replace("mnist", "mn").replace("predict", "pred") for w in WORKLOADS}
     lines = ["## One-thread sgemm on scratchnet's GEMM shapes", "",
              "Every matrix product of one training step and one predict of the seed models, as recorded in "
-             "kernels/im2col_gemm.py (A^T: a transposed view), timed alone with each BLAS at one thread: median of "
-             f"{repeats} samples of about {target * 1e3:.0f} ms, libraries in turn. CPU flags: {cpu_flags()}.", "",
+             "scratchnet/kernels/im2col_gemm.py (A^T: a transposed view), timed alone with each BLAS at one thread: "
+             f"median of {repeats} samples of about {target * 1e3:.0f} ms, libraries in turn. CPU flags: {cpu_flags()}.", "",
              "| library | version | kernel | CPU/wall while timed |", "|---|---|---|---|"]
     lines += [f"| {lib.name} | {lib.version} | {lib.kernel} | {threads[lib.name]:.2f} |" for lib in libraries]
     lines += ["", "GFLOP/s per shape (M x K x N, C = A @ B), largest share of a cats/dogs training step first:", "",
@@ -390,7 +390,7 @@ def main():
     body += "\n\nThread pools seen by threadpoolctl while timing: " + "; ".join(pools) + "."
     from scratchnet.kernels import blas
     body += (f" scratchnet's CPU kernels run their products on {blas.name()!r} here "
-             f"(kernels/blas.py; SCRATCHNET_BLAS={os.environ.get('SCRATCHNET_BLAS', '')!r}).")
+             f"(scratchnet/kernels/blas.py; SCRATCHNET_BLAS={os.environ.get('SCRATCHNET_BLAS', '')!r}).")
     print(body)
     print(f"\nCommand: {command_line()}\nMachine: {machine_info()}\n({time.perf_counter() - started:.0f} s)")
     if not args.no_write:

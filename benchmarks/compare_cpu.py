@@ -380,7 +380,7 @@ def versions():
             pass
     try:
         from scratchnet.kernels import blas
-        found.append(f"scratchnet's CPU products on {blas.name()} (kernels/blas.py)")
+        found.append(f"scratchnet's CPU products on {blas.name()} (scratchnet/kernels/blas.py)")
     except ImportError:
         pass
     return ", ".join(found)

@@ -57,12 +57,12 @@ def measure(backend_name, tiny, repeats):
     for label, shape, filters, build in cases(tiny):
         x = xp.asarray(rng.standard_normal(shape).astype(np.float32))
         w = xp.asarray(rng.standard_normal((3, 3, shape[3], filters)).astype(np.float32))
-        pads, workspace = (0, 0, 0, 0), {}
-        y, cache = kernels.conv2d_forward(x, w, (1, 1), pads, workspace)
+        pads = (0, 0, 0, 0)
+        y, cache = kernels.conv2d_forward(x, w, (1, 1), pads)
         pooled, argmax = kernels.maxpool2d_forward(y, (2, 2), (2, 2), pads)
-        results[(label, "conv forward")] = timed(lambda: kernels.conv2d_forward(x, w, (1, 1), pads, workspace),
+        results[(label, "conv forward")] = timed(lambda: kernels.conv2d_forward(x, w, (1, 1), pads),
                                                  backend_name, repeats)
-        results[(label, "conv backward")] = timed(lambda: kernels.conv2d_backward(y, cache, True, workspace),
+        results[(label, "conv backward")] = timed(lambda: kernels.conv2d_backward(y, cache, True),
                                                   backend_name, repeats)
         results[(label, "max-pool forward")] = timed(lambda: kernels.maxpool2d_forward(y, (2, 2), (2, 2), pads),
                                                      backend_name, repeats)

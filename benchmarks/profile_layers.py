@@ -78,7 +78,10 @@ class Profiler:
 def instrument(model, profiler):
     """Wrap the model's layers, its backend's kernels, the im2col launchers, loss and optimizer."""
     from scratchnet import graph
-    from scratchnet.kernels import numba_cpu
+    try:
+        from scratchnet.kernels import numba_conv as launchers    # the convolution's launchers
+    except ImportError:
+        from scratchnet.kernels import numba_cpu as launchers     # an older revision: all in numba_cpu
     backend = model.backend
     for name in ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
                  "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
@@ -88,14 +91,21 @@ def instrument(model, profiler):
         if getattr(backend, name, None) is not None:     # (an older revision may lack a kernel)
             setattr(backend, name, profiler.timed(getattr(backend, name),
                                                   category=KERNEL_CATEGORY.get(name, "elementwise")))
-    numba_cpu._launch_im2col = profiler.timed(numba_cpu._launch_im2col, category="im2col/col2im")
-    numba_cpu._launch_col2im = profiler.timed(numba_cpu._launch_col2im, category="im2col/col2im")
+    launchers._launch_im2col = profiler.timed(launchers._launch_im2col, category="im2col/col2im")
+    launchers._launch_col2im = profiler.timed(launchers._launch_col2im, category="im2col/col2im")
     fused = []
-    if hasattr(numba_cpu, "_launch_conv_pool"):
-        launch = numba_cpu._launch_conv_pool
+    band_launchers = {"_launch_im2col_bands": "im2col/col2im", "_launch_col2im_bands": "im2col/col2im",
+                      "_launch_pool_bands": "pooling", "_launch_unpool_bands": "pooling",
+                      "_pooled_bias_gradient": "pooling"}
+    if hasattr(launchers, "_launch_pool_bands"):
+        for name, category in band_launchers.items():
+            setattr(launchers, name, profiler.timed(getattr(launchers, name), category=category))
+    elif hasattr(launchers, "_launch_conv_pool"):      # an older revision: one launcher, told what to run
+        launch = launchers._launch_conv_pool
         by_step = {what: profiler.timed(launch, category="im2col/col2im" if what in ("im2col", "col2im")
                                         else "pooling") for what in ("im2col", "col2im", "pool", "unpool", "bias")}
-        numba_cpu._launch_conv_pool = lambda what, *args: by_step[what](what, *args)
+        launchers._launch_conv_pool = lambda what, *args: by_step[what](what, *args)
+    if hasattr(launchers, "_launch_pool_bands") or hasattr(launchers, "_launch_conv_pool"):
         fused = [entry[0].layer for entry in model._graph.fused_plan() if isinstance(entry[0], graph.FusedNode)]
     for layer in list(model.layers) + fused:
         label = f"{layer.name} ({type(layer).__name__})"

@@ -35,7 +35,7 @@ WORKER = r"""
 import json, resource, sys, time
 import numpy as np
 import scratchnet
-from scratchnet.kernels import numba_cpu
+from scratchnet.kernels import numba_conv
 from scratchnet.train import catsdogs_model, mnist_model
 steps, photo_steps = int(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(0)
@@ -62,7 +62,7 @@ images = rng.random((64, 40, 40, 8), dtype=np.float32)
 cols = np.empty((64 * 38 * 38, 72), np.float32)
 gemm = []
 for _ in range(30):
-    numba_cpu._im2col.parallel(images, 3, 3, 1, 1, 0, 0, 38, 38, 0, 64, cols)   # a parallel kernel, then
+    numba_conv._im2col.parallel(images, 3, 3, 1, 1, 0, 0, 38, 38, 0, 64, cols)   # a parallel kernel, then
     t = time.perf_counter()
     a @ a                                                                       # BLAS at once
     gemm.append(time.perf_counter() - t)

@@ -1,4 +1,4 @@
-"""kernels/blas.py: the CPU kernels' product is a @ b, on MKL when it is installed and
+"""scratchnet/kernels/blas.py: the CPU kernels' product is a @ b, on MKL when it is installed and
 chosen, on NumPy's BLAS otherwise; which one runs is the user's to choose."""
 import numpy as np
 import pytest

@@ -7,14 +7,14 @@ import pytest
 
 import scratchnet
 from scratchnet import layers, models
-from scratchnet.kernels import numba_cpu
+from scratchnet.kernels import numba_lanes
 from scratchnet.train import mnist_model
 
 
 @pytest.mark.parametrize("parallel_kernels", [False, True])
 def test_eight_threads_predicting_with_one_model_get_what_one_thread_gets(monkeypatch, parallel_kernels):
     if parallel_kernels:   # let even these small batches take the parallel (threaded) kernels
-        monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0)
     model = mnist_model()
     rng = np.random.default_rng(0)
     batches = [rng.random((8 + i, 28, 28, 1), dtype=np.float32) for i in range(8)]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from strategies import window_case
-from scratchnet.kernels import numba_cpu as fast, numpy_ref as ref
+from scratchnet.kernels import im2col_gemm, numba_conv, numba_cpu as fast, numba_lanes, numpy_ref as ref
 
 seeds = st.integers(0, 2**31 - 1)
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -22,7 +22,7 @@ def tolerance(dtype):
 def chunk_bytes(request, monkeypatch):
     """Also run with a tiny chunk so that the chunked path (and its recomputed im2col) is used."""
     if request.param:
-        monkeypatch.setattr(fast, "CHUNK_BYTES", request.param)
+        monkeypatch.setattr(numba_conv, "CHUNK_BYTES", request.param)
     return request.param
 
 
@@ -32,13 +32,12 @@ def test_conv2d_matches_reference(chunk_bytes, case, c_out, dtype, seed, need_dx
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
-    workspace = {}
-    y, cache = fast.conv2d_forward(x, wt, strides, pads, workspace)
+    y, cache = fast.conv2d_forward(x, wt, strides, pads)
     y_ref, cache_ref = ref.conv2d_forward(x, wt, strides, pads)
     assert y.dtype == dtype and y.shape == y_ref.shape
     np.testing.assert_allclose(y, y_ref, **tolerance(dtype))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx, dw = fast.conv2d_backward(dy, cache, need_dx, workspace)
+    dx, dw = fast.conv2d_backward(dy, cache, need_dx)
     dx_ref, dw_ref = ref.conv2d_backward(dy, cache_ref, need_dx)
     np.testing.assert_allclose(dw, dw_ref, **tolerance(dtype))
     assert dw.dtype == dtype
@@ -112,7 +111,7 @@ def test_serial_and_parallel_variants_agree_bit_for_bit(monkeypatch, case, seed)
     wt = rng.standard_normal(kernel + (c, 3)).astype(np.float32)
     results = []
     for threshold in (0, 1 << 62):
-        monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", threshold)
+        monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", threshold)
         y, cache = fast.conv2d_forward(x, wt, strides, pads)
         a = fast.bias_activation(y, rng.standard_normal(3).astype(np.float32) * 0 + 0.1, "relu")
         pool = (min(2, a.shape[1]), min(2, a.shape[2]))   # a window that fits the conv output
@@ -130,7 +129,7 @@ def test_one_and_two_threads_give_equal_training_steps(monkeypatch):
     from scratchnet import layers, models
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs NUMBA_NUM_THREADS >= 2")
-    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0)   # use the threads even on small data
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0)   # use the threads even on small data
     monkeypatch.setattr(fast.Lanes, "min_flops", 0)          # and split every batch into two lanes
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 12, 12, 3)).astype(np.float32)
@@ -153,7 +152,7 @@ def test_one_and_two_threads_give_equal_training_steps(monkeypatch):
 @given(shape=st.tuples(st.integers(1, 8), st.integers(1, 300)), rate=st.floats(0, 0.99),
        seed=st.integers(0, 2**64 - 1), dtype=dtypes, parallel=st.booleans())
 def test_dropout_mask_is_the_reference_mask_bit_for_bit(monkeypatch, shape, rate, seed, dtype, parallel):
-    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
     mask = fast.dropout_mask(shape, dtype, rate, seed)
     assert mask.dtype == dtype and mask.shape == shape
     np.testing.assert_array_equal(mask, ref.dropout_mask(shape, dtype, rate, seed))
@@ -161,7 +160,7 @@ def test_dropout_mask_is_the_reference_mask_bit_for_bit(monkeypatch, shape, rate
 
 @given(case=window_case(), dtype=dtypes, seed=seeds, parallel=st.booleans())
 def test_avgpool_matches_reference(monkeypatch, case, dtype, seed, parallel):
-    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
     n, h, w, c, pool, strides, _, pads = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
@@ -176,7 +175,7 @@ def test_avgpool_matches_reference(monkeypatch, case, dtype, seed, parallel):
 @given(case=window_case(max_kernel=4), multiplier=st.integers(1, 3), dtype=dtypes, seed=seeds,
        need_dx=st.booleans(), parallel=st.booleans())
 def test_depthwise_conv_matches_reference(monkeypatch, case, multiplier, dtype, seed, need_dx, parallel):
-    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
     n, h, w, c, kernel, strides, _, pads = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
@@ -198,7 +197,7 @@ def test_depthwise_conv_matches_reference(monkeypatch, case, multiplier, dtype, 
 @given(rows=st.integers(2, 500), cols=st.integers(1, 9), dtype=dtypes, seed=seeds, affine=st.booleans(),
        relu=st.booleans(), parallel=st.booleans())
 def test_batchnorm_matches_reference(monkeypatch, rows, cols, dtype, seed, affine, relu, parallel):
-    monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((rows, cols)) * 3 + 2).astype(dtype)
     gamma = rng.standard_normal(cols).astype(dtype) if affine else None
@@ -224,21 +223,30 @@ def test_chunked_buffers_stay_small(monkeypatch, lanes):
     # a batch larger than one chunk must not grow any lane's im2col buffer beyond CHUNK_BYTES
     if lanes:
         monkeypatch.setattr(fast.Lanes, "min_flops", 0)
+    buffers = []      # (name, bytes) of every scratch array a lane allocates
+    allocate = im2col_gemm.lane_buffer
+
+    def recording(xp, name, shape, dtype):
+        array = allocate(xp, name, shape, dtype)
+        buffers.append((name, array.nbytes))
+        return array
+
+    monkeypatch.setattr(im2col_gemm, "lane_buffer", recording)
     x = np.ones((64, 10, 10, 4), np.float32)
     w = np.ones((3, 3, 4, 2), np.float32)
-    workspace = {}
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 64 * 36 * 4 * 4)   # room for 4 images' windows
-    y, cache = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0), workspace)
-    fast.conv2d_backward(np.ones_like(y), cache, True, workspace)
-    assert len(workspace) == (2 if lanes else 1)
-    assert all(0 < space["cols"].nbytes <= fast.CHUNK_BYTES for space in workspace.values())
+    monkeypatch.setattr(numba_conv, "CHUNK_BYTES", 64 * 36 * 4 * 4)   # room for 4 images' windows
+    y, cache = fast.conv2d_forward(x, w, (1, 1), (0, 0, 0, 0))
+    assert [name for name, _ in buffers].count("cols") == (2 if lanes else 1)     # one per lane
+    fast.conv2d_backward(np.ones_like(y), cache, True)
+    assert all(0 < size <= numba_conv.CHUNK_BYTES for name, size in buffers if name == "cols")
     np.testing.assert_array_equal(y, np.full(y.shape, 36, np.float32))
     # the fused convolution + max-pooling keeps its unfolded rows and GEMM output within BAND_CHUNK_BYTES
-    monkeypatch.setattr(fast, "BAND_CHUNK_BYTES", 2 * 8 * (36 + 2) * 4)    # two bands of 2 x 8 rows
-    workspace = {}
-    pooled, cache = fast.conv2d_maxpool_forward(x, w, None, "relu", (1, 1), (0, 0, 0, 0), (2, 2), True, workspace)
-    fast.conv2d_maxpool_backward(np.ones_like(pooled), cache, True, workspace)
-    assert all(space["cols"].nbytes + space["z"].nbytes <= fast.BAND_CHUNK_BYTES for space in workspace.values())
+    monkeypatch.setattr(numba_conv, "BAND_CHUNK_BYTES", 2 * 8 * (36 + 2) * 4)    # two bands of 2 x 8 rows
+    buffers.clear()
+    pooled, cache = fast.conv2d_maxpool_forward(x, w, None, "relu", (1, 1), (0, 0, 0, 0), (2, 2), True)
+    fast.conv2d_maxpool_backward(np.ones_like(pooled), cache, True)
+    largest = {wanted: max(size for name, size in buffers if name == wanted) for wanted in ("cols", "z")}
+    assert largest["cols"] + largest["z"] <= numba_conv.BAND_CHUNK_BYTES
     np.testing.assert_array_equal(pooled, np.full(pooled.shape, 36, np.float32))
 
 
@@ -248,7 +256,7 @@ def test_disk_cache_survives_a_change_of_thread_count(tmp_path):
     import os
     import subprocess
     import sys
-    code = ("import numpy as np; from scratchnet.kernels import numba_cpu as k; "
+    code = ("import numpy as np; from scratchnet.kernels import numba_conv as k; "
             "x = np.arange(2 * 20 * 20 * 3, dtype=np.float32).reshape(2, 20, 20, 3); "
             "cols = np.empty((2 * 18 * 18, 27), np.float32); "
             "k._im2col.parallel(x, 3, 3, 1, 1, 0, 0, 18, 18, 0, 2, cols); print(float(cols.sum()))")

@@ -105,8 +105,8 @@ def test_blas_threads_are_set_through_threadpoolctl():
 CONCURRENT = r"""
 import sys, threading
 import numpy as np
-from scratchnet.kernels import numba_cpu as k
-k.PARALLEL_MIN_ELEMENTS = 0                      # every launch takes the parallel variant
+from scratchnet.kernels import numba_cpu as k, numba_lanes
+numba_lanes.PARALLEL_MIN_ELEMENTS = 0            # every launch takes the parallel variant
 rng = np.random.default_rng(0)
 xs = [rng.standard_normal((4, 20, 20, 3)).astype(np.float32) for _ in range(8)]
 w = rng.standard_normal((3, 3, 3, 5)).astype(np.float32)
@@ -122,7 +122,7 @@ for t in threads: t.start()
 for t in threads: t.join()
 assert all(np.array_equal(r, e) for r, e in zip(results, expected))
 import numba
-print(numba.threading_layer(), k._threadsafe_layer)
+print(numba.threading_layer(), numba_lanes._threadsafe_layer)
 """
 
 

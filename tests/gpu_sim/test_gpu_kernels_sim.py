@@ -28,11 +28,11 @@ def test_conv2d(case, c_out, seed, dtype, need_dx):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
-    y, cache = gpu.conv2d_forward(cp.asarray(x), cp.asarray(wt), strides, pads, {})
+    y, cache = gpu.conv2d_forward(cp.asarray(x), cp.asarray(wt), strides, pads)
     y_ref, cache_ref = ref.conv2d_forward(x, wt, strides, pads)
     np.testing.assert_allclose(y.get(), y_ref, **close(dtype))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx, dw = gpu.conv2d_backward(cp.asarray(dy), cache, need_dx, {})
+    dx, dw = gpu.conv2d_backward(cp.asarray(dy), cache, need_dx)
     dx_ref, dw_ref = ref.conv2d_backward(dy, cache_ref, need_dx)
     np.testing.assert_allclose(dw.get(), dw_ref, **close(dtype))
     if need_dx:

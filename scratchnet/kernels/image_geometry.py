@@ -1,5 +1,5 @@
 """Scalar geometry of the projective image transform, shared by its kernels: written once in
-plain Python, compiled by ``compiled(jit)`` with ``njit`` for ``numba_cpu`` and with
+plain Python, compiled by ``compiled(jit)`` with ``njit`` for ``numba_image`` and with
 ``cuda.jit(device=True)`` for ``cuda_image``, inlined into the kernels (so PTX compiles
 without a GPU). ``numpy_ref`` has the same arithmetic on whole arrays.
 

@@ -155,15 +155,15 @@ def _launch_col2im(dcols, geo, first, last, dx):
     _launch(cuda_conv.col2im, n, dcols, *geo, first, last, dx, _zero(dx))
 
 
-def conv2d_forward(x, w, strides, pads, workspace=None):
+def conv2d_forward(x, w, strides, pads):
     """y = conv(x, w): im2col kernel + cuBLAS GEMM in chunks. Returns (y, cache)."""
-    return im2col_gemm.conv2d_forward(x, w, strides, pads, workspace, xp=array_module(),
+    return im2col_gemm.conv2d_forward(x, w, strides, pads, xp=array_module(),
                                       im2col=_launch_im2col, chunk_bytes=CHUNK_BYTES)
 
 
-def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+def conv2d_backward(dy, cache, need_dx=True):
     """(dx or None, dw) for conv2d_forward."""
-    return im2col_gemm.conv2d_backward(dy, cache, need_dx, workspace, xp=array_module(),
+    return im2col_gemm.conv2d_backward(dy, cache, need_dx, xp=array_module(),
                                        im2col=_launch_im2col, col2im=_launch_col2im,
                                        chunk_bytes=CHUNK_BYTES)
 

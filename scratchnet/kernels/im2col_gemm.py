@@ -4,22 +4,17 @@ The backends supply the array module (NumPy or CuPy), optionally the product
 ``gemm(a, b, out=...)`` (the array module's ``matmul`` if not), and two launchers,
 ``im2col(x, geometry, first, last, cols)`` and ``col2im(dcols, geometry, first, last, dx)``,
 that unfold images first..last-1 into rows of ``cols`` and fold them back. The unfolded
-matrix lives in a buffer the layer keeps (``workspace``) of at most ``chunk_bytes``; a
-batch larger than that goes through in chunks, and its backward pass unfolds each chunk
-again instead of keeping hundreds of MB alive between forward and backward.
+matrix lives in a buffer of at most ``chunk_bytes``; a batch larger than that goes through
+in chunks, and its backward pass unfolds each chunk again instead of keeping hundreds of MB
+alive between forward and backward.
 """
 from .numpy_ref import output_size
 
 
-def buffer(xp, workspace, name, shape, dtype):
-    """A view of a reusable buffer in ``workspace``: grows when needed, never shrinks."""
-    size = 1
-    for d in shape:
-        size *= int(d)
-    buf = workspace.get(name)
-    if buf is None or buf.size < size or buf.dtype != dtype:
-        buf = workspace[name] = xp.empty(size, dtype)
-    return buf[:size].reshape(shape)
+def lane_buffer(xp, name, shape, dtype):
+    """A new array for one lane's ``name`` (cols, dcols, z or dw): the one place where the
+    drivers below allocate their scratch memory, so that a test can see how much they take."""
+    return xp.empty(shape, dtype)
 
 
 def geometry(x_shape, w_shape, strides, pads):
@@ -39,26 +34,25 @@ def _images_per_chunk(n, rows_per_image, row_bytes, chunk_bytes):
     return min(n, max(1, chunk_bytes // max(1, rows_per_image * row_bytes)))
 
 
-def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, lanes=None, gemm=None):
+def conv2d_forward(x, w, strides, pads, *, xp, im2col, chunk_bytes, lanes=None, gemm=None):
     """y = conv(x, w). Returns (y, cache)."""
     gemm = gemm or xp.matmul
     x = xp.ascontiguousarray(x)
     n, c_out = x.shape[0], w.shape[3]
     geo = geometry(x.shape, w.shape, strides, pads)
     rows, k = geo[6] * geo[7], w.shape[0] * w.shape[1] * w.shape[2]
-    workspace = {} if workspace is None else workspace
     w2 = xp.ascontiguousarray(w.reshape(k, c_out))
     y = xp.empty((n * rows, c_out), x.dtype)
     ranges = lane_ranges(n, 2 * n * rows * k * c_out, lanes)
 
-    def lane(first, last, space):
+    def lane(first, last):
         """Images first..last-1, in chunks; returns the unfolded rows when they fit one chunk."""
         if _pointwise(geo, pads):     # a 1x1 kernel's unfolded rows are the pixels themselves
             pixels = x.reshape(n * rows, k)[first * rows:last * rows]
             gemm(pixels, w2, out=y[first * rows:last * rows])
             return pixels
         per = _images_per_chunk(last - first, rows, k * x.dtype.itemsize, chunk_bytes)
-        cols = buffer(xp, space, "cols", (per * rows, k), x.dtype)
+        cols = lane_buffer(xp, "cols", (per * rows, k), x.dtype)
         for start in range(first, last, per):
             stop = min(last, start + per)
             part = cols[:(stop - start) * rows]
@@ -67,32 +61,30 @@ def conv2d_forward(x, w, strides, pads, workspace, *, xp, im2col, chunk_bytes, l
         # one chunk: backward reuses cols as they are; several: it unfolds each chunk again
         return cols if per >= last - first else None
 
-    kept = _run(lanes, [lambda r=r, i=i: lane(*r, workspace.setdefault(("lane", i), {}))
-                        for i, r in enumerate(ranges)])
+    kept = _run(lanes, [lambda r=r: lane(*r) for r in ranges])
     return y.reshape(n, geo[6], geo[7], c_out), (x, w, strides, pads, ranges, kept)
 
 
-def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_bytes, lanes=None, gemm=None):
+def conv2d_backward(dy, cache, need_dx, *, xp, im2col, col2im, chunk_bytes, lanes=None, gemm=None):
     """(dx or None, dw) for conv2d_forward, lane by lane and chunk by chunk as in the forward pass."""
     gemm = gemm or xp.matmul
     x, w, strides, pads, ranges, kept = cache
     n, c_out = x.shape[0], w.shape[3]
     geo = geometry(x.shape, w.shape, strides, pads)
     rows, k = geo[6] * geo[7], w.shape[0] * w.shape[1] * w.shape[2]
-    workspace = {} if workspace is None else workspace
     dy2 = xp.ascontiguousarray(dy).reshape(n * rows, c_out)
     w2 = w.reshape(k, c_out)
     dx = xp.empty(x.shape, x.dtype) if need_dx else None
 
-    def lane(first, last, kept_cols, space):
+    def lane(first, last, kept_cols):
         """This lane's images' dx (written in place) and its share of dw."""
         per = last - first if kept_cols is not None else _images_per_chunk(last - first, rows,
                                                                              k * x.dtype.itemsize, chunk_bytes)
-        cols = kept_cols if kept_cols is not None else buffer(xp, space, "cols", (per * rows, k), x.dtype)
+        cols = kept_cols if kept_cols is not None else lane_buffer(xp, "cols", (per * rows, k), x.dtype)
         pointwise = _pointwise(geo, pads)
-        dcols = buffer(xp, space, "dcols", (per * rows, k), x.dtype) if need_dx and not pointwise else None
+        dcols = lane_buffer(xp, "dcols", (per * rows, k), x.dtype) if need_dx and not pointwise else None
         dw = xp.zeros((k, c_out), x.dtype)
-        partial = buffer(xp, space, "dw", (k, c_out), x.dtype) if per < last - first else dw
+        partial = lane_buffer(xp, "dw", (k, c_out), x.dtype) if per < last - first else dw
         for start in range(first, last, per):
             stop = min(last, start + per)
             dy_part = dy2[start * rows:stop * rows]
@@ -110,8 +102,7 @@ def conv2d_backward(dy, cache, need_dx, workspace, *, xp, im2col, col2im, chunk_
                 col2im(dpart, geo, start, stop, dx)
         return dw
 
-    parts = _run(lanes, [lambda r=r, c=c, i=i: lane(*r, c, workspace.setdefault(("lane", i), {}))
-                         for i, (r, c) in enumerate(zip(ranges, kept))])
+    parts = _run(lanes, [lambda r=r, c=c: lane(*r, c) for r, c in zip(ranges, kept)])
     dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return dx, dw.reshape(w.shape)
 
@@ -129,9 +120,15 @@ def matmul(a, b, *, xp, lanes=None, gemm=None):
 
 # ----- convolution + activation + max-pooling, fused --------------------------------------
 # A Conv2D followed by a MaxPooling2D whose windows do not overlap runs band by band: a band is
-# the conv rows under one row of pooling windows (see numba_cpu's band kernels). For each chunk
+# the conv rows under one row of pooling windows (see numba_conv's band kernels). For each chunk
 # of bands: unfold, one GEMM, then bias + activation + pooling while the GEMM's output is still
 # in cache. Neither the convolution's output nor its gradient ever exists whole.
+# The backend passes its band launchers, each called on chunk q0..q1-1 of the bands:
+#   im2col_bands(x, geometry, pool, hp, wc, q0, q1, cols)       unfold the bands' windows into cols
+#   pool_bands(z, bias, relu, pool, hp, wp, q0, q1, y, argmax)  y = maxpool(act(z + bias)), argmax if kept
+#   unpool_bands(dy, y, argmax, relu, pool, hp, wp, q0, q1, dz) dz = dy through the pooling and act
+#   col2im_bands(dcols, geometry, pool, hp, wc, q0, q1, dx)     dx += the bands' windows folded back
+# and bias_gradient(dy, y, relu): db from the pooled arrays, once per call.
 
 def pooled_geometry(geo, pool):
     """(hp, wp, wc): pooled rows and columns, and conv columns the pooling windows cover."""
@@ -176,35 +173,35 @@ def _run(lanes, tasks):
     return lanes.run(tasks)
 
 
-def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace, *, xp, launch,
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, *, xp, im2col_bands, pool_bands,
                            chunk_bytes, lanes=None, gemm=None):
     """maxpool(activation(conv(x, w) + b)), activation 'relu' or 'linear'. Returns (y, cache)."""
     gemm = gemm or xp.matmul
     x = xp.ascontiguousarray(x)
     n, c_out = x.shape[0], w.shape[3]
     geo, (hp, wp, wc), k, band_rows, per = _band_plan(x, w, strides, pads, pool, chunk_bytes)
-    workspace = {} if workspace is None else workspace
     w2 = xp.ascontiguousarray(w.reshape(k, c_out))
     bias = b if b is not None else xp.zeros(c_out, x.dtype)
     relu = activation == "relu"
     y = xp.empty((n, hp, wp, c_out), x.dtype)
     argmax = xp.empty(y.shape, xp.int32) if training else None
 
-    def lane(first, last, space):
-        cols = buffer(xp, space, "cols", (per * band_rows, k), x.dtype)
-        z = buffer(xp, space, "z", (per * band_rows, c_out), x.dtype)
+    def lane(first, last):
+        cols = lane_buffer(xp, "cols", (per * band_rows, k), x.dtype)
+        z = lane_buffer(xp, "z", (per * band_rows, c_out), x.dtype)
         for q0, q1 in band_chunks(first * hp, last * hp, per):
             m = (q1 - q0) * band_rows
-            launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
+            im2col_bands(x, geo, pool, hp, wc, q0, q1, cols[:m])
             gemm(cols[:m], w2, out=z[:m])
-            launch("pool", z[:m], bias, relu, pool, hp, wp, q0, q1, y, argmax)
+            pool_bands(z[:m], bias, relu, pool, hp, wp, q0, q1, y, argmax)
 
     ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out, lanes)
-    _run(lanes, [lambda r=r, i=i: lane(*r, workspace.setdefault(("lane", i), {})) for i, r in enumerate(ranges)])
+    _run(lanes, [lambda r=r: lane(*r) for r in ranges])
     return y, (x, w, b is not None, relu, strides, pads, pool, y, argmax)
 
 
-def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_bytes, lanes=None, gemm=None):
+def conv2d_maxpool_backward(dy, cache, need_dx, *, xp, im2col_bands, unpool_bands, col2im_bands, bias_gradient,
+                            chunk_bytes, lanes=None, gemm=None):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward, band chunk by band chunk."""
     gemm = gemm or xp.matmul
     x, w, has_bias, relu, strides, pads, pool, y, argmax = cache
@@ -213,32 +210,30 @@ def conv2d_maxpool_backward(dy, cache, need_dx, workspace, *, xp, launch, chunk_
                          "got the cache of an inference call, which keeps no argmax")
     n, c_out = x.shape[0], w.shape[3]
     geo, (hp, wp, wc), k, band_rows, per = _band_plan(x, w, strides, pads, pool, chunk_bytes)
-    workspace = {} if workspace is None else workspace
     dy = xp.ascontiguousarray(dy)
     w2 = w.reshape(k, c_out)
     dx = xp.zeros(x.shape, x.dtype) if need_dx else None
 
-    def lane(first, last, space):
+    def lane(first, last):
         """This lane's images' dx (written in place) and its share of dw."""
-        cols = buffer(xp, space, "cols", (per * band_rows, k), x.dtype)
-        dz = buffer(xp, space, "z", (per * band_rows, c_out), x.dtype)
-        dcols = buffer(xp, space, "dcols", (per * band_rows, k), x.dtype) if need_dx else None
-        partial = buffer(xp, space, "dw", (k, c_out), x.dtype)
+        cols = lane_buffer(xp, "cols", (per * band_rows, k), x.dtype)
+        dz = lane_buffer(xp, "z", (per * band_rows, c_out), x.dtype)
+        dcols = lane_buffer(xp, "dcols", (per * band_rows, k), x.dtype) if need_dx else None
+        partial = lane_buffer(xp, "dw", (k, c_out), x.dtype)
         dw = xp.zeros((k, c_out), x.dtype)
         for q0, q1 in band_chunks(first * hp, last * hp, per):
             m = (q1 - q0) * band_rows
-            launch("im2col", x, geo, pool, hp, wc, q0, q1, cols[:m])
-            launch("unpool", dy, y, argmax, relu, pool, hp, wp, q0, q1, dz[:m])
+            im2col_bands(x, geo, pool, hp, wc, q0, q1, cols[:m])
+            unpool_bands(dy, y, argmax, relu, pool, hp, wp, q0, q1, dz[:m])
             gemm(cols[:m].T, dz[:m], out=partial)
             dw += partial
             if need_dx:
                 gemm(dz[:m], w2.T, out=dcols[:m])
-                launch("col2im", dcols[:m], geo, pool, hp, wc, q0, q1, dx)
+                col2im_bands(dcols[:m], geo, pool, hp, wc, q0, q1, dx)
         return dw
 
     ranges = lane_ranges(n, 2 * n * hp * band_rows * k * c_out * (2 if need_dx else 1), lanes)
-    parts = _run(lanes, [lambda r=r, i=i: lane(*r, workspace.setdefault(("lane", i), {}))
-                         for i, r in enumerate(ranges)])
+    parts = _run(lanes, [lambda r=r: lane(*r) for r in ranges])
     dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
-    db = launch("bias", dy, y, relu) if has_bias else None
+    db = bias_gradient(dy, y, relu) if has_bias else None
     return dx, dw.reshape(w.shape), db

@@ -12,18 +12,23 @@ Which one runs (``SCRATCHNET_BLAS``):
 - ``numpy``: NumPy's.
 
 MKL is loaded from the ``mkl`` package's own files, sequential (each call on the calling
-thread: the lanes of numba_cpu give each core its own product). Its bits depend on the
+thread: the lanes of numba_lanes give each core its own product). Its bits depend on the
 operands only, not on where they sit in memory (tests/test_blas.py checks it), so the
 results with 1 and 2 threads stay equal; its reproducible mode (CBWR) is not needed for
 that, and cost most of its speed here. Products MKL cannot take as they are (other dtypes,
 strides that are not a row-major matrix or its transpose, a dimension of 1, or too small
 to repay a foreign call) go to NumPy.
+
+Below that, how many threads the BLAS libraries in the process run (found and set with
+threadpoolctl), and ``one_blas_thread``, which holds them at one thread while the CPU
+kernels' lanes run (``scratchnet.threads`` offers these to users).
 """
 import ctypes
 import glob
 import os
 import sys
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -136,3 +141,99 @@ def matmul(a, b, out=None):
     gemm(_ROW_MAJOR, first[0], second[0], m, n, k, one, a.ctypes.data, first[1], b.ctypes.data, second[1],
          zero, out.ctypes.data, result[1])
     return out
+
+
+# ----- how many threads the BLAS libraries run ----------------------------------------------
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController     # (NumPy, and with it its BLAS, is loaded above)
+    return ThreadpoolController().select(user_api="blas")
+
+
+def set_blas_threads(n):
+    """Limit every loaded BLAS to ``n`` threads; returns False when none is loaded. While a
+    model runs (one_blas_thread), BLAS stays at one thread and gets ``n`` when the run ends."""
+    global _saved
+    controller = _blas_controller()
+    if not controller.lib_controllers:
+        return False
+    with _pin_lock:
+        if _pins:
+            _saved = [int(n)] * len(_saved)
+            return True
+        controller.limit(limits=int(n))
+    return True
+
+
+def get_blas_threads():
+    """Threads of the loaded BLAS (the largest, if several), or None when none is loaded; while
+    a model runs (one_blas_thread), the count it gets back when the run ends."""
+    with _pin_lock:
+        if _pins:
+            return max(_saved, default=None)
+    counts = [lib.num_threads for lib in _blas_controller().lib_controllers]
+    return max(counts) if counts else None
+
+
+# ----- one pool: BLAS at one thread while scratchnet runs its own lanes ------------------------
+_pin_lock = threading.Lock()
+_pins = 0
+_saved = []
+_pinned = []
+_libraries = _libraries_key = None
+
+
+def _after_fork_in_child():
+    global _pin_lock, _pins
+    _pin_lock, _pins = threading.Lock(), 0     # the parent's run does not continue in the child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _blas_libraries():
+    """The loaded BLAS libraries, looked up again once Python has imported more modules (a
+    package such as SciPy brings a BLAS of its own, which must be pinned too)."""
+    global _libraries, _libraries_key
+    key = len(sys.modules)
+    if _libraries is None or key != _libraries_key:
+        _libraries, _libraries_key = _blas_controller().lib_controllers, key
+    return _libraries
+
+
+@contextmanager
+def one_blas_thread():
+    """Inside, every loaded BLAS runs on the calling thread only; yields the BLAS thread count
+    from before (what the CPU backend's lanes may use instead). Re-entrant and thread-safe:
+    the count comes back when the outermost user leaves. A multi-threaded BLAS leaves its
+    workers spinning for a while after each call, taking the core a lane needs next."""
+    global _pins, _saved
+    with _pin_lock:
+        if _pins == 0:
+            _pinned[:] = _blas_libraries()      # the ones given back at the end, whatever loads meanwhile
+            _saved = [lib.get_num_threads() or 1 for lib in _pinned]
+            for lib in _pinned:
+                lib.set_num_threads(1)
+        _pins += 1
+        threads = max(_saved, default=1)
+    try:
+        yield threads
+    finally:
+        with _pin_lock:
+            _pins -= 1
+            if _pins == 0:
+                for lib, count in zip(_pinned, _saved):
+                    lib.set_num_threads(count)
+
+
+def pin_late_libraries():
+    """While pinned, pin also any BLAS loaded since (Numba imports SciPy, and with it SciPy's
+    BLAS, when it first compiles a function that needs one): a cheap check, once per step."""
+    if _libraries_key == len(sys.modules):
+        return
+    with _pin_lock:
+        known = {id(lib) for lib in _pinned}
+        for lib in _blas_libraries():
+            if _pins and id(lib) not in known and all(lib.filepath != old.filepath for old in _pinned):
+                _pinned.append(lib)
+                _saved.append(lib.get_num_threads() or 1)
+                lib.set_num_threads(1)

@@ -64,10 +64,8 @@ def col2im(cols, x_shape, strides, pads):
     return dxp[:, pt:pt + h, pl:pl + w, :]
 
 
-def conv2d_forward(x, w, strides, pads, workspace=None):
-    """y = conv(x, w) (no bias: see bias_activation). Returns (y, cache).
-    ``workspace`` is a dict a layer owns, where fast kernels keep buffers between
-    calls; the reference allocates afresh and ignores it."""
+def conv2d_forward(x, w, strides, pads):
+    """y = conv(x, w) (no bias: see bias_activation). Returns (y, cache)."""
     kh, kw, c_in, c_out = w.shape
     cols = im2col(x, kh, kw, strides, pads)
     n, ho, wo = cols.shape[:3]
@@ -75,7 +73,7 @@ def conv2d_forward(x, w, strides, pads, workspace=None):
     return y.reshape(n, ho, wo, c_out), (cols, x.shape, w, strides, pads)
 
 
-def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+def conv2d_backward(dy, cache, need_dx=True):
     """Gradients of conv2d_forward: (dx, or None when not needed, and dw)."""
     cols, x_shape, w, strides, pads = cache
     c_out = w.shape[3]
@@ -254,7 +252,7 @@ def dropout_mask(shape, dtype, rate, seed):
     return np.where(keep, dtype.type(1 / (1 - rate)), dtype.type(0)).reshape(shape)
 
 
-def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, workspace=None):
+def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training):
     """y = maxpool(activation(conv(x, w) + b)) over non-overlapping pool[0] x pool[1] windows
     (strides = pool, no padding); activation 'relu' or 'linear', b may be None. What a Conv2D
     followed by such a MaxPooling2D computes, in one call. Returns (y, cache); with
@@ -265,7 +263,7 @@ def conv2d_maxpool_forward(x, w, b, activation, strides, pads, pool, training, w
     return y, (conv_cache, a, argmax, activation, b is not None, pool) if training else None
 
 
-def conv2d_maxpool_backward(dy, cache, need_dx=True, workspace=None):
+def conv2d_maxpool_backward(dy, cache, need_dx=True):
     """(dx or None, dw, db or None) for conv2d_maxpool_forward."""
     conv_cache, a, argmax, activation, has_bias, pool = cache
     da = maxpool2d_backward(dy, argmax, a.shape, pool, pool, (0, 0, 0, 0))
