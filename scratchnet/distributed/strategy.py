@@ -9,7 +9,7 @@ from .. import config
 from ..arrays import module_of
 from ..training import data_adapter
 from ..training.strategy import LocalStrategy
-from .gradients import average_over_ranks, sum_over_ranks
+from .allreduce import average_over_ranks, sum_over_ranks
 from .nccl import use_nccl_if_available
 from .state import broadcast_random_state, broadcast_training_state, check_same_job, job_description
 
