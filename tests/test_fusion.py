@@ -192,8 +192,8 @@ def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch)
         if not fused_kernels:
             monkeypatch.setattr(model.backend, "conv2d_maxpool_forward", None)
         out, tape = model._forward_outputs(x, training=True)
-        assert [ctx[0] for node, _, ctx in tape if isinstance(node, FusedNode)] == \
-            (["fused", "fused"] if fused_kernels else ["layers", "layers"])
+        assert [type(ctx).__name__ for node, _, ctx in tape if isinstance(node, FusedNode)] == \
+            (["FusedContext", "FusedContext"] if fused_kernels else ["LayersContext", "LayersContext"])
         model.train_on_batch(x, y)
         results.append([out] + model.get_weights())
     for a, b in zip(*results):

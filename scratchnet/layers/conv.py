@@ -86,7 +86,8 @@ class Conv2D(Layer):
         return conv.general_forward(x, self.params, config, training)
 
     def _backward(self, dy, ctx, need_dx):
-        if isinstance(ctx[0], list):   # the general form keeps one cache per group
+        # the backward of the form the forward ran (told by its context, not the current config)
+        if type(ctx) is conv.GroupedConvContext:
             return conv.general_backward(dy, ctx, need_dx)
         return conv.backward(dy, ctx, need_dx)
 

@@ -8,11 +8,30 @@ path does not apply to a call (a backend without the fused kernels, an activatio
 than 'relu' or 'linear', overlapping or padded pooling windows, an input that rebuilds the
 layer) it runs the two layers one after the other.
 """
+import dataclasses
+from typing import NamedTuple
+
 from ..functions import conv as conv_function
-from ..functions import conv_pool
+from ..functions import conv_pool, normalization
 from .pooling import MaxPooling2D
 
 FUSABLE_ACTIVATIONS = ("relu", "linear")
+
+
+class LayersContext(NamedTuple):
+    """A fused step that ran its two layers one after the other: each layer's context."""
+    first: object
+    second: object
+
+
+class FusedContext(NamedTuple):
+    """A fused step that ran as one function: that function's context and, for a call that
+    kept too little for a backward pass (an inference call of ConvPool keeps no argmax),
+    what it needs to run again: the input, the configuration, the mode."""
+    function: object
+    x: object = None
+    config: object = None
+    training: bool = True
 
 
 def fuse_conv_pool(conv, pool):
@@ -57,18 +76,18 @@ class ConvPool:
         if config is None:
             z, conv_ctx = self.conv.forward(x, training)
             y, pool_ctx = self.pool.forward(z, training)
-            return y, ("layers", conv_ctx, pool_ctx)
+            return y, LayersContext(conv_ctx, pool_ctx)
         y, ctx = conv_pool.forward(x, self.conv.params, config, training)
-        return y, ("fused", ctx, x, config, training)
+        return y, FusedContext(ctx, x, config, training)
 
     def backward(self, dy, ctx, need_dx=True):
-        if ctx[0] == "layers":
-            dz, _ = self.pool.backward(dy, ctx[2], True)
-            dx, grads = self.conv.backward(dz, ctx[1], need_dx)
+        if type(ctx) is LayersContext:
+            dz, _ = self.pool.backward(dy, ctx.second, True)
+            dx, grads = self.conv.backward(dz, ctx.first, need_dx)
         else:
-            _, fused_ctx, x, config, training = ctx
-            if not training:   # an inference call keeps no argmax: a frozen base's backward recomputes it
-                _, fused_ctx = conv_pool.forward(x, self.conv.params, config, True)
+            fused_ctx = ctx.function
+            if not ctx.training:   # an inference call keeps no argmax: a frozen base's backward recomputes it
+                _, fused_ctx = conv_pool.forward(ctx.x, self.conv.params, ctx.config, True)
             dx, grads = conv_pool.backward(dy, fused_ctx, need_dx)
         return dx, {(self.conv, name): g for name, g in grads.items()}
 
@@ -99,6 +118,7 @@ class BatchNormReLU:
     def __init__(self, norm, relu):
         self.norm, self.relu = norm, relu
         self.name = f"{norm.name}+{relu.name}"
+        self._fused_config = (None, None)    # (the normalisation's config it was made from, it)
 
     @staticmethod
     def plain_relu(norm, relu):
@@ -113,20 +133,32 @@ class BatchNormReLU:
                 or x.dtype != norm.dtype):
             y, norm_ctx = norm.forward(x, training)
             a, relu_ctx = self.relu.forward(y, training)
-            return a, ("layers", norm_ctx, relu_ctx)
-        a, norm_ctx = norm._forward(x, training, relu=True)
-        return a, ("fused", norm_ctx, None)
+            return a, LayersContext(norm_ctx, relu_ctx)
+        a, norm_ctx = normalization.forward(x, norm.params, self._config(), norm.uses_batch_statistics(training))
+        return a, FusedContext(norm_ctx)
+
+    def _config(self):
+        """The normalisation's configuration with ``then_relu`` (made once per configuration)."""
+        config = self.norm.function_config()
+        made_from, fused = self._fused_config
+        if made_from is not config:
+            fused = dataclasses.replace(config, then_relu=True)
+            self._fused_config = (config, fused)
+        return fused
 
     def backward(self, dy, ctx, need_dx=True):
-        mode, norm_ctx, relu_ctx = ctx
-        if mode == "layers":
-            dy, _ = self.relu.backward(dy, relu_ctx, True)
-        dx, grads = self.norm.backward(dy, norm_ctx, need_dx)
+        if type(ctx) is LayersContext:
+            dy, _ = self.relu.backward(dy, ctx.second, True)
+        dx, grads = self.norm.backward(dy, _norm_context(ctx), need_dx)
         return dx, {(self.norm, name): g for name, g in grads.items()}
 
     def apply_state_updates(self, ctx):
-        self.norm.apply_state_updates(ctx[1])
+        self.norm.apply_state_updates(_norm_context(ctx))
 
     def __repr__(self):
         return f"<BatchNormReLU {self.name}>"
 
+
+def _norm_context(ctx):
+    """The normalisation's context in a BatchNormReLU step's context (either kind)."""
+    return ctx.first if type(ctx) is LayersContext else ctx.function
