@@ -73,12 +73,6 @@ class Conv2D(Layer):
         return conv.GeneralConfig(self.strides, self.pads, self.groups, self.dilation_rate, self.activation,
                                   self.backend)
 
-    def fused_with(self, next_layer):
-        """This layer and ``next_layer`` (its only reader) as one graph step, or None: a
-        MaxPooling2D with non-overlapping windows after it (see layers/fused.py)."""
-        from .fused import fuse_conv_pool
-        return fuse_conv_pool(self, next_layer)
-
     def _forward(self, x, training):
         config = self.function_config()
         if isinstance(config, conv.Config):

@@ -1,5 +1,6 @@
 """Two layers the graph runs as one: a Conv2D and the MaxPooling2D that alone reads it; a
-BatchNormalization and the ReLU that alone reads it.
+BatchNormalization and the ReLU that alone reads it. The end of this module puts which
+pairs of classes in ``scratchnet.fusion.RULES``, the table the engine reads.
 
 ``ConvPool`` holds no weights of its own: it runs its convolution's weights through
 ``functions.conv_pool`` and returns their gradients under the convolution's name, so that
@@ -11,8 +12,12 @@ layer) it runs the two layers one after the other.
 import dataclasses
 from typing import NamedTuple
 
+from .. import fusion
 from ..functions import conv as conv_function
 from ..functions import conv_pool, normalization
+from .conv import Conv2D
+from .core import Activation, ReLU
+from .normalization import BatchNormalization
 from .pooling import MaxPooling2D
 
 FUSABLE_ACTIVATIONS = ("relu", "linear")
@@ -35,12 +40,10 @@ class FusedContext(NamedTuple):
 
 
 def fuse_conv_pool(conv, pool):
-    """A ConvPool for ``conv`` followed by ``pool``, or None when they cannot run as one."""
-    from .conv import Conv2D
-    if type(pool) is not MaxPooling2D or pool.strides != pool.pool_size or pool.padding != "valid":
+    """A ConvPool for a Conv2D followed by a MaxPooling2D, or None when they cannot run as
+    one: overlapping or padded pooling windows, a grouped or dilated convolution."""
+    if pool.strides != pool.pool_size or pool.padding != "valid" or conv.groups != 1 or conv.dilation_rate != (1, 1):
         return None
-    if type(conv) is not Conv2D or conv.groups != 1 or conv.dilation_rate != (1, 1):
-        return None     # (a subclass may compute something else)
     return ConvPool(conv, pool)
 
 
@@ -72,6 +75,8 @@ class ConvPool:
         return fused
 
     def forward(self, x, training=False):
+        """(maxpool(conv(x)), FusedContext), or the two layers' (y, LayersContext) where the
+        fused function does not apply."""
         config = self._config(x)
         if config is None:
             z, conv_ctx = self.conv.forward(x, training)
@@ -81,6 +86,7 @@ class ConvPool:
         return y, FusedContext(ctx, x, config, training)
 
     def backward(self, dy, ctx, need_dx=True):
+        """(dx or None, {(conv, weight name): gradient}) from dL/dy."""
         if type(ctx) is LayersContext:
             dz, _ = self.pool.backward(dy, ctx.second, True)
             dx, grads = self.conv.backward(dz, ctx.first, need_dx)
@@ -99,12 +105,8 @@ class ConvPool:
 
 
 def fuse_batchnorm_relu(norm, relu):
-    """A BatchNormReLU for ``norm`` followed by a plain ReLU layer (max(x, 0)), or None."""
-    if getattr(relu, "activation", None) is None or relu.activation.name != "relu" or relu.params:
-        return None
-    from .normalization import BatchNormalization
-    if type(norm) is not BatchNormalization or type(relu).__name__ not in ("ReLU", "Activation"):
-        return None
+    """A BatchNormReLU for a BatchNormalization followed by a ReLU or Activation layer that is
+    plain max(x, 0) in its dtype, or None."""
     return BatchNormReLU(norm, relu) if BatchNormReLU.plain_relu(norm, relu) else None
 
 
@@ -128,6 +130,8 @@ class BatchNormReLU:
         return activation is not None and activation.name == "relu" and not relu.params and relu.dtype == norm.dtype
 
     def forward(self, x, training=False):
+        """(relu(batchnorm(x)), FusedContext), or the two layers' (y, LayersContext) where the
+        second is no longer a plain ReLU or the input would rebuild the normalisation."""
         norm = self.norm
         if (not self.plain_relu(norm, self.relu) or not norm.built or tuple(x.shape[1:]) != norm.input_shape
                 or x.dtype != norm.dtype):
@@ -147,12 +151,14 @@ class BatchNormReLU:
         return fused
 
     def backward(self, dy, ctx, need_dx=True):
+        """(dx or None, {(norm, weight name): gradient}) from dL/dy."""
         if type(ctx) is LayersContext:
             dy, _ = self.relu.backward(dy, ctx.second, True)
         dx, grads = self.norm.backward(dy, _norm_context(ctx), need_dx)
         return dx, {(self.norm, name): g for name, g in grads.items()}
 
     def apply_state_updates(self, ctx):
+        """Store the normalisation's new moving statistics (after a training call)."""
         self.norm.apply_state_updates(_norm_context(ctx))
 
     def __repr__(self):
@@ -162,3 +168,13 @@ class BatchNormReLU:
 def _norm_context(ctx):
     """The normalisation's context in a BatchNormReLU step's context (either kind)."""
     return ctx.first if type(ctx) is LayersContext else ctx.function
+
+
+# The pairs the engine runs as one step: (first layer's class, second's) -> the function that
+# builds the step for two such layers, or None where their settings rule it out. Exact
+# classes only: a subclass may compute something else.
+fusion.RULES.update({
+    (Conv2D, MaxPooling2D): fuse_conv_pool,
+    (BatchNormalization, ReLU): fuse_batchnorm_relu,
+    (BatchNormalization, Activation): fuse_batchnorm_relu,
+})

@@ -49,11 +49,6 @@ class BatchNormalization(Layer):
     def make_function_config(self):
         return normalization.Config(self.epsilon, self.momentum, self.backend)
 
-    def fused_with(self, next_layer):
-        """This layer and a plain ReLU after it (its only reader) as one graph step, or None."""
-        from .fused import fuse_batchnorm_relu
-        return fuse_batchnorm_relu(self, next_layer)
-
     def uses_batch_statistics(self, training):
         """Whether a call in mode ``training`` normalises with the batch's statistics: in
         training, unless the layer is frozen (then it runs in inference mode, as in Keras 3)."""
