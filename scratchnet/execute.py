@@ -59,21 +59,11 @@ class Plan:
         return self._below_weights
 
 
-class TapeEntry(NamedTuple):
-    """What a forward pass kept of one step: the node, the layer that ran it, its context."""
-    node: object
-    layer: object
-    ctx: object
-
-
 class Tape(list):
-    """The TapeEntries of a forward pass, in the order the steps ran, and the Plan they followed."""
+    """What a forward pass keeps for the backward one: a (node, layer that ran it, ctx) per
+    step, in the order the steps ran, and ``plan``, the Plan they followed."""
 
     __slots__ = ("plan",)
-
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
 
 
 def _parts(node):
@@ -150,7 +140,8 @@ def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
     returned tape is empty."""
     plan = plan_for(graph, fusion.is_enabled())
     values = {id(t): v for t, v in zip(graph.inputs, inputs)}
-    tape = Tape(plan)
+    tape = Tape()
+    tape.plan = plan
     for node, input_ids, output_ids, free in plan.steps:
         layer = node.layer if layer_for is None else layer_for(node)
         mode = training if node.training is None else node.training
@@ -165,7 +156,7 @@ def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
         else:
             values.update(zip(output_ids, out))
         if keep_tape:
-            tape.append(TapeEntry(node, layer, ctx))
+            tape.append((node, layer, ctx))
         for tensor_id in free:
             del values[tensor_id]
     return [values[id(t)] for t in graph.outputs], tape

@@ -13,8 +13,7 @@ import numpy as np
 # The engine (execute.py) and the fusion switch (``fusion.enabled(False)``, which replaced the
 # FUSE_LAYERS flag), importable from here as before.
 from . import fusion  # noqa: F401
-from .execute import (Plan, Step, Tape, TapeEntry, apply_state_updates, plan_for, run_backward,  # noqa: F401
-                      run_forward)
+from .execute import Plan, Step, Tape, apply_state_updates, plan_for, run_backward, run_forward  # noqa: F401
 from .fusion import FusedNode  # noqa: F401
 
 

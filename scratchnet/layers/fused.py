@@ -30,13 +30,13 @@ class LayersContext(NamedTuple):
 
 
 class FusedContext(NamedTuple):
-    """A fused step that ran as one function: that function's context and, for a call that
-    kept too little for a backward pass (an inference call of ConvPool keeps no argmax),
-    what it needs to run again: the input, the configuration, the mode."""
+    """A ConvPool step that ran as one function: that function's context and, since an
+    inference call keeps no argmax, what a backward pass needs to run it again: the input,
+    the configuration, the mode."""
     function: object
-    x: object = None
-    config: object = None
-    training: bool = True
+    x: object
+    config: object
+    training: bool
 
 
 def fuse_conv_pool(conv, pool):
@@ -130,16 +130,16 @@ class BatchNormReLU:
         return activation is not None and activation.name == "relu" and not relu.params and relu.dtype == norm.dtype
 
     def forward(self, x, training=False):
-        """(relu(batchnorm(x)), FusedContext), or the two layers' (y, LayersContext) where the
-        second is no longer a plain ReLU or the input would rebuild the normalisation."""
+        """(relu(batchnorm(x)), the normalisation's NormContext), or the two layers' (y,
+        LayersContext) where the second is no longer a plain ReLU or the input would rebuild
+        the normalisation."""
         norm = self.norm
         if (not self.plain_relu(norm, self.relu) or not norm.built or tuple(x.shape[1:]) != norm.input_shape
                 or x.dtype != norm.dtype):
             y, norm_ctx = norm.forward(x, training)
             a, relu_ctx = self.relu.forward(y, training)
             return a, LayersContext(norm_ctx, relu_ctx)
-        a, norm_ctx = normalization.forward(x, norm.params, self._config(), norm.uses_batch_statistics(training))
-        return a, FusedContext(norm_ctx)
+        return normalization.forward(x, norm.params, self._config(), norm.uses_batch_statistics(training))
 
     def _config(self):
         """The normalisation's configuration with ``then_relu`` (made once per configuration)."""
@@ -167,7 +167,7 @@ class BatchNormReLU:
 
 def _norm_context(ctx):
     """The normalisation's context in a BatchNormReLU step's context (either kind)."""
-    return ctx.first if type(ctx) is LayersContext else ctx.function
+    return ctx.first if type(ctx) is LayersContext else ctx
 
 
 # The pairs the engine runs as one step: (first layer's class, second's) -> the function that
