@@ -1,6 +1,6 @@
-"""Graphs of layers: symbolic tensors, nodes, the topological order, and the one execution
-engine that runs a graph forward (returning the contexts of that call) and backward
-(consuming them). Sequential models and functional models both run here.
+"""Graphs of layers: symbolic tensors, the nodes that calls of layers add, and a Graph: the
+nodes between some inputs and outputs in an order that runs them. Running a graph is the
+engine's (``execute.py``); its names stay importable from here.
 
     x = Input(shape=(28, 28, 1))          # a SymbolicTensor
     y = Dense(10)(Flatten()(x))           # each call adds a Node to its layer
@@ -9,6 +9,12 @@ engine that runs a graph forward (returning the contexts of that call) and backw
     input_grads, param_grads = run_backward(graph, tape, [d_outputs])
 """
 import numpy as np
+
+# The engine (execute.py) and the fusion switch (``fusion.enabled(False)``, which replaced the
+# FUSE_LAYERS flag), importable from here as before.
+from . import fusion  # noqa: F401
+from .execute import Plan, Step, Tape, apply_state_updates, plan_for, run_backward, run_forward  # noqa: F401
+from .fusion import FusedNode  # noqa: F401
 
 
 class GraphError(ValueError):
@@ -64,22 +70,6 @@ class Node:
         return f"<Node {self.layer.name}[{self.index}]>"
 
 
-class FusedNode:
-    """Two nodes the engine runs as one step (a layer whose output only the next layer reads,
-    and that pair has a fused form: ``first.layer.fused_with(second.layer)``)."""
-
-    def __init__(self, layer, first, second):
-        self.layer, self.nodes = layer, (first, second)
-        self.inputs, self.outputs, self.training = first.inputs, second.outputs, first.training
-
-    def __repr__(self):
-        return f"<FusedNode {self.layer.name}>"
-
-
-# Run fusable pairs of layers as one step (the default); tests turn it off to compare.
-FUSE_LAYERS = True
-
-
 def flatten_tensors(value):
     """A list of the tensors (or arrays) in ``value``: one, a list, a tuple or a dict's values."""
     if isinstance(value, dict):
@@ -107,41 +97,12 @@ class Graph:
             raise GraphError("the same Input tensor is given twice as a model input")
         self.nodes = self._order()
         self._check_names()
-        free = self._values_to_free()
-        # what run_forward needs of each node, worked out once: (node, input ids, output ids, ids to free)
-        self._plan = [(node, [id(t) for t in node.inputs], [id(t) for t in node.outputs], free[i])
-                      for i, node in enumerate(self.nodes)]
+        self.plans = {}     # the engine's Plans for this graph, by whether they fuse (execute.plan_for)
 
     def fused_plan(self):
-        """The plan with each fusable pair of nodes as one FusedNode (worked out once): the
-        first node's only output is read only by the second, is not a model output, both run
-        in the same mode, and the first's layer has a fused form with the second's."""
-        if getattr(self, "_fused_plan", None) is None:
-            readers = {}
-            for node in self.nodes:
-                for t in node.inputs:
-                    readers.setdefault(id(t), []).append(node)
-            kept = {id(t) for t in self.outputs}
-            frees = {id(entry[0]): entry[3] for entry in self._plan}
-            plan, absorbed = [], set()
-            for node, input_ids, output_ids, free in self._plan:
-                if id(node) in absorbed:
-                    continue
-                fused = None
-                if len(node.outputs) == 1 and output_ids[0] not in kept and hasattr(node.layer, "fused_with"):
-                    after = readers.get(output_ids[0], [])
-                    if len(after) == 1 and len(after[0].inputs) == 1 and after[0].training == node.training:
-                        layer = node.layer.fused_with(after[0].layer)
-                        fused = FusedNode(layer, node, after[0]) if layer is not None else None
-                if fused is None:
-                    plan.append((node, input_ids, output_ids, free))
-                    continue
-                second = fused.nodes[1]
-                absorbed.add(id(second))
-                plan.append((fused, input_ids, [id(t) for t in second.outputs],
-                             free + [i for i in frees[id(second)] if i != output_ids[0]]))
-            self._fused_plan = plan
-        return self._fused_plan
+        """The Plan the engine runs with fusion on: each pair fusion.RULES names as one step
+        (a FusedNode); see ``execute.plan_for``."""
+        return plan_for(self, True)
 
     def _order(self):
         """Depth-first from the outputs; an Input not among the model's inputs is a
@@ -185,19 +146,6 @@ class Graph:
                 raise GraphError(f'The name "{name}" is used {len(holders)} times in the model. All layer names '
                                  f'should be unique: pass name= to tell them apart.')
 
-    def _values_to_free(self):
-        """For each node, the ids of the tensors no later node (nor the output) needs."""
-        last = {}
-        for position, node in enumerate(self.nodes):
-            for t in node.inputs:
-                last[id(t)] = position
-        keep = {id(t) for t in self.inputs + self.outputs}
-        free = [[] for _ in self.nodes]
-        for tensor_id, position in last.items():
-            if tensor_id not in keep:
-                free[position].append(tensor_id)
-        return free
-
     @property
     def input_layers(self):
         return [t.node.layer for t in self.inputs]
@@ -225,109 +173,3 @@ class Graph:
             self._layers = sorted(layers.values(), key=lambda l: (-layer_depth[id(l)],
                                                                   self._first_seen.get(id(l), -1)))
         return self._layers
-
-
-def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
-    """Run the graph on ``inputs`` (arrays, one per graph input), in training mode or not
-    (``training=None``: each layer's default, as Keras's ``model(x)``; only the augmentation
-    layers default to training).
-
-    Returns (outputs, tape): the output arrays, and each node's (node, layer, ctx) in
-    order, which ``run_backward`` consumes. ``layer_for`` may swap the layer that runs a
-    node (the fused head of a compiled model). Nothing is stored on a layer: the moving
-    statistics a training call computes wait in the tape for ``apply_state_updates``.
-    Intermediate values are dropped once no later node needs them; with ``keep_tape=False``
-    (a prediction: no backward pass, no state to store) so are the contexts, and the
-    returned tape is empty."""
-    values = {id(t): v for t, v in zip(graph.inputs, inputs)}
-    tape = []
-    for node, input_ids, output_ids, free in (graph.fused_plan() if FUSE_LAYERS else graph._plan):
-        layer = node.layer if layer_for is None else layer_for(node)
-        mode = training if node.training is None else node.training
-        if mode is None:    # a call that did not say: the layer's default (a model passes None on)
-            mode = getattr(layer, "training_by_default", False)
-        if len(input_ids) == 1 and not node.layer.takes_list:
-            out, ctx = layer.forward(values[input_ids[0]], mode)
-        else:
-            out, ctx = layer.forward([values[i] for i in input_ids], mode)
-        if len(output_ids) == 1:
-            values[output_ids[0]] = out
-        else:
-            values.update(zip(output_ids, out))
-        if keep_tape:
-            tape.append((node, layer, ctx))
-        for tensor_id in free:
-            del values[tensor_id]
-    return [values[id(t)] for t in graph.outputs], tape
-
-
-def apply_state_updates(tape):
-    """Store the state updates of a forward pass (BatchNormalization's moving statistics),
-    node by node in the order they ran: what a training step does once its update is made."""
-    for node, _, ctx in tape:
-        node.layer.apply_state_updates(ctx)
-
-
-def _accumulate(table, key, value):
-    # a new array, never an in-place add: the first gradient may be another node's array
-    table[key] = value if key not in table else table[key] + value
-
-
-def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None):
-    """Gradients of a scalar L from dL/d(outputs) and the tape of the forward pass.
-
-    Returns (input_grads, param_grads): dL/d(each graph input), or None where not asked,
-    and {(layer, weight name): gradient}, summed over every call of a shared layer. Where a
-    tensor feeds several nodes (a fork), the gradients reaching it add up. A node computes its
-    dL/dx only where a weight lies below it, or when the inputs' gradients are asked for.
-    ``capture`` (a dict keyed by ids of tensors the graph computes) receives dL/d(each of
-    those tensors), complete once every node reading it has run backward."""
-    grads = {}
-    for tensor, g in zip(graph.outputs, output_grads):
-        if g is not None:
-            _accumulate(grads, id(tensor), g)
-    below_weights = _nodes_below_weights(graph, tape)
-    param_grads = {}
-    for node, layer, ctx in reversed(tape):
-        douts = [grads.pop(id(t), None) for t in node.outputs]
-        if capture is not None:
-            for t, g in zip(node.outputs, douts):
-                if id(t) in capture:
-                    capture[id(t)] = g
-        if all(g is None for g in douts):
-            continue   # this node's outputs do not reach the loss
-        douts = [g if g is not None else _zeros_like_output(node, i, douts) for i, g in enumerate(douts)]
-        need_dx = need_input_grads or id(node) in below_weights
-        dinputs, dparams = node.layer.backward(douts if len(douts) > 1 else douts[0], ctx, need_dx)
-        if need_dx:
-            for tensor, g in zip(node.inputs, dinputs if isinstance(dinputs, list) else [dinputs]):
-                if g is not None:
-                    _accumulate(grads, id(tensor), g)
-        for key, g in dparams.items():
-            _accumulate(param_grads, key if isinstance(key, tuple) else (node.layer, key), g)
-    return [grads.get(id(t)) for t in graph.inputs], param_grads
-
-
-def _nodes_below_weights(graph, tape):
-    """The nodes whose inputs some layer with weights computed: only their dL/dx can reach a
-    weight. (Layers between the inputs and the first weights, such as Rescaling or the
-    augmentation layers, need no backward pass.) Worked out once per plan the tape followed
-    (the fused one or not, told apart by their lengths), not every step."""
-    cache = graph.__dict__.setdefault("_below_weights", {})
-    if len(tape) not in cache:
-        after_weights, below = set(), set()
-        for node, _, _ in tape:
-            if any(id(t) in after_weights for t in node.inputs):
-                below.add(id(node))
-                after_weights.update(id(t) for t in node.outputs)
-            elif any(part.layer.weights for part in getattr(node, "nodes", (node,))):
-                after_weights.update(id(t) for t in node.outputs)
-        cache[len(tape)] = below
-    return cache[len(tape)]
-
-
-def _zeros_like_output(node, index, douts):
-    from .arrays import module_of
-    reference = next(g for g in douts if g is not None)
-    shape = (reference.shape[0],) + tuple(node.outputs[index].shape[1:])
-    return module_of(reference).zeros(shape, node.outputs[index].dtype)

@@ -1,7 +1,7 @@
 """Hypothesis strategies for window geometries: the shapes of the issue's test matrix."""
 from hypothesis import assume, strategies as st
 
-from scratchnet.layers.conv import padding_amounts
+from scratchnet.geometry import padding_amounts
 
 
 @st.composite

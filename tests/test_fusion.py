@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from strategies import window_case
-from scratchnet import gradcheck, graph, layers, models
+from scratchnet import fusion, gradcheck, layers, models
 from scratchnet.graph import FusedNode
 from scratchnet.kernels import numba_cpu as fast, numpy_ref as ref
 
@@ -114,29 +114,29 @@ def fused_nodes(model):
     return [entry[0] for entry in model._graph.fused_plan() if isinstance(entry[0], FusedNode)]
 
 
-def trained_fused_and_not(monkeypatch, build, x, y, seed):
+def trained_fused_and_not(build, x, y, seed):
     """[predictions before and after two epochs, then the weights] with fusion on and off, and
     the fused nodes of the model trained with fusion on."""
     import scratchnet
     results = []
     for fuse in (True, False):
-        monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
-        scratchnet.set_random_seed(seed)
-        model = build()
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        before = model.predict(x, verbose=0)
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
-        results.append([before, model.predict(x, verbose=0)] + model.get_weights())
-        if fuse:
-            fused = fused_nodes(model)
+        with fusion.enabled(fuse):
+            scratchnet.set_random_seed(seed)
+            model = build()
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            before = model.predict(x, verbose=0)
+            model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+            results.append([before, model.predict(x, verbose=0)] + model.get_weights())
+            if fuse:
+                fused = fused_nodes(model)
     return results, fused
 
 
 @pytest.mark.parametrize("activation", ["relu", None])
-def test_fused_training_equals_the_layers_one_by_one(backend_name, monkeypatch, activation):
+def test_fused_training_equals_the_layers_one_by_one(backend_name, activation):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((24, 10, 9, 2)).astype(np.float32)
-    results, fused = trained_fused_and_not(monkeypatch, lambda: small_model(activation), x, rng.integers(0, 3, 24), 5)
+    results, fused = trained_fused_and_not(lambda: small_model(activation), x, rng.integers(0, 3, 24), 5)
     assert len(fused) == 2
     for with_fusion, one_by_one in zip(*results):
         np.testing.assert_allclose(with_fusion, one_by_one, rtol=1e-5, atol=1e-6)
@@ -168,14 +168,14 @@ def test_what_is_not_fused():
     assert len(fused_nodes(models.Model(x, pooled))) == 1
 
 
-def test_an_activation_without_a_fused_kernel_runs_the_layers_one_by_one(monkeypatch):
+def test_an_activation_without_a_fused_kernel_runs_the_layers_one_by_one():
     # sigmoid is fusable in the plan (the layer may change activation later) but runs unfused
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 10, 9, 2)).astype(np.float32)
     model = small_model("sigmoid")
     fused = model.predict(x, verbose=0)
-    monkeypatch.setattr(graph, "FUSE_LAYERS", False)
-    np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
+    with fusion.enabled(False):
+        np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
 
 
 def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch):
@@ -192,8 +192,8 @@ def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch)
         if not fused_kernels:
             monkeypatch.setattr(model.backend, "conv2d_maxpool_forward", None)
         out, tape = model.run_graph(x, training=True)
-        assert [ctx[0] for node, _, ctx in tape if isinstance(node, FusedNode)] == \
-            (["fused", "fused"] if fused_kernels else ["layers", "layers"])
+        assert [type(ctx).__name__ for node, _, ctx in tape if isinstance(node, FusedNode)] == \
+            (["FusedContext", "FusedContext"] if fused_kernels else ["LayersContext", "LayersContext"])
         model.train_on_batch(x, y)
         results.append([out] + model.get_weights())
     for a, b in zip(*results):
@@ -201,7 +201,7 @@ def test_a_backend_without_fused_kernels_runs_the_layers_one_by_one(monkeypatch)
 
 
 @pytest.mark.parametrize("relu", ["layer", "activation"])
-def test_batchnorm_then_relu_runs_fused_and_equals_the_layers(backend_name, monkeypatch, relu):
+def test_batchnorm_then_relu_runs_fused_and_equals_the_layers(backend_name, relu):
     # training (batch statistics, moving statistics stored), then inference, fused and not
     rng = np.random.default_rng(3)
     x = rng.standard_normal((16, 6, 6, 3)).astype(np.float32)
@@ -211,7 +211,7 @@ def test_batchnorm_then_relu_runs_fused_and_equals_the_layers(backend_name, monk
                                   layers.BatchNormalization(),
                                   layers.ReLU() if relu == "layer" else layers.Activation("relu"),
                                   layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax")])
-    results, fused = trained_fused_and_not(monkeypatch, build, x, rng.integers(0, 2, 16), 6)
+    results, fused = trained_fused_and_not(build, x, rng.integers(0, 2, 16), 6)
     assert [type(n.layer).__name__ for n in fused] == ["BatchNormReLU"]
     for with_fusion, one_by_one in zip(*results):
         np.testing.assert_allclose(with_fusion, one_by_one, rtol=1e-6, atol=1e-7)
@@ -246,7 +246,7 @@ def test_leaky_or_capped_relus_are_not_fused():
         assert fused_nodes(model) == []
 
 
-def test_a_frozen_base_called_in_inference_mode_trains_its_head(backend_name, monkeypatch):
+def test_a_frozen_base_called_in_inference_mode_trains_its_head(backend_name):
     # the Keras fine-tuning recipe: base(x, training=False) with base.trainable = False; the fused
     # conv + pool ran without keeping its argmax, and the backward pass still goes through it
     import scratchnet
@@ -255,20 +255,20 @@ def test_a_frozen_base_called_in_inference_mode_trains_its_head(backend_name, mo
     y = rng.integers(0, 2, 8)
     results = []
     for fuse in (True, False):
-        monkeypatch.setattr(graph, "FUSE_LAYERS", fuse)
-        scratchnet.set_random_seed(9)
-        inputs = layers.Input((10, 9, 2))
-        base = models.Sequential([layers.Input((10, 9, 2)), layers.Conv2D(3, 3, activation="relu"),
-                                  layers.MaxPooling2D(2), layers.Flatten()])
-        base.trainable = False
-        model = models.Model(inputs, layers.Dense(2, activation="softmax")(
-            layers.Dense(4, activation="relu")(base(inputs, training=False))))
-        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
-        loss, grads, dx = model.compute_gradients(x, y, need_dx=True)
-        results.append([dx] + model.get_weights())
-        if fuse:
-            assert len(fused_nodes(base)) == 1
+        with fusion.enabled(fuse):
+            scratchnet.set_random_seed(9)
+            inputs = layers.Input((10, 9, 2))
+            base = models.Sequential([layers.Input((10, 9, 2)), layers.Conv2D(3, 3, activation="relu"),
+                                      layers.MaxPooling2D(2), layers.Flatten()])
+            base.trainable = False
+            model = models.Model(inputs, layers.Dense(2, activation="softmax")(
+                layers.Dense(4, activation="relu")(base(inputs, training=False))))
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+            loss, grads, dx = model.compute_gradients(x, y, need_dx=True)
+            results.append([dx] + model.get_weights())
+            if fuse:
+                assert len(fused_nodes(base)) == 1
     for with_fusion, one_by_one in zip(*results):
         np.testing.assert_allclose(with_fusion, one_by_one, rtol=1e-5, atol=1e-6)
 
@@ -282,7 +282,7 @@ def test_a_conv2d_subclass_is_not_fused():
     assert fused_nodes(model) == []
 
 
-def test_a_relu_changed_after_the_model_was_built_is_honoured(monkeypatch):
+def test_a_relu_changed_after_the_model_was_built_is_honoured():
     from scratchnet import activations
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 5, 5, 2)).astype(np.float32)
@@ -291,12 +291,12 @@ def test_a_relu_changed_after_the_model_was_built_is_honoured(monkeypatch):
     assert len(fused_nodes(model)) == 1
     relu.activation = activations.get("tanh")
     fused = model.predict(x, verbose=0)
-    monkeypatch.setattr(graph, "FUSE_LAYERS", False)
-    np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
+    with fusion.enabled(False):
+        np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
     assert (fused < 0).any()
 
 
-def test_a_conv_activation_changed_between_fused_calls_is_honoured(monkeypatch):
+def test_a_conv_activation_changed_between_fused_calls_is_honoured():
     # the fused step keeps its configuration between calls: a change of the convolution's
     # activation after a call must reach the next one
     from scratchnet import activations
@@ -307,8 +307,8 @@ def test_a_conv_activation_changed_between_fused_calls_is_honoured(monkeypatch):
     rectified = model.predict(x, verbose=0)
     conv.activation = activations.get("linear")
     fused = model.predict(x, verbose=0)
-    monkeypatch.setattr(graph, "FUSE_LAYERS", False)
-    np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
+    with fusion.enabled(False):
+        np.testing.assert_array_equal(fused, model.predict(x, verbose=0))
     assert (rectified >= 0).all() and (fused < 0).any()
 
 

@@ -3,6 +3,7 @@ friends. The backend applies the bias and the activations it has a kernel for ('
 'relu') in one fused pass over z; any other activation is applied after, by NumPy."""
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,8 +18,18 @@ class Plan:
     after: object
 
 
+class ActivationContext(NamedTuple):
+    """What ``backward`` needs of a call: how it applied the activation, its output ``a``,
+    whether a bias was added, and the backend whose kernels ran."""
+    how: Plan
+    output: object
+    has_bias: bool
+    backend: object
+
+
 @functools.lru_cache(maxsize=None)
 def plan(activation, backend):
+    """The Plan for ``activation`` on ``backend`` (worked out once per pair)."""
     if activation is None or activation.name == "linear":
         return Plan("linear", None)
     if activation.name in backend.kernel_activations:
@@ -37,18 +48,19 @@ def forward(z, bias, activation, backend, input_=None):
         else:
             z = backend.bias_activation(z.copy() if shared else z, bias, how.kernel)
     a = how.after.forward(z) if how.after is not None else z
-    return a, (how, a, bias is not None, backend)
+    return a, ActivationContext(how, a, bias is not None, backend)
 
 
 def backward(da, ctx):
-    """(dz, dbias or None) from dL/da."""
-    how, a, has_bias, backend = ctx
+    """(dz, dbias or None) from dL/da and the ActivationContext of the call."""
+    how, a = ctx.how, ctx.output
     if how.after is not None:
         da = how.after.backward(da, a)
-    if has_bias or how.kernel != "linear":
-        return backend.bias_activation_backward(da, a, how.kernel, has_bias)
+    if ctx.has_bias or how.kernel != "linear":
+        return ctx.backend.bias_activation_backward(da, a, how.kernel, ctx.has_bias)
     return da, None
 
 
 def linear():
+    """The identity activation."""
     return activations.get("linear")

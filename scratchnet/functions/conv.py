@@ -1,6 +1,12 @@
-"""2-D convolution over channels-last images: im2col + GEMM in the backend's kernels."""
-from dataclasses import dataclass
+"""2-D convolution over channels-last images: im2col + GEMM in the backend's kernels.
 
+Three forms, each a forward/backward pair with a context of its own: ``forward`` (and
+``depthwise_forward``) -> ConvContext, ``general_forward`` (groups, dilation) ->
+GroupedConvContext, ``separable_forward`` -> SeparableContext."""
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..arrays import module_of
 from . import activation as act
 
 
@@ -10,6 +16,14 @@ class Config:
     pads: tuple          # (top, bottom, left, right)
     activation: object
     backend: object
+
+
+class ConvContext(NamedTuple):
+    """A convolution call: the kernel's backward, what the kernel's forward kept for it, and
+    the activation's context."""
+    kernel_backward: object
+    cache: object
+    activation: act.ActivationContext
 
 
 def forward(x, params, config, training=False):
@@ -22,13 +36,13 @@ def _then_activation(kernel_forward, kernel_backward, x, params, config):
     """activation(kernel_forward(x, kernel) + bias), with a context for ``backward``."""
     z, cache = kernel_forward(x, params["kernel"], config.strides, config.pads)
     y, act_ctx = act.forward(z, params.get("bias"), config.activation, config.backend)
-    return y, (kernel_backward, cache, act_ctx)
+    return y, ConvContext(kernel_backward, cache, act_ctx)
 
 
 def backward(dy, ctx, need_dx=True):
-    kernel_backward, cache, act_ctx = ctx
-    dz, db = act.backward(dy, act_ctx)
-    dx, dk = kernel_backward(dz, cache, need_dx)
+    """(dx or None, {'kernel', 'bias'}) from dL/dy and a ConvContext."""
+    dz, db = act.backward(dy, ctx.activation)
+    dx, dk = ctx.kernel_backward(dz, ctx.cache, need_dx)
     grads = {"kernel": dk}
     if db is not None:
         grads["bias"] = db
@@ -54,14 +68,22 @@ def dilate(kernel, dilation):
     if (dh, dw) == (1, 1):
         return kernel
     kh, kw = kernel.shape[:2]
-    from ..arrays import module_of
     spread = module_of(kernel).zeros(((kh - 1) * dh + 1, (kw - 1) * dw + 1) + kernel.shape[2:], kernel.dtype)
     spread[::dh, ::dw] = kernel
     return spread
 
 
+class GroupedConvContext(NamedTuple):
+    """A grouped or dilated convolution call: one kernel cache per group, the activation's
+    context, the configuration, and the filters per group."""
+    caches: list
+    activation: act.ActivationContext
+    config: GeneralConfig
+    filters: int
+
+
 def general_forward(x, params, config, training=False):
-    from ..arrays import module_of
+    """y = activation(conv(x, dilated kernel) + bias), each group of channels with its own filters."""
     kernel = dilate(params["kernel"], config.dilation)
     groups, kernels = config.groups, config.backend
     c_in, filters = kernel.shape[2], kernel.shape[3] // config.groups
@@ -73,16 +95,16 @@ def general_forward(x, params, config, training=False):
         caches.append(cache)
     z = parts[0] if groups == 1 else module_of(x).concatenate(parts, axis=-1)
     y, act_ctx = act.forward(z, params.get("bias"), config.activation, kernels)
-    return y, (caches, act_ctx, config, filters)
+    return y, GroupedConvContext(caches, act_ctx, config, filters)
 
 
 def general_backward(dy, ctx, need_dx=True):
-    from ..arrays import module_of
-    caches, act_ctx, config, filters = ctx
-    dz, db = act.backward(dy, act_ctx)
+    """(dx or None, {'kernel', 'bias'}) from dL/dy and a GroupedConvContext."""
+    config, filters = ctx.config, ctx.filters
+    dz, db = act.backward(dy, ctx.activation)
     xp = module_of(dz)
     dxs, dks = [], []
-    for g, cache in enumerate(caches):
+    for g, cache in enumerate(ctx.caches):
         dx, dk = config.backend.conv2d_backward(xp.ascontiguousarray(dz[..., g * filters:(g + 1) * filters]),
                                                 cache, need_dx)
         dxs.append(dx)
@@ -105,6 +127,15 @@ def depthwise_forward(x, params, config, training=False):
 depthwise_backward = backward
 
 
+class SeparableContext(NamedTuple):
+    """A separable convolution call: the depthwise and the pointwise kernels' caches, the
+    activation's context, and the backend whose kernels ran."""
+    depthwise_cache: object
+    pointwise_cache: object
+    activation: act.ActivationContext
+    backend: object
+
+
 def separable_forward(x, params, config, training=False):
     """A depthwise convolution, then a 1x1 convolution mixing the channels, then bias and
     activation: Keras's SeparableConv2D (depthwise_kernel, pointwise_kernel, bias)."""
@@ -112,14 +143,15 @@ def separable_forward(x, params, config, training=False):
     z1, cache1 = kernels.depthwise_conv2d_forward(x, params["depthwise_kernel"], config.strides, config.pads)
     z2, cache2 = kernels.conv2d_forward(z1, params["pointwise_kernel"], (1, 1), (0, 0, 0, 0))
     y, act_ctx = act.forward(z2, params.get("bias"), config.activation, kernels)
-    return y, (cache1, cache2, act_ctx, kernels)
+    return y, SeparableContext(cache1, cache2, act_ctx, kernels)
 
 
 def separable_backward(dy, ctx, need_dx=True):
-    cache1, cache2, act_ctx, kernels = ctx
-    dz2, db = act.backward(dy, act_ctx)
-    dz1, dpoint = kernels.conv2d_backward(dz2, cache2, True)
-    dx, ddepth = kernels.depthwise_conv2d_backward(dz1, cache1, need_dx)
+    """(dx or None, {'depthwise_kernel', 'pointwise_kernel', 'bias'}) from dL/dy and a SeparableContext."""
+    kernels = ctx.backend
+    dz2, db = act.backward(dy, ctx.activation)
+    dz1, dpoint = kernels.conv2d_backward(dz2, ctx.pointwise_cache, True)
+    dx, ddepth = kernels.depthwise_conv2d_backward(dz1, ctx.depthwise_cache, need_dx)
     grads = {"depthwise_kernel": ddepth, "pointwise_kernel": dpoint}
     if db is not None:
         grads["bias"] = db

@@ -7,6 +7,7 @@ gradients are then never stored whole, and the pooling's backward pass hands the
 straight to the convolution. The result is the two layers' (see tests/test_fusion.py).
 """
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -18,17 +19,22 @@ class Config:
     backend: object
 
 
+class ConvPoolContext(NamedTuple):
+    """A fused call: what the fused kernel's forward kept for its backward, and the backend."""
+    cache: object
+    backend: object
+
+
 def forward(x, params, config, training=False):
-    """(y, ctx): params are the convolution's ('kernel', and 'bias' if it has one)."""
+    """(y, ConvPoolContext): params are the convolution's ('kernel', and 'bias' if it has one)."""
     y, cache = config.backend.conv2d_maxpool_forward(x, params["kernel"], params.get("bias"), config.activation,
                                                      config.strides, config.pads, config.pool, training)
-    return y, (cache, config.backend)
+    return y, ConvPoolContext(cache, config.backend)
 
 
 def backward(dy, ctx, need_dx=True):
-    """(dx or None, {'kernel': dk, 'bias': db}) from dL/dy."""
-    cache, backend = ctx
-    dx, dk, db = backend.conv2d_maxpool_backward(dy, cache, need_dx)
+    """(dx or None, {'kernel': dk, 'bias': db}) from dL/dy and a ConvPoolContext."""
+    dx, dk, db = ctx.backend.conv2d_maxpool_backward(dy, ctx.cache, need_dx)
     grads = {"kernel": dk}
     if db is not None:
         grads["bias"] = db

@@ -2,7 +2,7 @@
 1/(1-rate); the mask comes from the backend's counter-based ``dropout_mask`` kernel."""
 from dataclasses import dataclass
 
-from ..kernels.numpy_ref import GOLDEN
+from .. import backend as backends
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,7 @@ class Config:
 
 
 def forward(x, params, config, training=False, seed=0):
+    """(x * mask, the mask as the context) in training; (x, None) otherwise."""
     if not training or config.rate == 0:
         return x, None
     mask = config.backend.dropout_mask(x.shape, x.dtype, config.rate, seed)
@@ -20,11 +21,14 @@ def forward(x, params, config, training=False, seed=0):
 
 def seed_from(seed, first_element):
     """The seed whose mask starts where ``seed``'s mask is at element ``first_element``
-    (element t's draw depends on seed + t * GOLDEN only): a process holding samples from k
-    on of a larger batch draws, with it, the very mask one process drawing for the whole
-    batch would give those samples."""
-    return (int(seed) + int(first_element) * int(GOLDEN)) % 2**64
+    (element t's draw depends on seed + t * GOLDEN only, GOLDEN being the kernels' counter
+    step): a process holding samples from k on of a larger batch draws, with it, the very
+    mask one process drawing for the whole batch would give those samples. Every backend
+    draws the reference kernels' mask, so their step is the one read here."""
+    golden = backends.get("numpy").kernels.GOLDEN
+    return (int(seed) + int(first_element) * int(golden)) % 2**64
 
 
 def backward(dy, ctx, need_dx=True):
+    """(dy * mask, {}); dy itself outside training (``ctx`` None)."""
     return (dy if ctx is None else dy * ctx) if need_dx else None, {}

@@ -14,6 +14,7 @@ inside before interpolating, as TensorFlow does (``reflect``: d c b a | a b c d 
 ``wrap``: a b c d | a b c d; ``nearest``: a a | a b c d | d d; ``constant``: fill_value).
 """
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,22 +35,36 @@ class Projective:
     backend: object
 
 
+class ProjectiveContext(NamedTuple):
+    """A projective transform call: the transforms (N, 8) and the configuration."""
+    transforms: object
+    config: Projective
+
+
 def projective_forward(x, transforms, config):
     """Images x (N, H, W, C) under one transform each: ``transforms`` (N, 8), rows a0 a1 a2 b0
-    b1 b2 c0 c1 (see the module's docstring). The context is the transforms."""
+    b1 b2 c0 c1 (see the module's docstring); (y, ProjectiveContext)."""
     transforms = np.ascontiguousarray(transforms, np.float32).reshape(x.shape[0], 8)
     y = config.backend.projective_transform(x, transforms, config.interpolation, config.fill_mode, config.fill_value)
-    return y, (transforms, config)
+    return y, ProjectiveContext(transforms, config)
 
 
 def projective_backward(dy, ctx, need_dx=True):
+    """(dx: dy scattered back along the sampling weights, {})."""
     if not need_dx:
         return None, {}
-    transforms, config = ctx
+    transforms, config = ctx.transforms, ctx.config
     return config.backend.projective_transform_backward(dy, transforms, config.interpolation, config.fill_mode), {}
 
 
 # ----- flips ----------------------------------------------------------------------------------------
+class FlipContext(NamedTuple):
+    """A flip call: which images were flipped top to bottom (rows) and left to right (cols),
+    as (N, 1, 1, 1) masks."""
+    rows: object
+    cols: object
+
+
 def flip_forward(x, flip_rows, flip_cols):
     """Flip the images whose entry of ``flip_rows`` (N,) is true top to bottom, and those of
     ``flip_cols`` left to right; the context is the two masks (a flip is its own inverse)."""
@@ -57,19 +72,26 @@ def flip_forward(x, flip_rows, flip_cols):
     rows, cols = xp.asarray(flip_rows).reshape(-1, 1, 1, 1), xp.asarray(flip_cols).reshape(-1, 1, 1, 1)
     y = xp.where(rows, x[:, ::-1], x)
     y = xp.where(cols, y[:, :, ::-1], y)
-    return y, (rows, cols)
+    return y, FlipContext(rows, cols)
 
 
 def flip_backward(dy, ctx, need_dx=True):
+    """(dx: dy flipped back, {})."""
     if not need_dx:
         return None, {}
     xp = module_of(dy)
-    rows, cols = ctx
+    rows, cols = ctx.rows, ctx.cols
     dx = xp.where(cols, dy[:, :, ::-1], dy)
     return xp.where(rows, dx[:, ::-1], dx), {}
 
 
 # ----- contrast -----------------------------------------------------------------------------------
+class ContrastContext(NamedTuple):
+    """A contrast call: each image's factor (N, 1, 1, 1) and where the output was not clipped."""
+    factors: object
+    inside: object
+
+
 def contrast_forward(x, factors, low, high):
     """y = clip((x - m) * f + m, low, high) with m each image's mean per channel and f its
     factor (N,)."""
@@ -78,13 +100,14 @@ def contrast_forward(x, factors, low, high):
     mean = x.mean(axis=(1, 2), keepdims=True)
     z = (x - mean) * f + mean
     inside = (z >= low) & (z <= high)
-    return xp.clip(z, x.dtype.type(low), x.dtype.type(high)), (f, inside)
+    return xp.clip(z, x.dtype.type(low), x.dtype.type(high)), ContrastContext(f, inside)
 
 
 def contrast_backward(dy, ctx, need_dx=True):
+    """(dx, {}): through the clip, the scaling and each image's mean."""
     if not need_dx:
         return None, {}
-    f, inside = ctx
+    f, inside = ctx.factors, ctx.inside
     g = dy * inside
     pixels = g.shape[1] * g.shape[2]
     return g * f + (1 - f) * g.sum(axis=(1, 2), keepdims=True) / g.dtype.type(pixels), {}
@@ -121,8 +144,17 @@ class Window:
     pad_cols: int = 0
 
 
+class ResizeContext(NamedTuple):
+    """A resize call: the input's shape, the Window it read, and the row and column
+    resampling matrices (None when no resampling was needed)."""
+    x_shape: tuple
+    window: Window
+    rows: object
+    cols: object
+
+
 def resize_forward(x, size, window, interpolation="bilinear", fill_value=0.0):
-    """Images (N, H, W, C) cropped (or padded) to ``window`` and resized to ``size``."""
+    """Images (N, H, W, C) cropped (or padded) to ``window`` and resized to ``size``; (y, ResizeContext)."""
     xp = module_of(x)
     part = x[:, window.top:window.top + window.height, window.left:window.left + window.width]
     if window.pad_rows or window.pad_cols:
@@ -130,19 +162,20 @@ def resize_forward(x, size, window, interpolation="bilinear", fill_value=0.0):
         part = xp.pad(part, pads, constant_values=x.dtype.type(fill_value))
     height, width = part.shape[1:3]
     if (height, width) == tuple(size):
-        return part.copy(), (x.shape, window, None, None)     # a new array, never a view of the input
+        return part.copy(), ResizeContext(x.shape, window, None, None)     # a new array, never a view of the input
     rows = xp.asarray(resize_matrix(height, size[0], interpolation, x.dtype))
     cols = xp.asarray(resize_matrix(width, size[1], interpolation, x.dtype))
     n, channels = x.shape[0], x.shape[3]
     t = xp.matmul(rows, part.reshape(n, height, width * channels)).reshape(n, size[0], width, channels)
-    return xp.matmul(cols, t), (x.shape, window, rows, cols)
+    return xp.matmul(cols, t), ResizeContext(x.shape, window, rows, cols)
 
 
 def resize_backward(dy, ctx, need_dx=True):
+    """(dx: dy resampled back and placed in the window it came from, {})."""
     if not need_dx:
         return None, {}
     xp = module_of(dy)
-    in_shape, window, rows, cols = ctx
+    in_shape, window, rows, cols = ctx.x_shape, ctx.window, ctx.rows, ctx.cols
     n, channels = dy.shape[0], dy.shape[3]
     if rows is not None:
         dt = xp.matmul(cols.T, dy)

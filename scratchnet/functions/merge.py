@@ -2,6 +2,7 @@
 as Keras does (a size-1 axis stretches; a tensor with fewer axes is aligned at the end,
 after the batch); their backward passes sum the gradient over the stretched axes."""
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,7 @@ def _aligned(x, ndim):
 
 
 def add_forward(xs, params, config, training=False):
+    """(the broadcast sum of ``xs``, the list of their shapes as the context)."""
     ndim = max(x.ndim for x in xs)
     y = _aligned(xs[0], ndim) + _aligned(xs[1], ndim)
     for x in xs[2:]:
@@ -29,10 +31,12 @@ def add_forward(xs, params, config, training=False):
 
 
 def add_backward(dy, ctx, need_dx=True):
+    """([dy summed down to each input's shape], {})."""
     return [reduce_to(dy, shape).reshape(shape) for shape in ctx], {}
 
 
 def multiply_forward(xs, params, config, training=False):
+    """(the broadcast product of ``xs``, the list of the inputs, aligned, as the context)."""
     ndim = max(x.ndim for x in xs)
     aligned = [_aligned(x, ndim) for x in xs]
     y = aligned[0] * aligned[1]
@@ -42,6 +46,7 @@ def multiply_forward(xs, params, config, training=False):
 
 
 def multiply_backward(dy, ctx, need_dx=True):
+    """([dy times the other inputs, summed down to each input's shape], {})."""
     grads = []
     for i, x in enumerate(ctx):
         g = dy
@@ -52,11 +57,19 @@ def multiply_backward(dy, ctx, need_dx=True):
     return grads, {}
 
 
+class ConcatContext(NamedTuple):
+    """A concatenation: the axis, and each input's size along it."""
+    axis: int
+    sizes: list
+
+
 def concatenate_forward(xs, params, axis, training=False):
-    return np.concatenate(xs, axis=axis), (axis, [x.shape[axis] for x in xs])
+    """(``xs`` side by side along ``axis``, ConcatContext)."""
+    return np.concatenate(xs, axis=axis), ConcatContext(axis, [x.shape[axis] for x in xs])
 
 
 def concatenate_backward(dy, ctx, need_dx=True):
-    axis, sizes = ctx
+    """([each input's slice of dy], {})."""
+    axis, sizes = ctx.axis, ctx.sizes
     cuts = list(itertools.accumulate(sizes))[:-1]   # plain ints: positions, not an array
     return list(np.split(dy, cuts, axis=axis)), {}

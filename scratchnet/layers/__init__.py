@@ -9,6 +9,7 @@ from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2
 from .augmentation import RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .preprocessing import Rescaling, Resizing
 from .reshaping import Reshape, ZeroPadding2D
+from . import fused  # noqa: F401  (puts the fused steps' rules in scratchnet.fusion.RULES)
 
 Convolution2D = Conv2D
 MaxPool2D = MaxPooling2D

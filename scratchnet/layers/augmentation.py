@@ -20,9 +20,12 @@ from .preprocessing import ImageLayer, aspect_window
 
 
 class RandomImageLayer(ImageLayer):
-    """Base of the augmentation layers: a seed, and training-only transformation."""
+    """Base of the augmentation layers: a seed, and training-only transformation. Subclasses
+    name the backward function of the transform they apply (the context is its context, or
+    None where the images passed through unchanged)."""
 
     training_by_default = True      # a direct call augments, as Keras's call(training=True)
+    backward_function = None
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
@@ -75,8 +78,7 @@ class RandomImageLayer(ImageLayer):
     def _backward(self, dy, ctx, need_dx):
         if ctx is None:
             return (dy if need_dx else None), {}
-        backward, inner = ctx
-        return backward(dy, inner, need_dx)
+        return type(self).backward_function(dy, ctx, need_dx)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
@@ -103,6 +105,7 @@ class RandomFlip(RandomImageLayer):
     (top-bottom) or 'horizontal_and_vertical' (both at once, as Keras: one coin per image)."""
 
     MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+    backward_function = transform.flip_backward
 
     def __init__(self, mode="horizontal_and_vertical", seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -117,8 +120,7 @@ class RandomFlip(RandomImageLayer):
         flips = to_host(t["flips"]).reshape(-1).astype(bool)
         rows = flips if self.mode != "horizontal" else np.zeros_like(flips)
         cols = flips if self.mode != "vertical" else np.zeros_like(flips)
-        y, ctx = transform.flip_forward(x, rows, cols)
-        return y, (transform.flip_backward, ctx)
+        return transform.flip_forward(x, rows, cols)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
@@ -126,6 +128,8 @@ class RandomFlip(RandomImageLayer):
 
 class _AffineLayer(RandomImageLayer):
     """Augmentation by a projective transform per image (rotation, zoom, translation)."""
+
+    backward_function = transform.projective_backward
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -140,8 +144,7 @@ class _AffineLayer(RandomImageLayer):
         return transform.Projective(self.interpolation, self.fill_mode, self.fill_value, self.backend)
 
     def _apply(self, x, t):
-        y, ctx = transform.projective_forward(x, self.matrices(t, x.shape), self.function_config())
-        return y, (transform.projective_backward, ctx)
+        return transform.projective_forward(x, self.matrices(t, x.shape), self.function_config())
 
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode, "fill_value": self.fill_value,
@@ -240,6 +243,8 @@ class RandomContrast(RandomImageLayer):
     from [1 - lower, 1 + upper], where ``factor`` is f (lower = upper = f, as Keras documents
     it) or (lower, upper); the result is clipped to ``value_range``."""
 
+    backward_function = transform.contrast_backward
+
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         who = self.describe()
@@ -257,8 +262,7 @@ class RandomContrast(RandomImageLayer):
 
     def _apply(self, x, t):
         factors = self.backend.xp.asarray(to_host(t["contrast_factor"]).reshape(-1))
-        y, ctx = transform.contrast_forward(x, factors, *self.value_range)
-        return y, (transform.contrast_backward, ctx)
+        return transform.contrast_forward(x, factors, *self.value_range)
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}
@@ -270,6 +274,8 @@ class RandomCrop(RandomImageLayer):
     window, the largest centred window of that aspect ratio, resized to (height, width).
     (Keras 3 documents that inference behaviour but returns the uncropped images; tf.keras 2
     did as documented, and a model's later layers need one output shape.)"""
+
+    backward_function = transform.resize_backward
 
     def __init__(self, height, width, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -299,13 +305,11 @@ class RandomCrop(RandomImageLayer):
     def _apply(self, x, t):
         top, left = (int(v) for v in t)
         window = transform.Window(top, left, self.height, self.width)
-        y, ctx = transform.resize_forward(x, (self.height, self.width), window)
-        return y, (transform.resize_backward, ctx)
+        return transform.resize_forward(x, (self.height, self.width), window)
 
     def _inference(self, x):
         size = (self.height, self.width)
-        y, ctx = transform.resize_forward(x, size, aspect_window(x.shape[1:3], size, crop=True))
-        return y, (transform.resize_backward, ctx)
+        return transform.resize_forward(x, size, aspect_window(x.shape[1:3], size, crop=True))
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}

@@ -1,48 +1,9 @@
 """Conv2D: 2-D convolution over channels-last images, with Keras's padding rules."""
 from .. import initializers
 from ..functions import conv
+from ..geometry import Window, check_data_format, check_padding
+from ..geometry import padding_amounts, window_geometry  # noqa: F401  (where onnx_export and older code import them)
 from .base import Layer, as_pair
-from ..kernels.numpy_ref import output_size
-
-
-def padding_amounts(size, k, stride, padding):
-    """(before, after) padding along one axis. 'same' follows TensorFlow: the output has
-    ceil(size / stride) positions and any odd padding goes after."""
-    if padding == "valid":
-        return 0, 0
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def window_geometry(layer, input_shape, kernel_size):
-    """Padding and output size of a sliding-window layer over (H, W, C) inputs
-    (``kernel_size`` is the window's extent: a dilated kernel's, for a dilated one)."""
-    if len(input_shape) != 3:
-        raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), "
-                         f"got input_shape {tuple(input_shape)}")
-    h, w = input_shape[0], input_shape[1]
-    pads = (padding_amounts(h, kernel_size[0], layer.strides[0], layer.padding)
-            + padding_amounts(w, kernel_size[1], layer.strides[1], layer.padding))
-    ho = output_size(h, kernel_size[0], layer.strides[0], pads[0], pads[1])
-    wo = output_size(w, kernel_size[1], layer.strides[1], pads[2], pads[3])
-    if ho < 1 or wo < 1:
-        raise ValueError(f"{layer.describe()}: a {kernel_size} window with padding {layer.padding!r} "
-                         f"does not fit an input of {h}x{w}; use a smaller window or padding='same'")
-    return pads, (ho, wo)
-
-
-def check_padding(layer, padding):
-    padding = padding.lower() if isinstance(padding, str) else padding
-    if padding not in ("valid", "same"):
-        raise ValueError(f"{layer.describe()}: padding must be 'valid' or 'same', got {padding!r}")
-    return padding
-
-
-def check_data_format(layer, data_format):
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{layer.describe()}: only data_format='channels_last' (N, H, W, C) is "
-                         f"supported, got {data_format!r}")
 
 
 class Conv2D(Layer):
@@ -84,8 +45,12 @@ class Conv2D(Layer):
         """The extent of a (dilated) kernel."""
         return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
 
+    def placement(self, input_shape):
+        """Where the kernel lands on per-sample ``input_shape``: its pads and the output size."""
+        return Window(self.window, self.strides, self.padding).place(input_shape, self)
+
     def weight_shapes(self, input_shape):
-        window_geometry(self, input_shape, self.window)
+        self.placement(input_shape)
         if input_shape[-1] % self.groups:
             raise ValueError(f"{self.describe()}: the number of input channels must be evenly divisible by the "
                              f"number of groups; got {input_shape[-1]} channels, groups={self.groups}")
@@ -95,24 +60,18 @@ class Conv2D(Layer):
         return shapes
 
     def compute_output_shape(self, input_shape):
-        _, (ho, wo) = window_geometry(self, input_shape, self.window)
+        ho, wo = self.placement(input_shape).size
         return (ho, wo, self.filters)
 
     @property
     def pads(self):
-        return window_geometry(self, self.input_shape, self.window)[0]
+        return self.placement(self.input_shape).pads
 
     def make_function_config(self):
         if self.groups == 1 and self.dilation_rate == (1, 1):
             return conv.Config(self.strides, self.pads, self.activation, self.backend)
         return conv.GeneralConfig(self.strides, self.pads, self.groups, self.dilation_rate, self.activation,
                                   self.backend)
-
-    def fused_with(self, next_layer):
-        """This layer and ``next_layer`` (its only reader) as one graph step, or None: a
-        MaxPooling2D with non-overlapping windows after it (see layers/fused.py)."""
-        from .fused import fuse_conv_pool
-        return fuse_conv_pool(self, next_layer)
 
     def _forward(self, x, training):
         config = self.function_config()
@@ -121,7 +80,8 @@ class Conv2D(Layer):
         return conv.general_forward(x, self.params, config, training)
 
     def _backward(self, dy, ctx, need_dx):
-        if isinstance(ctx[0], list):   # the general form keeps one cache per group
+        # the backward of the form the forward ran (told by its context, not the current config)
+        if type(ctx) is conv.GroupedConvContext:
             return conv.general_backward(dy, ctx, need_dx)
         return conv.backward(dy, ctx, need_dx)
 
@@ -158,20 +118,23 @@ class DepthwiseConv2D(Layer):
     def initializer_for(self, name):
         return self.depthwise_initializer if name == "kernel" else self.bias_initializer
 
+    def placement(self, input_shape):
+        """Where the kernel lands on per-sample ``input_shape``: its pads and the output size."""
+        return Window(self.kernel_size, self.strides, self.padding).place(input_shape, self)
+
     def weight_shapes(self, input_shape):
-        window_geometry(self, input_shape, self.kernel_size)
+        self.placement(input_shape)
         shapes = {"kernel": self.kernel_size + (input_shape[-1], self.depth_multiplier)}
         if self.use_bias:
             shapes["bias"] = (input_shape[-1] * self.depth_multiplier,)
         return shapes
 
     def compute_output_shape(self, input_shape):
-        _, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
+        ho, wo = self.placement(input_shape).size
         return (ho, wo, input_shape[-1] * self.depth_multiplier)
 
     def make_function_config(self):
-        pads = window_geometry(self, self.input_shape, self.kernel_size)[0]
-        return conv.Config(self.strides, pads, self.activation, self.backend)
+        return conv.Config(self.strides, self.placement(self.input_shape).pads, self.activation, self.backend)
 
     def _forward(self, x, training):
         return conv.depthwise_forward(x, self.params, self.function_config(), training)
@@ -217,8 +180,12 @@ class SeparableConv2D(Layer):
         return {"depthwise_kernel": self.depthwise_initializer, "pointwise_kernel": self.pointwise_initializer,
                 "bias": self.bias_initializer}[name]
 
+    def placement(self, input_shape):
+        """Where the kernel lands on per-sample ``input_shape``: its pads and the output size."""
+        return Window(self.kernel_size, self.strides, self.padding).place(input_shape, self)
+
     def weight_shapes(self, input_shape):
-        window_geometry(self, input_shape, self.kernel_size)
+        self.placement(input_shape)
         c, m = input_shape[-1], self.depth_multiplier
         shapes = {"depthwise_kernel": self.kernel_size + (c, m), "pointwise_kernel": (1, 1, c * m, self.filters)}
         if self.use_bias:
@@ -226,12 +193,11 @@ class SeparableConv2D(Layer):
         return shapes
 
     def compute_output_shape(self, input_shape):
-        _, (ho, wo) = window_geometry(self, input_shape, self.kernel_size)
+        ho, wo = self.placement(input_shape).size
         return (ho, wo, self.filters)
 
     def make_function_config(self):
-        pads = window_geometry(self, self.input_shape, self.kernel_size)[0]
-        return conv.Config(self.strides, pads, self.activation, self.backend)
+        return conv.Config(self.strides, self.placement(self.input_shape).pads, self.activation, self.backend)
 
     def _forward(self, x, training):
         return conv.separable_forward(x, self.params, self.function_config(), training)

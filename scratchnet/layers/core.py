@@ -111,7 +111,7 @@ class Activation(Layer):
         super().__init__(activation=activation, **kwargs)
 
     def make_function_config(self):
-        return (self.activation, self.backend)
+        return elementwise.Config(self.activation, self.backend)
 
     def _forward(self, x, training):
         return elementwise.forward(x, self.params, self.function_config(), training)

@@ -1,5 +1,6 @@
 """Two layers the graph runs as one: a Conv2D and the MaxPooling2D that alone reads it; a
-BatchNormalization and the ReLU that alone reads it.
+BatchNormalization and the ReLU that alone reads it. The end of this module puts which
+pairs of classes in ``scratchnet.fusion.RULES``, the table the engine reads.
 
 ``ConvPool`` holds no weights of its own: it runs its convolution's weights through
 ``functions.conv_pool`` and returns their gradients under the convolution's name, so that
@@ -8,20 +9,41 @@ path does not apply to a call (a backend without the fused kernels, an activatio
 than 'relu' or 'linear', overlapping or padded pooling windows, an input that rebuilds the
 layer) it runs the two layers one after the other.
 """
+import dataclasses
+from typing import NamedTuple
+
+from .. import fusion
 from ..functions import conv as conv_function
-from ..functions import conv_pool
+from ..functions import conv_pool, normalization
+from .conv import Conv2D
+from .core import Activation, ReLU
+from .normalization import BatchNormalization
 from .pooling import MaxPooling2D
 
 FUSABLE_ACTIVATIONS = ("relu", "linear")
 
 
+class LayersContext(NamedTuple):
+    """A fused step that ran its two layers one after the other: each layer's context."""
+    first: object
+    second: object
+
+
+class FusedContext(NamedTuple):
+    """A ConvPool step that ran as one function: that function's context and, since an
+    inference call keeps no argmax, what a backward pass needs to run it again: the input,
+    the configuration, the mode."""
+    function: object
+    x: object
+    config: object
+    training: bool
+
+
 def fuse_conv_pool(conv, pool):
-    """A ConvPool for ``conv`` followed by ``pool``, or None when they cannot run as one."""
-    from .conv import Conv2D
-    if type(pool) is not MaxPooling2D or pool.strides != pool.pool_size or pool.padding != "valid":
+    """A ConvPool for a Conv2D followed by a MaxPooling2D, or None when they cannot run as
+    one: overlapping or padded pooling windows, a grouped or dilated convolution."""
+    if pool.strides != pool.pool_size or pool.padding != "valid" or conv.groups != 1 or conv.dilation_rate != (1, 1):
         return None
-    if type(conv) is not Conv2D or conv.groups != 1 or conv.dilation_rate != (1, 1):
-        return None     # (a subclass may compute something else)
     return ConvPool(conv, pool)
 
 
@@ -53,22 +75,25 @@ class ConvPool:
         return fused
 
     def forward(self, x, training=False):
+        """(maxpool(conv(x)), FusedContext), or the two layers' (y, LayersContext) where the
+        fused function does not apply."""
         config = self._config(x)
         if config is None:
             z, conv_ctx = self.conv.forward(x, training)
             y, pool_ctx = self.pool.forward(z, training)
-            return y, ("layers", conv_ctx, pool_ctx)
+            return y, LayersContext(conv_ctx, pool_ctx)
         y, ctx = conv_pool.forward(x, self.conv.params, config, training)
-        return y, ("fused", ctx, x, config, training)
+        return y, FusedContext(ctx, x, config, training)
 
     def backward(self, dy, ctx, need_dx=True):
-        if ctx[0] == "layers":
-            dz, _ = self.pool.backward(dy, ctx[2], True)
-            dx, grads = self.conv.backward(dz, ctx[1], need_dx)
+        """(dx or None, {(conv, weight name): gradient}) from dL/dy."""
+        if type(ctx) is LayersContext:
+            dz, _ = self.pool.backward(dy, ctx.second, True)
+            dx, grads = self.conv.backward(dz, ctx.first, need_dx)
         else:
-            _, fused_ctx, x, config, training = ctx
-            if not training:   # an inference call keeps no argmax: a frozen base's backward recomputes it
-                _, fused_ctx = conv_pool.forward(x, self.conv.params, config, True)
+            fused_ctx = ctx.function
+            if not ctx.training:   # an inference call keeps no argmax: a frozen base's backward recomputes it
+                _, fused_ctx = conv_pool.forward(ctx.x, self.conv.params, ctx.config, True)
             dx, grads = conv_pool.backward(dy, fused_ctx, need_dx)
         return dx, {(self.conv, name): g for name, g in grads.items()}
 
@@ -80,12 +105,8 @@ class ConvPool:
 
 
 def fuse_batchnorm_relu(norm, relu):
-    """A BatchNormReLU for ``norm`` followed by a plain ReLU layer (max(x, 0)), or None."""
-    if getattr(relu, "activation", None) is None or relu.activation.name != "relu" or relu.params:
-        return None
-    from .normalization import BatchNormalization
-    if type(norm) is not BatchNormalization or type(relu).__name__ not in ("ReLU", "Activation"):
-        return None
+    """A BatchNormReLU for a BatchNormalization followed by a ReLU or Activation layer that is
+    plain max(x, 0) in its dtype, or None."""
     return BatchNormReLU(norm, relu) if BatchNormReLU.plain_relu(norm, relu) else None
 
 
@@ -99,6 +120,7 @@ class BatchNormReLU:
     def __init__(self, norm, relu):
         self.norm, self.relu = norm, relu
         self.name = f"{norm.name}+{relu.name}"
+        self._fused_config = (None, None)    # (the normalisation's config it was made from, it)
 
     @staticmethod
     def plain_relu(norm, relu):
@@ -108,25 +130,51 @@ class BatchNormReLU:
         return activation is not None and activation.name == "relu" and not relu.params and relu.dtype == norm.dtype
 
     def forward(self, x, training=False):
+        """(relu(batchnorm(x)), the normalisation's NormContext), or the two layers' (y,
+        LayersContext) where the second is no longer a plain ReLU or the input would rebuild
+        the normalisation."""
         norm = self.norm
         if (not self.plain_relu(norm, self.relu) or not norm.built or tuple(x.shape[1:]) != norm.input_shape
                 or x.dtype != norm.dtype):
             y, norm_ctx = norm.forward(x, training)
             a, relu_ctx = self.relu.forward(y, training)
-            return a, ("layers", norm_ctx, relu_ctx)
-        a, norm_ctx = norm._forward(x, training, relu=True)
-        return a, ("fused", norm_ctx, None)
+            return a, LayersContext(norm_ctx, relu_ctx)
+        return normalization.forward(x, norm.params, self._config(), norm.uses_batch_statistics(training))
+
+    def _config(self):
+        """The normalisation's configuration with ``then_relu`` (made once per configuration)."""
+        config = self.norm.function_config()
+        made_from, fused = self._fused_config
+        if made_from is not config:
+            fused = dataclasses.replace(config, then_relu=True)
+            self._fused_config = (config, fused)
+        return fused
 
     def backward(self, dy, ctx, need_dx=True):
-        mode, norm_ctx, relu_ctx = ctx
-        if mode == "layers":
-            dy, _ = self.relu.backward(dy, relu_ctx, True)
-        dx, grads = self.norm.backward(dy, norm_ctx, need_dx)
+        """(dx or None, {(norm, weight name): gradient}) from dL/dy."""
+        if type(ctx) is LayersContext:
+            dy, _ = self.relu.backward(dy, ctx.second, True)
+        dx, grads = self.norm.backward(dy, _norm_context(ctx), need_dx)
         return dx, {(self.norm, name): g for name, g in grads.items()}
 
     def apply_state_updates(self, ctx):
-        self.norm.apply_state_updates(ctx[1])
+        """Store the normalisation's new moving statistics (after a training call)."""
+        self.norm.apply_state_updates(_norm_context(ctx))
 
     def __repr__(self):
         return f"<BatchNormReLU {self.name}>"
 
+
+def _norm_context(ctx):
+    """The normalisation's context in a BatchNormReLU step's context (either kind)."""
+    return ctx.first if type(ctx) is LayersContext else ctx
+
+
+# The pairs the engine runs as one step: (first layer's class, second's) -> the function that
+# builds the step for two such layers, or None where their settings rule it out. Exact
+# classes only: a subclass may compute something else.
+fusion.RULES.update({
+    (Conv2D, MaxPooling2D): fuse_conv_pool,
+    (BatchNormalization, ReLU): fuse_batchnorm_relu,
+    (BatchNormalization, Activation): fuse_batchnorm_relu,
+})

@@ -49,14 +49,13 @@ class BatchNormalization(Layer):
     def make_function_config(self):
         return normalization.Config(self.epsilon, self.momentum, self.backend)
 
-    def fused_with(self, next_layer):
-        """This layer and a plain ReLU after it (its only reader) as one graph step, or None."""
-        from .fused import fuse_batchnorm_relu
-        return fuse_batchnorm_relu(self, next_layer)
+    def uses_batch_statistics(self, training):
+        """Whether a call in mode ``training`` normalises with the batch's statistics: in
+        training, unless the layer is frozen (then it runs in inference mode, as in Keras 3)."""
+        return training and self.trainable
 
-    def _forward(self, x, training, relu=False):
-        # a frozen BatchNormalization runs in inference mode, as in Keras 3
-        return normalization.forward(x, self.params, self.function_config(), training and self.trainable, relu)
+    def _forward(self, x, training):
+        return normalization.forward(x, self.params, self.function_config(), self.uses_batch_statistics(training))
 
     def _backward(self, dy, ctx, need_dx):
         return normalization.backward(dy, ctx, need_dx)

@@ -1,7 +1,7 @@
 """Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D."""
 from ..functions import pooling
 from .base import Layer, as_pair
-from .conv import check_data_format, check_padding, window_geometry
+from ..geometry import Window, check_data_format, check_padding
 
 
 class _Pooling2D(Layer):
@@ -17,13 +17,16 @@ class _Pooling2D(Layer):
         self.padding = check_padding(self, padding)
         check_data_format(self, data_format)
 
+    def placement(self, input_shape):
+        """Where the windows land on per-sample ``input_shape``: the pads and the output size."""
+        return Window(self.pool_size, self.strides, self.padding).place(input_shape, self)
+
     def compute_output_shape(self, input_shape):
-        _, (ho, wo) = window_geometry(self, input_shape, self.pool_size)
+        ho, wo = self.placement(input_shape).size
         return (ho, wo, input_shape[2])
 
     def make_function_config(self):
-        pads = window_geometry(self, self.input_shape, self.pool_size)[0]
-        return pooling.Config(self.pool_size, self.strides, pads, self.backend)
+        return pooling.Config(self.pool_size, self.strides, self.placement(self.input_shape).pads, self.backend)
 
     def _forward(self, x, training):
         return type(self).forward_function(x, self.params, self.function_config(), training)

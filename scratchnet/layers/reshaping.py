@@ -2,6 +2,7 @@
 import math
 
 from ..functions import reshape
+from ..geometry import check_data_format
 from .base import Layer
 
 
@@ -54,7 +55,6 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        from .conv import check_data_format
         check_data_format(self, data_format)
         if isinstance(padding, int):
             pads = ((padding, padding), (padding, padding))
