@@ -4,7 +4,6 @@ import numpy as np
 
 from .. import activations, layers
 from ..arrays import to_host
-from ..layers.conv import window_geometry
 from ..layers.preprocessing import aspect_window
 from .onnx_builder import OnnxExportError, Value, check_float64_kernel, replace
 
@@ -109,8 +108,9 @@ def onnx_pads(pads):
     return [int(top), int(left), int(bottom), int(right)]
 
 
-def window_pads(layer, window):
-    return onnx_pads(window_geometry(layer, layer.input_shape, window)[0])
+def window_pads(layer):
+    """ONNX's pads of a sliding-window layer on its input."""
+    return onnx_pads(layer.placement(layer.input_shape).pads)
 
 
 def export_conv(builder, layer, x, kernel, bias, kernel_size, strides, pads, group=1, dilations=(1, 1),
@@ -131,7 +131,7 @@ def bias_of(builder, layer):
 def export_conv2d(builder, layer, x, training):
     kernel = builder.weight(layer, "kernel", lambda: host(layer, "kernel").transpose(3, 2, 0, 1))  # -> OIHW
     y = export_conv(builder, layer, x, kernel, bias_of(builder, layer), layer.kernel_size, layer.strides,
-                    window_pads(layer, layer.window), layer.groups, layer.dilation_rate)
+                    window_pads(layer), layer.groups, layer.dilation_rate)
     return export_activation(builder, layer.activation, y, layer)
 
 
@@ -145,7 +145,7 @@ def depthwise_kernel(layer, key):
 def export_depthwise_conv2d(builder, layer, x, training):
     kernel = builder.weight(layer, "kernel", lambda: depthwise_kernel(layer, "kernel"))
     y = export_conv(builder, layer, x, kernel, bias_of(builder, layer), layer.kernel_size, layer.strides,
-                    window_pads(layer, layer.kernel_size), group=layer.input_shape[-1])
+                    window_pads(layer), group=layer.input_shape[-1])
     return export_activation(builder, layer.activation, y, layer)
 
 
@@ -154,7 +154,7 @@ def export_separable_conv2d(builder, layer, x, training):
     pointwise = builder.weight(layer, "pointwise_kernel",
                                lambda: host(layer, "pointwise_kernel").transpose(3, 2, 0, 1))
     z = export_conv(builder, layer, x, depthwise, None, layer.kernel_size, layer.strides,
-                    window_pads(layer, layer.kernel_size), group=layer.input_shape[-1], base=f"{layer.name}/depthwise")
+                    window_pads(layer), group=layer.input_shape[-1], base=f"{layer.name}/depthwise")
     y = export_conv(builder, layer, z, pointwise, bias_of(builder, layer), (1, 1), (1, 1), [0, 0, 0, 0],
                     base=f"{layer.name}/pointwise")
     return export_activation(builder, layer.activation, y, layer)
@@ -163,7 +163,7 @@ def export_separable_conv2d(builder, layer, x, training):
 def export_max_pooling(builder, layer, x, training):
     x = builder.nchw(x)
     y = builder.node("MaxPool", [x.name], layer.name, kernel_shape=list(layer.pool_size),
-                     strides=list(layer.strides), pads=window_pads(layer, layer.pool_size))
+                     strides=list(layer.strides), pads=window_pads(layer))
     return replace(x, y)
 
 
@@ -172,7 +172,7 @@ def export_average_pooling(builder, layer, x, training):
     check_float64_kernel("AveragePool", layer, x.dtype)
     x = builder.nchw(x)
     y = builder.node("AveragePool", [x.name], layer.name, kernel_shape=list(layer.pool_size),
-                     strides=list(layer.strides), pads=window_pads(layer, layer.pool_size), count_include_pad=0)
+                     strides=list(layer.strides), pads=window_pads(layer), count_include_pad=0)
     return replace(x, y)
 
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from .. import losses, metrics as metrics_module, optimizers, runtime
-from ..graph import apply_state_updates, run_backward, run_forward
+from ..execute import apply_state_updates, run_backward, run_forward
 from ..threads import blas_pinned_on_cpu
 from . import data_adapter, inputs, loops
 from .compile_state import CompileState
