@@ -46,3 +46,12 @@ def test_saving_finds_models_through_the_registry_and_only_scratchnet_classes():
     class Dense(layers.Dense):    # a user's class of the same name does not replace scratchnet's
         pass
     assert registry.get("Dense") is layers.Dense
+
+
+def test_modules_moved_into_training_and_execute_keep_their_old_import_paths():
+    import scratchnet
+    from scratchnet import callbacks, data_adapter, execute, graph, trainer, training
+    assert callbacks is training.callbacks and data_adapter is training.data_adapter
+    assert trainer.Trainer is training.Trainer and trainer.TrainingDiverged is scratchnet.TrainingDiverged
+    assert graph.run_forward is execute.run_forward and graph.run_backward is execute.run_backward
+    assert scratchnet.callbacks.ModelCheckpoint is training.callbacks.ModelCheckpoint

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..data_adapter import shard_bounds
+from ..training.data_adapter import shard_bounds
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".gif", ".webp")
 _CHANNELS = {"rgb": 3, "grayscale": 1, "rgba": 4}
