@@ -1,5 +1,7 @@
 """A train_step / test_step of one's own, as in Keras 3: fit and evaluate call the model's
 steps, and a step that returns a dict of logs has them reported."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,34 @@ def test_a_train_step_of_ones_own_trains_and_reports_its_logs():
     assert len(history.history["loss"]) == 2
     before = mine.compute_loss(x[:16], y[:16])
     assert mine.train_on_batch(x[:16], y[:16]) == [pytest.approx(before), 7]
+
+
+def test_a_sequential_model_without_an_input_shape_trains_and_evaluates_on_a_stream_of_batches():
+    x, y = data()
+    scratchnet.set_random_seed(3)
+    model = models.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    model.compile(optimizers.SGD(0.5), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert not model.built
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 48, 16)]
+    history = model.fit(itertools.cycle(batches), steps_per_epoch=3, epochs=2, verbose=0)
+    reference = small()
+    reference.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    assert model.built and history.history["loss"] == pytest.approx(reference.history.history["loss"], rel=1e-6)
+    fresh = models.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    fresh.compile(optimizers.SGD(0.5), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert fresh.evaluate(iter(batches), verbose=0, return_dict=True).keys() == {"loss", "accuracy"}
+
+
+def test_compute_gradients_are_the_losss_own_and_a_custom_step_gets_them_scaled_as_apply_gradients_expects():
+    x, y = data(16)
+    plain = small(optimizer=optimizers.SGD(0.1))
+    scaled = small(optimizer=optimizers.SGD(0.1, loss_scale_factor=128.0))
+    _, gradients, _ = plain.compute_gradients(x, y)
+    _, same, _ = scaled.compute_gradients(x, y)
+    for g, h in zip(gradients, same):
+        np.testing.assert_allclose(h, g, rtol=1e-6)
+    from scratchnet.training import inputs
+    xb, yb = inputs.to_device(scaled, x), inputs.to_device(scaled, inputs.prepare_targets(scaled, y, 16))
+    _, _, for_the_optimizer = scaled.loss_and_gradients(xb, yb)
+    for g, h in zip(gradients, for_the_optimizer):
+        np.testing.assert_allclose(h, 128.0 * g, rtol=1e-5)

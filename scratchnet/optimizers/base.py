@@ -92,6 +92,11 @@ class Optimizer:
     # ----- one step -----------------------------------------------------------------------------------
     strategy = None    # how many processes share each step: set by distributed.DistributedOptimizer
 
+    @property
+    def communicator(self):
+        """The ranks a DistributedOptimizer shares steps with, or None."""
+        return getattr(self.strategy, "communicator", None)
+
     def apply_gradients(self, params, grads, backend_=None, reduced=False):
         """One update of every array in ``params`` (in place) from ``grads``, using the
         kernels of ``backend_`` (the backend the arrays live on; default: the current one).

@@ -1,5 +1,5 @@
-"""What ``compile`` decides, as one object: the optimizer, the loss, the metrics, which
-weights a step updates, and the head (whether the output's sigmoid/softmax fuses into the
+"""What ``compile`` decides, as one object: the metrics, which weights a step updates, and
+the head (whether the output's sigmoid/softmax fuses into the
 loss, which then takes logits). Settled once the model's graph exists (at compile, or at
 the first step of a Sequential model that learns its input shape from data)."""
 import warnings
@@ -11,8 +11,8 @@ from .. import metrics as metrics_module
 class CompileState:
     """The trained weights, the fused head (built once) and the metrics of one compile."""
 
-    def __init__(self, model, optimizer, loss, metric_specs):
-        self.optimizer, self.loss, self.metric_specs = optimizer, loss, list(metric_specs)
+    def __init__(self, model, loss, metric_specs):
+        self.loss, self.metric_specs = loss, list(metric_specs)     # the loss the head was decided for
         self.trained_pairs = model.weight_pairs(trainable=True)     # (layer, weight name), in order
         self.trainable_at_compile = {layer: layer.trainable for layer in model.all_layers()}
         output = model.graph.outputs[0]

@@ -27,8 +27,8 @@ def check_x(model, x, what="x"):
 
 def prepare_targets(model, y, n):
     """y as the loss reads it, for n samples of the model's single output."""
-    state = model.compile_state()
-    return state.loss.prepare_targets(y, (n,) + tuple(model.single_output_shape("fit")), model.dtype)
+    model.compile_state()      # settled first: a Sequential model built from this data decides its head now
+    return model.loss.prepare_targets(y, (n,) + tuple(model.single_output_shape("fit")), model.dtype)
 
 
 def sample_weights(y, n, sample_weight, class_weight, dtype, what):

@@ -64,8 +64,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
 
 def train_epoch(model, strategy, train, epoch, bar, hooks):
     """One pass over ``train``: (logs, steps done, whether the loss stopped being finite)."""
-    state = model.compile_state()
-    state.reset_metrics()
+    reset_metrics(model)
     loss_sum, seen, step = 0.0, 0, 0
     call = callbacks_module.call
     for step, (xb, yb, wb) in enumerate(inputs.checked(model, train, "the training data",
@@ -73,6 +72,7 @@ def train_epoch(model, strategy, train, epoch, bar, hooks):
         call(hooks, "on_train_batch_begin", step - 1)
         result = model.train_step((xb, yb) if wb is None else (xb, yb, wb))
         pin_late_libraries()
+        state = model.compile_state()       # (a model built from its first batch has one only now)
         if isinstance(result, Mapping):     # a train_step of the user's own, reporting its logs (Keras 3)
             logs = dict(result)
             bar.update(step, logs)
@@ -83,9 +83,10 @@ def train_epoch(model, strategy, train, epoch, bar, hooks):
             continue
         if not math.isfinite(result.loss):
             if not any(isinstance(hook, callbacks_module.TerminateOnNaN) for hook in hooks):
-                raise TrainingDiverged(f"the loss became {result.loss} at epoch {epoch + 1}, step {step}/{train.steps}; "
-                                f"training stopped and that step's update was not applied. Lower the learning "
-                                f"rate or check the inputs for extreme values.")
+                raise TrainingDiverged(
+                    f"the loss became {result.loss} at epoch {epoch + 1}, step {step}/{train.steps}; training "
+                    f"stopped and that step's update was not applied. Lower the learning rate or check the inputs "
+                    f"for extreme values.")
             logs = {"loss": result.loss}       # TerminateOnNaN asked to stop quietly instead
             call(hooks, "on_train_batch_end", step - 1, logs)
             return logs, step, True
@@ -106,14 +107,13 @@ def train_epoch(model, strategy, train, epoch, bar, hooks):
         raise ValueError("the training data produced no batches")
     if isinstance(result, Mapping):
         return logs, step, False
-    strategy.sum_totals(0.0, 0, state.metrics)     # the loss is global already; the metrics become so
+    strategy.sum_totals(0.0, 0, model.compile_state().metrics)   # the loss is global already; the metrics become so
     return dict(batch_logs(state, loss_sum / seen)), step, False
 
 
 def run_evaluation(model, strategy, data, what, hooks=()):
     """The loss and metrics over ``data`` in inference mode, calling the test hooks."""
-    state = model.compile_state()
-    state.reset_metrics()
+    reset_metrics(model)
     call = callbacks_module.call
     call(hooks, "on_test_begin")
     loss_sum, seen = None, 0   # loss_sum stays on the device until the end
@@ -122,6 +122,7 @@ def run_evaluation(model, strategy, data, what, hooks=()):
         if data_adapter.num_samples(xb) == 0:     # this rank's share of a short last batch
             continue
         result = model.test_step((xb, yb) if wb is None else (xb, yb, wb))
+        state = model.compile_state()
         if isinstance(result, Mapping):     # a test_step of the user's own: its logs as they are
             logs, seen = dict(result), seen + 1
             if hooks:
@@ -132,13 +133,14 @@ def run_evaluation(model, strategy, data, what, hooks=()):
         state.update_metrics(yb, result.outputs, wb)
         if hooks:       # the running loss is read from the device only if a callback looks
             call(hooks, "on_test_batch_end", step, batch_logs(state, (loss_sum, seen)))
-    if seen and loss_sum is None:           # the logs of a test_step of the user's own
-        call(hooks, "on_test_end", logs)
-        return logs
+    own_logs = seen and loss_sum is None    # the logs of a test_step of the user's own
     loss_sum = 0.0 if loss_sum is None else float(loss_sum)
-    loss_sum, seen = strategy.sum_totals(loss_sum, seen, state.metrics)
+    loss_sum, seen = strategy.sum_totals(loss_sum, seen, model.compile_state().metrics)
     if seen == 0:
         raise ValueError(f"{what} produced no batches")
+    if own_logs:
+        call(hooks, "on_test_end", logs)
+        return logs
     logs = dict(batch_logs(state, loss_sum / seen))
     call(hooks, "on_test_end", logs)
     return logs
@@ -181,6 +183,12 @@ def predict(model, x, batch_size, verbose, steps, callbacks):
         call(hooks, "on_predict_batch_end", step, {"outputs": parts[-1]})
     call(hooks, "on_predict_end")
     return join_outputs(parts) if parts else empty_outputs(model)
+
+
+def reset_metrics(model):
+    """Start the metrics' running means again (a model without a graph yet has none)."""
+    if model.graph is not None:
+        model.compile_state().reset_metrics()
 
 
 def start_hooks(model, hooks, params):

@@ -67,7 +67,7 @@ class Trainer:
         if self.graph is not None and specs and len(self.graph.outputs) != 1:
             raise NotImplementedError(f"metrics on a model with {len(self.graph.outputs)} outputs are not "
                                       f"supported yet; compile it without metrics")
-        state = CompileState(self, optimizer, loss, specs) if self.graph is not None else None
+        state = CompileState(self, loss, specs) if self.graph is not None else None
         # nothing above changed the model; from here on nothing can fail
         self.optimizer, self.loss, self.metric_specs = optimizer, loss, specs
         self.compiled, self._compile_state = True, state
@@ -78,7 +78,7 @@ class Trainer:
             if not self.compiled:
                 raise RuntimeError(f"model {self.name!r} is not compiled; call model.compile(...) first")
             self.require_graph("output")
-            self._compile_state = CompileState(self, self.optimizer, self.loss, self.metric_specs)
+            self._compile_state = CompileState(self, self.loss, self.metric_specs)
         return self._compile_state
 
     def forget_compile_state(self):
@@ -104,30 +104,35 @@ class Trainer:
         outs, tape = run_forward(self.graph, values, training=training, layer_for=layer_for, keep_tape=keep_tape)
         return (outs[0] if len(outs) == 1 else outs), tape
 
-    def _gradients(self, x, y, sample_weight=None, batch_size=None, share_scope=None, need_dx=False,
-                   skip_if_not_finite=True):
-        """Forward and backward through the compiled head: (loss, outputs, tape, gradients of
-        the trained weights, dL/dx). With ``skip_if_not_finite``, a loss that is not finite
-        stops before the backward pass, and the gradients are None."""
+    def _gradients(self, x, y, sample_weight=None, params=None, batch_size=None, scope=None, need_dx=False,
+                   scaled=True, stop_if_not_finite=True):
+        """Forward (inside ``scope``: a data-parallel share's) and backward through the
+        compiled head: (loss, outputs, tape, the gradients of ``params`` (the trained
+        weights), dL/dx). ``batch_size`` divides the loss instead of the samples given;
+        ``scaled`` multiplies the gradients by the optimizer's loss_scale_factor, as its
+        apply_gradients expects; with ``stop_if_not_finite`` a loss that is not finite stops
+        before the backward pass, with gradients None."""
         state = self.compile_state()
-        with share_scope or contextlib.nullcontext():
+        with scope or contextlib.nullcontext():
             out, tape = self.run_graph(x, training=True, head=True)
-        loss, grad = state.loss.value_and_grad(y, out, from_logits=state.logits, sample_weight=sample_weight,
-                                               batch_size=batch_size)
-        if skip_if_not_finite and not math.isfinite(loss):   # nothing is stored: no weights, no statistics
+        loss, grad = self.loss.value_and_grad(y, out, from_logits=state.logits, sample_weight=sample_weight,
+                                              **({} if batch_size is None else {"batch_size": batch_size}))
+        if stop_if_not_finite and not math.isfinite(loss):   # nothing is stored: no weights, no statistics
             return loss, out, tape, None, None
-        scale = getattr(state.optimizer, "loss_scale_factor", None)
+        scale = getattr(self.optimizer, "loss_scale_factor", None) if scaled else None
         if scale:                     # the loss scaled up as Keras's scale_loss does; the optimizer divides back
             grad = grad * grad.dtype.type(scale)
         dx, grads = run_backward(self.graph, tape, grad if isinstance(grad, list) else [grad],
                                  need_input_grads=need_dx)
-        return loss, out, tape, state.gradients_in_order(grads, state.trained_params()), dx
+        params = state.trained_params() if params is None else params
+        return loss, out, tape, state.gradients_in_order(grads, params), dx
 
     def loss_and_gradients(self, x, y, sample_weight=None):
         """For a train_step of one's own: (loss, outputs, gradients) of one batch on the
-        device (y as the loss reads it), the gradients in the order of
-        ``trained_weights()``; nothing is updated."""
-        loss, out, _, gradients, _ = self._gradients(x, y, sample_weight, skip_if_not_finite=False)
+        device (y as the loss reads it), the gradients in the order of ``trained_weights()``
+        and as ``optimizer.apply_gradients`` takes them (multiplied by the optimizer's
+        loss_scale_factor, where it has one); nothing is updated."""
+        loss, out, _, gradients, _ = self._gradients(x, y, sample_weight, stop_if_not_finite=False)
         return loss, out, gradients
 
     def trained_weights(self):
@@ -159,22 +164,23 @@ class Trainer:
 
     def _optimizer_step(self, x, y, sample_weight):
         state = self.compile_state()
-        strategy = strategy_of(state.optimizer)
+        strategy = strategy_of(self.optimizer)
         n = data_adapter.num_samples(x)
         share = strategy.share(n)
         if share is None:          # no process has a sample of this batch: no step
             return StepResult(0.0, None, 0)
-        out, tape, gradients, loss = None, None, None, 0.0
-        if n or not strategy.allows_empty_batches:
-            state.check_trainable_unchanged(self)
-            loss, out, tape, gradients, _ = self._gradients(x, y, sample_weight, share.total,
-                                                            strategy.batch_scope(share))
         params = state.trained_params()
-        finite = math.isfinite(loss)
-        gradients, loss, finite = strategy.reduce(gradients, loss, finite, share, params)
+        out, tape, gradients, loss = None, None, None, 0.0
+        sits_out = n == 0 and strategy.allows_empty_batches   # a rank whose share of the batch is empty
+        if not sits_out:
+            state.check_trainable_unchanged(self)
+            loss, out, tape, gradients, _ = self._gradients(
+                x, y, sample_weight, params, batch_size=None if share.total == n else share.total,
+                scope=strategy.batch_scope(share))
+        gradients, loss, finite = strategy.reduce(gradients, loss, math.isfinite(loss), share, params)
         if not finite:             # nothing is stored: neither weights nor moving statistics
             return StepResult(loss, out, share.total)
-        state.optimizer.apply_gradients(params, gradients, self.backend, reduced=True)
+        self.optimizer.apply_gradients(params, gradients, self.backend, reduced=True)
         if tape is not None:
             apply_state_updates(tape)
         strategy.finish_step(self, share)
@@ -187,7 +193,7 @@ class Trainer:
         x, y, sample_weight = data_adapter.split_batch(data, "test_step's data")
         state = self.compile_state()
         out, _ = self.run_graph(x, training=False, head=True, keep_tape=False)
-        total = state.loss.total(y, out, from_logits=state.logits, sample_weight=sample_weight)
+        total = self.loss.total(y, out, from_logits=state.logits, sample_weight=sample_weight)
         return StepResult(total, out, data_adapter.num_samples(x))
 
     def predict_step(self, data):
@@ -256,7 +262,8 @@ class Trainer:
         wb = None if wb is None else inputs.to_device(self, wb)
         state = self.compile_state()
         state.reset_metrics()
-        result = self.train_step((xb, yb) if wb is None else (xb, yb, wb))
+        with strategy_of(self.optimizer).watch(None):     # its own batch, even when a callback of fit calls it
+            result = self.train_step((xb, yb) if wb is None else (xb, yb, wb))
         if isinstance(result, dict):    # a train_step of one's own, with its logs
             values = list(result.values())
             return values[0] if len(values) == 1 else values
@@ -274,7 +281,7 @@ class Trainer:
         y = inputs.prepare_targets(self, y, data_adapter.num_samples(x))
         state = self.compile_state()
         out, _ = self.run_graph(inputs.to_device(self, x), training=training, head=True, keep_tape=False)
-        return state.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits)[0]
+        return self.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits)[0]
 
     def compute_gradients(self, x, y, need_dx=False):
         """Loss and gradients for one batch, without updating anything.
@@ -284,7 +291,7 @@ class Trainer:
         x = inputs.check_x(self, x)
         y = inputs.prepare_targets(self, y, data_adapter.num_samples(x))
         loss, _, _, gradients, dx = self._gradients(inputs.to_device(self, x), inputs.to_device(self, y),
-                                                    need_dx=need_dx, skip_if_not_finite=False)
+                                                    need_dx=need_dx, scaled=False, stop_if_not_finite=False)
         if need_dx:
             dx = dx if len(dx) > 1 else dx[0]
         return loss, gradients, dx if need_dx else None
