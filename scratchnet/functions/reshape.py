@@ -43,3 +43,16 @@ def zero_pad_backward(dy, ctx, need_dx=True):
     """(dy without the padding, {})."""
     ((top, _), (left, _)), shape = ctx.pads, ctx.x_shape
     return (dy[:, top:top + shape[1], left:left + shape[2], :] if need_dx else None), {}
+
+
+def crop_forward(x, params, cropping, training=False):
+    """(x without ``cropping`` ((top, bottom), (left, right)) rows and columns at its edges,
+    as a new array; PadContext: the backward pass pads dy back with zeros)."""
+    (top, bottom), (left, right) = cropping
+    h, w = x.shape[1:3]
+    return x[:, top:h - bottom, left:w - right, :].copy(), PadContext(cropping, x.shape)
+
+
+def crop_backward(dy, ctx, need_dx=True):
+    """(dy with rows and columns of zeros where the crop cut, {})."""
+    return (zero_pad_forward(dy, None, ctx.pads)[0] if need_dx else None), {}
