@@ -9,6 +9,7 @@ from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2
 from .augmentation import RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .preprocessing import Rescaling, Resizing
 from .reshaping import Reshape, ZeroPadding2D
+from .reshaping import Cropping2D, UpSampling2D
 from . import fused  # noqa: F401  (puts the fused steps' rules in scratchnet.fusion.RULES)
 
 Convolution2D = Conv2D
@@ -20,7 +21,8 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 _CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
             GlobalMaxPooling2D, Flatten, Reshape, ZeroPadding2D, Dense, Dropout, Activation, ReLU, LeakyReLU,
             Sigmoid, Softmax, BatchNormalization, Add, Multiply, Concatenate, Rescaling, Resizing, RandomFlip,
-            RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop, InputLayer)
+            RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop, InputLayer,
+            UpSampling2D, Cropping2D)
 
 __all__ = [cls.__name__ for cls in _CLASSES] + [
     "Layer", "Input", "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",

@@ -1,9 +1,9 @@
-"""Reshape and ZeroPadding2D."""
+"""Reshape, ZeroPadding2D, Cropping2D and UpSampling2D."""
 import math
 
-from ..functions import reshape
+from ..functions import resample, reshape
 from ..geometry import check_data_format
-from .base import Layer
+from .base import Layer, as_pair
 
 
 class Reshape(Layer):
@@ -81,3 +81,86 @@ class ZeroPadding2D(Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+def _image_shape(layer, input_shape):
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), got "
+                         f"{(None,) + tuple(input_shape)}")
+    return tuple(input_shape)
+
+
+def _crop_pair(value, what):
+    """Keras's standardize_tuple(value, 2, allow_zero=True): an int or two non-negative ints."""
+    pair = (value, value) if isinstance(value, int) else tuple(value) if hasattr(value, "__len__") else None
+    if pair is None or len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
+        raise ValueError(f"{what} must be a non-negative int or a pair of them, got {value!r}")
+    return pair
+
+
+class Cropping2D(Layer):
+    """Rows and columns cut from the edges of each image: ``cropping`` is c, (rows, columns)
+    (each cut from both sides) or ((top, bottom), (left, right)), as in Keras. The backward
+    pass pads the gradient with zeros where the crop cut."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(self, data_format)
+        who = self.describe()
+        if isinstance(cropping, int):
+            if cropping < 0:
+                raise ValueError(f"{who}: cropping must not be negative, got {cropping!r}")
+            crops = ((cropping, cropping), (cropping, cropping))
+        elif hasattr(cropping, "__len__") and len(cropping) == 2:
+            crops = (_crop_pair(cropping[0], f"{who}: cropping's rows entry"),
+                     _crop_pair(cropping[1], f"{who}: cropping's columns entry"))
+        else:
+            raise ValueError(f"{who}: cropping must be an int, a pair (rows, columns) or a pair of pairs "
+                             f"((top, bottom), (left, right)), got {cropping!r}")
+        self.cropping = crops
+
+    def compute_output_shape(self, input_shape):
+        h, w, c = _image_shape(self, input_shape)
+        (top, bottom), (left, right) = self.cropping
+        if top + bottom >= h or left + right >= w:
+            raise ValueError(f"{self.describe()}: cropping {self.cropping} leaves nothing of input "
+                             f"{(None,) + tuple(input_shape)}: it must cut fewer than {h} rows and {w} columns")
+        return (h - top - bottom, w - left - right, c)
+
+    def _forward(self, x, training):
+        return reshape.crop_forward(x, self.params, self.cropping, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return reshape.crop_backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping, "data_format": "channels_last"}
+
+
+class UpSampling2D(Layer):
+    """Each image made ``size`` = (sh, sw) times larger, as Keras 3: 'nearest' repeats rows and
+    columns; 'bilinear' resizes to (H*sh, W*sw) as TensorFlow does (half-pixel centres)."""
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(self, data_format)
+        self.size = as_pair(size, f"{self.describe()}: size")
+        method = interpolation.lower() if isinstance(interpolation, str) else interpolation
+        if method not in resample.INTERPOLATIONS:
+            raise ValueError(f"{self.describe()}: interpolation must be one of {resample.INTERPOLATIONS} "
+                             f"(scratchnet has no bicubic, lanczos or area upsampling), got {interpolation!r}")
+        self.interpolation = method
+
+    def compute_output_shape(self, input_shape):
+        h, w, c = _image_shape(self, input_shape)
+        return (h * self.size[0], w * self.size[1], c)
+
+    def _forward(self, x, training):
+        return resample.upsample_forward(x, self.params, self.size, self.interpolation, training)
+
+    def _backward(self, dy, ctx, need_dx):
+        return resample.upsample_backward(dy, ctx, need_dx)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": "channels_last",
+                "interpolation": self.interpolation}

@@ -275,6 +275,22 @@ def export_resize(builder, layer, x, size, window, interpolation="bilinear", fil
     return replace(x, y)
 
 
+def export_upsampling(builder, layer, x, training):
+    """UpSampling2D: Resize to (H*sh, W*sw) (nearest: floor of the half-pixel centres, i.e. repeat)."""
+    height, width = layer.input_shape[:2]
+    size = (height * layer.size[0], width * layer.size[1])
+    return export_resize(builder, layer, x, size, aspect_window((height, width), size), layer.interpolation)
+
+
+def export_cropping(builder, layer, x, training):
+    x = builder.nchw(x)
+    (top, _), (left, _) = layer.cropping
+    ends = [top + layer.output_shape[0], left + layer.output_shape[1]]
+    return replace(x, builder.node("Slice", [x.name, builder.axes(f"{layer.name}/starts", [top, left]),
+                                             builder.axes(f"{layer.name}/ends", ends),
+                                             builder.axes(f"{layer.name}/axes", [2, 3])], layer.name))
+
+
 def export_activation_layer(builder, layer, x, training):
     return export_activation(builder, layer.activation, x, layer)
 
@@ -378,6 +394,8 @@ def _exporters():
         layers.Rescaling: export_rescaling,
         layers.Resizing: export_resizing,
         layers.RandomCrop: export_random_crop,
+        layers.UpSampling2D: export_upsampling,
+        layers.Cropping2D: export_cropping,
         **{cls: export_augmentation for cls in (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom,
                                                  layers.RandomTranslation, layers.RandomContrast)},
     }   # InputLayer: a graph's inputs, bound to the ONNX graph's inputs (or a model's) before the walk
@@ -392,5 +410,5 @@ __all__ = ["EXPORTERS", "export_activation", "is_registered", "relu_arguments", 
            "depthwise_kernel", "export_depthwise_conv2d", "export_separable_conv2d", "export_max_pooling",
            "export_average_pooling", "export_global_pooling", "export_flatten", "export_reshape", "export_zero_padding",
            "export_dense", "export_dropout", "export_augmentation", "export_resizing", "export_random_crop",
-           "export_resize", "export_activation_layer", "export_batch_normalization", "export_rescaling", "aligned",
+           "export_resize", "export_upsampling", "export_cropping", "export_activation_layer", "export_batch_normalization", "export_rescaling", "aligned",
            "export_elementwise", "export_concatenate"]
