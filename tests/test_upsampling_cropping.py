@@ -231,3 +231,29 @@ def test_onnx_export_runs_in_onnxruntime_as_predict(tmp_path_factory, h, w, sh, 
     for g, e in zip(got, model.predict(x, verbose=0)):
         assert g.shape == e.shape
         np.testing.assert_allclose(g, e, rtol=RTOL, atol=RTOL)
+
+
+def test_onnx_float64_cropping_exports_and_float64_upsampling_is_refused(tmp_path, float64):
+    pytest.importorskip("onnx", reason="ONNX export needs onnx")
+    ort = pytest.importorskip("onnxruntime", reason="the exported files run in onnxruntime")
+    from scratchnet.saving.onnx_export import OnnxExportError
+    model = models.Sequential([layers.Input((6, 5, 2)), layers.Cropping2D(((1, 2), (0, 1)))])
+    model.export(tmp_path / "crop.onnx", format="onnx", verbose=False)
+    x = np.random.default_rng(6).standard_normal((2, 6, 5, 2))
+    session = ort.InferenceSession(str(tmp_path / "crop.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, model.predict(x, verbose=0))
+    model = models.Sequential([layers.Input((6, 5, 2)), layers.UpSampling2D()])     # Resize has no float64 kernel
+    with pytest.raises(OnnxExportError, match=r"is float64 and needs the ONNX operator Resize"):
+        model.export(tmp_path / "up.onnx", format="onnx", verbose=False)
+
+
+def test_legacy_h5_files_load_in_tf_keras_2(tmp_path):
+    real_keras()
+    K = pytest.importorskip("tf_keras", reason="tf-keras (tf.keras 2, dev extra) is not installed")
+    x = np.random.default_rng(7).standard_normal((3, 5, 6, 2)).astype(np.float32)
+    ours = small_model(layers, models.Model)
+    ours.save(tmp_path / "ours.h5")
+    theirs = K.models.load_model(tmp_path / "ours.h5")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-4, atol=ATOL)
