@@ -21,8 +21,9 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 _CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
             GlobalMaxPooling2D, Flatten, Reshape, ZeroPadding2D, Dense, Dropout, Activation, ReLU, LeakyReLU,
             Sigmoid, Softmax, BatchNormalization, Add, Multiply, Concatenate, Rescaling, Resizing, RandomFlip,
-            RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop, InputLayer,
-            UpSampling2D, Cropping2D)
+            RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop, InputLayer)
+
+_CLASSES += (UpSampling2D, Cropping2D)
 
 __all__ = [cls.__name__ for cls in _CLASSES] + [
     "Layer", "Input", "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",

@@ -410,5 +410,6 @@ __all__ = ["EXPORTERS", "export_activation", "is_registered", "relu_arguments", 
            "depthwise_kernel", "export_depthwise_conv2d", "export_separable_conv2d", "export_max_pooling",
            "export_average_pooling", "export_global_pooling", "export_flatten", "export_reshape", "export_zero_padding",
            "export_dense", "export_dropout", "export_augmentation", "export_resizing", "export_random_crop",
-           "export_resize", "export_upsampling", "export_cropping", "export_activation_layer", "export_batch_normalization", "export_rescaling", "aligned",
+           "export_resize", "export_activation_layer", "export_batch_normalization", "export_rescaling", "aligned",
            "export_elementwise", "export_concatenate"]
+__all__ += ["export_upsampling", "export_cropping"]
