@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import scratchnet
 from scratchnet import gradcheck, layers, models, optimizers
@@ -196,3 +196,31 @@ def test_keras_files_both_ways(tmp_path, fmt):
     assert ours.get_layer("wide").output_padding == (0, 1)
     np.testing.assert_allclose(ours.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=RTOL, atol=ATOL)
 
+
+@settings(max_examples=15)
+@given(transpose_case(), seeds)
+def test_onnx_export_runs_the_same_in_onnxruntime(tmp_path_factory, case, seed):
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'scratchnet[onnx]'")
+    ort = pytest.importorskip("onnxruntime", reason="the exported file is run with onnxruntime (dev extra)")
+    n, h, w, c, kwargs = case
+    try:
+        model = models.Sequential([layers.Input((h, w, c)), make(kwargs, bias_initializer="glorot_uniform")])
+    except ValueError:
+        assume(False)
+    path = tmp_path_factory.mktemp("onnx") / "transpose.onnx"
+    model.export(path, format="onnx", verbose=False)
+    onnx.checker.check_model(str(path), full_check=True)
+    assert "ConvTranspose" in {node.op_type for node in onnx.load(str(path)).graph.node}
+    x = np.random.default_rng(seed).standard_normal((n, h, w, c)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    expected = model.predict(x, verbose=0)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(np.abs(expected).max(), 1))
+
+
+def test_onnx_export_of_a_float64_layer_is_refused(tmp_path):
+    pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'scratchnet[onnx]'")
+    model = models.Sequential([layers.Input((4, 4, 2)), layers.Conv2DTranspose(2, 3, strides=2, dtype="float64")])
+    with pytest.raises(ValueError, match="ConvTranspose in float64"):
+        model.export(tmp_path / "double.onnx", format="onnx", verbose=False)
