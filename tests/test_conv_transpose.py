@@ -224,3 +224,20 @@ def test_onnx_export_of_a_float64_layer_is_refused(tmp_path):
     model = models.Sequential([layers.Input((4, 4, 2)), layers.Conv2DTranspose(2, 3, strides=2, dtype="float64")])
     with pytest.raises(ValueError, match="ConvTranspose in float64"):
         model.export(tmp_path / "double.onnx", format="onnx", verbose=False)
+
+
+def test_tf_keras_2_h5_files_both_ways(tmp_path):
+    K = pytest.importorskip("tf_keras", reason="tf-keras (tf.keras 2, dev extra) is not installed")
+    x = np.random.default_rng(4).standard_normal((2, 4, 5, 2)).astype(np.float32)
+    ours = models.Sequential([layers.Input((4, 5, 2)),
+                              layers.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1,
+                                                     activation="relu", bias_initializer="glorot_uniform")])
+    ours.save(tmp_path / "ours.h5")
+    np.testing.assert_allclose(K.models.load_model(tmp_path / "ours.h5").predict(x, verbose=0),
+                               ours.predict(x, verbose=0), rtol=RTOL, atol=ATOL)
+    theirs = K.Sequential([K.Input((4, 5, 2)),
+                           K.layers.Conv2DTranspose(3, (2, 3), strides=(1, 2), output_padding=(0, 1),
+                                                    bias_initializer="glorot_uniform")])
+    theirs.save(tmp_path / "theirs.h5")
+    np.testing.assert_allclose(scratchnet.saving.load_model(tmp_path / "theirs.h5").predict(x, verbose=0),
+                               theirs.predict(x, verbose=0), rtol=RTOL, atol=ATOL)
