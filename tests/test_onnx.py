@@ -346,7 +346,7 @@ def test_onnxruntime_still_lacks_the_float64_kernels_the_exporter_refuses(op_typ
         weights = [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.int64), "sizes")]
         node = helper.make_node(op_type, ["x", "", "", "sizes"], ["y"], mode="linear")
     else:
-        weights = [onnx.numpy_helper.from_array(np.ones((1, 1, 1, 1)), "w")] if op_type == "Conv" else []
+        weights = [onnx.numpy_helper.from_array(np.ones((1, 1, 1, 1)), "w")] if op_type.startswith("Conv") else []
         node = helper.make_node(op_type, ["x"] + [w.name for w in weights], ["y"], kernel_shape=[1, 1])
     graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", double, [1, 1, 2, 2])],
                               [helper.make_tensor_value_info("y", double, [1, 1, 2, 2])], weights)

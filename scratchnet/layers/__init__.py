@@ -1,6 +1,7 @@
 """Layers with hand-written forward and backward passes, named as in ``keras.layers``."""
 from .base import Layer, clear_session
 from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .conv_transpose import Conv2DTranspose
 from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, ReLU, Sigmoid,
                    Softmax)
 from .merging import Add, Concatenate, Multiply, add, concatenate, multiply
@@ -22,6 +23,7 @@ _CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooli
             GlobalMaxPooling2D, Flatten, Reshape, ZeroPadding2D, Dense, Dropout, Activation, ReLU, LeakyReLU,
             Sigmoid, Softmax, BatchNormalization, Add, Multiply, Concatenate, Rescaling, Resizing, RandomFlip,
             RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop, InputLayer)
+_CLASSES += (Conv2DTranspose,)
 
 _CLASSES += (UpSampling2D, Cropping2D)
 

@@ -11,7 +11,7 @@ TO_NHWC = (0, 2, 3, 1)
 # ONNX operators onnxruntime's CPU provider runs in float32 only (measured with onnxruntime
 # 1.32; tests/test_onnx.py checks that this is still so). Its Elu, Softplus and LeakyRelu lack
 # float64 kernels too: in float64 they are written with other operators.
-NO_FLOAT64_KERNEL = ("Conv", "AveragePool", "Resize")
+NO_FLOAT64_KERNEL = ("Conv", "ConvTranspose", "AveragePool", "Resize")
 
 
 class OnnxExportError(ValueError):

@@ -135,6 +135,21 @@ def export_conv2d(builder, layer, x, training):
     return export_activation(builder, layer.activation, y, layer)
 
 
+def export_conv2d_transpose(builder, layer, x, training):
+    """ONNX's ConvTranspose; a negative bottom/right padding of the convolution it transposes
+    (rows no window reaches) is ONNX's output_padding."""
+    check_float64_kernel("ConvTranspose", layer, x.dtype)
+    pads = layer.placement(layer.input_shape)[0]
+    kernel = builder.weight(layer, "kernel", lambda: host(layer, "kernel").transpose(3, 2, 0, 1))  # -> (C, F, kh, kw)
+    x = builder.nchw(x)
+    inputs = [x.name, kernel] + ([bias_of(builder, layer)] if layer.use_bias else [])
+    y = builder.node("ConvTranspose", inputs, f"{layer.name}/conv_transpose", kernel_shape=list(layer.kernel_size),
+                     strides=list(layer.strides), dilations=list(layer.dilation_rate),
+                     pads=onnx_pads(tuple(max(p, 0) for p in pads)),
+                     output_padding=[max(-pads[1], 0), max(-pads[3], 0)])
+    return export_activation(builder, layer.activation, Value(y, x.dtype, 4, True), layer)
+
+
 def depthwise_kernel(layer, key):
     """(kh, kw, C, M) as OIHW for group=C: output channel c*M + m is input channel c's m-th kernel."""
     k = host(layer, key)
@@ -373,6 +388,7 @@ def _exporters():
         layers.Conv2D: export_conv2d,
         layers.DepthwiseConv2D: export_depthwise_conv2d,
         layers.SeparableConv2D: export_separable_conv2d,
+        layers.Conv2DTranspose: export_conv2d_transpose,
         layers.MaxPooling2D: export_max_pooling,
         layers.AveragePooling2D: export_average_pooling,
         layers.GlobalAveragePooling2D: export_global_pooling("ReduceMean"),
