@@ -6,6 +6,31 @@ from ..geometry import padding_amounts, window_geometry  # noqa: F401  (where on
 from .base import Layer, as_pair
 
 
+def set_convolution_arguments(layer, filters, kernel_size, strides, padding, data_format, dilation_rate):
+    """Check and keep what every full 2-D convolution takes (Conv2D, Conv2DTranspose), as
+    Keras checks it."""
+    if not isinstance(filters, int) or filters < 1:
+        raise ValueError(f"{layer.describe()}: filters must be a positive int, got {filters!r}")
+    layer.filters = filters
+    layer.kernel_size = as_pair(kernel_size, "kernel_size")
+    layer.strides = as_pair(strides, "strides")
+    layer.padding = check_padding(layer, padding)
+    check_data_format(layer, data_format)
+    layer.dilation_rate = as_pair(dilation_rate, "dilation_rate")
+    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+        raise ValueError(f"{layer.describe()}: `strides > 1` not supported in conjunction with "
+                         f"`dilation_rate > 1` (as in Keras); got strides={layer.strides}, "
+                         f"dilation_rate={layer.dilation_rate}")
+
+
+def set_weight_arguments(layer, use_bias, kernel_initializer, bias_initializer):
+    """Keep whether there is a bias and the initializers (an unknown name fails now, not at build)."""
+    layer.use_bias = use_bias
+    layer.kernel_initializer = kernel_initializer
+    layer.bias_initializer = bias_initializer
+    initializers.get(kernel_initializer), initializers.get(bias_initializer)
+
+
 class Conv2D(Layer):
     """2-D convolution: ``filters`` kernels of ``kernel_size`` slid over (N, H, W, C) inputs.
     With ``groups`` G, the input channels split into G groups, each with filters / G
@@ -17,28 +42,14 @@ class Conv2D(Layer):
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"{self.describe()}: filters must be a positive int, got {filters!r}")
-        self.filters = filters
-        self.kernel_size = as_pair(kernel_size, "kernel_size")
-        self.strides = as_pair(strides, "strides")
-        self.padding = check_padding(self, padding)
-        check_data_format(self, data_format)
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{self.describe()}: `strides > 1` not supported in conjunction with "
-                             f"`dilation_rate > 1` (as in Keras); got strides={self.strides}, "
-                             f"dilation_rate={self.dilation_rate}")
+        set_convolution_arguments(self, filters, kernel_size, strides, padding, data_format, dilation_rate)
         if not isinstance(groups, int) or groups < 1:
             raise ValueError(f"{self.describe()}: groups must be a positive int, got {groups!r}")
         if filters % groups:
             raise ValueError(f"{self.describe()}: the number of filters must be evenly divisible by the number "
                              f"of groups; got filters={filters}, groups={groups}")
         self.groups = groups
-        self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
+        set_weight_arguments(self, use_bias, kernel_initializer, bias_initializer)
 
     @property
     def window(self):

@@ -1,8 +1,7 @@
 """Conv2DTranspose: the transposed (fractionally strided) 2-D convolution, as Keras 3's."""
-from .. import initializers
 from ..functions import conv_transpose
-from ..geometry import check_data_format, check_padding
-from .base import Layer, as_pair
+from .base import Layer
+from .conv import set_convolution_arguments, set_weight_arguments
 
 
 class Conv2DTranspose(Layer):
@@ -17,18 +16,7 @@ class Conv2DTranspose(Layer):
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"{self.describe()}: filters must be a positive int, got {filters!r}")
-        self.filters = filters
-        self.kernel_size = as_pair(kernel_size, "kernel_size")
-        self.strides = as_pair(strides, "strides")
-        self.padding = check_padding(self, padding)
-        check_data_format(self, data_format)
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{self.describe()}: `strides > 1` not supported in conjunction with "
-                             f"`dilation_rate > 1` (as in Keras); got strides={self.strides}, "
-                             f"dilation_rate={self.dilation_rate}")
+        set_convolution_arguments(self, filters, kernel_size, strides, padding, data_format, dilation_rate)
         if output_padding is not None:
             output_padding = (output_padding,) * 2 if isinstance(output_padding, int) else tuple(output_padding)
             if len(output_padding) != 2 or not all(isinstance(p, int) and p >= 0 for p in output_padding):
@@ -38,10 +26,7 @@ class Conv2DTranspose(Layer):
                 raise ValueError(f"{self.describe()}: output_padding {output_padding} must be smaller than the "
                                  f"stride on each axis, got output_padding={output_padding}, strides={self.strides}")
         self.output_padding = output_padding
-        self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer), initializers.get(bias_initializer)  # fail early on typos
+        set_weight_arguments(self, use_bias, kernel_initializer, bias_initializer)
 
     @property
     def window(self):
