@@ -50,6 +50,14 @@ class Placement(NamedTuple):
     size: tuple
 
 
+def image_shape(layer, input_shape):
+    """Per-sample ``input_shape`` as (height, width, channels), or a ValueError naming ``layer``."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), got "
+                         f"{(None,) + tuple(input_shape)}")
+    return tuple(input_shape)
+
+
 @dataclass(frozen=True)
 class Window:
     """A window covering ``extent`` (rows, columns: a dilated kernel's extent, for a dilated
@@ -66,10 +74,7 @@ class Window:
     def place(self, input_shape, layer):
         """The Placement on per-sample ``input_shape`` (H, W, C); ValueError naming ``layer``
         for an input that is not an image or that the window does not fit."""
-        if len(input_shape) != 3:
-            raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), "
-                             f"got input_shape {tuple(input_shape)}")
-        h, w = input_shape[0], input_shape[1]
+        h, w, _ = image_shape(layer, input_shape)
         pads = self.pads(h, w)
         ho = output_size(h, self.extent[0], self.strides[0], pads[0], pads[1])
         wo = output_size(w, self.extent[1], self.strides[1], pads[2], pads[3])

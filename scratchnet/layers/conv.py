@@ -2,7 +2,7 @@
 from .. import initializers
 from ..functions import conv
 from ..geometry import Window, check_data_format, check_padding
-from ..geometry import padding_amounts, window_geometry  # noqa: F401  (where onnx_export and older code import them)
+from ..geometry import padding_amounts, window_geometry  # noqa: F401  (older code imports them from here)
 from .base import Layer, as_pair
 
 

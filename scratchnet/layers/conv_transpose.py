@@ -1,5 +1,6 @@
 """Conv2DTranspose: the transposed (fractionally strided) 2-D convolution, as Keras 3's."""
 from ..functions import conv_transpose
+from ..geometry import image_shape
 from .base import Layer
 from .conv import set_convolution_arguments, set_weight_arguments
 
@@ -36,9 +37,7 @@ class Conv2DTranspose(Layer):
     def placement(self, input_shape):
         """(pads, (rows, columns)): the padding of the convolution this layer transposes, on
         the output, and the output's size for per-sample ``input_shape`` (H, W, C)."""
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.describe()} expects inputs shaped (height, width, channels), "
-                             f"got input_shape {tuple(input_shape)}")
+        image_shape(self, input_shape)
         pads, size = (), ()
         for axis in range(2):
             extra = None if self.output_padding is None else self.output_padding[axis]

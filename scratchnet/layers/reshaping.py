@@ -2,7 +2,7 @@
 import math
 
 from ..functions import resample, reshape
-from ..geometry import check_data_format
+from ..geometry import check_data_format, image_shape
 from .base import Layer, as_pair
 
 
@@ -83,13 +83,6 @@ class ZeroPadding2D(Layer):
         return {**super().get_config(), "padding": [list(p) for p in self.padding]}
 
 
-def _image_shape(layer, input_shape):
-    if len(input_shape) != 3:
-        raise ValueError(f"{layer.describe()} expects inputs shaped (height, width, channels), got "
-                         f"{(None,) + tuple(input_shape)}")
-    return tuple(input_shape)
-
-
 def _crop_pair(value, what):
     """Keras's standardize_tuple(value, 2, allow_zero=True): an int or two non-negative ints."""
     pair = (value, value) if isinstance(value, int) else tuple(value) if hasattr(value, "__len__") else None
@@ -120,7 +113,7 @@ class Cropping2D(Layer):
         self.cropping = crops
 
     def compute_output_shape(self, input_shape):
-        h, w, c = _image_shape(self, input_shape)
+        h, w, c = image_shape(self, input_shape)
         (top, bottom), (left, right) = self.cropping
         if top + bottom >= h or left + right >= w:
             raise ValueError(f"{self.describe()}: cropping {self.cropping} leaves nothing of input "
@@ -152,7 +145,7 @@ class UpSampling2D(Layer):
         self.interpolation = method
 
     def compute_output_shape(self, input_shape):
-        h, w, c = _image_shape(self, input_shape)
+        h, w, c = image_shape(self, input_shape)
         return (h * self.size[0], w * self.size[1], c)
 
     def _forward(self, x, training):

@@ -11,6 +11,7 @@ import scratchnet
 import strict_cupy
 from scratchnet import callbacks, layers, models, optimizers
 from scratchnet.kernels import cupy_gpu
+from twins import train_on_cpu_and_gpu
 
 
 def small_cnn(dropout=0.3):
@@ -260,18 +261,7 @@ def test_augmentation_layers_train_on_the_gpu_as_on_the_cpu():
     # (a convolution first, so that the backward passes of the augmentation layers run too)
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 6, 6, 2)).astype(np.float32), rng.integers(0, 3, 8)
-    scratchnet.set_backend("cpu")
-    cpu = augmented_cnn()
-    scratchnet.set_backend("gpu")
-    gpu = augmented_cnn()
-    gpu.set_weights(cpu.get_weights())
-    for model in (cpu, gpu):
-        model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-        scratchnet.set_random_seed(3)
-        model.fit(x, y, epochs=2, batch_size=4, verbose=0)
-    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gpu.predict(x, verbose=0), cpu.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+    cpu, gpu = train_on_cpu_and_gpu(augmented_cnn, x, y)
     scratchnet.set_random_seed(4)
     on_gpu = gpu(x)                                  # a direct call augments, on the device
     scratchnet.set_random_seed(4)

@@ -2,8 +2,8 @@
 the same training steps and predictions as on the CPU."""
 import numpy as np
 
-import scratchnet
-from scratchnet import layers, models, optimizers
+from scratchnet import layers, models
+from twins import train_on_cpu_and_gpu
 
 
 def resampling_cnn():
@@ -16,15 +16,4 @@ def resampling_cnn():
 def test_upsampling_and_cropping_train_on_the_gpu_as_on_the_cpu():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 5, 4, 2)).astype(np.float32), rng.integers(0, 3, 8)
-    scratchnet.set_backend("cpu")
-    cpu = resampling_cnn()
-    scratchnet.set_backend("gpu")
-    gpu = resampling_cnn()
-    gpu.set_weights(cpu.get_weights())
-    for model in (cpu, gpu):
-        model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-        scratchnet.set_random_seed(3)
-        model.fit(x, y, epochs=2, batch_size=4, verbose=0)
-    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gpu.predict(x, verbose=0), cpu.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+    train_on_cpu_and_gpu(resampling_cnn, x, y)
