@@ -18,6 +18,23 @@ def output_size(size, k, stride, pad_before, pad_after):
     return (size + pad_before + pad_after - k) // stride + 1
 
 
+def shape_fits(expected, got):
+    """Whether per-sample shape ``got`` fits ``expected``: the same rank and the same size on
+    every axis ``expected`` knows (None, an image's unknown height or width, takes any size).
+    Lists of shapes (a layer with several inputs) fit pairwise."""
+    if isinstance(expected, list) or isinstance(got, list):
+        return (isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got)
+                and all(shape_fits(e, g) for e, g in zip(expected, got)))
+    return len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got))
+
+
+def has_unknown_size(shape):
+    """Whether a per-sample shape (or a list of them) has an axis of unknown size (None)."""
+    if isinstance(shape, list):
+        return any(has_unknown_size(s) for s in shape)
+    return shape is not None and any(d is None for d in shape)
+
+
 def padding_amounts(size, k, stride, padding):
     """(before, after) padding along one axis. 'same' follows TensorFlow: the output has
     ceil(size / stride) positions and any odd padding goes after."""
@@ -73,8 +90,11 @@ class Window:
 
     def place(self, input_shape, layer):
         """The Placement on per-sample ``input_shape`` (H, W, C); ValueError naming ``layer``
-        for an input that is not an image or that the window does not fit."""
+        for an input that is not an image or that the window does not fit. Along an axis of
+        unknown size (None) the padding and the output size are None: known per call."""
         h, w, _ = image_shape(layer, input_shape)
+        if h is None or w is None:
+            return self._place_unknown(h, w)
         pads = self.pads(h, w)
         ho = output_size(h, self.extent[0], self.strides[0], pads[0], pads[1])
         wo = output_size(w, self.extent[1], self.strides[1], pads[2], pads[3])
@@ -82,6 +102,21 @@ class Window:
             raise ValueError(f"{layer.describe()}: a {self.extent} window with padding {self.padding!r} "
                              f"does not fit an input of {h}x{w}; use a smaller window or padding='same'")
         return Placement(pads, (ho, wo))
+
+    def _place_unknown(self, h, w):
+        """The Placement where the height or the width is not known yet."""
+        pads, size = (), ()
+        for axis, length in enumerate((h, w)):
+            if length is None:
+                pads, size = pads + (None, None), size + (None,)
+            else:
+                before, after = padding_amounts(length, self.extent[axis], self.strides[axis], self.padding)
+                pads += (before, after)
+                size += (output_size(length, self.extent[axis], self.strides[axis], before, after),)
+                if size[-1] < 1:
+                    raise ValueError(f"a {self.extent} window with padding {self.padding!r} does not fit an input "
+                                     f"of {length} on axis {axis}; use a smaller window or padding='same'")
+        return Placement(pads, size)
 
 
 def window_geometry(layer, input_shape, extent):

@@ -17,6 +17,9 @@ from .execute import Plan, Step, Tape, apply_state_updates, plan_for, run_backwa
 from .fusion import FusedNode  # noqa: F401
 
 
+SIZES_KEPT = 8     # input sizes whose shapes a graph keeps (Graph.output_shapes)
+
+
 class GraphError(ValueError):
     """A graph that cannot be built or run: disconnected, cyclic, misnamed, mis-shaped."""
 
@@ -98,6 +101,36 @@ class Graph:
         self.nodes = self._order()
         self._check_names()
         self.plans = {}     # the engine's Plans for this graph, by whether they fuse (execute.plan_for)
+        self._sizes = {}    # output shapes by input shapes, for graphs with inputs of unknown size
+
+    def output_shapes(self, input_shapes):
+        """The per-sample shape of each output for inputs of ``input_shapes`` (one per input),
+        worked out node by node with each layer's ``compute_output_shape``: how a graph whose
+        inputs have axes of unknown size (``Input(shape=(None, None, 3))``) learns the shapes of
+        one call. Kept for the last SIZES_KEPT input sizes. A size that some layer cannot take
+        (an image smaller than the model's downsampling) is a ValueError naming that layer."""
+        key = tuple(tuple(s) for s in input_shapes)
+        shapes = self._sizes.get(key)
+        if shapes is None:
+            shapes = self._propagate(key)
+            if len(self._sizes) >= SIZES_KEPT:
+                del self._sizes[next(iter(self._sizes))]
+            self._sizes[key] = shapes
+        return shapes
+
+    def _propagate(self, input_shapes):
+        known = {id(t): s for t, s in zip(self.inputs, input_shapes)}
+        for node in self.nodes:
+            layer = node.layer
+            shapes = [known[id(t)] for t in node.inputs]
+            try:
+                out = layer.compute_output_shape(shapes if layer.takes_list else shapes[0])
+            except ValueError as error:
+                given = ", ".join(str((None,) + s) for s in input_shapes)
+                raise ValueError(f"inputs of shape {given} do not fit layer {layer.name!r}: {error}") from None
+            for tensor, shape in zip(node.outputs, out if isinstance(out, list) else [out]):
+                known[id(tensor)] = tuple(shape)
+        return [known[id(t)] for t in self.outputs]
 
     def fused_plan(self):
         """The Plan the engine runs with fusion on: each pair fusion.RULES names as one step

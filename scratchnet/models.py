@@ -14,6 +14,7 @@ from . import config
 from .arrays import as_tensor, module_of, to_module
 from .graph import Graph, GraphError, Node, SymbolicTensor, apply_state_updates, flatten_tensors, run_backward, \
     run_forward
+from .geometry import shape_fits
 from .layers.base import Layer, shape_text, unique_name
 from .layers.core import InputLayer
 from .threads import blas_pinned_on_cpu
@@ -133,11 +134,14 @@ class Model(Trainer, Layer):
         """The per-sample shape of each input."""
         return [tuple(t.shape[1:]) for t in self._graph.inputs]
 
-    def single_output_shape(self, method):
-        """The per-sample shape of the one output (``method`` names who needs there to be one)."""
+    def single_output_shape(self, method, x_shape=None):
+        """The per-sample shape of the one output (``method`` names who needs there to be one);
+        with ``x_shape``, for a batch of that shape (an output of unknown size made known)."""
         if len(self._graph.outputs) != 1:
             raise NotImplementedError(f"{method}() on a model with {len(self._graph.outputs)} outputs is not "
                                       f"supported yet; predict() and calling the model are")
+        if x_shape is not None:
+            return tuple(self.sample_output_shape_for(x_shape))
         return self._graph.outputs[0].shape[1:]
 
     def build_from_data(self, x_shape):
@@ -163,38 +167,39 @@ class Model(Trainer, Layer):
         apply_state_updates(ctx)
 
     def compute_output_shape(self, input_shape):
+        """The per-sample output shape(s) for inputs of ``input_shape``: for a model whose
+        inputs have axes of unknown size, worked out for this size (``Graph.output_shapes``)."""
         self.require_graph("output shape")
-        return self._sample_output_shape
+        shapes = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else [tuple(input_shape)]
+        if shapes == [tuple(t.shape[1:]) for t in self._graph.inputs]:
+            return self._sample_output_shape
+        outputs = self._graph.output_shapes(shapes)
+        return outputs[0] if self._single_output else outputs
 
-    def resize_input(self, shape):
-        """For a model made without an input size (an application with include_top=False and
-        no input_shape, whose Keras input is (None, None, 3)): rebuild it for images of
-        ``shape``, keeping its weights, its layers' names and trainable flags; True if it did.
-        Its layers are new objects afterwards, so take ``model.layers`` after the first call."""
-        build, expected = getattr(self, "_build_for_size", None), self._sample_input_shape
-        if build is None or self.compiled or not isinstance(shape, tuple) or len(shape) != 3 or \
-                shape[-1] != expected[-1] or shape == expected or None in shape:
-            return False
-        resized = build(shape)
-        resized.set_weights(self.get_weights())
-        for old, new in zip(self.layers, resized.layers):
-            new.trainable = old.trainable
-        self._set_graph(resized._graph)
-        return True
+    def sample_output_shape_for(self, x_shape):
+        """The per-sample output shape(s) for a batch of ``x_shape`` (batch axis included;
+        a list of shapes for several inputs): the output's size where the model's input
+        size is unknown until it runs."""
+        shapes = [tuple(s)[1:] for s in x_shape] if isinstance(x_shape, list) else tuple(x_shape)[1:]
+        return self.compute_output_shape(shapes)
 
     def check_input_shape(self, input_shape, got=None):
+        """ValueError unless ``input_shape`` (per sample) fits the model's inputs: the same
+        sizes, or any size on an axis the model's Input left unknown (None), as long as every
+        layer can take it."""
         expected = self._sample_input_shape
         shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
-        if shape != expected and self.resize_input(shape):
+        if shape == expected:
             return
-        if shape != expected:
+        if not shape_fits(expected, shape):
             hint = ""
             if isinstance(shape, tuple) and isinstance(expected, tuple) and len(shape) == len(expected) == 3 and \
-                    shape[-1] == expected[-1]:      # another image size: Keras's (None, None, 3) inputs are not here
-                hint = (f"; a scratchnet model has one input size, so build it for {shape} (for an application, "
-                        f"input_shape={shape})")
+                    shape[-1] == expected[-1]:      # another image size
+                hint = (f"; build it with Input(shape=(None, None, {expected[-1]})) to take images of any size "
+                        f"(an application: input_shape=None with include_top=False)")
             raise ValueError(f"model {self.name!r} expects inputs of shape {shape_text(expected)}, got "
                              f"{got if got is not None else shape_text(shape)}{hint}")
+        self._graph.output_shapes(shape if isinstance(shape, list) else [shape])   # every layer takes this size
 
     def ensure_built(self, input_shape, got=None):
         self.require_graph("input shape")
@@ -204,8 +209,10 @@ class Model(Trainer, Layer):
         self.require_graph("graph")
         shapes = [tuple(t.shape[1:]) for t in tensors]
         self.check_input_shape(shapes if len(shapes) > 1 else shapes[0])
-        outputs = [SymbolicTensor(t.shape, t.dtype, name=f"{self.name}/output_{i}")
-                   for i, t in enumerate(self._graph.outputs)]
+        out_shapes = self.compute_output_shape(shapes if len(shapes) > 1 else shapes[0])
+        out_shapes = out_shapes if isinstance(out_shapes, list) else [out_shapes]
+        outputs = [SymbolicTensor((None,) + tuple(s), t.dtype, name=f"{self.name}/output_{i}")
+                   for i, (t, s) in enumerate(zip(self._graph.outputs, out_shapes))]
         Node(self, tensors, outputs, training)
         return outputs[0] if self._single_output else outputs
 

@@ -71,7 +71,7 @@ def test_a_layer_keeps_nothing_of_a_call():
     y, ctx = layer.forward(x, training=True)
     layer.backward(np.ones_like(y), ctx)
     after = dict(vars(layer))
-    built = {"params", "built", "input_shape", "output_shape", "_backend_name", "_config", "_config_key"}
+    built = {"params", "built", "input_shape", "output_shape", "_backend_name", "_configs"}
     assert {k for k in after if after[k] is not before.get(k)} <= built
 
 

@@ -46,28 +46,28 @@ def weight_file(name, weights, imagenet_file):
     return path
 
 
-def model_input(name, input_tensor, input_shape, default_size, min_size):
-    """The input tensor: ``input_tensor``, or an Input of ``input_shape`` (default
-    default_size x default_size x 3), checked against the smallest size the network fits."""
+def model_input(name, input_tensor, input_shape, default_size, min_size, include_top=True):
+    """The input tensor: ``input_tensor``, or an Input of ``input_shape``; without it, as in
+    Keras, default_size x default_size x 3 with the top and (None, None, 3), images of any
+    size, without. Checked against the smallest size the network fits."""
     if input_tensor is not None:
         shape = tuple(input_tensor.shape[1:])
         tensor = input_tensor
     else:
-        shape = tuple(input_shape) if input_shape is not None else (default_size, default_size, 3)
+        shape = tuple(input_shape) if input_shape is not None else \
+            (default_size, default_size, 3) if include_top else (None, None, 3)
         tensor = None
-    if len(shape) != 3 or any(d is None for d in shape):
-        raise ValueError(f"{name}: input_shape must be (height, width, channels) with every size given, got {shape}")
-    if shape[0] < min_size or shape[1] < min_size:
+    if len(shape) != 3 or shape[2] is None:
+        raise ValueError(f"{name}: input_shape must be (height, width, channels) with the channels given, got {shape}")
+    if any(d is not None and d < min_size for d in shape[:2]):
         raise ValueError(f"{name}: input size must be at least {min_size}x{min_size}, got {shape[0]}x{shape[1]}")
     return (tensor if tensor is not None else layers.Input(shape=shape)), shape
 
 
 def finish(name, inputs, x, include_top, pooling, classes, classifier_activation, avg_name=None, max_name=None,
-           top=None, weights=None, build_for_size=None):
+           top=None, weights=None):
     """The top (``top(x)`` then the 'predictions' Dense) or, without it, the optional pooling;
-    then the weights of the file ``weights`` (see ``weight_file``), loaded by topology as Keras does.
-    ``build_for_size(shape)`` (given when Keras's input would be (None, None, 3)) lets the model
-    rebuild itself for the images it is first called on (Model.resize_input)."""
+    then the weights of the file ``weights`` (see ``weight_file``), loaded by topology as Keras does."""
     if include_top:
         if top is not None:
             x = top(x)
@@ -79,6 +79,4 @@ def finish(name, inputs, x, include_top, pooling, classes, classifier_activation
     model = Model(inputs, x, name=name)
     if weights is not None:
         model.load_weights(weights)
-    if build_for_size is not None and not include_top:
-        model._build_for_size = build_for_size
     return model

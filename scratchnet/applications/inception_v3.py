@@ -21,7 +21,7 @@ def InceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=N
     'predictions'. 23,851,784 parameters, 21,802,784 without the top; inputs from 75x75."""
     check_arguments("InceptionV3", weights, include_top, classes, classifier_activation, pooling)
     weights = weight_file("InceptionV3", weights, f"inception_v3_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
-    inputs, _ = model_input("InceptionV3", input_tensor, input_shape, 299, 75)
+    inputs, _ = model_input("InceptionV3", input_tensor, input_shape, 299, 75, include_top)
     x = conv2d_bn(inputs, 32, 3, 3, strides=(2, 2), padding="valid")
     x = conv2d_bn(x, 32, 3, 3, padding="valid")
     x = conv2d_bn(x, 64, 3, 3)
@@ -69,11 +69,8 @@ def InceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=N
         branch_pool = conv2d_bn(_average_pool(x), 192, 1, 1)
         x = layers.concatenate([branch1x1, branch3x3, branch3x3dbl, branch_pool], axis=-1, name=f"mixed{9 + i}")
 
-    any_size = None if input_shape is not None or input_tensor is not None else \
-        (lambda shape: InceptionV3(False, None, None, shape, pooling, classes, classifier_activation, name))
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation,
-                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights,
-                  build_for_size=any_size)
+                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights)
 
 
 def preprocess_input(x, data_format=None):

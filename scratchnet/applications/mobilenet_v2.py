@@ -16,7 +16,7 @@ def make_divisible(v, divisor=8, min_value=None):
 
 def correct_pad(size, kernel_size=3):
     """The padding before a stride-2 'valid' depthwise convolution, as Keras's correct_pad."""
-    adjust = (1 - size[0] % 2, 1 - size[1] % 2)
+    adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)   # Keras's choice for any size
     correct = (kernel_size // 2, kernel_size // 2)
     return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
 
@@ -75,7 +75,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     check_arguments("MobileNetV2", weights, include_top, classes, classifier_activation, pooling)
     if not alpha > 0:
         raise ValueError(f"MobileNetV2: alpha must be positive, got {alpha!r}")
-    inputs, shape = model_input("MobileNetV2", input_tensor, input_shape, 224, 32)
+    inputs, shape = model_input("MobileNetV2", input_tensor, input_shape, 224, 32, include_top)
     weights = weight_file("MobileNetV2", weights, imagenet_file(weights, alpha, shape, include_top))
     x = layers.Conv2D(make_divisible(32 * alpha, 8), 3, strides=(2, 2), padding="same", use_bias=False,
                       name="Conv1")(inputs)
@@ -88,10 +88,8 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     x = layers.BatchNormalization(name="Conv_1_bn", **BN)(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
     name = name or f"mobilenetv2_{alpha:0.2f}_{shape[0]}"
-    any_size = None if input_shape is not None or input_tensor is not None else \
-        (lambda size: MobileNetV2(size, alpha, False, None, None, pooling, classes, classifier_activation, name))
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation,
-                  top=lambda x: layers.GlobalAveragePooling2D()(x), weights=weights, build_for_size=any_size)
+                  top=lambda x: layers.GlobalAveragePooling2D()(x), weights=weights)
 
 
 def preprocess_input(x, data_format=None):

@@ -40,7 +40,7 @@ def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None
     the top is 'avg_pool' and 'predictions'. 25,636,712 parameters, 23,587,712 without the top."""
     check_arguments("ResNet50", weights, include_top, classes, classifier_activation, pooling)
     weights = weight_file("ResNet50", weights, f"resnet50_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
-    inputs, _ = model_input("ResNet50", input_tensor, input_shape, 224, 32)
+    inputs, _ = model_input("ResNet50", input_tensor, input_shape, 224, 32, include_top)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, use_bias=True, name="conv1_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="conv1_bn")(x)
@@ -51,11 +51,9 @@ def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None
     x = residual_stack(x, 128, 4, name="conv3")
     x = residual_stack(x, 256, 6, name="conv4")
     x = residual_stack(x, 512, 3, name="conv5")
-    any_size = None if input_shape is not None or input_tensor is not None else \
-        (lambda shape: ResNet50(False, None, None, shape, pooling, classes, classifier_activation, name))
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, avg_name="avg_pool",
                   max_name="max_pool", top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x),
-                  weights=weights, build_for_size=any_size)
+                  weights=weights)
 
 
 def preprocess_input(x, data_format=None):

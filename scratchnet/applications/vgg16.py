@@ -11,7 +11,7 @@ def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, p
     with the top, 14,714,688 without (any size)."""
     check_arguments("VGG16", weights, include_top, classes, classifier_activation, pooling)
     weights = weight_file("VGG16", weights, f"vgg16_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
-    inputs, _ = model_input("VGG16", input_tensor, input_shape, 224, 32)
+    inputs, _ = model_input("VGG16", input_tensor, input_shape, 224, 32, include_top)
     x = inputs
     for block, (filters, convs) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), start=1):
         for i in range(1, convs + 1):
@@ -22,10 +22,7 @@ def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, p
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
         return layers.Dense(4096, activation="relu", name="fc2")(x)
-    any_size = None if input_shape is not None or input_tensor is not None else \
-        (lambda shape: VGG16(False, None, None, shape, pooling, classes, classifier_activation, name))
-    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, top=top, weights=weights,
-                  build_for_size=any_size)
+    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, top=top, weights=weights)
 
 
 def preprocess_input(x, data_format=None):

@@ -140,7 +140,7 @@ class _AffineLayer(RandomImageLayer):
                              f"got {interpolation!r}")
         self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
         return transform.Projective(self.interpolation, self.fill_mode, self.fill_value, self.backend)
 
     def _apply(self, x, t):

@@ -13,10 +13,13 @@ import numpy as np
 
 from .. import activations, backend, config
 from ..arrays import as_tensor, to_host, to_module
+from ..geometry import has_unknown_size, shape_fits
 from ..graph import Node, SymbolicTensor, flatten_tensors
 from ..registry import register
 
 unique_name, clear_session = config.unique_name, config.clear_session
+
+CONFIGS_KEPT = 8    # function configurations a layer keeps, one per image size met (unknown-size inputs)
 
 
 def _snake_case(name):
@@ -74,6 +77,7 @@ class Layer:
         self.output_shape = None
         self._inbound_nodes = []
         self._backend_name = None     # fixed when the weights are created; model.to() changes it
+        self._configs = {}            # function configurations made (function_config)
         self._build_lock = threading.Lock()
 
     # ----- construction -------------------------------------------------------------
@@ -86,11 +90,25 @@ class Layer:
         xp = self.backend.xp
         params = {}
         for name, shape in self.weight_shapes(input_shape).items():
+            self._check_known(name, shape, input_shape)
             values = initializers.get(self.initializer_for(name))(tuple(shape), self.dtype)
             params[name] = xp.asarray(values)
         self.params = params
         self.input_shape = input_shape
         self.built = True
+
+    def _check_known(self, weight, shape, input_shape):
+        """ValueError, naming this layer and the axis, when the shape of ``weight`` depends on
+        an input axis of unknown size (a Dense after Flatten of an image of unknown size)."""
+        if all(d is not None for d in shape):
+            return
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        axes = [f"axis {i + 1}" for s in shapes for i, d in enumerate(s) if d is None]
+        raise ValueError(f"{self.describe()} needs a known size on its input's {', '.join(axes)} to make its "
+                         f"{weight!r} weight, got input shape {shape_text(input_shape)}: a layer with weights sized "
+                         f"by the input cannot follow an image of unknown height or width (Input(shape=(None, "
+                         f"None, C))); give the Input a fixed size, or reduce the image first (e.g. "
+                         f"GlobalAveragePooling2D instead of Flatten)")
 
     def ensure_built(self, input_shape, got=None):
         """Build once, for this input shape (safe from several threads); a built layer
@@ -106,7 +124,7 @@ class Layer:
         """Forget the weights and shapes of a build (a model that failed to build undoes its
         layers' builds with this)."""
         self.params, self.built, self.input_shape, self.output_shape = {}, False, None, None
-        self._backend_name = self._config_key = None
+        self._backend_name, self._configs = None, {}
 
     def initializer_for(self, name):
         """The initializer of weight ``name`` (an attribute NAME_initializer, by default)."""
@@ -120,11 +138,12 @@ class Layer:
         return tuple(input_shape)
 
     def check_input_shape(self, input_shape, got=None):
-        """ValueError unless ``input_shape`` (per sample) is what the layer was built for;
-        ``got`` is the whole shape to show, batch axis included, when known."""
+        """ValueError unless ``input_shape`` (per sample) fits what the layer was built for
+        (an axis built as None takes any size); ``got`` is the whole shape to show, batch axis
+        included, when known."""
         expected = self.input_shape
         shape = [tuple(s) for s in input_shape] if self.takes_list else tuple(input_shape)
-        if expected is not None and shape != expected:
+        if expected is not None and shape != expected and not shape_fits(expected, shape):
             raise ValueError(f"{self.describe()} expected input of shape {shape_text(expected)}, got "
                              f"{got if got is not None else shape_text(shape)}")
 
@@ -150,16 +169,25 @@ class Layer:
                 inputs = inputs.astype(self.dtype)
         return self._forward(inputs, training)
 
-    def function_config(self):
-        """The configuration this layer's function is called with (kept until the weights
-        move to another backend or the activation changes)."""
+    def function_config(self, input_shape=None):
+        """The configuration this layer's function is called with, made once per backend and
+        activation; for a layer built for images of unknown size, once per per-sample
+        ``input_shape`` of a call (its padding depends on the size), the last CONFIGS_KEPT."""
         key = (self._backend_name, self.activation)
-        if getattr(self, "_config_key", None) != key:
-            self._config = self.make_function_config()
-            self._config_key = key
-        return self._config
+        unknown = has_unknown_size(self.input_shape)
+        if unknown and input_shape is not None:
+            key += (tuple(input_shape),)
+        configs = self._configs
+        config_ = configs.get(key)
+        if config_ is None:
+            if len(configs) >= CONFIGS_KEPT:
+                del configs[next(iter(configs))]     # the oldest
+            config_ = configs[key] = self.make_function_config(
+                tuple(input_shape) if unknown and input_shape is not None else self.input_shape)
+        return config_
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
+        """The function configuration for per-sample inputs of ``input_shape``."""
         return None
 
     def backward(self, dy, ctx, need_dx=True):
@@ -187,6 +215,7 @@ class Layer:
         import copy
         twin = copy.copy(self)
         twin.activation = activations.get("linear")
+        twin._configs = {}
         return twin
 
     def __call__(self, inputs, training=None):

@@ -76,16 +76,18 @@ class Conv2D(Layer):
 
     @property
     def pads(self):
+        """The padding for the input size the layer was built for (None where unknown)."""
         return self.placement(self.input_shape).pads
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
+        pads = self.placement(input_shape).pads
         if self.groups == 1 and self.dilation_rate == (1, 1):
-            return conv.Config(self.strides, self.pads, self.activation, self.backend)
-        return conv.GeneralConfig(self.strides, self.pads, self.groups, self.dilation_rate, self.activation,
+            return conv.Config(self.strides, pads, self.activation, self.backend)
+        return conv.GeneralConfig(self.strides, pads, self.groups, self.dilation_rate, self.activation,
                                   self.backend)
 
     def _forward(self, x, training):
-        config = self.function_config()
+        config = self.function_config(x.shape[1:])
         if isinstance(config, conv.Config):
             return conv.forward(x, self.params, config, training)
         return conv.general_forward(x, self.params, config, training)
@@ -144,11 +146,11 @@ class DepthwiseConv2D(Layer):
         ho, wo = self.placement(input_shape).size
         return (ho, wo, input_shape[-1] * self.depth_multiplier)
 
-    def make_function_config(self):
-        return conv.Config(self.strides, self.placement(self.input_shape).pads, self.activation, self.backend)
+    def make_function_config(self, input_shape):
+        return conv.Config(self.strides, self.placement(input_shape).pads, self.activation, self.backend)
 
     def _forward(self, x, training):
-        return conv.depthwise_forward(x, self.params, self.function_config(), training)
+        return conv.depthwise_forward(x, self.params, self.function_config(x.shape[1:]), training)
 
     def _backward(self, dy, ctx, need_dx):
         return conv.depthwise_backward(dy, ctx, need_dx)
@@ -207,11 +209,11 @@ class SeparableConv2D(Layer):
         ho, wo = self.placement(input_shape).size
         return (ho, wo, self.filters)
 
-    def make_function_config(self):
-        return conv.Config(self.strides, self.placement(self.input_shape).pads, self.activation, self.backend)
+    def make_function_config(self, input_shape):
+        return conv.Config(self.strides, self.placement(input_shape).pads, self.activation, self.backend)
 
     def _forward(self, x, training):
-        return conv.separable_forward(x, self.params, self.function_config(), training)
+        return conv.separable_forward(x, self.params, self.function_config(x.shape[1:]), training)
 
     def _backward(self, dy, ctx, need_dx):
         return conv.separable_backward(dy, ctx, need_dx)

@@ -41,10 +41,13 @@ class Conv2DTranspose(Layer):
         pads, size = (), ()
         for axis in range(2):
             extra = None if self.output_padding is None else self.output_padding[axis]
-            before, after, length = conv_transpose.padding_1d(input_shape[axis], self.kernel_size[axis],
+            known = input_shape[axis]      # None: an image of unknown size (the padding does not depend on it)
+            before, after, length = conv_transpose.padding_1d(1 if known is None else known, self.kernel_size[axis],
                                                               self.strides[axis], self.dilation_rate[axis],
                                                               self.padding, extra)
-            if length < 1:
+            if known is None:
+                length = None
+            elif length < 1:
                 raise ValueError(f"{self.describe()}: a {self.window} kernel with padding {self.padding!r} and "
                                  f"strides {self.strides} gives an output of {length} on axis {axis} for an input "
                                  f"of {input_shape[0]}x{input_shape[1]}; use padding='valid' or a larger input")
@@ -61,12 +64,12 @@ class Conv2DTranspose(Layer):
     def compute_output_shape(self, input_shape):
         return self.placement(input_shape)[1] + (self.filters,)
 
-    def make_function_config(self):
-        pads, _ = self.placement(self.input_shape)
+    def make_function_config(self, input_shape):
+        pads, _ = self.placement(input_shape)
         return conv_transpose.Config(self.strides, pads, self.dilation_rate, self.activation, self.backend)
 
     def _forward(self, x, training):
-        return conv_transpose.forward(x, self.params, self.function_config(), training)
+        return conv_transpose.forward(x, self.params, self.function_config(x.shape[1:]), training)
 
     def _backward(self, dy, ctx, need_dx):
         return conv_transpose.backward(dy, ctx, need_dx)

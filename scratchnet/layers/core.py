@@ -37,7 +37,7 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
         return dense.Config(self.activation, self.backend)
 
     def _forward(self, x, training):
@@ -54,7 +54,7 @@ class Flatten(Layer):
     """(N, H, W, C) -> (N, H*W*C), in row-major (channels-last) order as Keras."""
 
     def compute_output_shape(self, input_shape):
-        return (math.prod(input_shape),)
+        return (None if None in input_shape else math.prod(input_shape),)
 
     def _forward(self, x, training):
         return reshape.flatten_forward(x, self.params, None, training)
@@ -92,7 +92,7 @@ class Dropout(Layer):
                 seed = dropout.seed_from(seed, window[0] * (x.size // x.shape[0]))
         return dropout.forward(x, self.params, self.function_config(), training, seed)
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
         return dropout.Config(self.rate, self.backend)
 
     def _backward(self, dy, ctx, need_dx):
@@ -110,7 +110,7 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
         return elementwise.Config(self.activation, self.backend)
 
     def _forward(self, x, training):
@@ -203,10 +203,11 @@ class InputLayer(Layer):
             raise ValueError("Input needs shape=(height, width, channels) or similar")
         if isinstance(shape, (int, np.integer)):
             shape = (shape,)
-        if any(d is None or int(d) < 1 for d in shape):
-            raise ValueError(f"Input shape must be positive sizes for every axis but the batch, got {tuple(shape)}")
+        if any(d is not None and (not isinstance(d, (int, np.integer)) or d < 1) for d in shape):
+            raise ValueError(f"Input shape must hold a positive size, or None for a size known only when the model "
+                             f"runs, for every axis but the batch; got {tuple(shape)}")
         super().__init__(name=name or None, dtype=dtype, **kwargs)
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(None if d is None else int(d) for d in shape)
         self.batch_size = batch_size
         self.input_shape = self.output_shape = self.shape
         self.built = True

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from .. import fusion
 from ..functions import conv as conv_function
 from ..functions import conv_pool, normalization
+from ..geometry import shape_fits
 from .conv import Conv2D
 from .core import Activation, ReLU
 from .normalization import BatchNormalization
@@ -60,10 +61,10 @@ class ConvPool:
     def _config(self, x):
         """The fused function's configuration for this call, or None if it must run unfused."""
         conv, pool = self.conv, self.pool
-        if (not conv.built or tuple(x.shape[1:]) != conv.input_shape or x.dtype != conv.dtype
+        if (not conv.built or not shape_fits(conv.input_shape, tuple(x.shape[1:])) or x.dtype != conv.dtype
                 or not pool.built or pool.input_shape != conv.output_shape):
             return None
-        config = conv.function_config()
+        config = conv.function_config(x.shape[1:])
         activation = conv.activation.name if conv.activation is not None else "linear"
         if (not isinstance(config, conv_function.Config) or activation not in FUSABLE_ACTIVATIONS
                 or config.backend.conv2d_maxpool_forward is None or pool.backend is not config.backend):
@@ -134,8 +135,8 @@ class BatchNormReLU:
         LayersContext) where the second is no longer a plain ReLU or the input would rebuild
         the normalisation."""
         norm = self.norm
-        if (not self.plain_relu(norm, self.relu) or not norm.built or tuple(x.shape[1:]) != norm.input_shape
-                or x.dtype != norm.dtype):
+        if (not self.plain_relu(norm, self.relu) or not norm.built
+                or not shape_fits(norm.input_shape, tuple(x.shape[1:])) or x.dtype != norm.dtype):
             y, norm_ctx = norm.forward(x, training)
             a, relu_ctx = self.relu.forward(y, training)
             return a, LayersContext(norm_ctx, relu_ctx)

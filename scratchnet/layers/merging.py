@@ -10,10 +10,12 @@ def broadcast_shape(layer, shapes):
     for shape in shapes:
         padded = (1,) * (ndim - len(shape)) + tuple(shape)
         for i, size in enumerate(padded):
-            if size != 1 and out[i] != 1 and size != out[i]:
+            if size == 1 or size is None and out[i] != 1:
+                continue            # stretched, or an unknown size (None) beside a known one or another None
+            if out[i] not in (1, None) and size != out[i]:
                 raise ValueError(f"{layer.describe()}: inputs have incompatible shapes. Received shapes "
                                  f"{', '.join(shape_text(s) for s in shapes)}")
-            out[i] = max(out[i], size)
+            out[i] = size
     return tuple(out)
 
 
@@ -69,11 +71,13 @@ class Concatenate(Layer):
         ndim = len(input_shape[0])
         axis = self._sample_axis(ndim)
         for shape in input_shape[1:]:
-            if len(shape) != ndim or any(a != b for i, (a, b) in enumerate(zip(shape, input_shape[0])) if i != axis):
+            if len(shape) != ndim or any(a != b and a is not None and b is not None
+                                         for i, (a, b) in enumerate(zip(shape, input_shape[0])) if i != axis):
                 raise ValueError(f"{self.describe()} requires inputs with matching shapes except for the "
                                  f"concatenation axis. Received: input_shape={shape_text(list(input_shape))}")
-        out = list(input_shape[0])
-        out[axis] = sum(s[axis] for s in input_shape)
+        out = [next((s[i] for s in input_shape if s[i] is not None), None) for i in range(ndim)]
+        sizes = [s[axis] for s in input_shape]
+        out[axis] = None if None in sizes else sum(sizes)
         return tuple(out)
 
     def _forward(self, xs, training):

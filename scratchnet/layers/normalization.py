@@ -46,7 +46,7 @@ class BatchNormalization(Layer):
         shapes["moving_variance"] = (c,)
         return shapes
 
-    def make_function_config(self):
+    def make_function_config(self, input_shape):
         return normalization.Config(self.epsilon, self.momentum, self.backend)
 
     def uses_batch_statistics(self, training):

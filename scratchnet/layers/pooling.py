@@ -25,11 +25,11 @@ class _Pooling2D(Layer):
         ho, wo = self.placement(input_shape).size
         return (ho, wo, input_shape[2])
 
-    def make_function_config(self):
-        return pooling.Config(self.pool_size, self.strides, self.placement(self.input_shape).pads, self.backend)
+    def make_function_config(self, input_shape):
+        return pooling.Config(self.pool_size, self.strides, self.placement(input_shape).pads, self.backend)
 
     def _forward(self, x, training):
-        return type(self).forward_function(x, self.params, self.function_config(), training)
+        return type(self).forward_function(x, self.params, self.function_config(x.shape[1:]), training)
 
     def _backward(self, dy, ctx, need_dx):
         return type(self).backward_function(dy, ctx, need_dx)

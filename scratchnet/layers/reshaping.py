@@ -6,6 +6,15 @@ from ..geometry import check_data_format, image_shape
 from .base import Layer, as_pair
 
 
+def _plus(size, amount):
+    """An axis's size after ``amount`` rows or columns are added (None: unknown until the model runs)."""
+    return None if size is None else size + amount
+
+
+def _times(size, factor):
+    return None if size is None else size * factor
+
+
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (one axis may be -1: inferred)."""
 
@@ -18,6 +27,8 @@ class Reshape(Layer):
         self.target_shape = target_shape
 
     def compute_output_shape(self, input_shape):
+        if None in input_shape:       # the inferred axis is unknown until the model runs
+            return tuple(None if d == -1 else d for d in self.target_shape)
         total = math.prod(input_shape)
         known = math.prod(d for d in self.target_shape if d != -1)
         if -1 in self.target_shape:
@@ -31,7 +42,8 @@ class Reshape(Layer):
         return self.target_shape
 
     def _forward(self, x, training):
-        return reshape.reshape_forward(x, self.params, self.output_shape, training)
+        shape = self.output_shape if None not in self.output_shape else self.compute_output_shape(x.shape[1:])
+        return reshape.reshape_forward(x, self.params, shape, training)
 
     def _backward(self, dy, ctx, need_dx):
         return reshape.reshape_backward(dy, ctx, need_dx)
@@ -71,7 +83,7 @@ class ZeroPadding2D(Layer):
             raise ValueError(f"{self.describe()} expects inputs shaped (height, width, channels), got "
                              f"{(None,) + tuple(input_shape)}")
         (top, bottom), (left, right) = self.padding
-        return (input_shape[0] + top + bottom, input_shape[1] + left + right, input_shape[2])
+        return (_plus(input_shape[0], top + bottom), _plus(input_shape[1], left + right), input_shape[2])
 
     def _forward(self, x, training):
         return reshape.zero_pad_forward(x, self.params, self.padding, training)
@@ -115,10 +127,10 @@ class Cropping2D(Layer):
     def compute_output_shape(self, input_shape):
         h, w, c = image_shape(self, input_shape)
         (top, bottom), (left, right) = self.cropping
-        if top + bottom >= h or left + right >= w:
+        if h is not None and top + bottom >= h or w is not None and left + right >= w:
             raise ValueError(f"{self.describe()}: cropping {self.cropping} leaves nothing of input "
                              f"{(None,) + tuple(input_shape)}: it must cut fewer than {h} rows and {w} columns")
-        return (h - top - bottom, w - left - right, c)
+        return (_plus(h, -top - bottom), _plus(w, -left - right), c)
 
     def _forward(self, x, training):
         return reshape.crop_forward(x, self.params, self.cropping, training)
@@ -146,7 +158,7 @@ class UpSampling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, c = image_shape(self, input_shape)
-        return (h * self.size[0], w * self.size[1], c)
+        return (_times(h, self.size[0]), _times(w, self.size[1]), c)
 
     def _forward(self, x, training):
         return resample.upsample_forward(x, self.params, self.size, self.interpolation, training)

@@ -242,19 +242,16 @@ class _Reader:
         return {"class_name": name, "config": kwargs}
 
     def _sample_shape(self, shape):
-        """The per-sample shape of a batch shape [None, ...], each size given and sane."""
+        """The per-sample shape of a batch shape [None, ...]: each size a positive int, or None
+        (a size known only when the model runs, as an image's in Input(shape=(None, None, 3)))."""
         if not isinstance(shape, (list, tuple)) or len(shape) < 2:
             raise ArchitectureError(f"{self.where}: an input's shape {shape!r:.100} is not [batch, sizes...]")
         sizes = list(shape[1:])
-        if any(d is None for d in sizes):
-            raise ArchitectureError(f"{self.where}: the model's input shape {_short(list(shape))} leaves sizes open "
-                                    f"(None); scratchnet needs every size but the batch's. Rebuild it in Keras "
-                                    f"with a fixed input_shape, or build it in scratchnet and use load_weights")
-        if not all(type(d) is int and d > 0 for d in sizes):
-            raise ArchitectureError(f"{self.where}: input shape {_short(list(shape))} must be positive ints")
-        if math.prod(sizes) > MAX_SAMPLE_ELEMENTS:
+        if not all(d is None or type(d) is int and d > 0 for d in sizes):
+            raise ArchitectureError(f"{self.where}: input shape {_short(list(shape))} must be positive ints or None")
+        if math.prod(d for d in sizes if d is not None) > MAX_SAMPLE_ELEMENTS:
             raise ArchitectureError(f"{self.where}: input shape {_short(list(shape))} declares "
-                                    f"{math.prod(sizes):,} values per sample, more than the {MAX_SAMPLE_ELEMENTS:,} "
+                                    f"{math.prod(d for d in sizes if d is not None):,} values per sample, more than the {MAX_SAMPLE_ELEMENTS:,} "
                                     f"scratchnet accepts")
         return sizes
 

@@ -111,8 +111,10 @@ def graph_of(model):
 
 
 def tensor_info(helper, name, tensor):
-    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(tensor.dtype),
-                                         ["batch"] + list(tensor.shape[1:]))
+    """The value info of a graph input or output; an axis of unknown size (an image's height
+    or width) is a named dynamic axis, as the batch is."""
+    dims = ["batch"] + [f"{name}_axis{i}" if d is None else d for i, d in enumerate(tensor.shape[1:], start=1)]
+    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(tensor.dtype), dims)
 
 
 # ----- walking the model's graph -------------------------------------------------------------

@@ -98,6 +98,9 @@ def export_softplus(builder, x, base):
 
 # ----- layers ----------------------------------------------------------------------------------------
 
+END = np.iinfo(np.int64).max     # a Slice end past any axis
+
+
 def host(layer, key):
     return to_host(layer.params[key]).astype(layer.dtype, copy=False)
 
@@ -109,18 +112,24 @@ def onnx_pads(pads):
 
 
 def window_pads(layer):
-    """ONNX's pads of a sliding-window layer on its input."""
-    return onnx_pads(layer.placement(layer.input_shape).pads)
+    """ONNX's padding of a sliding-window layer on its input, as attributes: its ``pads``, or,
+    for an image of unknown size, ``auto_pad`` (SAME_UPPER puts an odd padding after, as
+    Keras's 'same' does; 'valid' pads nothing)."""
+    pads = layer.placement(layer.input_shape).pads
+    if None not in pads:
+        return {"pads": onnx_pads(pads)}
+    return {"auto_pad": "SAME_UPPER" if layer.padding == "same" else "VALID"}
 
 
 def export_conv(builder, layer, x, kernel, bias, kernel_size, strides, pads, group=1, dilations=(1, 1),
                 base=None):
-    """One ONNX Conv over NCHW ``x`` with OIHW ``kernel`` and ``bias`` (initializer names)."""
+    """One ONNX Conv over NCHW ``x`` with OIHW ``kernel`` and ``bias`` (initializer names);
+    ``pads``: the padding attributes (``window_pads``)."""
     check_float64_kernel("Conv", layer, x.dtype)
     x = builder.nchw(x)
     inputs = [x.name, kernel] + ([bias] if bias is not None else [])
     y = builder.node("Conv", inputs, base or f"{layer.name}/conv", kernel_shape=list(kernel_size),
-                     strides=list(strides), pads=pads, group=int(group), dilations=list(dilations))
+                     strides=list(strides), **pads, group=int(group), dilations=list(dilations))
     return Value(y, x.dtype, 4, True)
 
 
@@ -170,7 +179,7 @@ def export_separable_conv2d(builder, layer, x, training):
                                lambda: host(layer, "pointwise_kernel").transpose(3, 2, 0, 1))
     z = export_conv(builder, layer, x, depthwise, None, layer.kernel_size, layer.strides,
                     window_pads(layer), group=layer.input_shape[-1], base=f"{layer.name}/depthwise")
-    y = export_conv(builder, layer, z, pointwise, bias_of(builder, layer), (1, 1), (1, 1), [0, 0, 0, 0],
+    y = export_conv(builder, layer, z, pointwise, bias_of(builder, layer), (1, 1), (1, 1), {"pads": [0, 0, 0, 0]},
                     base=f"{layer.name}/pointwise")
     return export_activation(builder, layer.activation, y, layer)
 
@@ -178,7 +187,7 @@ def export_separable_conv2d(builder, layer, x, training):
 def export_max_pooling(builder, layer, x, training):
     x = builder.nchw(x)
     y = builder.node("MaxPool", [x.name], layer.name, kernel_shape=list(layer.pool_size),
-                     strides=list(layer.strides), pads=window_pads(layer))
+                     strides=list(layer.strides), **window_pads(layer))
     return replace(x, y)
 
 
@@ -187,7 +196,7 @@ def export_average_pooling(builder, layer, x, training):
     check_float64_kernel("AveragePool", layer, x.dtype)
     x = builder.nchw(x)
     y = builder.node("AveragePool", [x.name], layer.name, kernel_shape=list(layer.pool_size),
-                     strides=list(layer.strides), pads=window_pads(layer), count_include_pad=0)
+                     strides=list(layer.strides), **window_pads(layer), count_include_pad=0)
     return replace(x, y)
 
 
@@ -204,7 +213,16 @@ def export_flatten(builder, layer, x, training):
     return Value(builder.node("Flatten", [x.name], layer.name, axis=1), x.dtype, 2)
 
 
+def require_known_size(layer, what):
+    """OnnxExportError unless ``layer``'s input size is known (it needs it to ``what``)."""
+    if None in layer.input_shape:
+        raise OnnxExportError(f"cannot export {layer.describe()} for inputs of unknown size "
+                              f"{(None,) + tuple(layer.input_shape)}: it needs the size to {what}; export a model "
+                              f"built for one size (Input(shape=(height, width, channels)))")
+
+
 def export_reshape(builder, layer, x, training):
+    require_known_size(layer, "give the ONNX Reshape its shape")
     x = builder.nhwc(x)
     shape = builder.axes(f"{layer.name}/shape", [-1] + list(layer.output_shape))
     return Value(builder.node("Reshape", [x.name, shape], layer.name), x.dtype, 1 + len(layer.output_shape))
@@ -247,6 +265,7 @@ def export_augmentation(builder, layer, x, training):
 
 
 def export_resizing(builder, layer, x, training):
+    require_known_size(layer, "place its window")
     size = (layer.height, layer.width)
     window = aspect_window(layer.input_shape[:2], size, layer.crop_to_aspect_ratio, layer.pad_to_aspect_ratio)
     return export_resize(builder, layer, x, size, window, layer.interpolation, layer.fill_value)
@@ -256,6 +275,7 @@ def export_random_crop(builder, layer, x, training):
     """RandomCrop at inference: the largest centred window of the target aspect ratio, resized."""
     if training:
         export_augmentation(builder, layer, x, training)
+    require_known_size(layer, "place its centred window")
     size = (layer.height, layer.width)
     return export_resize(builder, layer, x, size, aspect_window(layer.input_shape[:2], size, crop=True))
 
@@ -282,25 +302,34 @@ def export_resize(builder, layer, x, size, window, interpolation="bilinear", fil
                                                 builder.axes(f"{layer.name}/two", [2])], f"{layer.name}/nc")
         sizes = builder.node("Concat", [batch_channels, builder.axes(f"{layer.name}/size", list(size))],
                              f"{layer.name}/sizes", axis=0)
-        if interpolation == "nearest":
-            modes = dict(mode="nearest", coordinate_transformation_mode="tf_half_pixel_for_nn", nearest_mode="floor")
-        else:
-            modes = dict(mode="linear", coordinate_transformation_mode="half_pixel")
-        y = builder.node("Resize", [y, "", "", sizes], layer.name, **modes)
+        y = builder.node("Resize", [y, "", "", sizes], layer.name, **resize_modes(interpolation))
     return replace(x, y)
 
 
+def resize_modes(interpolation):
+    """ONNX Resize's attributes for TensorFlow's resize with half-pixel centres."""
+    if interpolation == "nearest":
+        return dict(mode="nearest", coordinate_transformation_mode="tf_half_pixel_for_nn", nearest_mode="floor")
+    return dict(mode="linear", coordinate_transformation_mode="half_pixel")
+
+
 def export_upsampling(builder, layer, x, training):
-    """UpSampling2D: Resize to (H*sh, W*sw) (nearest: floor of the half-pixel centres, i.e. repeat)."""
+    """UpSampling2D: Resize to (H*sh, W*sw) (nearest: floor of the half-pixel centres, i.e. repeat);
+    by its scales where the image's size is unknown."""
     height, width = layer.input_shape[:2]
+    if height is None or width is None:
+        check_float64_kernel("Resize", layer, x.dtype)
+        x = builder.nchw(x)
+        scales = builder.constant(f"{layer.name}/scales", np.array([1, 1, *layer.size], np.float32))
+        return replace(x, builder.node("Resize", [x.name, "", scales], layer.name, **resize_modes(layer.interpolation)))
     size = (height * layer.size[0], width * layer.size[1])
     return export_resize(builder, layer, x, size, aspect_window((height, width), size), layer.interpolation)
 
 
 def export_cropping(builder, layer, x, training):
     x = builder.nchw(x)
-    (top, _), (left, _) = layer.cropping
-    ends = [top + layer.output_shape[0], left + layer.output_shape[1]]
+    (top, bottom), (left, right) = layer.cropping
+    ends = [-bottom if bottom else END, -right if right else END]     # from the end: any image size
     return replace(x, builder.node("Slice", [x.name, builder.axes(f"{layer.name}/starts", [top, left]),
                                              builder.axes(f"{layer.name}/ends", ends),
                                              builder.axes(f"{layer.name}/axes", [2, 3])], layer.name))

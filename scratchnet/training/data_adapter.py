@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import config
 from ..arrays import is_device_array, to_host
+from ..geometry import shape_fits
 
 
 def is_batch_stream(x, y):
@@ -33,9 +34,12 @@ def check_inputs(x, input_shape, dtype, what="x"):
     elif input_shape is not None and x.ndim == len(input_shape) + 2 and x.shape[-1] == 1 and \
             tuple(x.shape[1:-1]) == tuple(input_shape):
         x = x[..., 0]          # and a trailing axis of 1 too many dropped
-    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+    if input_shape is not None and not shape_fits(tuple(input_shape), tuple(x.shape[1:])):
+        hint = ""
+        if len(input_shape) == 3 == x.ndim - 1 and input_shape[-1] == x.shape[-1]:     # another image size
+            hint = f"; a model built with Input(shape=(None, None, {x.shape[-1]})) takes images of any size"
         raise ValueError(f"{what} has shape {x.shape}; the model expects (N,) + {tuple(input_shape)} "
-                         f"= {(None,) + tuple(input_shape)}")
+                         f"= {(None,) + tuple(input_shape)}{hint}")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
         raise ValueError(f"{what} contains NaN or Inf in {len(bad)} sample(s), the first at index "

@@ -3,6 +3,7 @@ and dtype, targets the loss can read, sample weights, and the batches fit and ev
 iterate, each an (x, y, sample_weight) triple on the model's device."""
 from .. import losses as losses_module
 from ..arrays import to_host, to_module
+from ..geometry import has_unknown_size
 from . import data_adapter
 
 
@@ -14,21 +15,26 @@ def check_x(model, x, what="x"):
         model.build_from_data(x.shape)
         return x
     shapes = model.input_shapes()
-    if len(shapes) == 1 and hasattr(x, "shape") and model.resize_input(tuple(x.shape[1:])):
-        shapes = model.input_shapes()      # an application made for any size, now for this one
     if isinstance(x, dict) or len(shapes) > 1:
         xs = data_adapter.as_input_list(x, [t.node.layer.name for t in model.graph.inputs], what)
     if len(shapes) == 1:
-        return data_adapter.check_inputs(xs[0] if isinstance(x, dict) else x, shapes[0], model.dtype, what)
+        x = data_adapter.check_inputs(xs[0] if isinstance(x, dict) else x, shapes[0], model.dtype, what)
+        if has_unknown_size(shapes[0]):
+            model.check_input_shape(tuple(x.shape[1:]), got=str(x.shape))   # every layer takes this size
+        return x
     xs = [data_adapter.check_inputs(a, s, model.dtype, f"{what}[{i}]") for i, (a, s) in enumerate(zip(xs, shapes))]
     data_adapter.check_lengths(xs[0], *xs[1:])
+    if has_unknown_size(shapes):
+        model.check_input_shape([tuple(a.shape[1:]) for a in xs], got=str([a.shape for a in xs]))
     return xs
 
 
-def prepare_targets(model, y, n):
-    """y as the loss reads it, for n samples of the model's single output."""
+def prepare_targets(model, y, x):
+    """y as the loss reads it, for the model's single output on the (checked) inputs ``x``."""
     model.compile_state()      # settled first: a Sequential model built from this data decides its head now
-    return model.loss.prepare_targets(y, (n,) + tuple(model.single_output_shape("fit")), model.dtype)
+    x_shape = [a.shape for a in x] if isinstance(x, list) else x.shape
+    output_shape = model.single_output_shape("fit", x_shape)
+    return model.loss.prepare_targets(y, (data_adapter.num_samples(x),) + tuple(output_shape), model.dtype)
 
 
 def sample_weights(y, n, sample_weight, class_weight, dtype, what):
@@ -60,7 +66,7 @@ def batches(model, x, y, batch_size, shuffle, steps, what, sample_weight=None, c
     n = data_adapter.num_samples(x)
     data_adapter.check_lengths(x, y)
     weights = sample_weights(y, n, sample_weight, class_weight, model.dtype, what)
-    y = prepare_targets(model, y, n)
+    y = prepare_targets(model, y, x)
     return data_adapter.ArrayBatches(x, y, batch_size, shuffle, model.dtype, weights, shard=shard)
 
 
@@ -73,7 +79,7 @@ def check_batch(model, batch, what, class_weight=None):
     data_adapter.check_lengths(xb, yb)
     n = data_adapter.num_samples(xb)
     weights = sample_weights(yb, n, wb, class_weight, model.dtype, f"a batch of {what}")
-    return xb, prepare_targets(model, yb, n), weights
+    return xb, prepare_targets(model, yb, xb), weights
 
 
 def checked(model, data, what, allow_empty=False):

@@ -5,7 +5,7 @@ themselves are in ``training.loops``).
 
 What it needs of the model is small and public: ``graph``, ``dtype``, ``backend``,
 ``weight_pairs``, ``all_layers``, ``input_shapes``, ``single_output_shape``,
-``resize_input`` and ``build_from_data``. What compile decided lives in one
+``check_input_shape`` and ``build_from_data``. What compile decided lives in one
 ``CompileState``; how many processes share a step is the optimizer's ``strategy``'s
 business (``training.strategy``), never the loop's."""
 import contextlib
@@ -278,7 +278,7 @@ class Trainer:
         """Mean loss of one batch (with ``training=True``, dropout is active)."""
         self._require_compiled("compute_loss")
         x = inputs.check_x(self, x)
-        y = inputs.prepare_targets(self, y, data_adapter.num_samples(x))
+        y = inputs.prepare_targets(self, y, x)
         state = self.compile_state()
         out, _ = self.run_graph(inputs.to_device(self, x), training=training, head=True, keep_tape=False)
         return self.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits)[0]
@@ -289,7 +289,7 @@ class Trainer:
         Returns (loss, [gradient of each trainable weight], dL/dx or None)."""
         self._require_compiled("compute_gradients")
         x = inputs.check_x(self, x)
-        y = inputs.prepare_targets(self, y, data_adapter.num_samples(x))
+        y = inputs.prepare_targets(self, y, x)
         loss, _, _, gradients, dx = self._gradients(inputs.to_device(self, x), inputs.to_device(self, y),
                                                     need_dx=need_dx, scaled=False, stop_if_not_finite=False)
         if need_dx:
