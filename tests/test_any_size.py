@@ -106,6 +106,9 @@ def test_a_sequential_model_with_an_unknown_size():
     assert model.input_shape == (None, None, None, 1) and model.layers[0].output_shape == (None, None, 3)
     assert model.predict(images(2, 5, 7, c=1), verbose=0).shape == (2, 2)
     assert model.predict(images(1, 30, 3, c=1), verbose=0).shape == (1, 2)
+    keras_2_style = models.Sequential([layers.Conv2D(3, 3, input_shape=(None, None, 1)), layers.GlobalMaxPooling2D()])
+    assert keras_2_style.input_shape == (None, None, None, 1)
+    assert keras_2_style.predict(images(2, 6, 9, c=1), verbose=0).shape == (2, 3)
 
 
 def test_the_per_size_caches_are_bounded_and_stay_right():

@@ -177,14 +177,18 @@ def test_preprocess_input_and_decode_predictions():
         applications.xception.decode_predictions(np.zeros((2, 10)))
 
 
-def test_a_base_without_input_shape_takes_the_size_it_is_called_on():
+def test_a_base_without_input_shape_takes_any_size():
     # Keras's base without input_shape takes (None, None, 3)
     base = applications.Xception(include_top=False, weights=None, pooling="avg")
+    assert base.input_shape == (None, None, None, 3) and base.output_shape == (None, 2048)
     weights = [w.copy() for w in base.get_weights()]
     direct = applications.Xception(include_top=False, weights=None, input_shape=(72, 72, 3), pooling="avg")
     direct.set_weights(weights)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 72, 72, 3)).astype(np.float32)
     np.testing.assert_allclose(base.predict(x, verbose=0), direct.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert base.predict(np.zeros((1, 80, 95, 3), np.float32), verbose=0).shape == (1, 2048)
+    with pytest.raises(ValueError, match=r"do not fit layer"):       # smaller than its downsampling allows
+        base.predict(np.zeros((1, 4, 4, 3), np.float32), verbose=0)
 
 
 def test_a_frozen_base_under_a_new_head_trains_only_the_head():

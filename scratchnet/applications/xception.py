@@ -54,7 +54,7 @@ def Xception(include_top=True, weights=None, input_tensor=None, input_shape=None
     check_arguments("Xception", weights, include_top, classes, classifier_activation, pooling)
     check_pretrained(weights, include_top, input_shape, classifier_activation)
     weights = weight_file("Xception", weights, f"xception_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5")
-    inputs, _ = model_input("Xception", input_tensor, input_shape, 299, 71)
+    inputs, _ = model_input("Xception", input_tensor, input_shape, 299, 71, include_top)
 
     x = inputs                                                     # entry flow
     for i, (filters, strides) in enumerate(((32, (2, 2)), (64, (1, 1))), start=1):
@@ -76,11 +76,8 @@ def Xception(include_top=True, weights=None, input_tensor=None, input_shape=None
         x = separable_bn(x, filters, f"block14_sepconv{i}", relu_before=False)
         x = layers.Activation("relu", name=f"block14_sepconv{i}_act")(x)
 
-    any_size = None if input_shape is not None or input_tensor is not None else \
-        (lambda shape: Xception(False, None, None, shape, pooling, classes, classifier_activation, name))
     return finish(name, inputs, x, include_top, pooling, classes, classifier_activation,
-                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights,
-                  build_for_size=any_size)
+                  top=lambda x: layers.GlobalAveragePooling2D(name="avg_pool")(x), weights=weights)
 
 
 def preprocess_input(x, data_format=None):

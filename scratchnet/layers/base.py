@@ -68,7 +68,8 @@ class Layer:
         self.name = name or unique_name(_snake_case(type(self).__name__))
         self.dtype = config.float_dtype(dtype or config.floatx(), f"the dtype of layer {name or type(self).__name__!r}")
         # the Keras 2 way of giving a first layer its input: Sequential reads it
-        self.declared_input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
+        self.declared_input_shape = tuple(None if d is None else int(d) for d in input_shape) \
+            if input_shape is not None else None
         self.activation = activations.get(activation) if self.has_activation else None
         self._trainable = bool(trainable)
         self.params = {}

@@ -30,11 +30,15 @@ def check_x(model, x, what="x"):
 
 
 def prepare_targets(model, y, x):
-    """y as the loss reads it, for the model's single output on the (checked) inputs ``x``."""
+    """y as the loss reads it, for the model's single output on the (checked) inputs ``x``
+    (their size fixes the output's where the model takes any size), or on ``x`` samples."""
     model.compile_state()      # settled first: a Sequential model built from this data decides its head now
-    x_shape = [a.shape for a in x] if isinstance(x, list) else x.shape
-    output_shape = model.single_output_shape("fit", x_shape)
-    return model.loss.prepare_targets(y, (data_adapter.num_samples(x),) + tuple(output_shape), model.dtype)
+    if isinstance(x, int):
+        n, output_shape = x, model.single_output_shape("fit")
+    else:
+        n = data_adapter.num_samples(x)
+        output_shape = model.single_output_shape("fit", [a.shape for a in x] if isinstance(x, list) else x.shape)
+    return model.loss.prepare_targets(y, (n,) + tuple(output_shape), model.dtype)
 
 
 def sample_weights(y, n, sample_weight, class_weight, dtype, what):
