@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from strategies import window_case
+from strategies import cut_window_case, window_case
 from scratchnet.kernels import im2col_gemm, numba_conv, numba_cpu as fast, numba_lanes, numpy_ref as ref
 
 seeds = st.integers(0, 2**31 - 1)
@@ -46,6 +46,22 @@ def test_conv2d_matches_reference(chunk_bytes, case, c_out, dtype, seed, need_dx
         assert dx.dtype == dtype
     else:
         assert dx is None
+
+
+@settings(max_examples=25)
+@given(case=cut_window_case(), c_out=st.integers(1, 5), dtype=dtypes, seed=seeds, lanes=st.booleans())
+def test_conv2d_backward_input_matches_reference(monkeypatch, chunk_bytes, case, c_out, dtype, seed, lanes):
+    # pads include the negative bottom/right ones of a transposed convolution; in one chunk or
+    # many, in one lane or two
+    n, h, w, c, kernel, strides, pads = case
+    monkeypatch.setattr(fast.Lanes, "min_flops", 0 if lanes else 1 << 62)
+    rng = np.random.default_rng(seed)
+    wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
+    ho, wo = im2col_gemm.geometry((n, h, w, c), wt.shape, strides, pads)[6:]
+    dy = rng.standard_normal((n, ho, wo, c_out)).astype(dtype)
+    dx = fast.conv2d_backward_input(dy, wt, (n, h, w, c), strides, pads)
+    assert dx.dtype == dtype and dx.shape == (n, h, w, c)
+    np.testing.assert_allclose(dx, ref.conv2d_backward_input(dy, wt, (n, h, w, c), strides, pads), **tolerance(dtype))
 
 
 @given(case=window_case(), dtype=dtypes, seed=seeds, ties=st.booleans())

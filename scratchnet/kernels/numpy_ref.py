@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = [
     "output_size", "im2col", "col2im",
-    "conv2d_forward", "conv2d_backward",
+    "conv2d_forward", "conv2d_backward", "conv2d_backward_input",
     "maxpool2d_forward", "maxpool2d_backward",
     "bias_activation", "bias_activation_backward",
     "adam_update", "rmsprop_update", "dropout_mask",
@@ -85,6 +85,42 @@ def conv2d_backward(dy, cache, need_dx=True):
         dcols = (dy2 @ w.reshape(-1, c_out).T).reshape(cols.shape)
         dx = col2im(dcols, x_shape, strides, pads)
     return dx, dw
+
+
+def check_backward_input(dy, w, x_shape, strides, pads):
+    """(ho, wo) of a conv2d_backward_input call, after checking its arguments agree: every
+    kernel set calls this, so they refuse the same calls with the same words."""
+    if len(x_shape) != 4 or dy.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d_backward_input expects dy (N, Ho, Wo, C_out), w (kh, kw, C_in, C_out) and "
+                         f"x_shape (N, H, W, C_in); got dy {dy.shape}, w {w.shape}, x_shape {tuple(x_shape)}")
+    if pads[0] < 0 or pads[2] < 0:
+        raise ValueError(f"conv2d_backward_input: the top and left pads must be >= 0, got pads {tuple(pads)}")
+    if dy.dtype != w.dtype:
+        raise TypeError(f"conv2d_backward_input: dy and w must have one dtype, got {dy.dtype} and {w.dtype}")
+    kh, kw, c_in, c_out = w.shape
+    ho = output_size(x_shape[1], kh, strides[0], pads[0], pads[1])
+    wo = output_size(x_shape[2], kw, strides[1], pads[2], pads[3])
+    want = (x_shape[0], ho, wo, c_out)
+    if x_shape[3] != c_in or tuple(dy.shape) != want:
+        raise ValueError(f"conv2d_backward_input: a convolution of x {tuple(x_shape)} with w {w.shape} at strides "
+                         f"{tuple(strides)}, pads {tuple(pads)} gives dy of shape {want}, got {dy.shape}")
+    return ho, wo
+
+
+def conv2d_backward_input(dy, w, x_shape, strides, pads):
+    """dx = dL/dx of y = conv(x, w) from dy = dL/dy and w alone (no x, no cache, no dw):
+    col2im(dy @ w^T), the convolution's adjoint, which is a transposed convolution of dy.
+    The bottom and right pads may be negative (as a transposed convolution's are): the last
+    rows or columns of x are then in no window and get 0."""
+    ho, wo = check_backward_input(dy, w, x_shape, strides, pads)
+    n, h, width, c = x_shape
+    kh, kw, _, c_out = w.shape
+    dcols = (dy.reshape(-1, c_out) @ w.reshape(-1, c_out).T).reshape(n, ho, wo, kh, kw, c)
+    pt, pb, pl, pr = pads
+    inner = (n, h + min(pb, 0), width + min(pr, 0), c)      # the rows and columns windows reach
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    dx[:, :inner[1], :inner[2]] = col2im(dcols, inner, strides, (pt, max(pb, 0), pl, max(pr, 0)))
+    return dx
 
 
 def maxpool2d_forward(x, pool, strides, pads):
