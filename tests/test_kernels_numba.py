@@ -64,6 +64,23 @@ def test_conv2d_backward_input_matches_reference(monkeypatch, chunk_bytes, case,
     np.testing.assert_allclose(dx, ref.conv2d_backward_input(dy, wt, (n, h, w, c), strides, pads), **tolerance(dtype))
 
 
+@settings(max_examples=25)
+@given(n=st.integers(1, 3), size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       out=st.tuples(st.integers(1, 20), st.integers(1, 20)), c=st.integers(1, 4), dtype=dtypes, seed=seeds,
+       parallel=st.booleans())
+def test_resize_bilinear_matches_reference(monkeypatch, n, size, out, c, dtype, seed, parallel):
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n,) + size + (c,)).astype(dtype)
+    y = fast.resize_bilinear(x, out)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, ref.resize_bilinear(x, out), **tolerance(dtype))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = fast.resize_bilinear_backward(dy, size)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, ref.resize_bilinear_backward(dy, size), **tolerance(dtype))
+
+
 @given(case=window_case(), dtype=dtypes, seed=seeds, ties=st.booleans())
 def test_maxpool_matches_reference_exactly(case, dtype, seed, ties):
     n, h, w, c, pool, strides, _, pads = case

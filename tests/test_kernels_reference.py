@@ -106,6 +106,26 @@ def test_conv2d_backward_input_refuses_arguments_that_disagree():
         ref.conv2d_backward_input(dy.astype(np.float64), w, (1, 4, 4, 2), (1, 1), (0, 0, 0, 0))
 
 
+@settings(max_examples=25)
+@given(st.integers(1, 2), st.integers(1, 7), st.integers(1, 7), st.integers(1, 13), st.integers(1, 13),
+       st.integers(1, 3), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31 - 1))
+def test_resize_bilinear_is_the_resize_matrices_and_its_backward_the_adjoint(n, h, w, out_h, out_w, c, dtype, seed):
+    # the two-tap kernels against image_transform's dense row and column matrices (which the
+    # Keras tests of Resizing and UpSampling2D check), up- and downscaling
+    from scratchnet.functions.image_transform import resize_matrix
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    y = ref.resize_bilinear(x, (out_h, out_w))
+    rows, cols = resize_matrix(h, out_h, "bilinear", dtype), resize_matrix(w, out_w, "bilinear", dtype)
+    assert y.dtype == dtype and y.shape == (n, out_h, out_w, c)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(y, np.einsum("ia,jb,nabc->nijc", rows, cols, x), **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = ref.resize_bilinear_backward(dy, (h, w))
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_allclose(dx, np.einsum("ia,jb,nijc->nabc", rows, cols, dy), **tol)
+
+
 def test_kernels_keep_float32():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)

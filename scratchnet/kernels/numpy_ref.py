@@ -18,6 +18,7 @@ __all__ = [
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
     "projective_transform", "projective_transform_backward", "projective_sampling",
+    "bilinear_taps", "resize_bilinear", "resize_bilinear_backward",
 ]
 
 # Activations the bias_activation kernels apply themselves; layers do the others.
@@ -398,3 +399,41 @@ def projective_transform_backward(dy, transforms, interpolation, fill_mode):
     dx = np.stack([np.bincount(flat_index, contributions[:, c], minlength=n * height * width)
                    for c in range(channels)], axis=1)
     return dx.astype(dy.dtype).reshape(dy.shape)
+
+
+def bilinear_taps(in_size, out_size, dtype):
+    """(first, second, w_first, w_second), one entry per output position, of TensorFlow's
+    bilinear resize along one axis (half-pixel centres, no antialiasing): out[i] =
+    w_first[i] * in[first[i]] + w_second[i] * in[second[i]]. The weights are computed in
+    float32, as TensorFlow's are, then given ``dtype``; at the edges both taps are one pixel."""
+    scale = np.float32(in_size / out_size)
+    position = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(position)
+    lerp = position - floor
+    first = np.maximum(floor, 0).astype(np.int64)
+    second = np.minimum(floor + 1, in_size - 1).astype(np.int64)
+    return first, second, (np.float32(1) - lerp).astype(dtype), lerp.astype(dtype)
+
+
+def resize_bilinear(x, size):
+    """Images (N, H, W, C) resized to (N, size[0], size[1], C) as TensorFlow's bilinear resize
+    (half-pixel centres, no antialiasing): rows first, then columns, two taps each."""
+    r0, r1, a0, a1 = bilinear_taps(x.shape[1], size[0], x.dtype)
+    c0, c1, b0, b1 = bilinear_taps(x.shape[2], size[1], x.dtype)
+    rows = a0[:, None, None] * x[:, r0] + a1[:, None, None] * x[:, r1]
+    return b0[:, None] * rows[:, :, c0] + b1[:, None] * rows[:, :, c1]
+
+
+def resize_bilinear_backward(dy, in_size):
+    """dL/dx of resize_bilinear from dy: each output pixel's gradient added back onto the
+    (up to) four input pixels it read, with their weights; (N, in_size[0], in_size[1], C)."""
+    n, out_h, out_w, c = dy.shape
+    r0, r1, a0, a1 = bilinear_taps(in_size[0], out_h, dy.dtype)
+    c0, c1, b0, b1 = bilinear_taps(in_size[1], out_w, dy.dtype)
+    rows = np.zeros((n, out_h, in_size[1], c), dy.dtype)
+    np.add.at(rows, (slice(None), slice(None), c0), b0[:, None] * dy)
+    np.add.at(rows, (slice(None), slice(None), c1), b1[:, None] * dy)
+    dx = np.zeros((n, in_size[0], in_size[1], c), dy.dtype)
+    np.add.at(dx, (slice(None), r0), a0[:, None, None] * rows)
+    np.add.at(dx, (slice(None), r1), a1[:, None, None] * rows)
+    return dx
