@@ -64,6 +64,14 @@ def test_conv2d_backward_input_matches_reference(monkeypatch, chunk_bytes, case,
     np.testing.assert_allclose(dx, ref.conv2d_backward_input(dy, wt, (n, h, w, c), strides, pads), **tolerance(dtype))
 
 
+def test_conv2d_backward_input_refuses_what_the_reference_refuses():
+    w = np.ones((3, 3, 2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"gives dy of shape \(1, 3, 3, 4\), got \(1, 2, 2, 4\)"):
+        fast.conv2d_backward_input(np.ones((1, 2, 2, 4), np.float32), w, (1, 5, 5, 2), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(TypeError, match="one dtype"):
+        fast.conv2d_backward_input(np.ones((1, 2, 2, 4)), w, (1, 4, 4, 2), (1, 1), (0, 0, 0, 0))
+
+
 @settings(max_examples=25)
 @given(n=st.integers(1, 3), size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
        out=st.tuples(st.integers(1, 20), st.integers(1, 20)), c=st.integers(1, 4), dtype=dtypes, seed=seeds,

@@ -6,7 +6,8 @@ The backends supply the array module (NumPy or CuPy), optionally the product
 that unfold images first..last-1 into rows of ``cols`` and fold them back. The unfolded
 matrix lives in a buffer of at most ``chunk_bytes``; a batch larger than that goes through
 in chunks, and its backward pass unfolds each chunk again instead of keeping hundreds of MB
-alive between forward and backward.
+alive between forward and backward. ``conv2d_backward_input`` is the backward pass's dx on its
+own (dy and the kernel in, no cache): a transposed convolution's forward pass.
 """
 from .numpy_ref import check_backward_input, output_size
 
