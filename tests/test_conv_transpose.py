@@ -82,6 +82,41 @@ def test_numpy_reference_and_numba_kernels_agree(case, seed):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
 
 
+class RecordingBackend:
+    """A backend that records the names of the kernels called through it."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name):
+        value = getattr(self.inner, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return value(*args, **kwargs)
+        return call
+
+
+def test_forward_is_one_input_gradient_and_backward_one_convolution_and_its_weight_gradient(backend_name):
+    # the forward pass once ran a convolution of zeros and threw a weight gradient away
+    from dataclasses import replace
+    from scratchnet.functions import conv_transpose
+    layer = layers.Conv2DTranspose(3, 3, strides=2, padding="valid", output_padding=1, activation="relu")
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 2)).astype(np.float32)
+    layer.build(x.shape[1:])
+    recording = RecordingBackend(layer.backend)
+    config = replace(layer.make_function_config(), backend=recording)
+    assert min(config.pads) < 0        # the output padding adds a row and a column in no window of C
+    y, ctx = conv_transpose.forward(x, layer.params, config, training=True)
+    assert [c for c in recording.calls if c.startswith("conv")] == ["conv2d_backward_input"]
+    np.testing.assert_array_equal(y, layer.forward(x, training=True)[0])
+    recording.calls.clear()
+    conv_transpose.backward(np.ones_like(y), ctx)
+    assert [c for c in recording.calls if c.startswith("conv")] == ["conv2d_forward", "conv2d_backward"]
+
+
 def test_float64_stays_float64_and_float32_is_the_default():
     x = np.ones((1, 3, 3, 2))
     assert layers.Conv2DTranspose(2, 3)(x).dtype == np.float32

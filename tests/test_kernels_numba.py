@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from strategies import window_case
+from strategies import cut_window_case, window_case
 from scratchnet.kernels import im2col_gemm, numba_conv, numba_cpu as fast, numba_lanes, numpy_ref as ref
 
 seeds = st.integers(0, 2**31 - 1)
@@ -46,6 +46,47 @@ def test_conv2d_matches_reference(chunk_bytes, case, c_out, dtype, seed, need_dx
         assert dx.dtype == dtype
     else:
         assert dx is None
+
+
+@settings(max_examples=25)
+@given(case=cut_window_case(), c_out=st.integers(1, 5), dtype=dtypes, seed=seeds, lanes=st.booleans())
+def test_conv2d_backward_input_matches_reference(monkeypatch, chunk_bytes, case, c_out, dtype, seed, lanes):
+    # pads include the negative bottom/right ones of a transposed convolution; in one chunk or
+    # many, in one lane or two
+    n, h, w, c, kernel, strides, pads = case
+    monkeypatch.setattr(fast.Lanes, "min_flops", 0 if lanes else 1 << 62)
+    rng = np.random.default_rng(seed)
+    wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
+    ho, wo = im2col_gemm.geometry((n, h, w, c), wt.shape, strides, pads)[6:]
+    dy = rng.standard_normal((n, ho, wo, c_out)).astype(dtype)
+    dx = fast.conv2d_backward_input(dy, wt, (n, h, w, c), strides, pads)
+    assert dx.dtype == dtype and dx.shape == (n, h, w, c)
+    np.testing.assert_allclose(dx, ref.conv2d_backward_input(dy, wt, (n, h, w, c), strides, pads), **tolerance(dtype))
+
+
+def test_conv2d_backward_input_refuses_what_the_reference_refuses():
+    w = np.ones((3, 3, 2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"gives dy of shape \(1, 3, 3, 4\), got \(1, 2, 2, 4\)"):
+        fast.conv2d_backward_input(np.ones((1, 2, 2, 4), np.float32), w, (1, 5, 5, 2), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(TypeError, match="one dtype"):
+        fast.conv2d_backward_input(np.ones((1, 2, 2, 4)), w, (1, 4, 4, 2), (1, 1), (0, 0, 0, 0))
+
+
+@settings(max_examples=25)
+@given(n=st.integers(1, 3), size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       out=st.tuples(st.integers(1, 20), st.integers(1, 20)), c=st.integers(1, 4), dtype=dtypes, seed=seeds,
+       parallel=st.booleans())
+def test_resize_bilinear_matches_reference(monkeypatch, n, size, out, c, dtype, seed, parallel):
+    monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n,) + size + (c,)).astype(dtype)
+    y = fast.resize_bilinear(x, out)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, ref.resize_bilinear(x, out), **tolerance(dtype))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = fast.resize_bilinear_backward(dy, size)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, ref.resize_bilinear_backward(dy, size), **tolerance(dtype))
 
 
 @given(case=window_case(), dtype=dtypes, seed=seeds, ties=st.booleans())

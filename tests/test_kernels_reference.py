@@ -1,10 +1,11 @@
 """The NumPy reference kernels against loop-by-loop oracles, on hypothesis-drawn geometry."""
 import numpy as np
-from hypothesis import given, strategies as st
+import pytest
+from hypothesis import given, settings, strategies as st
 
 from oracles import (avgpool_naive, conv2d_naive, depthwise_naive, dropout_mask_naive, maxpool_backward_naive,
                      maxpool_naive)
-from strategies import window_case
+from strategies import cut_window_case, window_case
 from scratchnet.kernels import numpy_ref as ref
 
 
@@ -55,6 +56,74 @@ def test_maxpool_tie_goes_to_first_in_row_major_order():
     y, argmax = ref.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0))
     dx = ref.maxpool2d_backward(np.ones_like(y), argmax, x.shape, (2, 2), (2, 2), (0, 0, 0, 0))
     np.testing.assert_array_equal(dx.reshape(2, 2), [[0, 1], [0, 0]])
+
+
+@settings(max_examples=25)
+@given(cut_window_case(), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_conv2d_backward_input_is_the_adjoint_of_the_convolution(case, c_out, seed):
+    # <conv(x, w), dy> == <x, conv2d_backward_input(dy, w)> with the convolution as direct loops; a
+    # negative bottom/right pad leaves the last rows/columns of x out of every window: conv sees x
+    # without them, and their gradient is exactly 0.
+    n, h, w, c, kernel, strides, (pt, pb, pl, pr) = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c))
+    wt = rng.standard_normal(kernel + (c, c_out))
+    inner_h, inner_w = h + min(pb, 0), w + min(pr, 0)
+    y = conv2d_naive(x[:, :inner_h, :inner_w], wt, None, strides, (pt, max(pb, 0), pl, max(pr, 0)))
+    dy = rng.standard_normal(y.shape)
+    dx = ref.conv2d_backward_input(dy, wt, x.shape, strides, (pt, pb, pl, pr))
+    assert dx.shape == x.shape and dx.dtype == np.float64
+    lhs, rhs = float((y * dy).sum()), float((x * dx).sum())
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+    assert not dx[:, inner_h:].any() and not dx[:, :, inner_w:].any()
+
+
+@settings(max_examples=25)
+@given(window_case(), st.integers(1, 4), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31 - 1))
+def test_conv2d_backward_input_is_conv2d_backwards_dx(case, c_out, dtype, seed):
+    n, h, w, c, kernel, strides, _, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
+    y, cache = ref.conv2d_forward(x, wt, strides, pads)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = ref.conv2d_backward_input(dy, wt, x.shape, strides, pads)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, ref.conv2d_backward(dy, cache)[0])
+
+
+def test_conv2d_backward_input_refuses_arguments_that_disagree():
+    w = np.ones((3, 3, 2, 4), np.float32)
+    dy = np.ones((1, 2, 2, 4), np.float32)
+    assert ref.conv2d_backward_input(dy, w, (1, 4, 4, 2), (1, 1), (0, 0, 0, 0)).shape == (1, 4, 4, 2)
+    with pytest.raises(ValueError, match=r"gives dy of shape \(1, 3, 3, 4\), got \(1, 2, 2, 4\)"):
+        ref.conv2d_backward_input(dy, w, (1, 5, 5, 2), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(ValueError, match="gives dy of shape"):
+        ref.conv2d_backward_input(dy, w, (1, 4, 4, 3), (1, 1), (0, 0, 0, 0))     # channels of x and w
+    with pytest.raises(ValueError, match="top and left pads must be >= 0"):
+        ref.conv2d_backward_input(dy, w, (1, 5, 4, 2), (1, 1), (-1, 0, 0, 0))
+    with pytest.raises(TypeError, match="one dtype, got float64 and float32"):
+        ref.conv2d_backward_input(dy.astype(np.float64), w, (1, 4, 4, 2), (1, 1), (0, 0, 0, 0))
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 2), st.integers(1, 7), st.integers(1, 7), st.integers(1, 13), st.integers(1, 13),
+       st.integers(1, 3), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31 - 1))
+def test_resize_bilinear_is_the_resize_matrices_and_its_backward_the_adjoint(n, h, w, out_h, out_w, c, dtype, seed):
+    # the two-tap kernels against image_transform's dense row and column matrices (which the
+    # Keras tests of Resizing and UpSampling2D check), up- and downscaling
+    from scratchnet.functions.image_transform import resize_matrix
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    y = ref.resize_bilinear(x, (out_h, out_w))
+    rows, cols = resize_matrix(h, out_h, "bilinear", dtype), resize_matrix(w, out_w, "bilinear", dtype)
+    assert y.dtype == dtype and y.shape == (n, out_h, out_w, c)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(y, np.einsum("ia,jb,nabc->nijc", rows, cols, x), **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = ref.resize_bilinear_backward(dy, (h, w))
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_allclose(dx, np.einsum("ia,jb,nijc->nabc", rows, cols, dy), **tol)
 
 
 def test_kernels_keep_float32():

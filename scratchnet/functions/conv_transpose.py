@@ -1,27 +1,29 @@
 """2-D transposed convolution (Keras's Conv2DTranspose) over channels-last images, from the
-convolution kernels the backend already has.
+convolution kernels the backend has.
 
 A transposed convolution is the adjoint of a convolution. Take the convolution C that maps an
 image z of the transposed convolution's *output* size (N, Ho, Wo, filters) to one of its
 *input* size (N, H, W, C) with kernel k (kh, kw, filters, C): Keras's kernel layout for
-Conv2DTranspose is exactly C's kernel. Then, for dL/dy = g:
+Conv2DTranspose is exactly C's kernel. The layer is y = C^T x, and for a loss L with
+dL/dy = g:
 
-    forward     y  = C^T x        convolution's input-gradient of x     (conv2d_backward's dx)
-    backward    dx = C g          convolution's forward on g            (conv2d_forward)
-                dk = the weight gradient of C at input g and output-gradient x
-                                                                         (conv2d_backward's dw)
+    forward     y  = C^T x       C's input gradient at output gradient x: the backend's
+                                 conv2d_backward_input(x, k, y's shape, ...), col2im(x k^T)
+    backward    dx = C g         since y is linear in x with matrix C^T, dL/dx = C dL/dy:
+                                 C's forward pass on g (conv2d_forward)
+                dk = unfold(g)^T x: C's weight gradient at input g and output gradient x
+                                 (conv2d_backward's dw, from that forward pass's cache)
 
-so this module calls the backend's ``conv2d_forward`` and ``conv2d_backward`` only, and runs on
-every backend without a kernel of its own. The forward pass gets conv2d_backward's dx by
-giving it the cache of C applied to zeros of the output's shape (the kernels' cache is theirs
-to define; this is the one way in through their contract): that costs a convolution of
-zeros and a weight gradient that is thrown away on top of the product that is kept, the
-price of having no kernel of its own.
+so each pass does the multiply-adds of one convolution (two in the backward: dx and dk), as
+Conv2D's do. A dilated kernel is made explicit (zeros between its taps, ``conv.dilate``) and
+its gradient read back at the taps.
 
 Where the output lands: C's padding (top, bottom, left, right) comes from Keras's rule
 (``pads``). The bottom/right padding can be negative (``padding='valid'`` with
 ``output_padding``, or a kernel smaller than the stride): the last rows or columns of y are
 then outside every window of C, get nothing from x, and hold only the bias.
+conv2d_backward_input takes such pads as they are; conv2d_forward needs pads >= 0, so the
+backward pass runs C on the rows and columns its windows reach (``_covered``).
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -61,11 +63,9 @@ class Config:
 
 class ConvTransposeContext(NamedTuple):
     """A transposed convolution call: its input (dL/dk needs it), the (dilated) kernel it
-    used, the output's rows and columns inside C's windows, the activation's context and the
-    configuration."""
+    used, the activation's context and the configuration."""
     x: object
     kernel: object
-    inside: tuple
     activation: act.ActivationContext
     config: Config
 
@@ -87,19 +87,11 @@ def forward(x, params, config, training=False):
     """y = activation(C^T x + bias), kernel (kh, kw, filters, C) as Keras's."""
     kernels, xp = config.backend, module_of(x)
     kernel = dilate(params["kernel"], config.dilation)
-    n = x.shape[0]
     out_h, out_w = output_size(x.shape[1:3], kernel.shape[:2], config.strides, config.pads)
-    pads, (in_h, in_w) = _covered(config, out_h, out_w)
-    # C^T x: the input-gradient of C, through the convolution kernels' own backward pass
-    _, cache = kernels.conv2d_forward(xp.zeros((n, in_h, in_w, kernel.shape[2]), x.dtype), kernel,
-                                      config.strides, pads)
-    z, _ = kernels.conv2d_backward(xp.ascontiguousarray(x), cache, True)
-    if (in_h, in_w) != (out_h, out_w):     # rows and columns no window of C reaches
-        full = xp.zeros((n, out_h, out_w, z.shape[3]), z.dtype)
-        full[:, :in_h, :in_w] = z
-        z = full
+    z = kernels.conv2d_backward_input(xp.ascontiguousarray(x), kernel, (x.shape[0], out_h, out_w, kernel.shape[2]),
+                                      config.strides, config.pads)
     y, act_ctx = act.forward(z, params.get("bias"), config.activation, kernels)
-    return y, ConvTransposeContext(x, kernel, (in_h, in_w), act_ctx, config)
+    return y, ConvTransposeContext(x, kernel, act_ctx, config)
 
 
 def backward(dy, ctx, need_dx=True):
@@ -107,8 +99,7 @@ def backward(dy, ctx, need_dx=True):
     config = ctx.config
     kernels, xp = config.backend, module_of(dy)
     dz, db = act.backward(dy, ctx.activation)
-    in_h, in_w = ctx.inside
-    pads, _ = _covered(config, *dz.shape[1:3])
+    pads, (in_h, in_w) = _covered(config, *dz.shape[1:3])
     dz = xp.ascontiguousarray(dz[:, :in_h, :in_w])
     dx, cache = kernels.conv2d_forward(dz, ctx.kernel, config.strides, pads)
     _, dk = kernels.conv2d_backward(xp.ascontiguousarray(ctx.x), cache, False)

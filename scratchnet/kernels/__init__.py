@@ -11,6 +11,7 @@
 
 Each kernel set provides the functions ``registry.KERNEL_FUNCTIONS`` names, with
 identical signatures (see ``numpy_ref``), and may provide the optional ones
-(``OPTIONAL_KERNEL_FUNCTIONS``: the fused ``conv2d_maxpool_*``, ``matmul``). Neither Numba
+(``OPTIONAL_KERNEL_FUNCTIONS``: the fused ``conv2d_maxpool_*``, ``matmul``,
+``resize_bilinear*``). Neither Numba
 nor CuPy is imported, and nothing compiled, until a backend asks for its kernel set.
 """

@@ -168,6 +168,13 @@ def conv2d_backward(dy, cache, need_dx=True):
                                        chunk_bytes=CHUNK_BYTES)
 
 
+def conv2d_backward_input(dy, w, x_shape, strides, pads):
+    """dL/dx of y = conv(x, w) from dy and w alone: cuBLAS GEMM + the col2im kernel in chunks
+    (pads as numpy_ref.conv2d_backward_input)."""
+    return im2col_gemm.conv2d_backward_input(dy, w, x_shape, strides, pads, xp=array_module(),
+                                             col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES)
+
+
 def maxpool2d_forward(x, pool, strides, pads):
     """Max over each window; returns (y, argmax int32: row-major index of the first max)."""
     xp = array_module()

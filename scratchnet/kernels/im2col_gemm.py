@@ -6,9 +6,10 @@ The backends supply the array module (NumPy or CuPy), optionally the product
 that unfold images first..last-1 into rows of ``cols`` and fold them back. The unfolded
 matrix lives in a buffer of at most ``chunk_bytes``; a batch larger than that goes through
 in chunks, and its backward pass unfolds each chunk again instead of keeping hundreds of MB
-alive between forward and backward.
+alive between forward and backward. ``conv2d_backward_input`` is the backward pass's dx on its
+own (dy and the kernel in, no cache): a transposed convolution's forward pass.
 """
-from .numpy_ref import output_size
+from .numpy_ref import check_backward_input, output_size
 
 
 def lane_buffer(xp, name, shape, dtype):
@@ -94,17 +95,49 @@ def conv2d_backward(dy, cache, need_dx, *, xp, im2col, col2im, chunk_bytes, lane
             gemm(part.T, dy_part, out=partial)
             if partial is not dw:
                 dw += partial
-            if need_dx and pointwise:     # folding back is the identity too
-                gemm(dy_part, w2.T, out=dx.reshape(n * rows, k)[start * rows:stop * rows])
-            elif need_dx:
-                dpart = dcols[:(stop - start) * rows]
-                gemm(dy_part, w2.T, out=dpart)
-                col2im(dpart, geo, start, stop, dx)
+            if need_dx:
+                _fold_chunk(dy_part, w2, dcols, geo, start, stop, dx, gemm, col2im)
         return dw
 
     parts = _run(lanes, [lambda r=r, c=c: lane(*r, c) for r, c in zip(ranges, kept)])
     dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return dx, dw.reshape(w.shape)
+
+
+def _fold_chunk(dy_part, w2, dcols, geo, start, stop, dx, gemm, col2im):
+    """dx[start:stop] = col2im(dy_part @ w2^T): the input gradient of images start..stop-1,
+    through the buffer dcols; without one (a pointwise kernel) the product is dx itself."""
+    rows = geo[6] * geo[7]
+    if dcols is None:                  # folding back is the identity
+        gemm(dy_part, w2.T, out=dx.reshape(dx.shape[0] * rows, w2.shape[0])[start * rows:stop * rows])
+        return
+    dpart = dcols[:(stop - start) * rows]
+    gemm(dy_part, w2.T, out=dpart)
+    col2im(dpart, geo, start, stop, dx)
+
+
+def conv2d_backward_input(dy, w, x_shape, strides, pads, *, xp, col2im, chunk_bytes, lanes=None, gemm=None):
+    """dL/dx of y = conv(x, w) from dy and w only: conv2d_backward's dx, with its lanes,
+    chunks and launchers, but no forward pass, no cache and no weight gradient."""
+    gemm = gemm or xp.matmul
+    check_backward_input(dy, w, x_shape, strides, pads)
+    n, c_out = x_shape[0], w.shape[3]
+    geo = geometry(x_shape, w.shape, strides, pads)
+    rows, k = geo[6] * geo[7], w.shape[0] * w.shape[1] * w.shape[2]
+    dy2 = xp.ascontiguousarray(dy).reshape(n * rows, c_out)
+    w2 = xp.ascontiguousarray(w).reshape(k, c_out)
+    dx = xp.empty(tuple(x_shape), dy.dtype)
+    pointwise = _pointwise(geo, pads)
+
+    def lane(first, last):
+        per = _images_per_chunk(last - first, rows, k * dy.dtype.itemsize, chunk_bytes)
+        dcols = None if pointwise else lane_buffer(xp, "dcols", (per * rows, k), dy.dtype)
+        for start in range(first, last, per):
+            stop = min(last, start + per)
+            _fold_chunk(dy2[start * rows:stop * rows], w2, dcols, geo, start, stop, dx, gemm, col2im)
+
+    _run(lanes, [lambda r=r: lane(*r) for r in lane_ranges(n, 2 * n * rows * k * c_out, lanes)])
+    return dx
 
 
 def matmul(a, b, *, xp, lanes=None, gemm=None):

@@ -342,6 +342,13 @@ def conv2d_backward(dy, cache, need_dx=True):
                                        lanes=LANES)
 
 
+def conv2d_backward_input(dy, w, x_shape, strides, pads):
+    """dL/dx of y = conv(x, w) from dy and w alone: col2im(dy @ w^T), in chunks and lanes as
+    conv2d_backward's dx (pads as numpy_ref.conv2d_backward_input)."""
+    return im2col_gemm.conv2d_backward_input(dy, w, x_shape, strides, pads, xp=np, gemm=blas.matmul,
+                                             col2im=_launch_col2im, chunk_bytes=CHUNK_BYTES, lanes=LANES)
+
+
 # The band launchers of im2col_gemm's fused convolution + max-pooling (their contracts are there).
 def _launch_im2col_bands(x, geo, pool, hp, wc, q0, q1, cols):
     _im2col_bands(cols.size, x, *geo[:6], pool[0], hp, wc, q0, q1, cols)

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = [
     "output_size", "im2col", "col2im",
-    "conv2d_forward", "conv2d_backward",
+    "conv2d_forward", "conv2d_backward", "conv2d_backward_input",
     "maxpool2d_forward", "maxpool2d_backward",
     "bias_activation", "bias_activation_backward",
     "adam_update", "rmsprop_update", "dropout_mask",
@@ -18,6 +18,7 @@ __all__ = [
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
     "projective_transform", "projective_transform_backward", "projective_sampling",
+    "bilinear_taps", "resize_bilinear", "resize_bilinear_backward",
 ]
 
 # Activations the bias_activation kernels apply themselves; layers do the others.
@@ -85,6 +86,42 @@ def conv2d_backward(dy, cache, need_dx=True):
         dcols = (dy2 @ w.reshape(-1, c_out).T).reshape(cols.shape)
         dx = col2im(dcols, x_shape, strides, pads)
     return dx, dw
+
+
+def check_backward_input(dy, w, x_shape, strides, pads):
+    """(ho, wo) of a conv2d_backward_input call, after checking its arguments agree: every
+    kernel set calls this, so they refuse the same calls with the same words."""
+    if len(x_shape) != 4 or dy.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d_backward_input expects dy (N, Ho, Wo, C_out), w (kh, kw, C_in, C_out) and "
+                         f"x_shape (N, H, W, C_in); got dy {dy.shape}, w {w.shape}, x_shape {tuple(x_shape)}")
+    if pads[0] < 0 or pads[2] < 0:
+        raise ValueError(f"conv2d_backward_input: the top and left pads must be >= 0, got pads {tuple(pads)}")
+    if dy.dtype != w.dtype:
+        raise TypeError(f"conv2d_backward_input: dy and w must have one dtype, got {dy.dtype} and {w.dtype}")
+    kh, kw, c_in, c_out = w.shape
+    ho = output_size(x_shape[1], kh, strides[0], pads[0], pads[1])
+    wo = output_size(x_shape[2], kw, strides[1], pads[2], pads[3])
+    want = (x_shape[0], ho, wo, c_out)
+    if x_shape[3] != c_in or tuple(dy.shape) != want:
+        raise ValueError(f"conv2d_backward_input: a convolution of x {tuple(x_shape)} with w {w.shape} at strides "
+                         f"{tuple(strides)}, pads {tuple(pads)} gives dy of shape {want}, got {dy.shape}")
+    return ho, wo
+
+
+def conv2d_backward_input(dy, w, x_shape, strides, pads):
+    """dx = dL/dx of y = conv(x, w) from dy = dL/dy and w alone (no x, no cache, no dw):
+    col2im(dy @ w^T), the convolution's adjoint, which is a transposed convolution of dy.
+    The bottom and right pads may be negative (as a transposed convolution's are): the last
+    rows or columns of x are then in no window and get 0."""
+    ho, wo = check_backward_input(dy, w, x_shape, strides, pads)
+    n, h, width, c = x_shape
+    kh, kw, _, c_out = w.shape
+    dcols = (dy.reshape(-1, c_out) @ w.reshape(-1, c_out).T).reshape(n, ho, wo, kh, kw, c)
+    pt, pb, pl, pr = pads
+    inner = (n, h + min(pb, 0), width + min(pr, 0), c)      # the rows and columns windows reach
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    dx[:, :inner[1], :inner[2]] = col2im(dcols, inner, strides, (pt, max(pb, 0), pl, max(pr, 0)))
+    return dx
 
 
 def maxpool2d_forward(x, pool, strides, pads):
@@ -362,3 +399,41 @@ def projective_transform_backward(dy, transforms, interpolation, fill_mode):
     dx = np.stack([np.bincount(flat_index, contributions[:, c], minlength=n * height * width)
                    for c in range(channels)], axis=1)
     return dx.astype(dy.dtype).reshape(dy.shape)
+
+
+def bilinear_taps(in_size, out_size, dtype):
+    """(first, second, w_first, w_second), one entry per output position, of TensorFlow's
+    bilinear resize along one axis (half-pixel centres, no antialiasing): out[i] =
+    w_first[i] * in[first[i]] + w_second[i] * in[second[i]]. The weights are computed in
+    float32, as TensorFlow's are, then given ``dtype``; at the edges both taps are one pixel."""
+    scale = np.float32(in_size / out_size)
+    position = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(position)
+    lerp = position - floor
+    first = np.maximum(floor, 0).astype(np.int64)
+    second = np.minimum(floor + 1, in_size - 1).astype(np.int64)
+    return first, second, (np.float32(1) - lerp).astype(dtype), lerp.astype(dtype)
+
+
+def resize_bilinear(x, size):
+    """Images (N, H, W, C) resized to (N, size[0], size[1], C) as TensorFlow's bilinear resize
+    (half-pixel centres, no antialiasing): rows first, then columns, two taps each."""
+    r0, r1, a0, a1 = bilinear_taps(x.shape[1], size[0], x.dtype)
+    c0, c1, b0, b1 = bilinear_taps(x.shape[2], size[1], x.dtype)
+    rows = a0[:, None, None] * x[:, r0] + a1[:, None, None] * x[:, r1]
+    return b0[:, None] * rows[:, :, c0] + b1[:, None] * rows[:, :, c1]
+
+
+def resize_bilinear_backward(dy, in_size):
+    """dL/dx of resize_bilinear from dy: each output pixel's gradient added back onto the
+    (up to) four input pixels it read, with their weights; (N, in_size[0], in_size[1], C)."""
+    n, out_h, out_w, c = dy.shape
+    r0, r1, a0, a1 = bilinear_taps(in_size[0], out_h, dy.dtype)
+    c0, c1, b0, b1 = bilinear_taps(in_size[1], out_w, dy.dtype)
+    rows = np.zeros((n, out_h, in_size[1], c), dy.dtype)
+    np.add.at(rows, (slice(None), slice(None), c0), b0[:, None] * dy)
+    np.add.at(rows, (slice(None), slice(None), c1), b1[:, None] * dy)
+    dx = np.zeros((n, in_size[0], in_size[1], c), dy.dtype)
+    np.add.at(dx, (slice(None), r0), a0[:, None, None] * rows)
+    np.add.at(dx, (slice(None), r1), a1[:, None, None] * rows)
+    return dx

@@ -11,14 +11,17 @@ import importlib
 
 import numpy as np
 
-KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-                    "bias_activation", "bias_activation_backward", "adam_update", "rmsprop_update",
-                    "dropout_mask", "avgpool2d_forward", "avgpool2d_backward", "depthwise_conv2d_forward",
-                    "depthwise_conv2d_backward", "batchnorm_forward", "batchnorm_backward",
-                    "batchnorm_inference", "projective_transform", "projective_transform_backward")
+KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "conv2d_backward_input", "maxpool2d_forward",
+                    "maxpool2d_backward", "bias_activation", "bias_activation_backward", "adam_update",
+                    "rmsprop_update", "dropout_mask", "avgpool2d_forward", "avgpool2d_backward",
+                    "depthwise_conv2d_forward", "depthwise_conv2d_backward", "batchnorm_forward",
+                    "batchnorm_backward", "batchnorm_inference", "projective_transform",
+                    "projective_transform_backward")
 # Kernels a backend may have; where it has not, the attribute is None: the graph runs the layers
-# one by one instead of the fused conv + max-pool, and Dense multiplies with the array module's @.
-OPTIONAL_KERNEL_FUNCTIONS = ("conv2d_maxpool_forward", "conv2d_maxpool_backward", "matmul")
+# one by one instead of the fused conv + max-pool, Dense multiplies with the array module's @, and
+# UpSampling2D's 'bilinear' resizes with the array module's matrix products (image_transform).
+OPTIONAL_KERNEL_FUNCTIONS = ("conv2d_maxpool_forward", "conv2d_maxpool_backward", "matmul", "resize_bilinear",
+                             "resize_bilinear_backward")
 
 # name -> (kernel module in this package, description)
 _BACKENDS = {

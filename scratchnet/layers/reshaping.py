@@ -161,7 +161,7 @@ class UpSampling2D(Layer):
         return (_times(h, self.size[0]), _times(w, self.size[1]), c)
 
     def _forward(self, x, training):
-        return resample.upsample_forward(x, self.params, self.size, self.interpolation, training)
+        return resample.upsample_forward(x, self.params, self.size, self.interpolation, training, self.backend)
 
     def _backward(self, dy, ctx, need_dx):
         return resample.upsample_backward(dy, ctx, need_dx)
