@@ -107,7 +107,7 @@ def test_forward_is_one_input_gradient_and_backward_one_convolution_and_its_weig
     x = np.random.default_rng(0).standard_normal((2, 4, 5, 2)).astype(np.float32)
     layer.build(x.shape[1:])
     recording = RecordingBackend(layer.backend)
-    config = replace(layer.make_function_config(), backend=recording)
+    config = replace(layer.make_function_config(x.shape[1:]), backend=recording)
     assert min(config.pads) < 0        # the output padding adds a row and a column in no window of C
     y, ctx = conv_transpose.forward(x, layer.params, config, training=True)
     assert [c for c in recording.calls if c.startswith("conv")] == ["conv2d_backward_input"]
