@@ -212,7 +212,6 @@ class _IoUBase(Metric):
         self.num_classes = int(num_classes)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
         self.sparse_y_true, self.sparse_y_pred, self.axis = bool(sparse_y_true), bool(sparse_y_pred), int(axis)
-        self._dtype_name = dtype
         self.dtype = np.dtype(np.int64 if dtype in (None, "int") else dtype)
         self._warned = False
         super().__init__(name, dtype)
@@ -252,10 +251,6 @@ class _IoUBase(Metric):
 
     def _weights(self, weights, size, true_shape):
         """One weight per target value, flat, in the matrix's dtype."""
-        if weights.dtype.kind == "f" and self.dtype.kind in "iu" and not self._warned:
-            self._warned = True
-            warnings.warn("You are passing weight as `float`, but dtype is `int`. This may result in an incorrect "
-                          "weight due to type casting Consider using integer weights.", stacklevel=4)
         if weights.size == size:
             weights = weights.reshape(-1)
         elif weights.size == 1:
@@ -265,6 +260,10 @@ class _IoUBase(Metric):
         else:
             raise ValueError(f"{self.name}: sample weights of shape {weights.shape} do not fit targets of shape "
                              f"{true_shape}; give one weight per sample or one per target value")
+        if weights.dtype.kind == "f" and self.dtype.kind in "iu" and not self._warned:
+            self._warned = True
+            warnings.warn("You are passing weight as `float`, but dtype is `int`. This may result in an incorrect "
+                          "weight due to type casting Consider using integer weights.", stacklevel=4)
         return weights.astype(self.dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -320,7 +319,7 @@ class IoU(_IoUBase):
         self.target_class_ids = ids
 
     def get_config(self):
-        return {"name": self.name, "dtype": self._dtype_name, "num_classes": self.num_classes,
+        return {"name": self.name, "dtype": self.dtype.name, "num_classes": self.num_classes,
                 "target_class_ids": self.target_class_ids, "ignore_class": self.ignore_class,
                 "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
 
@@ -342,7 +341,7 @@ class BinaryIoU(IoU):
 
     def get_config(self):
         return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
-                "dtype": self._dtype_name}
+                "dtype": self.dtype.name}
 
 
 class MeanIoU(IoU):
