@@ -3,9 +3,10 @@
 Each loss returns the batch mean (Keras's 'sum over batch size') and its gradient with
 respect to the model output. The last axis of the output is reduced to one loss per sample,
 or, for an output with pixels such as a segmentation model's (N, H, W, K), one loss per
-pixel; the mean then runs over every pixel of every sample, as in Keras. When the model's last activation is the one a loss can
-absorb (sigmoid for binary, softmax for categorical cross-entropy) the model hands the
-loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
+pixel; the mean then runs over every pixel of every sample, as in Keras, and sample weights
+may weigh samples (N,) or pixels (N, H, W). When the model's last activation is the one a
+loss can absorb (sigmoid for binary, softmax for categorical cross-entropy) the model hands
+the loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
 logits of any size, and with the simple gradient ``activation(z) - y``.
 """
 import re

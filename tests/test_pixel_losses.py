@@ -222,3 +222,27 @@ def test_bad_segmentation_data_is_refused_before_any_weight_changes():
         model.fit(x, bad, validation_split=0.5, epochs=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(["SparseCategoricalAccuracy", "CategoricalAccuracy", "BinaryAccuracy",
+                             "MeanSquaredError", "MeanAbsoluteError"]),
+       shape=shapes, seed=st.integers(0, 2**16), form=st.sampled_from(["none", "sample", "pixel", "pixel1"]))
+def test_pixel_metrics_over_several_batches_equal_kerass(name, shape, seed, form):
+    # Keras's Mean: a sample's value is the mean over its pixels, weighed by (N,) weights, or
+    # per pixel by (N, H, W[, 1]) ones (then sum(w * value) / sum(w))
+    keras = real_keras()
+    ours, theirs = getattr(metrics, name)(), getattr(keras.metrics, name)()
+    rng = np.random.default_rng(seed)
+    n, h, w, k = shape
+    for _ in range(3):
+        scores = rng.random((n, h, w, 1 if name == "BinaryAccuracy" else k)).astype(np.float32)
+        labels = rng.integers(0, k, (n, h, w))
+        y = {"SparseCategoricalAccuracy": labels, "CategoricalAccuracy": np.eye(k)[labels],
+             "BinaryAccuracy": rng.integers(0, 2, (n, h, w, 1))}.get(name, rng.random(scores.shape))
+        weights = {"none": None, "sample": rng.uniform(0, 2, n), "pixel": rng.uniform(0, 2, (n, h, w)),
+                   "pixel1": rng.uniform(0, 2, (n, h, w, 1))}[form]
+        ours.update_state(y, scores, sample_weight=weights)
+        # (N, H, W, 1) weights: Keras's metrics fail on some shapes of them; they are the (N, H, W) ones
+        theirs.update_state(y, scores, sample_weight=weights[..., 0] if form == "pixel1" else weights)
+    assert ours.result() == pytest.approx(float(theirs.result()), rel=1e-5, abs=1e-6)
