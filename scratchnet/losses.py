@@ -47,7 +47,11 @@ def check_sample_weight(sample_weight, n, dtype, what="sample_weight", pixel_sha
     """Finite weights in ``dtype``: one per sample, shape (n,), or, for outputs with pixels
     (``pixel_shape``, e.g. (H, W) of an (N, H, W, K) output), one per pixel, shape
     (n,) + pixel_shape. Taken too: (n, 1, ...) for one per sample, and a trailing axis of 1
-    on the per-pixel shape, (n, H, W, 1), as Keras squeezes it."""
+    on the per-pixel shape, (n, H, W, 1), as Keras's losses squeeze it.
+
+    Where Keras 3 differs: it multiplies (n,) weights into (n, H, W) losses by broadcasting
+    against the last axis (an error unless n == W); here they weigh every pixel of their
+    sample. Its fit fails on (n, H, W, 1) weights; here they are the (n, H, W) ones."""
     weights = np.asarray(sample_weight)
     pixel_shape = tuple(pixel_shape)
     per_pixel = (n,) + pixel_shape

@@ -1,6 +1,7 @@
 """Per-pixel targets (issue 25, part 3): the losses of a segmentation model's (N, H, W, K)
 outputs, their per-pixel sample weights and class weights, and one training step of a small
 segmentation model, each compared with real Keras 3 where it is installed."""
+import itertools
 import os
 
 import numpy as np
@@ -158,9 +159,36 @@ def test_segmentation_step_equals_kerass(weights):
     runs = [model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0, validation_data=(x[:3], y[:3]),
                       **kwargs) for model in (theirs, ours)]
     assert_same(theirs, ours, *runs, ["loss", "accuracy", "mean_io_u", "val_loss", "val_accuracy", "val_mean_io_u"])
-    logs = [model.evaluate(x, y, verbose=0, return_dict=True) for model in (theirs, ours)]
+    logs = [model.evaluate(x, y, verbose=0, return_dict=True, **kwargs) for model in (theirs, ours)]
+    assert logs[1]["loss"] == pytest.approx(logs[0]["loss"], rel=1e-5)
     assert logs[1]["mean_io_u"] == pytest.approx(next(v for k, v in logs[0].items() if k.startswith("mean_io_u")),
                                                  rel=1e-5)
+    steps = [model.train_on_batch(x[:4], y[:4], sample_weight=w[:4] if kwargs else None) for model in (theirs, ours)]
+    np.testing.assert_allclose(steps[1], steps[0], rtol=1e-5)     # [loss, accuracy, mean_io_u] of the batch
+    assert_same(theirs, ours, *runs, ["loss", "accuracy", "mean_io_u", "val_loss", "val_accuracy", "val_mean_io_u"])
+
+
+def test_a_stream_of_batches_with_pixel_weights_trains_as_the_arrays():
+    x, y, w = seg_data(n=8, seed=3)
+
+    def build():
+        sn.set_random_seed(1)
+        model = sn.Sequential([sn.Input((5, 4, 2)), sn.layers.Conv2D(3, 3, padding="same", activation="softmax")])
+        model.compile(sn.optimizers.SGD(0.3), "sparse_categorical_crossentropy", metrics=["accuracy"],
+                      weighted_metrics=[metrics.MeanIoU(3, sparse_y_pred=False, dtype="float32")])
+        return model
+    arrays, stream = build(), build()
+    stream.set_weights(arrays.get_weights())
+    a = arrays.fit(x, y, sample_weight=w[..., None], batch_size=4, epochs=2, shuffle=False, verbose=0)
+    batches = [(x[i:i + 4], y[i:i + 4, :, :, None], w[i:i + 4]) for i in (0, 4)]
+    b = stream.fit(itertools.cycle(batches), steps_per_epoch=2, epochs=2, verbose=0)
+    for key in a.history:
+        np.testing.assert_allclose(b.history[key], a.history[key], rtol=1e-6, err_msg=key)
+    for p, q in zip(arrays.get_weights(), stream.get_weights()):
+        np.testing.assert_allclose(q, p, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"a batch of the training data must hold one number per sample, shape "
+                                         r"\(4,\), or one per pixel, shape \(4, 5, 4\); got float32 of shape \(4, 5\)"):
+        stream.fit(iter([(x[:4], y[:4], w[:4, :, 0])]), verbose=0)
 
 
 def test_one_hot_and_binary_segmentation_steps_equal_kerass():
