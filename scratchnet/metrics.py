@@ -162,7 +162,7 @@ class MeanSquaredError(Metric):
 
     def values(self, y_true, y_pred, logits):
         diff = _probabilities(y_pred, logits) - y_true.reshape(y_pred.shape)
-        return (diff * diff).reshape(diff.shape[0], -1).mean(axis=1)
+        return (diff * diff).mean(axis=-1)     # per sample, or per pixel (update takes each sample's mean)
 
 
 class MeanAbsoluteError(Metric):
@@ -172,7 +172,7 @@ class MeanAbsoluteError(Metric):
 
     def values(self, y_true, y_pred, logits):
         diff = _probabilities(y_pred, logits) - y_true.reshape(y_pred.shape)
-        return abs(diff).reshape(diff.shape[0], -1).mean(axis=1)
+        return abs(diff).mean(axis=-1)
 
 
 class FunctionMetric(Metric):
@@ -190,7 +190,7 @@ class FunctionMetric(Metric):
         if values.ndim == 0 or values.shape[0] != y_pred.shape[0]:
             raise ValueError(f"metric {self.name!r} must give one value per sample (shape ({y_pred.shape[0]},)), "
                              f"got shape {values.shape}")
-        return values.reshape(values.shape[0], -1).mean(axis=1)
+        return values      # (N, ...) values: update takes each sample's mean, or weighs them per pixel
 
 
 class _IoUBase(Metric):
