@@ -14,6 +14,7 @@ def build(k, activation):
                                                                                       activation=activation)])
 
 
+@pytest.mark.filterwarnings("ignore:You are passing weight as `float`")   # the weighted IoU's integer matrix, as Keras
 @pytest.mark.parametrize("head", ["softmax", "sigmoid"])
 def test_segmentation_with_pixel_weights_trains_on_the_gpu_as_on_the_cpu(head):
     rng = np.random.default_rng(0)
