@@ -211,3 +211,36 @@ def test_onnx_export_has_dynamic_height_and_width(tmp_path):
         x = images(2, *size)
         got = session.run(None, {session.get_inputs()[0].name: x})[0]
         np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-4, atol=ATOL)
+
+
+def segmenter(L, Model):
+    """A two-level fully-convolutional segmenter: per-pixel softmax over 4 classes."""
+    inputs = L.Input(shape=(None, None, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="enc")(inputs)
+    down = L.MaxPooling2D(2, name="pool")(x)
+    up = L.Conv2DTranspose(4, 3, strides=2, padding="same", name="up")(down)
+    x = L.Concatenate(name="skip")([up, x])
+    return Model(inputs, L.Conv2D(4, 1, activation="softmax", name="classes")(x))
+
+
+def test_a_segmenter_trains_on_per_pixel_labels_of_two_sizes_as_keras():
+    keras = real_keras()
+    from scratchnet import metrics
+    keras.utils.set_random_seed(7)
+    theirs, ours = segmenter(keras.layers, keras.Model), segmenter(layers, models.Model)
+    ours.set_weights(theirs.get_weights())
+    theirs.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy",
+                   metrics=["accuracy", keras.metrics.MeanIoU(num_classes=4, sparse_y_pred=False)])
+    ours.compile(optimizer=optimizers.SGD(0.5), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy", metrics.MeanIoU(num_classes=4, sparse_y_pred=False)])
+    rng = np.random.default_rng(8)
+    for step, size in enumerate([(8, 12), (14, 6)]):
+        x, y = images(3, *size, c=1, seed=step), rng.integers(0, 4, (3,) + size)
+        got = ours.train_on_batch(x, y, return_dict=True)
+        expected = theirs.train_on_batch(x, y, return_dict=True)
+        for name in ("loss", "accuracy", "mean_io_u"):
+            assert got[name] == pytest.approx(float(expected[name]), rel=1e-4, abs=1e-6), name
+    for k_weight, s_weight in zip(theirs.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(s_weight, k_weight, rtol=1e-4, atol=ATOL)
+    with pytest.raises(ValueError, match=r"\(3, 8, 8\).*\(3, 8, 12, 4\)|\(3, 8, 12, 4\).*\(3, 8, 8\)"):
+        ours.train_on_batch(images(3, 8, 12, c=1), rng.integers(0, 4, (3, 8, 8)))     # labels of another size

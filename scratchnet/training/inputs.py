@@ -81,7 +81,6 @@ def batches(model, x, y, batch_size, shuffle, steps, what, sample_weight=None, c
     if y is None:
         raise ValueError(f"{what}: y is missing; pass (x, y) arrays or an iterable of (x, y) batches")
     x = check_x(model, x, what if what != "the training data" else "x")
-    n = data_adapter.num_samples(x)
     data_adapter.check_lengths(x, y)
     y_checked = prepare_targets(model, y, x, what)       # the targets first: a weight is made from a valid label
     weights = sample_weights(model, y, x, sample_weight, class_weight, what)
@@ -96,7 +95,6 @@ def check_batch(model, batch, what, class_weight=None):
         raise ValueError(f"each batch of {what} must be an (x, y) pair; got x alone")
     xb = check_x(model, xb, what=f"a batch of {what}")
     data_adapter.check_lengths(xb, yb)
-    n = data_adapter.num_samples(xb)
     y_checked = prepare_targets(model, yb, xb, f"a batch of {what}")
     return xb, y_checked, sample_weights(model, yb, xb, wb, class_weight, f"a batch of {what}")
 

@@ -253,8 +253,9 @@ class Trainer:
     predict_generator = predict
 
     @blas_pinned_on_cpu
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch.
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch, as
+        a {name: value} dict with ``return_dict=True``, as in Keras.
         With a ``distributed.DistributedOptimizer`` every rank calls it, and the step is one
         process's on the ranks' batches laid end to end (the loss is theirs; the metrics are
         this rank's)."""
@@ -267,13 +268,14 @@ class Trainer:
         state.reset_metrics()
         with strategy_of(self.optimizer).watch(None):     # its own batch, even when a callback of fit calls it
             result = self.train_step((xb, yb) if wb is None else (xb, yb, wb))
-        if isinstance(result, dict):    # a train_step of one's own, with its logs
-            values = list(result.values())
-            return values[0] if len(values) == 1 else values
-        if not math.isfinite(result.loss):
-            raise TrainingDiverged(f"the loss became {result.loss}; the update was not applied")
-        state.update_metrics(yb, result.outputs, wb)
-        values = list(loops.batch_logs(state, result.loss).values())
+        if not isinstance(result, dict):     # else a train_step of one's own, with its logs
+            if not math.isfinite(result.loss):
+                raise TrainingDiverged(f"the loss became {result.loss}; the update was not applied")
+            state.update_metrics(yb, result.outputs, wb)
+            result = loops.batch_logs(state, result.loss)
+        if return_dict:
+            return {name: float(value) for name, value in result.items()}
+        values = list(result.values())
         return values[0] if len(values) == 1 else values
 
     # ----- gradients, for checks and for learning -------------------------------------------
