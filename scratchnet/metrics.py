@@ -79,6 +79,14 @@ class Metric:
         it in place, so the snapshot stays as it was without a copy."""
         return self.total, self.count
 
+    def sums(self):
+        """What adds up across processes (data-parallel training), as floats: total and count."""
+        return [0.0 if self.total is None else float(self.total), float(self.count)]
+
+    def set_sums(self, values):
+        """The state from ``sums()`` added up over every process."""
+        self.total, self.count = values
+
     def get_config(self):
         return {"name": self.name}
 
@@ -291,6 +299,14 @@ class _IoUBase(Metric):
     def snapshot(self):
         """The matrix as it is now, read as the metric's value only when looked at."""
         return _Value(self, self.total_cm), 1
+
+    def sums(self):
+        """The confusion matrix, flat (what adds up across processes)."""
+        k = self.num_classes
+        return [float(v) for v in (np.zeros(k * k) if self.total_cm is None else to_host(self.total_cm).ravel())]
+
+    def set_sums(self, values):
+        self.total_cm = np.asarray(values, np.float64).reshape(self.num_classes, self.num_classes).astype(self.dtype)
 
 
 class _Value:

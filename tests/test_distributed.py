@@ -153,9 +153,10 @@ def relative_difference(a, b):
     ("mnist", 4 * 64, ["--optimizer", "sgd", "--epochs", "1"], 1e-6),
     ("mnist", 4 * 64, ["--float64"], 1e-12),
     ("dropout", 3 * 64 + 1, ["--float64"], 1e-12),
-    ("dropout", 3 * 64 + 1, ["--float64", "--seeded", "--evaluate-in-callback"], 1e-12)],
+    ("dropout", 3 * 64 + 1, ["--float64", "--seeded", "--evaluate-in-callback"], 1e-12),
+    ("segment", 2 * 64, ["--float64", "--epochs", "1"], 1e-12)],
     ids=["mnist-model-float32-sgd", "mnist-model-float64-adam", "dropout-augmentation-and-an-empty-share",
-         "seeded-random-layers-and-evaluate-in-a-callback"])
+         "seeded-random-layers-and-evaluate-in-a-callback", "segmenter-per-pixel-labels-and-mean-iou"])
 def test_two_ranks_train_as_one_process_at_the_doubled_batch(tmp_path, model, samples, options, tolerance):
     # float32: within the allreduce's rounding (SGD: Adam's first steps turn a gradient that
     # cancels to about zero into a full step of either sign, so float32 rounding differences

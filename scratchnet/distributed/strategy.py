@@ -102,11 +102,16 @@ class DataParallelStrategy(LocalStrategy):
         return average_over_ranks(gradients, self.communicator)
 
     def sum_totals(self, loss_sum, seen, metrics):
-        """(loss sum, samples) summed over the ranks, the metrics' totals and counts with them."""
-        values = [loss_sum, seen]
+        """(loss sum, samples) summed over the ranks, the metrics' sums (``Metric.sums``: a
+        total and a count, or an IoU metric's confusion matrix) with them, in one Allreduce."""
+        values, sizes = [loss_sum, seen], []
         for metric in metrics:
-            values += [0.0 if metric.total is None else float(metric.total), float(metric.count)]
+            part = metric.sums()
+            values += part
+            sizes.append(len(part))
         summed = self.communicator.sum_floats(values)
-        for k, metric in enumerate(metrics):
-            metric.total, metric.count = summed[2 + 2 * k], summed[3 + 2 * k]
+        start = 2
+        for metric, size in zip(metrics, sizes):
+            metric.set_sums(summed[start:start + size])
+            start += size
         return summed[0], summed[1]

@@ -24,6 +24,11 @@ def model_named(name, seeded=False):
             layers.Input((28, 28, 1)), layers.RandomTranslation(0.1, 0.1, seed=4 if seeded else None),
             layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
             layers.Dropout(0.4, seed=3 if seeded else None), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    if name == "segment":        # per-pixel labels and a metric whose state is a confusion matrix
+        inputs = layers.Input((None, None, 1))
+        x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+        up = layers.Conv2DTranspose(4, 3, strides=2, padding="same")(layers.MaxPooling2D(2)(x))
+        return models.Model(inputs, layers.Conv2D(4, 1, activation="softmax")(layers.Concatenate()([up, x])))
     if name == "wider":          # another architecture: a mismatched job
         model = mnist_model()
         return models.Sequential(model.layers[:-2] + [layers.Dense(65, activation="relu"),
@@ -86,7 +91,11 @@ def main():
         optimizer = distributed.DistributedOptimizer(optimizer)
         if args.model == "wider" and distributed.rank() == 0:
             model = model_named("mnist")
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    metrics = ["accuracy"]
+    if args.model == "segment":
+        y = np.minimum((x[..., 0] * 4).astype(int), 3)       # each pixel's class from its value
+        metrics.append(scratchnet.metrics.MeanIoU(num_classes=4, sparse_y_pred=False))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=metrics)
     hooks = [Fault(args.fault)] if args.fault in ("kill", "raise", "hang") else []
     if args.evaluate_in_callback:
         hooks.append(EvaluateEachEpoch(x[args.samples:], y[args.samples:]))
