@@ -448,6 +448,32 @@ class MetricSpec:
             return identifier.default_name
         return getattr(identifier, "__name__", "metric")
 
+    @property
+    def saved(self):
+        """What files keep of it: its name, or, for a metric object of a class with settings
+        of its own (MeanIoU(num_classes=11)), that class and its config, as Keras 3 saves it."""
+        identifier = self.identifier
+        if isinstance(identifier, Metric) and type(identifier) in _CONFIGURED:
+            return {"module": "keras.metrics", "class_name": type(identifier).__name__,
+                    "config": identifier.get_config(), "registered_name": None}
+        return self.name
+
+
+def from_saved(entry):
+    """A compile metric from what a file keeps (``MetricSpec.saved``): a name stays a name; a
+    class and its config is that metric, made again; ValueError for a class scratchnet lacks."""
+    if isinstance(entry, str):
+        return entry
+    name = entry.get("class_name") if isinstance(entry, dict) else None
+    cls = globals().get(name) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and cls in _CONFIGURED):
+        raise ValueError(f"metric {name if name else entry!r} is not one scratchnet can make from a file")
+    return cls(**(entry.get("config") or {}))
+
+
+# classes whose objects files keep with their config (the others are kept by name)
+_CONFIGURED = (BinaryAccuracy, IoU, MeanIoU, BinaryIoU, OneHotIoU, OneHotMeanIoU)
+
 
 def compiled(specs, loss, output_shape):
     """The metrics of compile's ``specs`` (plain ones, then weighted ones), named as Keras names

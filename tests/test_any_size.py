@@ -244,3 +244,23 @@ def test_a_segmenter_trains_on_per_pixel_labels_of_two_sizes_as_keras():
         np.testing.assert_allclose(s_weight, k_weight, rtol=1e-4, atol=ATOL)
     with pytest.raises(ValueError, match=r"\(3, 8, 8\).*\(3, 8, 12, 4\)|\(3, 8, 12, 4\).*\(3, 8, 8\)"):
         ours.train_on_batch(images(3, 8, 12, c=1), rng.integers(0, 4, (3, 8, 8)))     # labels of another size
+
+
+@pytest.mark.parametrize("fmt", ["keras", "npz", "h5"])
+def test_a_segmenter_compiled_with_mean_iou_reloads_compiled_with_it(tmp_path, fmt):
+    from scratchnet import metrics
+    model = segmenter(layers, models.Model)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", metrics.MeanIoU(num_classes=4, sparse_y_pred=False, name="miou")])
+    x, y = images(2, 8, 8, c=1), np.random.default_rng(0).integers(0, 4, (2, 8, 8))
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / f"m.{fmt}")
+    loaded = models.load_model(tmp_path / f"m.{fmt}")
+    assert loaded.compiled
+    iou = [m for m in loaded.compile_state().metrics if m.name == "miou"]
+    assert len(iou) == 1 and iou[0].num_classes == 4 and not iou[0].sparse_y_pred
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+    if fmt == "keras" and (keras := real_keras()):
+        theirs = keras.models.load_model(tmp_path / "m.keras")
+        assert theirs.evaluate(x, y, verbose=0, return_dict=True)["miou"] == pytest.approx(
+            model.evaluate(x, y, verbose=0, return_dict=True)["miou"], rel=1e-5)

@@ -17,7 +17,7 @@ import warnings
 import zipfile
 from datetime import datetime, timezone
 
-from .. import losses, optimizers
+from .. import losses, metrics as metrics_module, optimizers
 from ..version import __version__
 from . import keras_config, keras_weights
 from .architecture import ArchitectureError, model_from_spec
@@ -300,8 +300,8 @@ def _compile_from(model, compile_config, path):
             raise ValueError(f"loss_weights={compile_config['loss_weights']!r}: scratchnet trains one loss")
         optimizer = _object(compile_config.get("optimizer"), optimizers.get, optimizers.get_class)
         loss = _object(compile_config.get("loss"), losses.get, losses.get_class)
-        metrics = [m for m in compile_config.get("metrics") or [] if isinstance(m, str)] or None
-        weighted = [m for m in compile_config.get("weighted_metrics") or [] if isinstance(m, str)] or None
+        metrics = _metrics_from(compile_config.get("metrics")) or None
+        weighted = _metrics_from(compile_config.get("weighted_metrics")) or None
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted)
     except (ValueError, TypeError, NotImplementedError) as error:
         warnings.warn(f"{path}: the model loads uncompiled, because its compile settings are not ones scratchnet "
@@ -343,4 +343,17 @@ _SPEED_HINTS = ("jit_compile",)      # how Keras ran, not what it computes: igno
 
 
 def _metric_names(model, weighted):
-    return [spec.name for spec in model.metric_specs if spec.weighted == weighted]
+    """The compile metrics as Keras 3 keeps them: names, or a metric object's class and config."""
+    return [spec.saved for spec in model.metric_specs if spec.weighted == weighted]
+
+
+def _metrics_from(entries):
+    """The metrics of a file's compile config scratchnet can make: names, and objects of the
+    metric classes files keep with their config (others, such as a user's own, are left out)."""
+    made = []
+    for entry in entries or []:
+        try:
+            made.append(metrics_module.from_saved(entry))
+        except ValueError:
+            continue
+    return made

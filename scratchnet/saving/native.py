@@ -58,8 +58,8 @@ def save_model(model, path, extra=None):
                           "iterations": optimizer.iterations, "state": optimizer.scalar_state(),
                           "slots": [sorted(slot) for slot in slots]},
             "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
-            "metrics": [spec.name for spec in model.metric_specs if not spec.weighted],
-            "weighted_metrics": [spec.name for spec in model.metric_specs if spec.weighted],
+            "metrics": [spec.saved for spec in model.metric_specs if not spec.weighted],
+            "weighted_metrics": [spec.saved for spec in model.metric_specs if spec.weighted],
         }
         k = 0
         for slot in slots:
@@ -200,8 +200,9 @@ def load_model(path, compile=True):
     if compile and settings and not unknown:
         optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
         loss = _construct("loss", losses.get_class, settings["loss"], path)
-        model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics") or None,
-                      weighted_metrics=settings.get("weighted_metrics") or None)
+        model.compile(optimizer=optimizer, loss=loss,
+                      metrics=[metrics.from_saved(m) for m in settings.get("metrics") or []] or None,
+                      weighted_metrics=[metrics.from_saved(m) for m in settings.get("weighted_metrics") or []] or None)
         slot_names = settings["optimizer"].get("slots") or []
         if slot_names:
             params = model.trainable_weights
@@ -235,11 +236,11 @@ def _unknown_compile_names(settings):
             registry(name)
         except ValueError:
             found.append(f"{kind} class {name!r}")
-    for name in (settings.get("metrics") or []) + (settings.get("weighted_metrics") or []):
+    for entry in (settings.get("metrics") or []) + (settings.get("weighted_metrics") or []):
         try:
-            metrics.get(name, losses.MeanSquaredError(), (1,))
+            metrics.get(metrics.from_saved(entry), losses.MeanSquaredError(), (1,))
         except (ValueError, TypeError):
-            found.append(f"metric {name!r}")
+            found.append(f"metric {entry.get('class_name') if isinstance(entry, dict) else entry!r}")
     return ", ".join(found) or None
 
 
