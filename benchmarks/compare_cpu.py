@@ -22,7 +22,7 @@ Workloads: the MNIST seed model (training at batch 32 and 128, inference at batc
 batch-1 latency), the cats/dogs seed model (training and inference at batch 32), a
 MobileNet-style model on the same photos (batch normalization, depthwise convolutions,
 global average pooling; training and inference at batch 32) and a small U-Net trained on
-640 synthetic 64x64 images with a label per pixel (skip connections, transposed
+960 synthetic 64x64 images with a label per pixel (skip connections, transposed
 convolutions; batch 32; see unet_workload.py).
 
 ``scratchnet`` is the working tree this script sits in. ``--baseline REV`` adds the
