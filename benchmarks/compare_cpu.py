@@ -19,9 +19,11 @@ convolutions and dense layers, times two, per second) as a share of it. A peer t
 installed is reported as skipped. Results go to benchmarks/RESULTS.md.
 
 Workloads: the MNIST seed model (training at batch 32 and 128, inference at batch 1000,
-batch-1 latency), the cats/dogs seed model (training and inference at batch 32) and a
+batch-1 latency), the cats/dogs seed model (training and inference at batch 32), a
 MobileNet-style model on the same photos (batch normalization, depthwise convolutions,
-global average pooling; training and inference at batch 32).
+global average pooling; training and inference at batch 32) and a small U-Net trained on
+960 synthetic 64x64 images with a label per pixel (skip connections, transposed
+convolutions; batch 32; see unet_workload.py).
 
 ``scratchnet`` is the working tree this script sits in. ``--baseline REV`` adds the
 contender ``scratchnet@REV``, that git revision of scratchnet (exported to a temporary
@@ -43,11 +45,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from results import SHARED_DATA, write_section  # noqa: E402
+from unet_workload import UNET, UNET_IMAGES, keras_api_unet, torch_unet, unet_data, unet_flops  # noqa: E402
 
 CONTENDERS = ["scratchnet", "pytorch", "pytorch-cl", "keras"]
 OPTIONAL_CONTENDERS = ["scratchnet-numpy"]
 WORKLOADS = ["mnist_train_32", "mnist_train_128", "mnist_infer_1000", "mnist_latency_1",
-             "catsdogs_train_32", "catsdogs_infer_32", "mobile_train_32", "mobile_infer_32"]
+             "catsdogs_train_32", "catsdogs_infer_32", "mobile_train_32", "mobile_infer_32", "unet_train_32"]
 MNIST_IMAGES, PHOTOS, LATENCY_CALLS = 12_800, 320, 200
 
 
@@ -98,7 +101,7 @@ def _mobile_layers():
 
 MOBILE_LAYERS = _mobile_layers()
 TASKS = {"mnist": (MNIST_LAYERS, (28, 28, 1)), "catsdogs": (CATSDOGS_LAYERS, (150, 150, 3)),
-         "mobile": (MOBILE_LAYERS, (150, 150, 3))}
+         "mobile": (MOBILE_LAYERS, (150, 150, 3)), "unet": (UNET, UNET["input"])}   # the U-Net is a graph
 
 
 def out_size(size, kernel, stride, padding):
@@ -136,10 +139,17 @@ def flops_per_image(spec, shape):
     return forward, 3 * forward - first
 
 
+def task_flops(task):
+    """(forward, training) floating-point operations per image of a task's model."""
+    return unet_flops() if task == "unet" else flops_per_image(*TASKS[task])
+
+
 def build_scratchnet(spec, input_shape, backend, threads):
     import scratchnet
     from scratchnet import layers, models, optimizers
     scratchnet.set_backend(backend, threads=threads)
+    if spec is UNET:
+        return _compile(keras_api_unet(layers, models.Model, spec), spec, optimizers)
     model = models.Sequential([layers.Input(shape=input_shape)])
     for item in spec:
         model.add(_layer(layers, item))
@@ -152,6 +162,8 @@ def build_keras(spec, input_shape, threads):
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
+    if spec is UNET:
+        return _compile(keras_api_unet(keras.layers, keras.Model, spec), spec, keras.optimizers)
     model = keras.Sequential([keras.Input(shape=input_shape)])
     for item in spec:
         model.add(_layer(keras.layers, item))
@@ -172,8 +184,14 @@ def _layer(layers, item):
             "dense": lambda: layers.Dense(item[1], activation=item[2] if len(item) > 2 else None)}[kind]()
 
 
+def is_binary(spec):
+    """Whether a model ends in one sigmoid unit (binary cross-entropy, RMSprop 1e-4); the
+    others end in a softmax (sparse categorical cross-entropy, per pixel for the U-Net; Adam 1e-3)."""
+    return spec is not UNET and spec[-1][1] == 1
+
+
 def _compile(model, spec, optimizers):
-    binary = spec[-1][1] == 1
+    binary = is_binary(spec)
     model.compile(optimizer=optimizers.RMSprop(1e-4) if binary else "adam",
                   loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy")
     return model
@@ -183,6 +201,19 @@ def build_torch(spec, input_shape, threads, channels_last=False):
     import torch
     from torch import nn
     torch.set_num_threads(threads)
+    model = torch_unet(spec) if spec is UNET else torch_sequential(spec, input_shape)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    binary = is_binary(spec)
+    optimizer = torch.optim.RMSprop(model.parameters(), 1e-4) if binary else torch.optim.Adam(model.parameters(), 1e-3)
+    loss = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()    # (N, K[, H, W]) logits
+    return model, optimizer, loss
+
+
+def torch_sequential(spec, input_shape):
+    """A spec's layers as a torch.nn.Sequential (NCHW); a softmax or sigmoid at the end is left
+    to the loss."""
+    from torch import nn
     h, w, c = input_shape
     modules = []
     for item in spec:
@@ -213,13 +244,7 @@ def build_torch(spec, input_shape, threads, channels_last=False):
             c = item[1]
             if item[2] == "relu":
                 modules.append(nn.ReLU())
-    model = nn.Sequential(*modules)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    binary = spec[-1][1] == 1
-    optimizer = torch.optim.RMSprop(model.parameters(), 1e-4) if binary else torch.optim.Adam(model.parameters(), 1e-3)
-    loss = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
-    return model, optimizer, loss
+    return nn.Sequential(*modules)
 
 
 # ----- timing --------------------------------------------------------------------------------------
@@ -256,6 +281,8 @@ def worker(contender, workload, threads, epochs):
     spec, shape = TASKS[task]
     if task == "mnist":
         x, y = mnist_images(LATENCY_CALLS if kind == "latency" else MNIST_IMAGES)
+    elif task == "unet":
+        x, y = unet_data(UNET_IMAGES)
     else:
         x, y = catsdogs_images(PHOTOS)
     n = len(x)
@@ -270,6 +297,7 @@ def worker(contender, workload, threads, epochs):
             model = build_scratchnet(spec, shape, "numpy" if contender.endswith("numpy") else "cpu", threads)
             base = scratchnet.callbacks.Callback
             single = lambda: [model(x[i:i + 1]) for i in range(n)]  # noqa: E731
+        params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         if kind == "train":
             timer = epoch_timer(base)
             model.fit(x, y, batch_size=batch, epochs=1 + epochs, shuffle=True, verbose=0, callbacks=[timer])
@@ -282,8 +310,9 @@ def worker(contender, workload, threads, epochs):
         import torch
         model, optimizer, loss_fn = build_torch(spec, shape, threads, channels_last=contender.endswith("cl"))
         images = torch.from_numpy(x)    # NHWC; permuted per batch to NCHW with the model's layout
-        labels = torch.from_numpy(y).float()[:, None] if task != "mnist" else torch.from_numpy(y)
+        labels = torch.from_numpy(y).float()[:, None] if is_binary(spec) else torch.from_numpy(y)
         layout = torch.channels_last if contender.endswith("cl") else torch.contiguous_format
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
         def nchw(batch_images):
             return batch_images.permute(0, 3, 1, 2).contiguous(memory_format=layout)
@@ -311,7 +340,7 @@ def worker(contender, workload, threads, epochs):
     median = float(np.median(seconds))
     value = median / n * 1e3 if kind == "latency" else n / median
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"value": value, "peak_rss_mb": peak_mb}))
+    print(json.dumps({"value": value, "peak_rss_mb": peak_mb, "params": params}))
 
 
 def sgemm_rate(threads, size=2048, repeats=10):
@@ -401,6 +430,20 @@ def best_peer(median, workload, peers, kind):
     return max(ran, key=lambda p: sign * median[(p, workload)][0])
 
 
+def parameter_counts(results, workloads):
+    """A line: each workload's trainable parameters as each contender's process counted them,
+    one number where they agree (they should: the same model in every framework)."""
+    parts = []
+    for workload in workloads:
+        counts = {c: runs[0]["params"] for (c, w), runs in results.items() if w == workload}
+        if len(set(counts.values())) == 1:
+            parts.append(f"{workload} {next(iter(counts.values())):,}")
+        elif counts:
+            parts.append(f"{workload} " + ", ".join(f"{c} {n:,}" for c, n in counts.items()))
+    return "Trainable parameters, counted in each contender's process (one number where all agree): " + \
+        "; ".join(parts) + "."
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2, help="interleaved repetitions (median reported)")
@@ -469,7 +512,7 @@ def main():
                 return "-"
             return f"{(theirs / ours if kind == 'latency' else ours / theirs):.2f}x"
         best = best_peer(median, workload, peers, kind)
-        forward, training = flops_per_image(*TASKS[task])
+        forward, training = task_flops(task)
         per_image = training if kind == "train" else forward
         gflops = (per_image * ours / 1e9 if kind != "latency" else per_image / ours * 1e3 / 1e9) if ours else None
         rate = f" {gflops:.1f} | {gflops / sgemm_gflops:.0%} |" if gflops else " - | - |"
@@ -479,8 +522,9 @@ def main():
                  f"(median over repetitions of the best of ten 2048x2048x2048 products). GFLOP/s counts two "
                  f"operations per multiply-add of scratchnet's convolutions and dense layers (training: forward "
                  f"plus both backward products) at scratchnet's speed; per image: "
-                 + ", ".join(f"{task} {flops_per_image(*TASKS[task])[0] / 1e6:.1f} MFLOP forward, "
-                             f"{flops_per_image(*TASKS[task])[1] / 1e6:.1f} training" for task in TASKS) + ".")
+                 + ", ".join(f"{task} {task_flops(task)[0] / 1e6:.1f} MFLOP forward, "
+                             f"{task_flops(task)[1] / 1e6:.1f} training" for task in TASKS) + ".")
+    lines += ["", parameter_counts(results, args.workloads)]
     rss = ["", "Peak RSS of each process (MB; each workload runs in its own process, libraries included):", "",
            "| workload | " + " | ".join(args.contenders) + " |", "|" + "---|" * (len(args.contenders) + 1)]
     for workload in args.workloads:
@@ -490,7 +534,8 @@ def main():
     intro = [f"## CPU comparison: scratchnet vs Keras and PyTorch, whole epochs ({args.threads} threads each)", "",
              f"Medians of {args.reps} interleaved repetitions, each the median of {args.epochs} timed epochs "
              f"(or predict calls) after a warm-up one, every (contender, workload) in a fresh process; training "
-             f"shuffles every epoch ({MNIST_IMAGES:,} MNIST digits or {PHOTOS} photos at 150x150). "
+             f"shuffles every epoch ({MNIST_IMAGES:,} MNIST digits, {PHOTOS} photos at 150x150 or, for the "
+             f"U-Net, {UNET_IMAGES} synthetic 64x64 images with 11 classes per pixel). "
              f"`pytorch` is channels-first, `pytorch-cl` channels_last"
              + (f"; `{baseline}` is scratchnet as of that git revision" if baseline else "")
              + ". Ratios are scratchnet's speed over the peer's (above 1 means scratchnet is faster), against "
