@@ -1,9 +1,12 @@
 """Loss functions with their gradients, named as in ``keras.losses``.
 
 Each loss returns the batch mean (Keras's 'sum over batch size') and its gradient with
-respect to the model output. When the model's last activation is the one a loss can
-absorb (sigmoid for binary, softmax for categorical cross-entropy) the model hands the
-loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
+respect to the model output. The last axis of the output is reduced to one loss per sample,
+or, for an output with pixels such as a segmentation model's (N, H, W, K), one loss per
+pixel; the mean then runs over every pixel of every sample, as in Keras, and sample weights
+may weigh samples (N,) or pixels (N, H, W). When the model's last activation is the one a
+loss can absorb (sigmoid for binary, softmax for categorical cross-entropy) the model hands
+the loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
 logits of any size, and with the simple gradient ``activation(z) - y``.
 """
 import re
@@ -40,27 +43,63 @@ def _as_float(y, dtype, loss_name):
     return y
 
 
-def check_sample_weight(sample_weight, n, dtype, what="sample_weight"):
-    """One finite weight per sample, shape (n,) in ``dtype``; (n, 1) is taken too."""
+def check_sample_weight(sample_weight, n, dtype, what="sample_weight", pixel_shape=()):
+    """Finite weights in ``dtype``: one per sample, shape (n,), or, for outputs with pixels
+    (``pixel_shape``, e.g. (H, W) of an (N, H, W, K) output), one per pixel, shape
+    (n,) + pixel_shape. Taken too: (n, 1, ...) for one per sample, and a trailing axis of 1
+    on the per-pixel shape, (n, H, W, 1), as Keras's losses squeeze it.
+
+    Where Keras 3 differs: it multiplies (n,) weights into (n, H, W) losses by broadcasting
+    against the last axis (an error unless n == W); here they weigh every pixel of their
+    sample. Its fit fails on (n, H, W, 1) weights; here they are the (n, H, W) ones."""
     weights = np.asarray(sample_weight)
-    if weights.ndim == 2 and weights.shape[1] == 1:
-        weights = weights[:, 0]
-    if weights.dtype.kind not in "biuf" or weights.shape != (n,):
-        raise ValueError(f"{what} must hold one number per sample, shape ({n},); got "
+    pixel_shape = tuple(pixel_shape)
+    per_pixel = (n,) + pixel_shape
+    if pixel_shape and _fits(weights.shape, per_pixel + (1,)):
+        weights = weights[..., 0]
+    elif weights.ndim >= 2 and not _fits(weights.shape, per_pixel) and weights.shape[0] == n and weights.size == n:
+        weights = weights.reshape(n)
+    if weights.dtype.kind not in "biuf" or not (weights.shape == (n,) or _fits(weights.shape, per_pixel)):
+        pixels = f", or one per pixel, shape {per_pixel}" if pixel_shape else ""
+        raise ValueError(f"{what} must hold one number per sample, shape ({n},){pixels}; got "
                          f"{weights.dtype.name} of shape {weights.shape}")
     weights = weights.astype(dtype)
     if not np.isfinite(weights).all():
-        raise ValueError(f"{what} must be finite; got {weights[~np.isfinite(weights)][0]} at sample "
-                         f"{int(np.flatnonzero(~np.isfinite(weights))[0])}")
+        where = np.argwhere(~np.isfinite(weights))[0]
+        at = f"sample {int(where[0])}" + (f", pixel {tuple(int(i) for i in where[1:])}" if len(where) > 1 else "")
+        raise ValueError(f"{what} must be finite; got {weights[~np.isfinite(weights)][0]} at {at}")
     return weights
 
 
+def _weights_for(values, weights, loss_name):
+    """``weights`` ((N,) or one per pixel) shaped to multiply ``values`` (per-pixel losses
+    or their gradient)."""
+    if weights.ndim > values.ndim:
+        raise ValueError(f"{loss_name}: sample weights of shape {weights.shape} give one weight per pixel, but "
+                         f"this loss gives one value per sample ({values.shape}); weigh whole samples instead")
+    return weights.reshape(weights.shape + (1,) * (values.ndim - weights.ndim))
+
+
+def _pixels(values):
+    """The loss values of one sample: 1, or the pixels of an (N, H, W) map of them."""
+    return int(np.prod(values.shape[1:], dtype=np.int64))
+
+
+def _fits(shape, pattern):
+    """``shape`` is ``pattern``, where a None in the pattern (a size the model leaves open) fits any size."""
+    return len(shape) == len(pattern) and all(p is None or p == s for s, p in zip(shape, pattern))
+
+
 def _reshape_like(y, output_shape, loss_name):
-    """Targets shaped like the outputs; (N,) targets fit (N, 1) outputs."""
+    """Targets shaped like the outputs; (N,) targets fit (N, 1) outputs, (N, H, W) ones
+    (N, H, W, 1) outputs."""
     output_shape = tuple(output_shape)
-    if y.shape != output_shape and y.size == np.prod(output_shape) and y.shape[:1] == output_shape[:1]:
-        y = y.reshape(output_shape)
-    if y.shape != output_shape:
+    if not _fits(y.shape, output_shape):
+        if output_shape[-1] == 1 and _fits(y.shape, output_shape[:-1]):
+            y = y[..., None]
+        elif None not in output_shape and y.size == np.prod(output_shape) and y.shape[:1] == output_shape[:1]:
+            y = y.reshape(output_shape)
+    if not _fits(y.shape, output_shape):
         raise ValueError(f"{loss_name}: targets of shape {y.shape} do not match outputs of "
                          f"shape {output_shape}")
     return y
@@ -137,7 +176,8 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """Mean loss of a batch, as a float (``y_pred`` on the host or the device); with
-        ``sample_weight`` (one weight per sample), the weighted sum over the batch size, as Keras."""
+        ``sample_weight`` (one weight per sample, or per pixel), the weighted sum over the batch
+        size (times the pixels of a sample), as Keras."""
         xp = module_of(y_pred)
         if xp is np:
             y_pred = np.asarray(y_pred)
@@ -145,33 +185,36 @@ class Loss:
             y_pred = y_pred.astype(np.float64)
         y = self.prepare_targets(to_host(y_true), y_pred.shape, y_pred.dtype)
         if sample_weight is not None:
-            sample_weight = xp.asarray(check_sample_weight(to_host(sample_weight), y_pred.shape[0], y_pred.dtype))
+            sample_weight = xp.asarray(check_sample_weight(to_host(sample_weight), y_pred.shape[0], y_pred.dtype,
+                                                           pixel_shape=y_pred.shape[1:-1]))
         return self.value_and_grad(xp.asarray(y), y_pred, sample_weight=sample_weight)[0]
 
     def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None, batch_size=None):
         """(mean loss over the batch as a float, d(mean loss)/d(y_pred)); y_true already
-        prepared, ``sample_weight`` None or one weight per sample (the loss is then
-        sum(w * loss) / batch size, as Keras reduces it). ``batch_size`` divides instead of
-        the samples given: the global batch of which they are one process's share, in
-        data-parallel training. The float is the one copy from the device a training step
-        makes."""
+        prepared, ``sample_weight`` None, one weight per sample or one per pixel (the loss is
+        then sum(w * loss) / (batch size * pixels of a sample), as Keras reduces it).
+        ``batch_size`` divides instead of the samples given: the global batch of which they
+        are one process's share, in data-parallel training. The float is the one copy from
+        the device a training step makes."""
         logits = self.from_logits if from_logits is None else from_logits
-        per_sample, grad = self._value_and_grad_of(logits)(y_true, y_pred)
+        values, grad = self._value_and_grad_of(logits)(y_true, y_pred)
         n = y_pred.shape[0] if batch_size is None else batch_size
+        count = n * _pixels(values)     # Keras's 'sum_over_batch_size' divides by every loss value
         if sample_weight is not None:
-            per_sample = per_sample * sample_weight
-            grad *= sample_weight.reshape((-1,) + (1,) * (grad.ndim - 1))
-        grad /= grad.dtype.type(n)
-        return float(per_sample.sum(dtype=np.float64) / n), grad
+            values = values * _weights_for(values, sample_weight, self.name)
+            grad *= _weights_for(grad, sample_weight, self.name)
+        grad /= grad.dtype.type(count)
+        return float(values.sum(dtype=np.float64) / count), grad
 
     def total(self, y_true, y_pred, from_logits=None, sample_weight=None):
-        """Sum of the (weighted) per-sample losses of a batch, as a 0-d float64 array where
-        the outputs are (evaluation adds these up on the device and reads the sum once)."""
+        """Sum of the (weighted) per-sample losses of a batch (a sample's loss: the mean over
+        its pixels), as a 0-d float64 array where the outputs are (evaluation adds these up
+        on the device and reads the sum once)."""
         logits = self.from_logits if from_logits is None else from_logits
-        per_sample, _ = self._value_and_grad_of(logits)(y_true, y_pred)
+        values, _ = self._value_and_grad_of(logits)(y_true, y_pred)
         if sample_weight is not None:
-            per_sample = per_sample * sample_weight
-        return per_sample.sum(dtype=np.float64)
+            values = values * _weights_for(values, sample_weight, self.name)
+        return values.sum(dtype=np.float64) / _pixels(values)
 
     def prepare_targets(self, y, output_shape, dtype):
         """Targets as the loss reads them: floats shaped like the outputs."""
@@ -226,12 +269,14 @@ class CategoricalCrossentropy(_BuiltinLoss):
 
     def prepare_targets(self, y, output_shape, dtype):
         y_arr = to_host(y)
-        if y_arr.ndim == 1 and len(output_shape) == 2 and output_shape[1] > 1:
-            raise ValueError(f"{self.name} expects one-hot targets of shape {tuple(output_shape)}, "
+        output_shape = tuple(output_shape)
+        if output_shape[-1] != 1 and (_fits(y_arr.shape, output_shape[:-1]) or
+                                      _fits(y_arr.shape, output_shape[:-1] + (1,))):
+            raise ValueError(f"{self.name} expects one-hot targets of shape {output_shape}, "
                              f"got integer labels of shape {y_arr.shape}; use "
                              f"sparse_categorical_crossentropy for those")
         y = _as_float(y_arr, dtype, self.name)
-        if y.shape != tuple(output_shape):
+        if not _fits(y.shape, output_shape):
             raise ValueError(f"{self.name}: targets of shape {y.shape} do not match outputs of "
                              f"shape {tuple(output_shape)}")
         return y
@@ -256,37 +301,49 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
     fused_activation = "softmax"
 
     def prepare_targets(self, y, output_shape, dtype):
+        """Integer labels: (N,) or (N, 1) for an (N, K) output; (N, H, W) or (N, H, W, 1),
+        one per pixel, for an (N, H, W, K) one."""
         y = to_host(y)
-        n, classes = output_shape[0], output_shape[-1]
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1 or y.shape[0] != n:
-            raise ValueError(f"{self.name} expects integer labels of shape ({n},), got {y.shape}")
+        output_shape = tuple(output_shape)
+        classes, label_shape = output_shape[-1], output_shape[:-1]
+        if _fits(y.shape, label_shape + (1,)):
+            y = y[..., 0]
+        if not _fits(y.shape, label_shape):
+            what = "one per pixel, " if len(label_shape) > 1 else ""
+            raise ValueError(f"{self.name} expects integer labels of shape {label_shape} ({what}or "
+                             f"{label_shape + (1,)}) for outputs of shape {output_shape}, got {y.shape}")
         if y.dtype.kind == "f":
             if not np.isfinite(y).all() or (y != np.round(y)).any():
                 raise ValueError(f"{self.name} expects integer class labels, got non-integer values")
         elif y.dtype.kind not in "biu":
             raise TypeError(f"{self.name} expects integer class labels, got dtype {y.dtype}")
-        if y.size and (y.min() < 0 or y.max() >= classes):
-            raise ValueError(f"{self.name}: labels must be in [0, {classes}) for a {classes}-class "
-                             f"output, got values from {y.min()} to {y.max()}")
+        bad = (y < 0) | (y >= classes)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            at = f"sample {where[0]}" + (f", pixel {where[1:]}" if len(where) > 1 else "")
+            raise ValueError(f"{self.name}: labels must be in [0, {classes}) for a {classes}-class output; got "
+                             f"{y[where].item()} at {at} ({int(bad.sum())} label(s) out of range, values "
+                             f"from {y.min()} to {y.max()})")
         return y.astype(np.intp)
 
     def _from_logits(self, y, z):
-        log_p = _log_softmax(z)
-        rows = module_of(z).arange(z.shape[0])
+        flat, labels = z.reshape(-1, z.shape[-1]), y.reshape(-1)     # one row per pixel (per sample)
+        log_p = _log_softmax(flat)
+        rows = module_of(z).arange(flat.shape[0])
         grad = np.exp(log_p)
-        grad[rows, y] -= 1
-        return -log_p[rows, y], grad
+        grad[rows, labels] -= 1
+        return -log_p[rows, labels].reshape(z.shape[:-1]), grad.reshape(z.shape)
 
     def _from_probabilities(self, y, p):
-        rows = module_of(p).arange(p.shape[0])
-        s = p.sum(axis=-1, keepdims=True)
-        q = p / s
-        qc, inside = _clip(q[rows, y])
-        dq = np.zeros_like(p)
-        dq[rows, y] = -1 / qc * inside
-        return -np.log(qc), (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
+        flat, labels = p.reshape(-1, p.shape[-1]), y.reshape(-1)
+        rows = module_of(p).arange(flat.shape[0])
+        s = flat.sum(axis=-1, keepdims=True)
+        q = flat / s
+        qc, inside = _clip(q[rows, labels])
+        dq = np.zeros_like(flat)
+        dq[rows, labels] = -1 / qc * inside
+        grad = (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
+        return -np.log(qc).reshape(p.shape[:-1]), grad.reshape(p.shape)
 
 
 class MeanSquaredError(_BuiltinLoss):
@@ -304,9 +361,26 @@ class MeanSquaredError(_BuiltinLoss):
     _from_logits = _from_probabilities
 
 
+class MeanAbsoluteError(_BuiltinLoss):
+    """mean(|y - p|) over the last axis; the gradient sign(p - y) (0 where they are equal, as
+    TensorFlow's abs)."""
+
+    default_name = "mean_absolute_error"
+
+    def prepare_targets(self, y, output_shape, dtype):
+        return _reshape_like(_as_float(y, dtype, self.name), output_shape, self.name)
+
+    def _from_probabilities(self, y, p):
+        diff = p - y
+        return np.abs(diff).mean(axis=-1), np.sign(diff) / p.dtype.type(p.shape[-1])
+
+    _from_logits = _from_probabilities
+
+
 _CLASSES = {cls.default_name: cls for cls in (BinaryCrossentropy, CategoricalCrossentropy,
-                                               SparseCategoricalCrossentropy, MeanSquaredError)}
-_ALIASES = {"mse": "mean_squared_error"}
+                                               SparseCategoricalCrossentropy, MeanSquaredError,
+                                               MeanAbsoluteError)}
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 
 def get_class(class_name):
@@ -387,3 +461,4 @@ binary_crossentropy = _per_sample(BinaryCrossentropy)
 categorical_crossentropy = _per_sample(CategoricalCrossentropy)
 sparse_categorical_crossentropy = _per_sample(SparseCategoricalCrossentropy)
 mean_squared_error = mse = _per_sample(MeanSquaredError)
+mean_absolute_error = mae = _per_sample(MeanAbsoluteError)

@@ -183,10 +183,17 @@ def split_batch(batch, what):
     return batch, None, None
 
 
-def class_weight_to_sample_weights(y, class_weight, dtype):
-    """One weight per sample from {class index: weight}, as Keras: the class of a sample is its
-    integer label, the argmax of a one-hot row, or the rounded value of a single output;
-    classes not in the dict weigh 1."""
+def class_weight_to_sample_weights(y, class_weight, dtype, output_shape=None):
+    """Weights from {class index: weight}, as Keras: the class of a sample is its integer
+    label, the argmax of a one-hot row, or the rounded value of a single output; classes not
+    in the dict weigh 1. One weight per sample, shape (N,), for an (N, K) output.
+
+    For an output with pixels, ``output_shape`` (H, W, K) (a segmentation model's), one weight
+    per pixel, shape (N, H, W), from each pixel's class: its integer label in (N, H, W) or
+    (N, H, W, 1) targets, the argmax of (N, H, W, K) one-hot ones, or the rounded value of
+    binary (N, H, W, 1) ones. Keras 3's fit raises a TypeError for such targets (its
+    class_weight takes one label per sample only); this is what its sample weights of
+    shape (N, H, W) would do, weighing each pixel's loss by its class."""
     if not hasattr(class_weight, "items"):
         raise ValueError(f"class_weight must be a dict of class index -> weight, got {type(class_weight).__name__}")
     weights = {}
@@ -197,7 +204,23 @@ def class_weight_to_sample_weights(y, class_weight, dtype):
             raise ValueError(f"class_weight must map integer class indices to numbers; got {key!r}: {value!r}") \
                 from None
     labels = np.asarray(y)
-    if labels.ndim > 1:
+    pixel_shape = tuple(output_shape)[:-1] if output_shape is not None else ()
+
+    def fits(shape, pattern):      # None: a size the model leaves open
+        return len(shape) == len(pattern) and all(p is None or p == s for s, p in zip(shape, pattern))
+    if pixel_shape and fits(labels.shape[1:], pixel_shape + (1,)):
+        labels = labels[..., 0]                                      # integer labels, or binary targets
+    elif pixel_shape and fits(labels.shape[1:], pixel_shape):
+        pass
+    elif pixel_shape and fits(labels.shape[1:-1], pixel_shape):
+        labels = labels.argmax(axis=-1)                              # one-hot per pixel
+    elif labels.ndim > 1:
         labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
-    labels = np.round(labels.astype(np.float64)).astype(np.int64).reshape(len(labels))
-    return np.array([weights.get(int(label), 1.0) for label in labels], dtype=dtype)
+        labels = labels.reshape(len(labels))
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"class_weight needs numeric targets, got dtype {labels.dtype}")
+    labels = np.round(labels.astype(np.float64)).astype(np.int64)
+    result = np.ones(labels.shape, dtype=dtype)
+    for label, weight in weights.items():      # one pass per class, vectorised over the pixels
+        result[labels == label] = weight
+    return result

@@ -25,22 +25,31 @@ def check_x(model, x, what="x"):
     return xs
 
 
-def prepare_targets(model, y, n):
-    """y as the loss reads it, for n samples of the model's single output."""
+def prepare_targets(model, y, n, what=None):
+    """y as the loss reads it, for n samples of the model's single output; a ValueError
+    names ``what`` data it is about (the training or the validation data)."""
     model.compile_state()      # settled first: a Sequential model built from this data decides its head now
-    return model.loss.prepare_targets(y, (n,) + tuple(model.single_output_shape("fit")), model.dtype)
+    try:
+        return model.loss.prepare_targets(y, (n,) + tuple(model.single_output_shape("fit")), model.dtype)
+    except ValueError as error:
+        if what is None:
+            raise
+        raise ValueError(f"{what}: {error}") from None
 
 
-def sample_weights(y, n, sample_weight, class_weight, dtype, what):
-    """One weight per sample (host, ``dtype``) from ``sample_weight`` or from ``class_weight``
-    and the raw labels ``y``; None for neither."""
+def sample_weights(model, y, n, sample_weight, class_weight, what):
+    """The weights (host, the model's dtype) from ``sample_weight`` or from ``class_weight``
+    and the raw labels ``y``; None for neither. One per sample, or, for a model whose output
+    has pixels (N, H, W, K), one per pixel where they are given so or come from class_weight."""
     if sample_weight is not None and class_weight is not None:
         raise ValueError("give class_weight or sample_weight, not both (as in Keras)")
+    if sample_weight is None and class_weight is None:
+        return None
+    output_shape = tuple(model.single_output_shape("fit"))
     if class_weight is not None:
-        return data_adapter.class_weight_to_sample_weights(to_host(y), class_weight, dtype)
-    if sample_weight is not None:
-        return losses_module.check_sample_weight(to_host(sample_weight), n, dtype, f"the sample weights of {what}")
-    return None
+        return data_adapter.class_weight_to_sample_weights(to_host(y), class_weight, model.dtype, output_shape)
+    return losses_module.check_sample_weight(to_host(sample_weight), n, model.dtype, f"the sample weights of {what}",
+                                             pixel_shape=output_shape[:-1])
 
 
 def batches(model, x, y, batch_size, shuffle, steps, what, sample_weight=None, class_weight=None, shard=None):
@@ -59,8 +68,9 @@ def batches(model, x, y, batch_size, shuffle, steps, what, sample_weight=None, c
     x = check_x(model, x, what if what != "the training data" else "x")
     n = data_adapter.num_samples(x)
     data_adapter.check_lengths(x, y)
-    weights = sample_weights(y, n, sample_weight, class_weight, model.dtype, what)
-    y = prepare_targets(model, y, n)
+    y_checked = prepare_targets(model, y, n, what)       # the targets first: a weight is made from a valid label
+    weights = sample_weights(model, y, n, sample_weight, class_weight, what)
+    y = y_checked
     return data_adapter.ArrayBatches(x, y, batch_size, shuffle, model.dtype, weights, shard=shard)
 
 
@@ -72,8 +82,8 @@ def check_batch(model, batch, what, class_weight=None):
     xb = check_x(model, xb, what=f"a batch of {what}")
     data_adapter.check_lengths(xb, yb)
     n = data_adapter.num_samples(xb)
-    weights = sample_weights(yb, n, wb, class_weight, model.dtype, f"a batch of {what}")
-    return xb, prepare_targets(model, yb, n), weights
+    y_checked = prepare_targets(model, yb, n, f"a batch of {what}")
+    return xb, y_checked, sample_weights(model, yb, n, wb, class_weight, f"a batch of {what}")
 
 
 def checked(model, data, what, allow_empty=False):
@@ -120,9 +130,14 @@ def split_for_validation(model, x, y, sample_weight, class_weight, validation_sp
     cut = int(len(y) * (1 - validation_split))   # Keras keeps the last samples for validation
     (x, vx), (y, vy) = data_adapter.split_at(x, cut), (y[:cut], y[cut:])
     validation_data = (vx, vy)
-    if sample_weight is not None:                 # the weights split with their samples
-        sample_weight = sample_weights(y, len(y) + len(vy), sample_weight, class_weight, model.dtype,
-                                       "the training data")
+    if sample_weight is not None:                 # the weights split with their samples (checked with each part)
+        if class_weight is not None:
+            raise ValueError("give class_weight or sample_weight, not both (as in Keras)")
+        sample_weight = to_host(sample_weight)
+        if sample_weight.ndim == 0 or len(sample_weight) != len(y) + len(vy):
+            raise ValueError(f"the sample weights of the training data must hold one number per sample (or one "
+                             f"per pixel) for each of the {len(y) + len(vy)} samples; got shape "
+                             f"{sample_weight.shape}")
         sample_weight, validation_data = sample_weight[:cut], (vx, vy, sample_weight[cut:])
     return x, y, sample_weight, validation_data
 

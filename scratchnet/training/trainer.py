@@ -211,7 +211,10 @@ class Trainer:
 
         ``sample_weight`` (one weight per sample) or ``class_weight`` ({class index: weight})
         weigh each sample's loss, as in Keras: the loss of a batch is sum(w * loss) / batch
-        size, and only ``weighted_metrics`` (of compile) see the weights.
+        size, and only ``weighted_metrics`` (of compile) see the weights. For a segmentation
+        model's (N, H, W, K) output the loss is the mean over every pixel, and the weights may
+        be per pixel, (N, H, W) (or (N, H, W, 1)); class_weight then weighs each pixel by its
+        class (Keras 3 takes class_weight for one label per sample only).
 
         With a ``distributed.DistributedOptimizer``, every rank calls fit with the same
         arguments; ``batch_size`` is each rank's share of the global batch."""
