@@ -347,3 +347,26 @@ def test_a_segment_run_from_a_saved_unet_goes_on_training_and_predict_draws_its_
     assert "\n" not in line and "px, of 64x64)" in line and "(background " in line and not captured.err
     with Image.open(tmp_path / "scene.mask.png") as overlay:
         assert overlay.size == (128, 128) and overlay.mode == "RGB"
+
+
+def test_a_saved_model_keeps_the_arguments_of_its_metrics(tmp_path):
+    """model.npz (and so the run's checkpoint) rebuilds MeanIoU(num_classes=3, sparse_y_pred=False)
+    and BinaryAccuracy(threshold=0.3) at loading, so --resume continues with the same metrics."""
+    model = models.Sequential([layers.Conv2D(3, 1, activation="softmax", input_shape=(4, 4, 1))])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", metrics.MeanIoU(num_classes=3, sparse_y_pred=False)])
+    model.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    built = {spec.name: spec.identifier for spec in loaded.metric_specs}
+    assert loaded.compiled and built["accuracy"] == "accuracy"
+    assert isinstance(built["mean_io_u"], metrics.MeanIoU) and built["mean_io_u"].num_classes == 3
+    assert built["mean_io_u"].sparse_y_pred is False
+    x = np.random.default_rng(0).random((5, 4, 4, 1), np.float32)
+    y = np.random.default_rng(1).integers(0, 3, (5, 4, 4))
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True)["mean_io_u"] == pytest.approx(
+        model.evaluate(x, y, verbose=0, return_dict=True)["mean_io_u"])
+    binary = models.Sequential([layers.Dense(1, activation="sigmoid", input_shape=(2,))])
+    binary.compile(optimizer="sgd", loss="binary_crossentropy", weighted_metrics=[metrics.BinaryAccuracy(threshold=0.3)])
+    binary.save(tmp_path / "b.npz")
+    spec, = load_model(tmp_path / "b.npz").metric_specs
+    assert spec.weighted and isinstance(spec.identifier, metrics.BinaryAccuracy) and spec.identifier.threshold == 0.3
