@@ -58,8 +58,8 @@ def save_model(model, path, extra=None):
                           "iterations": optimizer.iterations, "state": optimizer.scalar_state(),
                           "slots": [sorted(slot) for slot in slots]},
             "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
-            "metrics": [spec.name for spec in model.metric_specs if not spec.weighted],
-            "weighted_metrics": [spec.name for spec in model.metric_specs if spec.weighted],
+            "metrics": [_metric_entry(spec) for spec in model.metric_specs if not spec.weighted],
+            "weighted_metrics": [_metric_entry(spec) for spec in model.metric_specs if spec.weighted],
         }
         k = 0
         for slot in slots:
@@ -69,6 +69,36 @@ def save_model(model, path, extra=None):
     arrays["format"] = np.array(FORMAT_VERSION, dtype=np.int64)
     arrays["model.json"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _metric_entry(spec):
+    """A compiled metric as the file keeps it: its name, or, for an instance of one of
+    scratchnet's metric classes made with arguments (MeanIoU(num_classes=11),
+    BinaryAccuracy(threshold=0.3)), its class name and configuration, which loading rebuilds."""
+    identifier = spec.identifier
+    if isinstance(identifier, metrics.Metric) and _metric_class(type(identifier).__name__) is type(identifier):
+        config = identifier.get_config()
+        if set(config) - {"name"}:
+            return {"class_name": type(identifier).__name__, "config": config}
+    return spec.name
+
+
+def _metric_class(name):
+    """scratchnet's metric class called ``name``, or None."""
+    cls = getattr(metrics, name, None) if isinstance(name, str) and not name.startswith("_") else None
+    return cls if isinstance(cls, type) and issubclass(cls, metrics.Metric) and cls is not metrics.FunctionMetric \
+        else None
+
+
+def _metric_from_entry(entry, path):
+    """A metric for compile from a file's entry: the name itself, or the class rebuilt from its
+    configuration (a configuration the class refuses is a ModelFileError)."""
+    if not isinstance(entry, dict):
+        return entry
+    try:
+        return _metric_class(entry["class_name"])(**entry["config"])
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: metric {entry['class_name']} with {entry['config']}: {error}") from None
 
 
 # ----- reading --------------------------------------------------------------------------------
@@ -200,8 +230,10 @@ def load_model(path, compile=True):
     if compile and settings and not unknown:
         optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
         loss = _construct("loss", losses.get_class, settings["loss"], path)
-        model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics") or None,
-                      weighted_metrics=settings.get("weighted_metrics") or None)
+        model.compile(optimizer=optimizer, loss=loss,
+                      metrics=[_metric_from_entry(m, path) for m in settings.get("metrics") or []] or None,
+                      weighted_metrics=[_metric_from_entry(m, path)
+                                        for m in settings.get("weighted_metrics") or []] or None)
         slot_names = settings["optimizer"].get("slots") or []
         if slot_names:
             params = model.trainable_weights
@@ -236,6 +268,10 @@ def _unknown_compile_names(settings):
         except ValueError:
             found.append(f"{kind} class {name!r}")
     for name in (settings.get("metrics") or []) + (settings.get("weighted_metrics") or []):
+        if isinstance(name, dict):       # a metric class with its configuration
+            if not (_metric_class(name.get("class_name")) and isinstance(name.get("config"), dict)):
+                found.append(f"metric class {name.get('class_name')!r}")
+            continue
         try:
             metrics.get(name, losses.MeanSquaredError(), (1,))
         except (ValueError, TypeError):
