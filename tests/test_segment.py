@@ -370,3 +370,12 @@ def test_a_saved_model_keeps_the_arguments_of_its_metrics(tmp_path):
     binary.save(tmp_path / "b.npz")
     spec, = load_model(tmp_path / "b.npz").metric_specs
     assert spec.weighted and isinstance(spec.identifier, metrics.BinaryAccuracy) and spec.identifier.threshold == 0.3
+
+
+def test_segment_is_refused_under_distributed_before_anything_is_built():
+    from scratchnet.cli.errors import UsageError
+    from scratchnet.cli.parser import make_parser
+    from scratchnet.cli.settings import given_settings
+    with pytest.raises(UsageError, match="--distributed does not train segment yet"):
+        given_settings(make_parser().parse_args(["segment", "--distributed"]))
+    assert given_settings(make_parser().parse_args(["segment", "--scenes", "8"])) == {"scenes": 8}
