@@ -1,13 +1,15 @@
-"""The two experiments of ``python -m scratchnet.train``: their reference models (the seed
+"""The experiments of ``python -m scratchnet.train``: their reference models (the seed
 tutorials' networks, which tests and benchmarks import too), and how each one trains and
-collects what the report shows."""
+collects what the report shows. The segment experiment (a U-Net on digit scenes) lives in
+segment.py and is registered here with the others."""
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import callbacks, layers, models
+from .. import callbacks, layers, metrics, models
 from .data import arrays_fingerprint, catsdogs_iterators, close_catsdogs, mnist_data, photos_fingerprint
+from .segment import run_segment, segment_data, segment_model
 
 MISCLASSIFIED_SHOWN = 25   # examples in misclassified.png
 
@@ -171,6 +173,7 @@ class Experiment:
     optimizer: str
     loss: str
     held_out: str            # the split the reported accuracy is measured on
+    metrics: object = lambda: ["accuracy"]    # () -> compile's metrics (fresh instances for each model)
 
 
 EXPERIMENTS = {
@@ -180,6 +183,9 @@ EXPERIMENTS = {
     "catsdogs": Experiment(lambda s: CATSDOGS_MODELS[s["model"]][0](s["image_size"]), lambda s: catsdogs_iterators(s),
                            lambda d: photos_fingerprint(d), lambda *a: run_catsdogs(*a),
                            lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy", "validation"),
+    "segment": Experiment(lambda s: segment_model(), lambda s: segment_data(s), lambda d: arrays_fingerprint(d),
+                          lambda *a: run_segment(*a), lambda d: None, "adam", "sparse_categorical_crossentropy",
+                          "test", lambda: ["accuracy", metrics.MeanIoU(num_classes=11, sparse_y_pred=False)]),
 }
 
 

@@ -12,21 +12,23 @@ def make_parser():
         epilog="Each run's folder gets checkpoint.npz after every epoch (with every setting of the run), "
                "model.npz (and the same model as model.keras, which Keras reads), history.json and PNG plots "
                "(learning curves, confusion matrix, misclassified "
-               "examples). --resume restores the run's settings; give --epochs to extend it. "
+               "examples; segment: predicted masks beside the true ones). --resume restores the run's settings; give --epochs to extend it. "
                "Transfer learning, as in the Keras tutorial: --from runs/base/model.npz --freeze-base trains a "
                "head (the saved one, or a fresh one) on the saved model's frozen base; a second run --from that "
                "run's model.npz with a low --lr (e.g. 1e-5) and no --freeze-base fine-tunes every layer.")
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS),
-                        help="mnist: the 3-conv digit classifier; catsdogs: the 4-conv photo classifier")
+                        help="mnist: the 3-conv digit classifier; catsdogs: the 4-conv photo classifier; "
+                             "segment: a small U-Net that labels each pixel of 64x64 scenes of 2-4 MNIST digits "
+                             "(background or digit 0-9; scratchnet.datasets.digit_scenes)")
     parser.add_argument("--data", default=None,
-                        help="mnist: folder with the four IDX files (default: the cache, downloaded on "
-                             "first use); catsdogs: folder with train/ and validation/, or a tar/zip")
+                        help="mnist and segment: folder with MNIST's four IDX files (default: the cache, "
+                             "downloaded on first use); catsdogs: folder with train/ and validation/, or a tar/zip")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs to train in all (mnist 5, catsdogs 30); with --resume, a larger "
+                        help="epochs to train in all (mnist 5, catsdogs 30, segment 5); with --resume, a larger "
                              "number extends the run")
     parser.add_argument("--batch-size", type=int, default=None, help="samples per step (default 32)")
     parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (mnist: Adam 1e-3; catsdogs: RMSprop 1e-4, or for --model resnet "
+                        help="learning rate (mnist and segment: Adam 1e-3; catsdogs: RMSprop 1e-4, or for --model resnet "
                              "Adam 1e-3 with cosine decay to 1%% of it over the epochs)")
     parser.add_argument("--model", default=None, choices=sorted(CATSDOGS_MODELS),
                         help="catsdogs: 'seed' (the tutorial's 4-conv network, default) or 'resnet' (a small "
@@ -36,6 +38,9 @@ def make_parser():
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="catsdogs: random rotations, shifts, shear, zoom and flips of the training "
                              "images (the seed's settings); off by default")
+    parser.add_argument("--scenes", type=int, default=None,
+                        help="segment: how many training scenes to compose from MNIST's training digits "
+                             "(default 5000; a tenth as many test scenes, rounded up, from its test digits)")
     parser.add_argument("--from", metavar="PATH", default=None,
                         help="start from the model saved at PATH (a run's model.npz or checkpoint.npz, a Keras "
                              ".keras or .h5 file: any file scratchnet.load_model reads) instead of fresh "

@@ -1,4 +1,5 @@
-"""PNG plots of a run: learning curves, a confusion matrix, misclassified examples.
+"""PNG plots of a run: learning curves, a confusion matrix, misclassified examples; for a
+segmentation run, predicted masks beside the true ones.
 
 matplotlib is imported here only, with the Agg backend (files, no screen needed)."""
 from pathlib import Path
@@ -14,13 +15,15 @@ def _pyplot():
 
 
 def plot_history(history, path, title=None):
-    """Training and validation accuracy and loss per epoch, side by side (the seed's plot)."""
+    """Training and validation accuracy and loss per epoch, side by side (the seed's plot),
+    and mean IoU beside them where the history has it (a segmentation run's)."""
     plt = _pyplot()
     logs = history.history if hasattr(history, "history") else history
     acc_key = next((k for k in ("accuracy", "acc") if k in logs), None)
-    fig, axes = plt.subplots(1, 2 if acc_key else 1, figsize=(10 if acc_key else 5, 4), squeeze=False)
+    panels = ([(acc_key, "accuracy")] if acc_key else []) + [("loss", "loss")] + \
+        ([("mean_io_u", "mean IoU")] if "mean_io_u" in logs else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     epochs = np.arange(1, len(logs["loss"]) + 1)
-    panels = ([(acc_key, "accuracy")] if acc_key else []) + [("loss", "loss")]
     for ax, (key, label) in zip(axes[0], panels):
         ax.plot(epochs, logs[key], "o-", label=f"training {label}")
         if f"val_{key}" in logs:
@@ -37,9 +40,8 @@ def plot_history(history, path, title=None):
 
 def confusion_matrix(y_true, y_pred, num_classes):
     """counts[i, j] = how many samples of class i were predicted as class j."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return counts
+    pairs = np.asarray(y_true, np.int64).ravel() * num_classes + np.asarray(y_pred, np.int64).ravel()
+    return np.bincount(pairs, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
 def plot_confusion_matrix(y_true, y_pred, class_names, path):
@@ -80,6 +82,40 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, probabilities=
     if not len(wrong):
         axes[0, 0].set_title("no misclassified examples")
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def class_colours(num_classes):
+    """(num_classes, 3) RGB in [0, 1]: black for class 0 (the background), then the
+    distinct colours of matplotlib's tab10 (and tab20 beyond ten classes)."""
+    import matplotlib
+    table = matplotlib.colormaps["tab10" if num_classes <= 11 else "tab20"].colors
+    return np.array([(0.0, 0.0, 0.0)] + [table[k % len(table)][:3] for k in range(num_classes - 1)])
+
+
+def plot_masks(images, y_true, y_pred, class_names, path):
+    """One row per scene: the image, its true mask and the predicted mask, a colour per class
+    (the background black), with a legend of the classes."""
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    colours = class_colours(len(class_names))
+    cmap = ListedColormap(colours)
+    rows = max(1, len(images))
+    fig, axes = plt.subplots(rows, 3, figsize=(7.5, 2.4 * rows + 0.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (image, true, predicted) in enumerate(zip(images, y_true, y_pred)):
+        axes[row, 0].imshow(np.asarray(image)[..., 0], cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_title("image", fontsize=8)
+        right = np.mean(np.asarray(true) == np.asarray(predicted))
+        for ax, mask, title in ((axes[row, 1], true, "true mask"),
+                                (axes[row, 2], predicted, f"predicted ({right:.1%} of pixels right)")):
+            ax.imshow(mask, cmap=cmap, vmin=-0.5, vmax=len(class_names) - 0.5, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, class_names)],
+               loc="lower center", ncol=min(len(class_names), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.8 / (2.4 * rows + 0.8), 1, 1))
     return _save(fig, path)
 
 

@@ -26,18 +26,30 @@ def write_run(out, settings, model, result, progress, epoch_seconds):
               "schedule": progress.schedule,
               "data_fingerprint": progress.data_fingerprint,
               "accuracy": float(np.mean(result["predicted"] == result["y"]))}
+    if "mean_iou" in result:      # a segmentation run: accuracy is per pixel, and mean IoU over the classes
+        record["mean_iou"] = result["mean_iou"]
     atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
-    names, wrong = result["class_names"], result["misclassified"]
+    names = result["class_names"]
     paths = [plots.plot_history(history, out / "history.png", title=settings["experiment"]),
-             plots.plot_confusion_matrix(result["y"], result["predicted"], names, out / "confusion.png"),
-             plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names,
-                                      out / "misclassified.png", probabilities=wrong["confidence"])]
+             plots.plot_confusion_matrix(np.ravel(result["y"]), np.ravel(result["predicted"]), names,
+                                         out / "confusion.png")]
+    if "scenes" in result:
+        scenes = result["scenes"]
+        paths.append(plots.plot_masks(scenes["x"], scenes["y"], scenes["predicted"], names, out / "masks.png"))
+    else:
+        wrong = result["misclassified"]
+        paths.append(plots.plot_misclassified(wrong["x"], wrong["y"], wrong["predicted"], names,
+                                              out / "misclassified.png", probabilities=wrong["confidence"]))
     return record, paths
 
 
 def print_summary(out, held_out, record, paths):
     """The run's last lines: its accuracy on the ``held_out`` split, and where its files are."""
-    print(f"{held_out} accuracy: {record['accuracy']:.4f} ({record['seconds']:.0f} s of training)")
+    if "mean_iou" in record:
+        print(f"{held_out} pixel accuracy: {record['accuracy']:.4f}, mean IoU: {record['mean_iou']:.4f} "
+              f"({record['seconds']:.0f} s of training)")
+    else:
+        print(f"{held_out} accuracy: {record['accuracy']:.4f} ({record['seconds']:.0f} s of training)")
     print(f"saved the model to {out / FINAL_MODEL} (and for Keras to {out / KERAS_MODEL}), checkpoints to "
           f"{out / CHECKPOINT}")
     print("plots: " + ", ".join(str(p) for p in paths))

@@ -11,14 +11,17 @@ from .experiments import catsdogs_min_size
 # Settings that decide what a run computes: restored by --resume, and an error if given
 # again with another value. --epochs may be raised on resume to extend the run. The data
 # itself is part of the run too: its fingerprint is recorded and must match on resume.
-RUN_SETTINGS = ("model", "batch_size", "lr", "image_size", "augment", "seed", "limit", "from", "freeze_base")
+RUN_SETTINGS = ("model", "batch_size", "lr", "image_size", "augment", "seed", "limit", "from", "freeze_base",
+                "scenes")
 # Settings of the process that runs it (same results whatever they are, up to the last
 # bits on another backend; the data's location, which may move): restored by --resume
 # unless given again.
 PROCESS_SETTINGS = ("data", "backend", "threads", "workers")
 CATSDOGS_ONLY = ("model", "image_size", "augment", "workers")
+SEGMENT_ONLY = ("scenes",)
 DEFAULTS = {
     "mnist": {"lr": 1e-3, "epochs": 5},
+    "segment": {"lr": 1e-3, "epochs": 5, "scenes": 5000},
     "catsdogs": {"model": "seed", "epochs": 30, "image_size": 150, "augment": False, "workers": 2},
     "all": {"batch_size": 32, "backend": "cpu"},
 }
@@ -44,6 +47,12 @@ def given_settings(args):
     for name in CATSDOGS_ONLY:
         if name in given and args.experiment != "catsdogs":
             raise UsageError(f"{flag(name)} applies to catsdogs only, not to {args.experiment}")
+    for name in SEGMENT_ONLY:
+        if name in given and args.experiment != "segment":
+            raise UsageError(f"{flag(name)} applies to segment only, not to {args.experiment}")
+    if args.experiment == "segment" and getattr(args, "distributed", False):
+        raise UsageError("--distributed does not train segment yet: its MeanIoU metric is not summed over the "
+                         "ranks; train it in one process")
     for name in ("data", "from"):
         if given.get(name) is not None:
             given[name] = str(Path(given[name]).expanduser().resolve())
@@ -58,7 +67,7 @@ def given_settings(args):
 
 def check_settings(settings):
     """Ranges, and that the settings fit together; raises UsageError naming the flag."""
-    for name in ("epochs", "batch_size", "threads", "workers", "limit"):
+    for name in ("epochs", "batch_size", "threads", "workers", "limit", "scenes"):
         value = settings.get(name)
         if value is not None and value < 1:
             raise UsageError(f"{flag(name)} must be at least 1, got {value}")

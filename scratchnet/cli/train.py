@@ -1,7 +1,8 @@
-"""Train the two reference models from the command line.
+"""Train the reference models from the command line.
 
     python -m scratchnet.train mnist
     python -m scratchnet.train catsdogs --data ../shared/data/catsdogs-128.tar
+    python -m scratchnet.train segment               # a U-Net labels the pixels of digit scenes
     python -m scratchnet.train mnist --from runs/m1/model.npz --freeze-base   # transfer learning
 
 Every run has a folder (``--out``, default runs/EXPERIMENT-TIMESTAMP) that receives a
@@ -131,7 +132,7 @@ def new_model(settings, experiment, source=None):
     model = experiment.build(settings) if source is None else transfer_model(source, settings, experiment)
     optimizer = (optimizers.Adam(settings["lr"]) if optimizer_name(settings, experiment) == "adam"
                  else optimizers.RMSprop(settings["lr"]))
-    model.compile(optimizer=optimizer, loss=experiment.loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=experiment.loss, metrics=experiment.metrics())
     model.summary()
     return model
 

@@ -15,6 +15,8 @@ def input_shape_for(settings):
     """The shape of one input image of the experiment."""
     if settings["experiment"] == "mnist":
         return (28, 28, 1)
+    if settings["experiment"] == "segment":
+        return (64, 64, 1)
     return (settings["image_size"], settings["image_size"], 3)
 
 
@@ -36,6 +38,7 @@ def load_source(settings, given):
     expected = input_shape_for(settings)
     if shape != expected:
         what = ("mnist's digits have shape (28, 28, 1)" if settings["experiment"] == "mnist" else
+                "segment's scenes have shape (64, 64, 1)" if settings["experiment"] == "segment" else
                 f"catsdogs' photos at --image-size {settings['image_size']} have shape {expected}"
                 if "image_size" in given else "catsdogs trains on square RGB photos, shape (SIZE, SIZE, 3)")
         raise UsageError(f"--from {path} takes inputs of shape {shape}, but {what}")

@@ -71,6 +71,15 @@ def save_model(model, path, extra=None):
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def _metric_from_entry(entry, path):
+    """A metric for compile from a file's entry (``metrics.from_saved``); a configuration its
+    class refuses is a ModelFileError."""
+    try:
+        return metrics.from_saved(entry)
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: metric {entry.get('class_name')} with {entry.get('config')}: {error}") from None
+
+
 # ----- reading --------------------------------------------------------------------------------
 def _check_members(path):
     """Validate every .npy header in the archive before NumPy reads any data."""
@@ -201,8 +210,9 @@ def load_model(path, compile=True):
         optimizer = _construct("optimizer", optimizers.get_class, settings["optimizer"], path)
         loss = _construct("loss", losses.get_class, settings["loss"], path)
         model.compile(optimizer=optimizer, loss=loss,
-                      metrics=[metrics.from_saved(m) for m in settings.get("metrics") or []] or None,
-                      weighted_metrics=[metrics.from_saved(m) for m in settings.get("weighted_metrics") or []] or None)
+                      metrics=[_metric_from_entry(m, path) for m in settings.get("metrics") or []] or None,
+                      weighted_metrics=[_metric_from_entry(m, path)
+                                        for m in settings.get("weighted_metrics") or []] or None)
         slot_names = settings["optimizer"].get("slots") or []
         if slot_names:
             params = model.trainable_weights
