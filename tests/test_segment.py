@@ -136,8 +136,9 @@ def keras_unet(keras, filters=(16, 32, 64)):
 
 def test_the_unet_has_keras_s_shapes_and_parameter_count():
     model = segment_model()
-    assert model.input_shape == (None, 64, 64, 1) and model.output_shape == (None, 64, 64, 11)
+    assert model.input_shape == (None, None, None, 1) and model.output_shape == (None, None, None, 11)
     assert model.count_params() == 117_883
+    assert model.predict(np.zeros((1, 32, 48, 1), np.float32), verbose=0).shape == (1, 32, 48, 11)   # any size
     kinds = {type(layer).__name__ for layer in model.layers}
     assert {"Conv2DTranspose", "Concatenate", "BatchNormalization", "MaxPooling2D"} <= kinds
     probabilities = model.predict(np.random.default_rng(0).random((2, 64, 64, 1), np.float32), verbose=0)
@@ -331,20 +332,21 @@ def test_a_segment_run_from_a_saved_unet_goes_on_training_and_predict_draws_its_
     assert run(["segment", "--data", mnist_dir, *SMALL, "--epochs", 1, "--seed", 2, "--lr", 1e-4,
                 "--from", first / "model.npz", "--out", second]) == 0
     text = capsys.readouterr().out
-    assert "its output (shape (64, 64, 11), softmax) fits segment, so the whole model goes on training" in text
+    assert "its output (shape (None, None, 11), softmax) fits segment, so the whole model goes on training" in text
     assert json.loads((second / "history.json").read_text())["settings"]["from"] == str(first / "model.npz")
     # a U-Net has no Flatten or global pooling layer: --freeze-base cannot tell its base, and says so
     assert run(["segment", "--data", mnist_dir, *SMALL, "--from", first / "model.npz", "--freeze-base",
                 "--out", tmp_path / "frozen"]) == 2
     assert "has no Flatten or global pooling layer" in capsys.readouterr().err
-    # predict on a scene picture at twice the model's size: the overlay has the picture's size
+    # predict on a scene picture at twice the training size: the U-Net takes any size, so it reads the picture
+    # as it is, and the overlay has the picture's size
     (_, _), (x_test, _) = digit_scenes.load_data(mnist_dir, train_scenes=1, test_scenes=1, verbose=False)
     scene = np.kron((x_test[0, ..., 0] * 255).astype(np.uint8), np.ones((2, 2), np.uint8))
     Image.fromarray(scene).save(tmp_path / "scene.png")
     assert predict.main([str(second / "model.npz"), str(tmp_path / "scene.png")]) == 0
     captured = capsys.readouterr()
     line = captured.out.strip()
-    assert "\n" not in line and "px, of 64x64)" in line and "(background " in line and not captured.err
+    assert "\n" not in line and "px, of 128x128)" in line and "(background " in line and not captured.err
     with Image.open(tmp_path / "scene.mask.png") as overlay:
         assert overlay.size == (128, 128) and overlay.mode == "RGB"
 
@@ -372,10 +374,22 @@ def test_a_saved_model_keeps_the_arguments_of_its_metrics(tmp_path):
     assert spec.weighted and isinstance(spec.identifier, metrics.BinaryAccuracy) and spec.identifier.threshold == 0.3
 
 
-def test_segment_is_refused_under_distributed_before_anything_is_built():
-    from scratchnet.cli.errors import UsageError
+def test_segment_takes_its_own_settings_and_distributed_training():
+    # --distributed trains segment too: the ranks sum MeanIoU's confusion matrix (tests/test_distributed.py)
     from scratchnet.cli.parser import make_parser
     from scratchnet.cli.settings import given_settings
-    with pytest.raises(UsageError, match="--distributed does not train segment yet"):
-        given_settings(make_parser().parse_args(["segment", "--distributed"]))
     assert given_settings(make_parser().parse_args(["segment", "--scenes", "8"])) == {"scenes": 8}
+    given_settings(make_parser().parse_args(["segment", "--distributed"]))       # no longer refused
+
+
+def test_predict_runs_a_model_of_any_size_on_the_image_as_it_is(tmp_path, capsys):
+    inputs = layers.Input((None, None, 1))
+    head = layers.Conv2D(11, 1, activation="softmax")
+    down = layers.MaxPooling2D(2)(inputs)
+    models.Model(inputs, layers.Concatenate()([head(inputs), layers.UpSampling2D(2)(down)])).save(tmp_path / "m.npz")
+    Image.fromarray(np.zeros((40, 24), np.uint8)).save(tmp_path / "even.png")
+    Image.fromarray(np.zeros((41, 24), np.uint8)).save(tmp_path / "odd.png")
+    assert predict.main([str(tmp_path / "m.npz"), str(tmp_path / "even.png"), str(tmp_path / "odd.png")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{tmp_path / 'even.png'}:") and "of 40x24" in out[0]      # read at its own size
+    assert out[1].startswith(f"{tmp_path / 'odd.png'}: cannot run the model on it (") and "concatenate" in out[1]

@@ -73,9 +73,11 @@ def main(argv=None):
         if args.explain_dir and not Path(args.explain_dir).is_dir():
             print(f"error: --explain-dir {args.explain_dir} is not a folder", file=sys.stderr)
             return 2
+    size = None if h is None or w is None else (h, w)     # None: a model that takes any size reads images as they are
     if "rescale" not in extra:   # saved by model.save, not by scratchnet.train
+        resizing = f"{h}x{w} nearest-neighbour resizing" if size else "no resizing"
         print(f"note: {args.model} does not record how its images were prepared; assuming pixels scaled "
-              f"by 1/255, {h}x{w} nearest-neighbour resizing and {c} channel(s)", file=sys.stderr)
+              f"by 1/255, {resizing} and {c} channel(s)", file=sys.stderr)
     color_mode = extra.get("color_mode") or {1: "grayscale", 3: "rgb", 4: "rgba"}[c]
     rescale = extra.get("rescale", 1 / 255)
     outputs = model.output_shape[-1]
@@ -83,12 +85,17 @@ def main(argv=None):
     failures = 0
     for path in args.images:
         try:
-            x = img_to_array(load_img(path, color_mode, (h, w), extra.get("interpolation", "nearest"))) * rescale
+            x = img_to_array(load_img(path, color_mode, size, extra.get("interpolation", "nearest"))) * rescale
         except (UnreadableImage, FileNotFoundError) as error:
             print(f"{path}: cannot read ({error})")
             failures += 1
             continue
-        p = model.predict(x[None], verbose=0)[0]
+        try:
+            p = model.predict(x[None], verbose=0)[0]
+        except ValueError as error:      # an image of a size the model cannot take
+            print(f"{path}: cannot run the model on it ({one_line(error)})")
+            failures += 1
+            continue
         if per_pixel:
             answer, written = segment_answer(p, names, path, color_mode, args.mask_dir)
             failures += written is None

@@ -23,13 +23,15 @@ def conv_block(x, filters):
     return x
 
 
-def segment_model(size=digit_scenes.SIZE, filters=(16, 32, 64), classes=digit_scenes.NUM_CLASSES):
+def segment_model(size=None, filters=(16, 32, 64), classes=digit_scenes.NUM_CLASSES):
     """A U-Net (Ronneberger et al., 2015), small, built with the functional API: an encoder of
     conv blocks (two 3x3 Conv2D + BatchNormalization + ReLU) each followed by a 2x2
     max-pooling, a bottleneck block, and a decoder that doubles the resolution with a
     stride-2 Conv2DTranspose, concatenates the encoder's features of that resolution (the
     skip connection) and runs a conv block; a 1x1 Conv2D with a softmax gives each pixel's
-    class probabilities, (size, size, classes). 117,883 parameters at the defaults."""
+    class probabilities, (size, size, classes). 117,883 parameters at the defaults. Without a
+    ``size`` it is fully convolutional and takes images of any height and width divisible by
+    2 ** (len(filters) - 1) (the scenes are 64x64; ``predict`` runs it on any such image)."""
     inputs = layers.Input(shape=(size, size, 1))
     x, skips = inputs, []
     for width in filters[:-1]:

@@ -50,9 +50,6 @@ def given_settings(args):
     for name in SEGMENT_ONLY:
         if name in given and args.experiment != "segment":
             raise UsageError(f"{flag(name)} applies to segment only, not to {args.experiment}")
-    if args.experiment == "segment" and getattr(args, "distributed", False):
-        raise UsageError("--distributed does not train segment yet: its MeanIoU metric is not summed over the "
-                         "ranks; train it in one process")
     for name in ("data", "from"):
         if given.get(name) is not None:
             given[name] = str(Path(given[name]).expanduser().resolve())

@@ -3,6 +3,7 @@ does. The whole model goes on training when its output fits the experiment; else
 convolutional base (the layers up to and including the last Flatten or global pooling
 layer) gets a fresh head like the experiment's own. ``--freeze-base`` freezes that base."""
 from .. import activations, layers, models
+from ..geometry import shape_fits
 from ..saving import load_model
 from .errors import UsageError, one_line
 from .experiments import catsdogs_min_size
@@ -36,7 +37,7 @@ def load_source(settings, given):
             isinstance(shape[0], int):
         settings["image_size"] = shape[0]
     expected = input_shape_for(settings)
-    if shape != expected:
+    if not shape_fits(shape, expected):      # a model of any image size (None) takes the experiment's
         what = ("mnist's digits have shape (28, 28, 1)" if settings["experiment"] == "mnist" else
                 "segment's scenes have shape (64, 64, 1)" if settings["experiment"] == "segment" else
                 f"catsdogs' photos at --image-size {settings['image_size']} have shape {expected}"
