@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULTS = {"model": "seed", "batch_size": 32, "lr": None, "image_size": 150, "augment": False, "backend": "cpu",
             "threads": None, "workers": 2, "seed": None, "limit": None, "data": None, "from": None,
-            "freeze_base": None}
+            "freeze_base": None, "scenes": 5000}
+CATSDOGS_ONLY = ("model", "image_size", "augment", "workers")
 
 
 def train_command(settings):
@@ -30,7 +31,8 @@ def train_command(settings):
         value = settings.get(key)
         if key in ("data", "from") and value is not None:   # as seen from the repository, not this machine's root
             value = os.path.relpath(value, ROOT)
-        if settings["experiment"] == "mnist" and key in ("model", "image_size", "augment", "workers"):
+        if settings["experiment"] != "catsdogs" and key in CATSDOGS_ONLY or \
+                settings["experiment"] != "segment" and key == "scenes":
             continue
         if key == "lr" or (value is not None and value != default):
             flag = "--" + key.replace("_", "-")
@@ -41,8 +43,10 @@ def train_command(settings):
 def body(record, note=""):
     settings, history = record["settings"], record["history"]
     experiment = settings["experiment"]
-    split = "test" if experiment == "mnist" else "validation"
+    split = "test" if experiment in ("mnist", "segment") else "validation"
     acc_key = "accuracy" if "accuracy" in history else "acc"
+    if experiment == "segment":
+        return segment_body(record, note, split)
     epochs = len(history["loss"])
     seconds = record.get("epoch_seconds") or [None] * epochs
     schedule = record.get("schedule") or [settings["epochs"]]
@@ -67,6 +71,36 @@ including its end-of-epoch evaluation).
 
 | epoch | loss | accuracy | val_loss | val_accuracy | seconds |
 |---|---|---|---|---|---|
+{rows}
+"""
+
+
+def segment_body(record, note, split):
+    """The segment run: the reported figure is the test scenes' mean IoU after the last epoch
+    (pixel accuracy beside it), both measured by the training command on every test scene."""
+    settings, history = record["settings"], record["history"]
+    epochs = len(history["loss"])
+    seconds = record.get("epoch_seconds") or [None] * epochs
+    rows = "\n".join(f"| {e + 1} | {history['loss'][e]:.4f} | {history['accuracy'][e]:.4f} | "
+                     f"{history['mean_io_u'][e]:.4f} | {history['val_loss'][e]:.4f} | "
+                     f"{history['val_accuracy'][e]:.4f} | {history['val_mean_io_u'][e]:.4f} | "
+                     f"{'-' if seconds[e] is None else f'{seconds[e]:.0f}'} |" for e in range(epochs))
+    schedule = record.get("schedule") or [settings["epochs"]]
+    plan = (f"Schedule: {schedule[0]} epochs, fixed when the run started." if len(set(schedule)) == 1 else
+            "**The schedule changed while the run went on**: epochs " + " -> ".join(map(str, schedule)) + ".")
+    return f"""## Training run: segment
+
+Training command, with every setting the run recorded (so it repeats the run): `{train_command(settings)}`.
+{plan} Reported: the mean IoU over the 11 classes (Keras's MeanIoU) of the test scenes, made from MNIST's test
+digits only, by the model after the last epoch ({epochs}), measured by the training command on all test scenes;
+no epoch was chosen by looking at it.
+**Test mean IoU after {epochs} epochs: {record['mean_iou']:.4f}** (pixel accuracy {record['accuracy']:.4f});
+{record['seconds'] / 60:.1f} minutes of training (the sum of the epochs' wall times below, each including its
+end-of-epoch evaluation).
+{note}
+
+| epoch | loss | accuracy | mean_io_u | val_loss | val_accuracy | val_mean_io_u | seconds |
+|---|---|---|---|---|---|---|---|
 {rows}
 """
 
