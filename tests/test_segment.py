@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import require_mnist
 from scratchnet import layers, load_model, metrics, models, predict, train
 from scratchnet.cli import plots
-from scratchnet.cli.segment import confusion, mean_iou, segment_model
+from scratchnet.cli.segment import segment_model, mask_scores
 from scratchnet.datasets import digit_scenes, mnist
 from test_datasets import idx_bytes, write_mnist
 
@@ -152,11 +152,12 @@ def test_the_unet_has_keras_s_shapes_and_parameter_count():
 def test_mean_iou_and_the_pixel_confusion_matrix():
     y = np.array([[0, 0, 1], [2, 2, 0]])
     p = np.array([[0, 1, 1], [2, 0, 0]])
-    counts = confusion(y, p, 4)
+    counts, mean_iou = mask_scores(y, p)
     np.testing.assert_array_equal(counts[:3, :3], [[2, 1, 0], [0, 1, 0], [1, 0, 1]])
-    # IoU: class 0 2/(3+3-2), class 1 1/(1+2-1), class 2 1/(2+1-1); class 3 is absent and left out
-    assert mean_iou(counts) == pytest.approx((2 / 4 + 1 / 2 + 1 / 2) / 3)
-    np.testing.assert_array_equal(plots.confusion_matrix(y, p, 4), counts)
+    assert counts[3:].sum() == counts[:, 3:].sum() == 0
+    # IoU: class 0 2/(3+3-2), class 1 1/(1+2-1), class 2 1/(2+1-1); the classes absent are left out
+    assert mean_iou == pytest.approx((2 / 4 + 1 / 2 + 1 / 2) / 3, rel=1e-6)
+    np.testing.assert_array_equal(plots.confusion_matrix(y, p, 11), counts)
 
 
 def test_the_mask_plot_has_image_true_and_predicted_columns(tmp_path):

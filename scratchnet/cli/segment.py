@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .. import layers, models
+from .. import layers, metrics, models
 from ..datasets import digit_scenes
 from .errors import UsageError
 
@@ -67,19 +67,12 @@ def segment_data(settings):
     return x_train, m_train, x_test, m_test
 
 
-def confusion(y_true, y_pred, classes):
-    """counts[i, j]: pixels of class i predicted as class j."""
-    return np.bincount(y_true.ravel().astype(np.int64) * classes + y_pred.ravel(),
-                       minlength=classes * classes).reshape(classes, classes)
-
-
-def mean_iou(counts):
-    """Keras's MeanIoU from a confusion matrix: the mean over the classes present (in the
-    targets or the predictions) of true positives / (true + predicted - true positives)."""
-    true_positives = np.diag(counts).astype(np.float64)
-    union = counts.sum(axis=0) + counts.sum(axis=1) - true_positives
-    present = union > 0
-    return float(np.mean(true_positives[present] / union[present])) if present.any() else 0.0
+def mask_scores(y_true, y_pred):
+    """(the per-pixel confusion matrix, mean IoU) of predicted masks: Keras's MeanIoU over the
+    classes that occur, from the matrix it accumulates (rows the true classes)."""
+    iou = metrics.MeanIoU(num_classes=digit_scenes.NUM_CLASSES)
+    iou.update_state(y_true, y_pred)
+    return iou.total_cm, iou.result()
 
 
 def run_segment(settings, model, data, initial_epoch, hooks, report=True):
@@ -90,9 +83,9 @@ def run_segment(settings, model, data, initial_epoch, hooks, report=True):
         return None
     predicted = np.concatenate([model.predict(x_test[i:i + 250], batch_size=50, verbose=0).argmax(axis=-1)
                                 for i in range(0, len(x_test), 250)]).astype(np.uint8)
-    counts = confusion(m_test, predicted, digit_scenes.NUM_CLASSES)
+    counts, mean_iou = mask_scores(m_test, predicted)
     shown = slice(0, SCENES_SHOWN)
     return {"y": m_test, "predicted": predicted, "class_names": digit_scenes.CLASS_NAMES,
-            "mean_iou": mean_iou(counts), "confusion": counts,
+            "mean_iou": mean_iou, "confusion": counts,
             "scenes": {"x": x_test[shown], "y": m_test[shown], "predicted": predicted[shown]},
             "preprocessing": {"rescale": 1 / 255, "color_mode": "grayscale"}}
