@@ -269,15 +269,9 @@ def test_from_a_model_of_other_images_names_the_scenes_shape(mnist_dir, tmp_path
 
 
 # ----- python -m scratchnet.train segment: training ---------------------------------------------
-# Per-pixel sparse cross-entropy ((N, H, W) labels) and metrics.MeanIoU come from the branch
-# `pixel`; until that is merged these tests cannot run, and say so.
-needs_pixel_training = pytest.mark.skipif(
-    not hasattr(metrics, "MeanIoU"),
-    reason="needs metrics.MeanIoU and per-pixel sparse_categorical_crossentropy (branch `pixel`, not merged yet)")
 SMALL = ["--scenes", 40, "--batch-size", 16]
 
 
-@needs_pixel_training
 def test_segment_run_writes_history_with_mean_iou_and_the_mask_plot(mnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert run(["segment", "--data", mnist_dir, *SMALL, "--epochs", 2, "--seed", 1, "--out", out]) == 0
@@ -301,7 +295,6 @@ def test_segment_run_writes_history_with_mean_iou_and_the_mask_plot(mnist_dir, t
         assert picture.size[0] == 750                                  # image, true mask, predicted mask
 
 
-@needs_pixel_training
 def test_a_segment_run_resumes_bit_for_bit_with_the_printed_command(mnist_dir, tmp_path, monkeypatch, capsys):
     from cli_helpers import interrupt_after, resume_with_the_printed_command
     flags = ["segment", "--data", mnist_dir, *SMALL, "--epochs", 2, "--seed", 4]
@@ -323,7 +316,6 @@ def test_a_segment_run_resumes_bit_for_bit_with_the_printed_command(mnist_dir, t
     assert "--scenes 50 differs from this run's --scenes 40" in capsys.readouterr().err
 
 
-@needs_pixel_training
 def test_a_segment_run_from_a_saved_unet_goes_on_training_and_predict_draws_its_masks(
         mnist_dir, tmp_path, capsys):
     first = tmp_path / "first"
