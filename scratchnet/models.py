@@ -21,7 +21,7 @@ from .threads import blas_pinned_on_cpu
 from .training import Trainer, TrainingDiverged
 from .training import inputs as inputs_module
 
-__all__ = ["Model", "Sequential", "TrainingDiverged", "GraphError", "load_model"]
+__all__ = ["Model", "Functional", "Sequential", "TrainingDiverged", "GraphError", "load_model"]
 
 
 class Model(Trainer, Layer):
@@ -30,6 +30,13 @@ class Model(Trainer, Layer):
 
     training_by_default = None      # a call that does not say passes that on: each layer decides
     is_model = True
+
+    def __new__(cls, *args, **kwargs):
+        """``Model(inputs, outputs)`` makes a ``Functional`` model, as in Keras 3 (its summary, plots
+        and files say 'Functional'); a subclass of Model stays itself."""
+        functional = cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs or
+                                       len(args) == 1 and "outputs" in kwargs)
+        return super().__new__(Functional if functional else cls)
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         super().__init__(name=name or unique_name("functional" if inputs is not None else "model"), **kwargs)
@@ -373,6 +380,22 @@ def to_host_copy(a):
     return np.array(to_host(a))
 
 
+class Functional(Model):
+    """A Model made from its inputs and outputs (``Model(inputs, outputs)``), named as Keras 3 names it."""
+
+
+def _known_input_shape(layer):
+    """The per-sample input shape a first layer of a Sequential model declares: its
+    ``input_shape=`` (the Keras 2 way), or, for a model with one input and a graph (the
+    tutorials' ``Sequential([data_augmentation, Rescaling(...), ...])``), that model's, from
+    which Keras 3 builds the outer model at once too; None if it declares none."""
+    if layer.declared_input_shape is not None:
+        return layer.declared_input_shape
+    if getattr(layer, "is_model", False) and layer.graph is not None and len(layer.graph.inputs) == 1:
+        return tuple(layer.graph.inputs[0].shape[1:])
+    return None
+
+
 class Sequential(Model):
     """A linear stack of layers: ``Sequential([Conv2D(...), ...])`` or ``add()`` one by one.
     Its graph (an Input, then each layer on the previous one's output) is built as soon as
@@ -406,8 +429,8 @@ class Sequential(Model):
                              f"argument to pass a unique name.")
         input_layer = self._input_layer
         self._layers.append(layer)
-        if self._input_layer is None and len(self._layers) == 1 and layer.declared_input_shape is not None:
-            self._input_layer = InputLayer(shape=layer.declared_input_shape, dtype=layer.dtype,
+        if self._input_layer is None and len(self._layers) == 1 and _known_input_shape(layer) is not None:
+            self._input_layer = InputLayer(shape=_known_input_shape(layer), dtype=layer.dtype,
                                            name=unique_name("input_layer"))
         if self._input_layer is None:
             self._graph = None

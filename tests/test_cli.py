@@ -366,7 +366,7 @@ def test_the_residual_network_trains_from_the_command_line_with_a_cosine_schedul
     assert record["settings"]["model"] == "resnet" and record["settings"]["lr"] == 1e-3
     assert record["history"]["learning_rate"] == [1e-3, 1e-5]          # cosine from lr to 1% of it
     model = load_model(out / "model.npz")
-    assert type(model).__name__ == "Model" and any(type(l).__name__ == "Add" for l in model.layers)
+    assert type(model).__name__ == "Functional" and any(type(l).__name__ == "Add" for l in model.layers)
     assert run(["mnist", "--model", "resnet"]) == 2
     assert "--model applies to catsdogs only" in capsys.readouterr().err
 

@@ -252,3 +252,42 @@ def test_flow_batches_labels_split_and_fit():
     history = model.fit(generator.flow(x, y, batch_size=4, subset="training"), epochs=2,
                         validation_data=generator.flow(x, y, batch_size=4, subset="validation"), verbose=0)
     assert len(history.history["val_loss"]) == 2
+
+
+# ----- where scratchnet once differed from Keras without a word (issue 26, part 1) ----------------
+def augmented_classifier(L, Sequential):
+    """The TensorFlow image-classification tutorial's shape: an augmentation model first."""
+    augmentation = Sequential([L.RandomFlip("horizontal", input_shape=(32, 32, 3)), L.RandomRotation(0.1)])
+    return Sequential([augmentation, L.Rescaling(1.0 / 255), L.Conv2D(4, 3, padding="same", activation="relu"),
+                       L.MaxPooling2D(), L.Flatten(), L.Dense(2)])
+
+
+def test_a_sequential_model_that_starts_with_a_built_model_is_built_at_once_as_in_keras():
+    keras = real_keras()
+    theirs = augmented_classifier(keras.layers, keras.Sequential)
+    ours = augmented_classifier(keras_like.layers, keras_like.Sequential)
+    assert ours.built and theirs.built
+    assert ours.input_shape == tuple(theirs.input_shape) == (None, 32, 32, 3)
+    assert ours.count_params() == theirs.count_params() > 0
+    assert [type(l).__name__ for l in ours.layers] == [type(l).__name__ for l in theirs.layers]
+    assert ours.output_shape == tuple(theirs.output_shape)
+    unbuilt = keras_like.Sequential([keras_like.Sequential([keras_like.layers.RandomFlip()]), keras_like.layers.Dense(2)])
+    assert not unbuilt.built        # an inner model without an input shape tells nothing, in Keras too
+
+
+def test_a_model_made_from_inputs_and_outputs_is_called_functional_as_in_keras(capsys):
+    keras = real_keras()
+    for L, Model in ((keras.layers, keras.Model), (keras_like.layers, keras_like.Model)):
+        inputs = L.Input((4,))
+        inner = Model(inputs, L.Dense(2)(inputs), name="inner")
+        outer_inputs = L.Input((4,))
+        outer = Model(outer_inputs, inner(outer_inputs))
+        assert type(inner).__name__ == type(outer).__name__ == "Functional"
+        assert isinstance(inner, Model)
+        outer.summary()
+        assert "inner (Functional)" in capsys.readouterr().out
+
+    class Custom(keras_like.Model):
+        pass
+    inputs = keras_like.layers.Input((4,))
+    assert type(Custom(inputs, keras_like.layers.Dense(2)(inputs))).__name__ == "Custom"    # a subclass stays itself

@@ -204,7 +204,7 @@ def test_a_graph_model_round_trips_bit_for_bit_and_trains_on(tmp_path):
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     model.save(tmp_path / "graph.npz")
     loaded = load_model(tmp_path / "graph.npz")
-    assert type(loaded).__name__ == "Model" and [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert type(loaded).__name__ == "Functional" and [l.name for l in loaded.layers] == [l.name for l in model.layers]
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert len(loaded.get_layer("shared")._inbound_nodes) == 2
     for m in (model, loaded):
