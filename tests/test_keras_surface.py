@@ -291,3 +291,25 @@ def test_a_model_made_from_inputs_and_outputs_is_called_functional_as_in_keras(c
         pass
     inputs = keras_like.layers.Input((4,))
     assert type(Custom(inputs, keras_like.layers.Dense(2)(inputs))).__name__ == "Custom"    # a subclass stays itself
+
+
+def batch_ids(dataset):
+    """Each batch of one pass as the tuple of its images' first pixel (which tells the files apart)."""
+    return [tuple(int(v) for v in np.asarray(images)[:, 0, 0, 0]) for images, _ in dataset]
+
+
+def test_dataset_shuffle_and_cache_follow_tf_data(photo_folder):
+    # tf.data: shuffle() after batching reorders whole batches (the short batch moves too), cache()
+    # gives the first pass's batches again, and a buffer of 1 shuffles nothing; checked on both
+    for make in (keras_like.utils.image_dataset_from_directory, real_keras().utils.image_dataset_from_directory):
+        fixed = make(str(photo_folder), image_size=(8, 8), batch_size=4, shuffle=False, interpolation="nearest")
+        batches = batch_ids(fixed)
+        assert [len(b) for b in batches] == [4, 4, 4, 3]
+        reshuffled = fixed.shuffle(100, seed=5)
+        passes = [batch_ids(reshuffled) for _ in range(12)]
+        assert all(sorted(p) == sorted(batches) for p in passes)                  # the same batches, reordered
+        assert len({tuple(p) for p in passes}) > 1 and any(len(p[-1]) == 4 for p in passes)
+        assert batch_ids(fixed.shuffle(1)) == batches
+        kept = make(str(photo_folder), image_size=(8, 8), batch_size=4, shuffle=True, seed=3).cache()
+        assert batch_ids(kept) == batch_ids(kept)          # the files' shuffle happened once, before the cache
+        assert len(batch_ids(kept.take(2))) == 2 and len(kept) == 4

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..arrays import as_tensor
 from .image import load_img
@@ -121,14 +120,33 @@ def _image_files(folder, follow_links):
 
 
 class _DatasetMethods:
-    """The tf.data methods tutorials chain onto Keras's datasets (``ds.map(f).cache().prefetch(n)``),
-    on a re-iterable of batches: ``map`` applies a function to each batch as it is read,
-    ``cache`` keeps decoded images in memory, ``shuffle`` reorders the files each pass, and
-    ``prefetch`` changes nothing (batches are read as they are needed)."""
+    """The tf.data methods tutorials chain onto Keras's datasets (``ds.map(f).cache().shuffle(1000)
+    .prefetch(n)``), each a new dataset over this re-iterable one, with tf.data's semantics:
+    ``map`` applies a function to each element (a batch) as it is read; ``cache`` keeps the
+    elements of the first complete pass and gives the same ones, in the same order, on every
+    later pass (random choices a ``map`` made before it included); ``shuffle(buffer_size)``
+    reorders the elements (the batches of a batched dataset, not the files in them) through a
+    buffer of ``buffer_size``, anew each pass; ``take(n)`` gives the first n; ``prefetch``
+    changes nothing (elements are read as they are needed)."""
 
     def map(self, function, num_parallel_calls=None, deterministic=None, name=None):
-        """A dataset whose batches are ``function(images, labels)`` (or ``function(images)``)."""
+        """A dataset whose elements are ``function(images, labels)`` (or ``function(images)``)."""
         return MappedDataset(self, function)
+
+    def cache(self, filename=""):
+        """A dataset that keeps the elements of its first complete pass in memory (a
+        ``filename`` is accepted, and the cache is kept in memory all the same)."""
+        return CachedDataset(self)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=None, name=None):
+        """A dataset of these elements in a random order, drawn through a buffer of
+        ``buffer_size`` as tf.data draws them; a new order each pass unless
+        ``reshuffle_each_iteration=False``."""
+        return ShuffledDataset(self, buffer_size, seed, reshuffle_each_iteration is not False)
+
+    def take(self, count):
+        """The first ``count`` elements of each pass."""
+        return TakenDataset(self, count)
 
     def prefetch(self, buffer_size=None, name=None):
         return self
@@ -140,36 +158,103 @@ class _DatasetMethods:
                              f"take, len() and iteration (tf.data.Dataset's other methods are TensorFlow's)")
 
 
-class MappedDataset(_DatasetMethods):
-    """A dataset with a function applied to each batch of another, as tf.data's map."""
+class _Derived(_DatasetMethods):
+    """A dataset made from another (``source``), keeping its class names and file paths."""
 
-    def __init__(self, source, function):
-        self.source, self.function = source, function
+    def __init__(self, source):
+        self.source = source
         self.class_names = getattr(source, "class_names", None)
         self.file_paths = getattr(source, "file_paths", None)
 
     def __len__(self):
         return len(self.source)
 
+
+class MappedDataset(_Derived):
+    """A function applied to each element of another dataset, as tf.data's map."""
+
+    def __init__(self, source, function):
+        super().__init__(source)
+        self.function = function
+
     def __iter__(self):
         for batch in self.source:
             yield self.function(*batch) if isinstance(batch, tuple) else self.function(batch)
 
-    def take(self, count):
-        return MappedDataset(self.source.take(count), self.function)
 
-    def cache(self, filename=""):
-        return MappedDataset(self.source.cache(filename), self.function)
+class CachedDataset(_Derived):
+    """Another dataset's elements, read once: the first complete pass keeps them, later passes
+    give them again (a pass left unfinished keeps nothing, as in tf.data)."""
 
-    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=None, name=None):
-        return MappedDataset(self.source.shuffle(buffer_size, seed), self.function)
+    def __init__(self, source):
+        super().__init__(source)
+        self.elements = None
+
+    def __iter__(self):
+        if self.elements is not None:
+            yield from self.elements
+            return
+        elements = []
+        for element in self.source:
+            elements.append(element)
+            yield element
+        self.elements = elements
+
+
+class ShuffledDataset(_Derived):
+    """Another dataset's elements through a shuffle buffer, as tf.data's shuffle: the buffer
+    fills with the first ``buffer_size`` elements; each element given is drawn from it at
+    random and its place taken by the next one read."""
+
+    def __init__(self, source, buffer_size, seed, reshuffle):
+        super().__init__(source)
+        if int(buffer_size) < 1:
+            raise ValueError(f"shuffle: buffer_size must be a positive number of elements, got {buffer_size!r}")
+        self.buffer_size = int(buffer_size)
+        self.seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+        self.reshuffle, self._rng = reshuffle, np.random.default_rng(self.seed)
+
+    def __iter__(self):
+        rng = self._rng if self.reshuffle else np.random.default_rng(self.seed)
+        buffer = []
+        for element in self.source:
+            if len(buffer) < self.buffer_size:
+                buffer.append(element)
+                continue
+            i = int(rng.integers(len(buffer)))
+            yield buffer[i]
+            buffer[i] = element
+        while buffer:
+            i = int(rng.integers(len(buffer)))
+            buffer[i], buffer[-1] = buffer[-1], buffer[i]
+            yield buffer.pop()
+
+
+class TakenDataset(_Derived):
+    """The first ``count`` elements of another dataset's every pass, as tf.data's take."""
+
+    def __init__(self, source, count):
+        super().__init__(source)
+        self.count = int(count)
+
+    def __len__(self):
+        return len(self.source) if self.count < 0 else min(self.count, len(self.source))
+
+    def __iter__(self):
+        if self.count < 0:      # tf.data: take(-1) is everything
+            yield from self.source
+            return
+        for number, element in enumerate(self.source):
+            if number >= self.count:
+                return
+            yield element
 
 
 class ImageDataset(_DatasetMethods):
     """Batches of (float32 images 0..255, labels) read from files as they are iterated."""
 
     def __init__(self, paths, labels, label_mode, names, color_mode, batch_size, image_size, shuffle, seed,
-                 interpolation, crop_to_aspect_ratio, limit=None):
+                 interpolation, crop_to_aspect_ratio):
         self.file_paths = [str(p) for p in paths]
         self._labels = np.asarray(labels)
         self.class_names = names
@@ -177,59 +262,23 @@ class ImageDataset(_DatasetMethods):
                               image_size=image_size, shuffle=shuffle, seed=seed, interpolation=interpolation,
                               crop_to_aspect_ratio=crop_to_aspect_ratio)
         self._rng = np.random.default_rng(seed)
-        self._limit = limit
-        self._cached = None        # {path: decoded image} once cache() was asked for
 
     def __len__(self):
         size = self._settings["batch_size"] or len(self.file_paths)
-        batches = -(-len(self.file_paths) // size)
-        return batches if self._limit is None else min(batches, self._limit)
-
-    def _copy(self, limit=None, **changes):
-        copy = ImageDataset(self.file_paths, self._labels, limit=limit, **{**self._settings, **changes})
-        copy._rng, copy._cached = self._rng, self._cached
-        return copy
-
-    def take(self, count):
-        """The first ``count`` batches of each pass, as tf.data's take."""
-        return self._copy(limit=count)
-
-    def cache(self, filename=""):
-        """This dataset, each image decoded and resized once and then kept in memory (a
-        ``filename`` is accepted, and the cache is kept in memory all the same)."""
-        cached = self._copy(limit=self._limit)
-        cached._cached = {} if self._cached is None else self._cached
-        return cached
-
-    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=None, name=None):
-        """This dataset with its files in a new random order each pass (all of them, not within
-        a buffer of ``buffer_size``)."""
-        shuffled = self._copy(limit=self._limit, shuffle=True)
-        if seed is not None:
-            shuffled._rng = np.random.default_rng(seed)
-        return shuffled
+        return -(-len(self.file_paths) // size)
 
     def __iter__(self):
         s = self._settings
         order = self._rng.permutation(len(self.file_paths)) if s["shuffle"] else np.arange(len(self.file_paths))
         size = s["batch_size"] or len(order)
-        for number, start in enumerate(range(0, len(order), size)):
-            if self._limit is not None and number >= self._limit:
-                return
+        for start in range(0, len(order), size):
             chosen = order[start:start + size]
-            images = as_tensor(np.stack([self._read(self.file_paths[i]) for i in chosen]))
+            images = as_tensor(np.stack([self._image(self.file_paths[i]) for i in chosen]))
             if s["batch_size"] is None:          # unbatched: one sample at a time
                 for i, image in zip(chosen, images):
                     yield image if s["label_mode"] is None else (image, as_tensor(self._label([i])[0]))
                 return
             yield images if s["label_mode"] is None else (images, as_tensor(self._label(chosen)))
-
-    def _read(self, path):
-        if self._cached is None:
-            return self._image(path)
-        if path not in self._cached:
-            self._cached[path] = self._image(path)
-        return self._cached[path]
 
     def _label(self, chosen):
         mode, labels = self._settings["label_mode"], self._labels[chosen]
