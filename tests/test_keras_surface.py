@@ -313,3 +313,49 @@ def test_dataset_shuffle_and_cache_follow_tf_data(photo_folder):
         kept = make(str(photo_folder), image_size=(8, 8), batch_size=4, shuffle=True, seed=3).cache()
         assert batch_ids(kept) == batch_ids(kept)          # the files' shuffle happened once, before the cache
         assert len(batch_ids(kept.take(2))) == 2 and len(kept) == 4
+
+
+def jpeg_folder(root, size=(48, 40), count=4):
+    """Two classes of smooth colour JPEGs (4:2:0 chroma, where decoders differ most)."""
+    rng = np.random.default_rng(1)
+    for name in ("cats", "dogs"):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            y, x = np.mgrid[:size[0], :size[1]]
+            phase = rng.uniform(0, 6, 3)
+            pixels = np.stack([127 + 120 * np.sin(x / (5 + c) + y / (7 - c) + phase[c]) for c in range(3)], -1)
+            noisy = np.clip(pixels + rng.normal(0, 12, pixels.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(root / name / f"{i}.jpg", quality=85)
+    return root
+
+
+@pytest.mark.parametrize("color_mode", ["rgb", "grayscale"])
+def test_jpeg_pixels_equal_tensorflow_s_decoding(tmp_path, color_mode):
+    keras = real_keras()
+    folder = str(jpeg_folder(tmp_path / "jpegs"))
+    with pytest.raises(ValueError, match=r"a JPEG has no alpha channel, so color_mode='rgba' cannot read it"):
+        next(iter(keras_like.utils.image_dataset_from_directory(folder, color_mode="rgba")))     # Keras: an error too
+    kwargs = dict(image_size=(48, 40), batch_size=8, shuffle=False, color_mode=color_mode)
+    ours = np.concatenate([np.asarray(x) for x, _ in keras_like.utils.image_dataset_from_directory(folder, **kwargs)])
+    theirs = np.concatenate([x.numpy() for x, _ in keras.utils.image_dataset_from_directory(folder, **kwargs)])
+    np.testing.assert_array_equal(ours, theirs)
+    pillow = np.stack([keras_like.utils.img_to_array(keras_like.utils.load_img(p, color_mode=color_mode))
+                       for p in sorted((tmp_path / "jpegs").glob("*/*.jpg"))])
+    assert np.abs(pillow - theirs).max() > 0       # Pillow's accurate DCT alone would not be equal
+
+
+def test_the_shared_cats_and_dogs_jpegs_equal_tensorflow_s_decoding(tmp_path):
+    import tarfile
+    archive = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "catsdogs-128.tar")
+    if not os.path.exists(archive):
+        pytest.skip("../shared/data/catsdogs-128.tar is absent (a user's clone has none)")
+    keras = real_keras()
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if "/validation/" in m.name and m.name.endswith(".jpg")]
+        chosen = [m for m in members if "/cats/" in m.name][:20] + [m for m in members if "/dogs/" in m.name][:20]
+        tar.extractall(tmp_path, members=chosen, filter="data")
+    folder = str(tmp_path / "catsdogs" / "validation")
+    kwargs = dict(image_size=(128, 128), batch_size=40, shuffle=False)
+    (ours, _), = keras_like.utils.image_dataset_from_directory(folder, **kwargs)
+    (theirs, _), = keras.utils.image_dataset_from_directory(folder, **kwargs)
+    np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
