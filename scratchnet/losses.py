@@ -462,3 +462,14 @@ categorical_crossentropy = _per_sample(CategoricalCrossentropy)
 sparse_categorical_crossentropy = _per_sample(SparseCategoricalCrossentropy)
 mean_squared_error = mse = _per_sample(MeanSquaredError)
 mean_absolute_error = mae = _per_sample(MeanAbsoluteError)
+
+
+def __getattr__(name):
+    """A Keras loss scratchnet lacks: the nearest one it has, and all of them."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from .names import missing
+    functions = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+                 "mean_squared_error", "mse", "mean_absolute_error", "mae"]
+    raise missing("losses", name, [cls.__name__ for cls in _CLASSES.values()] + functions,
+                  ", and a Loss subclass of your own (" + HOW_TO_WRITE_ONE + ")")

@@ -527,4 +527,6 @@ def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
     from .names import missing
-    raise missing("metrics", name, [cls.__name__ for cls in _CLASSES.values()], ", and any function fn(y_true, y_pred)")
+    have = [n for n, v in globals().items() if isinstance(v, type) and issubclass(v, Metric) and
+            not n.startswith("_") and v not in (Metric, FunctionMetric)]
+    raise missing("metrics", name, have, ", and any function fn(y_true, y_pred)")

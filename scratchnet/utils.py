@@ -57,3 +57,11 @@ def to_categorical(x, num_classes=None):
 
 __all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img",
            "image_dataset_from_directory", "get_file", "plot_model", "model_to_dot"]
+
+
+def __getattr__(name):
+    """A keras.utils name scratchnet lacks: the nearest one it has, and all of them."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from .names import missing
+    raise missing("utils", name, __all__)

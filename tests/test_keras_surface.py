@@ -359,3 +359,15 @@ def test_the_shared_cats_and_dogs_jpegs_equal_tensorflow_s_decoding(tmp_path):
     (ours, _), = keras_like.utils.image_dataset_from_directory(folder, **kwargs)
     (theirs, _), = keras.utils.image_dataset_from_directory(folder, **kwargs)
     np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("module, name, nearest", [
+    ("callbacks", "TensorBoard", "CSVLogger"), ("callbacks", "EarlyStoping", "EarlyStopping"),
+    ("losses", "SparseCategoricalCrossEntropy", "SparseCategoricalCrossentropy"), ("losses", "Huber", "MeanSquaredError"),
+    ("metrics", "MeanIou", "MeanIoU"), ("optimizers", "Adamm", "Adam"), ("utils", "to_categorial", "to_categorical")])
+def test_a_missing_name_is_answered_with_the_nearest_and_the_whole_list(module, name, nearest):
+    namespace = getattr(keras_like, module)
+    with pytest.raises(AttributeError, match=rf"scratchnet has no {module}\.{name}; {nearest}.* is the nearest; "
+                                             rf"its {module} are "):
+        getattr(namespace, name)
+    assert not hasattr(namespace, name)

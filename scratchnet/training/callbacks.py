@@ -456,3 +456,12 @@ class Progbar:
                     f"{format_duration(elapsed)}/epoch - {per_step}/step")
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def __getattr__(name):
+    """A Keras callback scratchnet lacks: the nearest one it has, and all of them."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from ..names import missing
+    have = [n for n, v in globals().items() if isinstance(v, type) and issubclass(v, Callback) and not n.startswith("_")]
+    raise missing("callbacks", name, have, ", and a Callback subclass of your own")
