@@ -355,12 +355,15 @@ class Model(Trainer, Layer):
         from .saving.onnx_export import export_model
         export_model(self, filepath, format=format, verbose=verbose, **kwargs)
 
-    def summary(self, print_fn=print):
-        """Keras's table: each layer, its output shape, its parameter count and, for a
-        graph, the layers it is connected to."""
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Keras's table: each layer, its output shape, its parameter count and, for a graph,
+        the layers it is connected to; with Keras's options (``line_length``, ``positions``,
+        ``expand_nested``, ``show_trainable``, ``layer_range``). ``print_fn`` (print by
+        default) is called once with the whole text, as Keras 3 calls it."""
         from .summary import summarize
         self.require_graph("summary")
-        print_fn(summarize(self))
+        (print_fn or print)(summarize(self, line_length, positions, expand_nested, show_trainable, layer_range))
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers>"

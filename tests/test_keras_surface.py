@@ -2,6 +2,7 @@
 keras``) and compared with real Keras where it is installed: modules as attributes, the
 helpers in keras.utils and keras.backend, and the errors for what scratchnet lacks."""
 import os
+import re
 import subprocess
 import sys
 
@@ -371,3 +372,37 @@ def test_a_missing_name_is_answered_with_the_nearest_and_the_whole_list(module, 
                                              rf"its {module} are "):
         getattr(namespace, name)
     assert not hasattr(namespace, name)
+
+
+def nested_model(L, Model):
+    base_inputs = L.Input((8, 8, 3), name="base_in")
+    base = Model(base_inputs, L.Conv2D(4, 3, name="base_conv")(base_inputs), name="base")
+    base.trainable = False
+    inputs = L.Input((8, 8, 3), name="outer_in")
+    x = L.Flatten(name="flat")(base(inputs))
+    return Model(inputs, L.Dense(2, name="head")(L.Dropout(0.5, name="drop")(x)), name="outer")
+
+
+def summary_rows(model, **options):
+    """The layer names in a summary, in order, and each row's last cell, from the text printed."""
+    printed = []
+    model.summary(print_fn=lambda text, *args, **kwargs: printed.append(text), **options)
+    assert len(printed) == 1                       # one call with the whole text, as Keras 3
+    names = re.findall(r"(?:└ )?([a-z_0-9]+) \((\w+)\)", printed[0])
+    return [name for name, kind in names if kind != "type"], printed[0]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(layer_range=["fl", "head"]), dict(layer_range=["head", "base"]),
+                                     dict(expand_nested=True), dict(show_trainable=True, line_length=120),
+                                     dict(positions=[0.4, 0.6, 0.8, 1.0])])
+def test_summary_takes_keras_s_options(options):
+    keras = real_keras()
+    theirs, _ = summary_rows(nested_model(keras.layers, keras.Model), **options)
+    ours, text = summary_rows(nested_model(keras_like.layers, keras_like.Model), **options)
+    assert ours == theirs
+    if options.get("show_trainable"):
+        trainable = {line.split()[0]: line.split()[-1] for line in text.splitlines() if "(" in line and ")" in line}
+        assert trainable["base"] == "N" and trainable["head"] == "Y" and trainable["flat"] == "-"
+        assert max(len(line) for line in text.splitlines()) == 120 + 1
+    with pytest.raises(ValueError, match="Passed layer_names do not match the layer names in the model"):
+        nested_model(keras_like.layers, keras_like.Model).summary(layer_range=["nothing", "head"])
