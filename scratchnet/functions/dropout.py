@@ -11,11 +11,14 @@ class Config:
     backend: object
 
 
-def forward(x, params, config, training=False, seed=0):
-    """(x * mask, the mask as the context) in training; (x, None) otherwise."""
+def forward(x, params, config, training=False, seed=0, mask_shape=None):
+    """(x * mask, the mask as the context) in training; (x, None) otherwise. A ``mask_shape``
+    with 1 on an axis shares one draw along it (Keras's noise_shape: SpatialDropout2D drops
+    whole channels)."""
     if not training or config.rate == 0:
         return x, None
-    mask = config.backend.dropout_mask(x.shape, x.dtype, config.rate, seed)
+    mask = config.backend.dropout_mask(x.shape if mask_shape is None else tuple(mask_shape), x.dtype, config.rate,
+                                       seed)
     return x * mask, mask
 
 
@@ -30,5 +33,16 @@ def seed_from(seed, first_element):
 
 
 def backward(dy, ctx, need_dx=True):
-    """(dy * mask, {}); dy itself outside training (``ctx`` None)."""
+    """(dy * mask, {}); dy itself outside training (``ctx`` None). A mask of fewer draws than
+    dy broadcasts as it did forward."""
     return (dy if ctx is None else dy * ctx) if need_dx else None, {}
+
+
+def gaussian_noise_forward(x, noise):
+    """x + noise (GaussianNoise in training); the gradient passes unchanged."""
+    return x + noise, None
+
+
+def gaussian_dropout_forward(x, noise):
+    """x * noise, noise ~ N(1, rate / (1 - rate)) (GaussianDropout in training); the noise is the context."""
+    return x * noise, noise

@@ -11,6 +11,7 @@ from .augmentation import RandomContrast, RandomCrop, RandomFlip, RandomRotation
 from .preprocessing import Rescaling, Resizing
 from .reshaping import Reshape, ZeroPadding2D
 from .reshaping import Cropping2D, UpSampling2D
+from .noise import GaussianDropout, GaussianNoise, SpatialDropout2D
 from . import fused  # noqa: F401  (puts the fused steps' rules in scratchnet.fusion.RULES)
 
 Convolution2D = Conv2D
@@ -26,6 +27,8 @@ _CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooli
 _CLASSES += (Conv2DTranspose,)
 
 _CLASSES += (UpSampling2D, Cropping2D)
+
+_CLASSES += (SpatialDropout2D, GaussianNoise, GaussianDropout)
 
 __all__ = [cls.__name__ for cls in _CLASSES] + [
     "Layer", "Input", "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",

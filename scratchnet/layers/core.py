@@ -77,20 +77,35 @@ class Dropout(Layer):
         if not 0 <= rate < 1:
             raise ValueError(f"{self.describe()}: rate must be in [0, 1), got {rate!r}")
         if noise_shape is not None:
-            raise NotImplementedError(f"{self.describe()}: noise_shape is not supported")
+            noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
+            if any(d is not None and d < 1 for d in noise_shape):
+                raise ValueError(f"{self.describe()}: noise_shape must hold positive sizes or None, got {noise_shape}")
+        self.noise_shape = noise_shape
         self.rate = float(rate)
         self.seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
+    def mask_shape(self, shape):
+        """The shape of the mask for inputs of ``shape``: ``noise_shape`` with its None axes the
+        input's (a 1 shares one draw along that axis, as in Keras), else the input's."""
+        if self.noise_shape is None:
+            return tuple(shape)
+        if len(self.noise_shape) != len(shape) or any(d not in (None, 1, n) for d, n in zip(self.noise_shape, shape)):
+            raise ValueError(f"{self.describe()}: noise_shape {self.noise_shape} does not fit inputs of shape "
+                             f"{tuple(shape)}: each axis must be None, 1 or the input's size")
+        return tuple(n if d is None else d for d, n in zip(self.noise_shape, shape))
+
     def _forward(self, x, training):
         seed = 0
+        mask_shape = self.mask_shape(x.shape)
         if training and self.rate:
             rng = self._rng or config.rng()
             seed = int(rng.integers(0, 2**64, dtype=np.uint64))
             window = config.sample_window()
             if window is not None and x.shape[0]:     # this process's share of a global batch
-                seed = dropout.seed_from(seed, window[0] * (x.size // x.shape[0]))
-        return dropout.forward(x, self.params, self.function_config(), training, seed)
+                per_sample = int(np.prod(mask_shape[1:])) if mask_shape[0] == x.shape[0] else 0
+                seed = dropout.seed_from(seed, window[0] * per_sample)
+        return dropout.forward(x, self.params, self.function_config(), training, seed, mask_shape)
 
     def make_function_config(self, input_shape):
         return dropout.Config(self.rate, self.backend)
@@ -99,7 +114,8 @@ class Dropout(Layer):
         return dropout.backward(dy, ctx, need_dx)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
 
 
 class Activation(Layer):

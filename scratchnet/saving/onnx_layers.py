@@ -256,6 +256,14 @@ def export_dropout(builder, layer, x, training):
     return x
 
 
+def export_noise(builder, layer, x, training):
+    """GaussianNoise, GaussianDropout: the identity at inference."""
+    if training:
+        raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
+                              f"so at inference it still adds noise at random")
+    return x
+
+
 def export_augmentation(builder, layer, x, training):
     """A random augmentation layer: the identity at inference."""
     if training:
@@ -427,6 +435,9 @@ def _exporters():
         layers.ZeroPadding2D: export_zero_padding,
         layers.Dense: export_dense,
         layers.Dropout: export_dropout,
+        layers.SpatialDropout2D: export_dropout,
+        layers.GaussianDropout: export_noise,
+        layers.GaussianNoise: export_noise,
         layers.Activation: export_activation_layer,
         layers.ReLU: export_activation_layer,
         layers.LeakyReLU: export_activation_layer,
