@@ -115,7 +115,7 @@ class PyDatasetBatches(StreamBatches):
         count = dataset.num_batches
         if count is None and shuffle:
             warnings.warn("shuffle=True was passed, but will be ignored since the data x was provided as an "
-                          "infinite PyDataset. The PyDataset is expected to already be shuffled.", stacklevel=4)
+                          "infinite PyDataset. The PyDataset is expected to already be shuffled.", stacklevel=5)
         self.shuffle = shuffle and count is not None
         self.steps = steps or count
         self.reset_before = reset_before
@@ -128,7 +128,7 @@ class PyDatasetBatches(StreamBatches):
             _warned_processes.append(True)
             warnings.warn("PyDataset(use_multiprocessing=True): scratchnet reads the batches in a thread pool "
                           "instead (Keras uses processes); a __getitem__ that holds the GIL gains less",
-                          stacklevel=4)
+                          stacklevel=5)
         self.queue_size = max(1, int(getattr(dataset, "max_queue_size", 10) or 1))
 
     def reset(self):
