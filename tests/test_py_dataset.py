@@ -217,18 +217,35 @@ def test_sequence_is_py_dataset_and_forgetting_super_init_warns():
         assert Bare().workers == 1
 
 
-def test_use_multiprocessing_falls_back_to_threads_with_one_warning():
-    py_dataset._warned_processes.clear()
-    log = []
-    model = models.Sequential([layers.Input((3,)), layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    with pytest.warns(UserWarning, match="thread pool"):
-        model.fit(recording(utils.PyDataset, 3, log, "t", workers=2, use_multiprocessing=True), epochs=2,
-                  shuffle=False, verbose=0)
-    assert [sorted(e) for e in indices_per_epoch(log, "t")] == [[0, 1, 2]] * 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        model.fit(recording(utils.PyDataset, 3, [], "t", workers=2, use_multiprocessing=True), verbose=0)
+def test_use_multiprocessing_reads_in_forked_processes_in_order_as_keras():
+    """Keras reads in a process pool too: __getitem__ runs in other processes (so the
+    parent's log records no reads), and the batches arrive in order."""
+    class Where(utils.PyDataset):
+        def __len__(self):
+            return 7
+
+        def __getitem__(self, index):
+            return np.full((2, 3), index, np.float32), np.zeros((2, 1), np.float32), np.full(2, os.getpid())
+    reader = py_dataset.PyDatasetBatches(Where(workers=2, use_multiprocessing=True, max_queue_size=2), None,
+                                         "the data")
+    for _ in range(2):
+        batches = list(reader)
+        assert [int(x[0, 0]) for x, _, _ in batches] == list(range(7))
+        assert os.getpid() not in {int(pid[0]) for _, _, pid in batches}
+    runs = []
+    for kwargs in (dict(), dict(workers=2, use_multiprocessing=True)):
+        log = []
+        model = models.Sequential([layers.Input((3,)), layers.Dense(1, kernel_initializer="ones")])
+        model.compile(optimizer="sgd", loss="mse")
+        with pytest.warns(UserWarning, match=r"PyDataset of the training data ran out .* 3 batches, fewer than "
+                                             r"steps_per_epoch=2"):
+            history = model.fit(recording(utils.PyDataset, 3, log, "t", **kwargs), epochs=2, steps_per_epoch=2,
+                                validation_data=recording(utils.PyDataset, 2, log, "v", **kwargs), shuffle=False,
+                                verbose=0)
+        runs.append((history.history, model.get_weights(), hooks(log, "t"), [e[2] for e in log if e[1] == "get"]))
+    (h1, w1, t1, got1), (h2, w2, t2, got2) = runs
+    assert h2 == h1 and t2 == t1 and all(np.array_equal(a, b) for a, b in zip(w1, w2))
+    assert got1 and not got2         # the reads happened in the workers
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -239,10 +256,9 @@ def test_use_multiprocessing_falls_back_to_threads_with_one_warning():
 def test_a_wrong_batch_is_refused_naming_its_index(bad, message):
     model = models.Sequential([layers.Input((3,)), layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    for workers in (1, 2):
+    for kwargs in (dict(), dict(workers=2), dict(workers=2, use_multiprocessing=True)):
         with pytest.raises(ValueError, match=message):
-            model.fit(recording(utils.PyDataset, 3, [], "t", bad=(1, bad), workers=workers), shuffle=False,
-                      verbose=0)
+            model.fit(recording(utils.PyDataset, 3, [], "t", bad=(1, bad), **kwargs), shuffle=False, verbose=0)
 
 
 def test_targets_or_weights_beside_a_py_dataset_are_refused():

@@ -7,11 +7,14 @@ The reader follows Keras 3's epoch iterator for a PyDataset: one epoch reads bat
 warning, where the pass reaches the last batch; ``on_epoch_begin`` / ``on_epoch_end`` are
 called around each pass, and ``on_epoch_end`` once more where Keras resets its iterator
 (before fit's first epoch, before each evaluation). With ``workers > 1`` the batches of the
-epoch are fetched ahead in a thread pool, in order, at most ``max_queue_size`` ahead.
+epoch are fetched ahead in a thread pool (a pool of forked processes with
+``use_multiprocessing=True``, as Keras; threads where fork is not available), in order, at
+most ``max_queue_size`` ahead.
 """
 import itertools
+import multiprocessing
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -124,11 +127,13 @@ class PyDatasetBatches(StreamBatches):
         workers = getattr(dataset, "workers", 1) or 0
         processes = bool(getattr(dataset, "use_multiprocessing", False))
         self.workers = workers if workers > 1 or (workers > 0 and processes) else 0
-        if self.workers and processes and not _warned_processes:
-            _warned_processes.append(True)
-            warnings.warn("PyDataset(use_multiprocessing=True): scratchnet reads the batches in a thread pool "
-                          "instead (Keras uses processes); a __getitem__ that holds the GIL gains less",
-                          stacklevel=5)
+        self.processes = bool(self.workers and processes)
+        if self.processes and "fork" not in multiprocessing.get_all_start_methods():
+            self.processes = False
+            if not _warned_processes:
+                _warned_processes.append(True)
+                warnings.warn("PyDataset(use_multiprocessing=True): this platform cannot fork, so scratchnet "
+                              "reads the batches in a thread pool instead (Keras uses processes)", stacklevel=5)
         self.queue_size = max(1, int(getattr(dataset, "max_queue_size", 10) or 1))
 
     def reset(self):
@@ -156,7 +161,7 @@ class PyDatasetBatches(StreamBatches):
         for _ in range(limit):
             if count is not None and self._seen >= count:
                 if self.steps_per_epoch:
-                    warnings.warn(f"{self.what} ran out of data: the PyDataset has {count} batches, fewer than "
+                    warnings.warn(f"the PyDataset of {self.what} ran out of data: it has {count} batches, fewer than "
                                   f"steps_per_epoch={self.steps_per_epoch} from where this epoch began; the "
                                   f"epoch ends here and the next starts at batch 0 again (as in Keras)",
                                   stacklevel=6)
@@ -177,12 +182,19 @@ class PyDatasetBatches(StreamBatches):
         self.data.on_epoch_end()
 
     def _prefetched(self, indices):
-        """(index, batch) in order, read up to ``queue_size`` ahead by ``workers`` threads."""
-        pool = ThreadPoolExecutor(self.workers)
+        """(index, batch) in order, read up to ``queue_size`` ahead by ``workers`` threads, or
+        processes forked at the start of each epoch (so each sees the dataset as on_epoch_begin
+        left it; what __getitem__ changes in them stays there, as in Keras)."""
+        if self.processes:
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_adopt, initargs=(self.data,))
+            read = _read_adopted
+        else:
+            pool, read = ThreadPoolExecutor(self.workers), self.data.__getitem__
         pending = []
         try:
             for index in indices:
-                pending.append((index, pool.submit(self.data.__getitem__, index)))
+                pending.append((index, pool.submit(read, index)))
                 if len(pending) >= self.queue_size:
                     index, future = pending.pop(0)
                     yield index, future.result()
@@ -193,6 +205,18 @@ class PyDatasetBatches(StreamBatches):
             for _, future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
+
+
+_adopted = []
+
+
+def _adopt(dataset):
+    """In a forked worker: the dataset it reads (inherited through fork, not pickled)."""
+    _adopted[:] = [dataset]
+
+
+def _read_adopted(index):
+    return _adopted[0][index]
 
 
 def standardize(batch, index):
