@@ -4,6 +4,7 @@ import numpy as np
 from .config import clear_session, set_random_seed
 from .preprocessing.image import array_to_img, img_to_array, load_img
 from .preprocessing.image_dataset import image_dataset_from_directory
+from .training.py_dataset import PyDataset, Sequence
 
 
 def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None, cache_subdir="datasets",
@@ -56,7 +57,7 @@ def to_categorical(x, num_classes=None):
 
 
 __all__ = ["set_random_seed", "clear_session", "to_categorical", "load_img", "img_to_array", "array_to_img",
-           "image_dataset_from_directory", "get_file", "plot_model", "model_to_dot"]
+           "image_dataset_from_directory", "get_file", "plot_model", "model_to_dot", "PyDataset", "Sequence"]
 
 
 def __getattr__(name):

@@ -4,7 +4,7 @@ iterate, each an (x, y, sample_weight) triple on the model's device."""
 from .. import losses as losses_module
 from ..arrays import to_host, to_module
 from ..geometry import has_unknown_size
-from . import data_adapter
+from . import data_adapter, py_dataset
 
 
 def check_x(model, x, what="x"):
@@ -70,7 +70,16 @@ def sample_weights(model, y, x, sample_weight, class_weight, what):
 def batches(model, x, y, batch_size, shuffle, steps, what, sample_weight=None, class_weight=None, shard=None):
     """The batches of fit / evaluate: arrays cut into ``batch_size`` (this process's
     ``shard`` of each global batch, for data-parallel training), or a stream of batches
-    passed through (``steps`` of them), each checked as it comes (``checked``)."""
+    passed through (``steps`` of them), each checked as it comes (``checked``), or a
+    PyDataset's batches by index (``py_dataset.PyDatasetBatches``)."""
+    if py_dataset.is_py_dataset(x):
+        for name, given in (("y", y), ("sample_weight", sample_weight)):
+            if given is not None:
+                raise ValueError(f"{what}: {name} is not accepted with a PyDataset x (as in Keras); its "
+                                 f"__getitem__ returns (x, y) or (x, y, sample_weight)")
+        stream = py_dataset.PyDatasetBatches(x, steps, what, shuffle)
+        stream.class_weight = class_weight
+        return stream
     if data_adapter.is_batch_stream(x, y):
         if sample_weight is not None:
             raise ValueError(f"{what}: sample_weight goes with x and y arrays; a stream of batches gives "
@@ -110,7 +119,9 @@ def checked(model, data, what, allow_empty=False):
         if stream and allow_empty and _is_empty(batch):
             yield data_adapter.split_batch(batch, what)
             continue
-        xb, yb, wb = check_batch(model, batch, what, class_weight) if stream else batch
+        index = getattr(data, "index", None)      # a PyDataset's batch: its errors name its index
+        xb, yb, wb = check_batch(model, batch, what if index is None else f"{what} (PyDataset index {index})",
+                                 class_weight) if stream else batch
         yield to_device(model, xb), to_device(model, yb), None if wb is None else to_device(model, wb)
 
 

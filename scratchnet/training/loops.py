@@ -9,7 +9,7 @@ import numpy as np
 from ..arrays import to_host
 from ..threads import pin_late_libraries
 from . import callbacks as callbacks_module
-from . import data_adapter, inputs
+from . import data_adapter, inputs, py_dataset
 from .results import TrainingDiverged
 from .strategy import strategy_of
 
@@ -39,6 +39,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     model.history = history
     hooks = callbacks + [history]   # History last, as in Keras: it sees what callbacks add
     start_hooks(model, hooks, {"epochs": epochs, "steps": train.steps, "verbose": verbose})
+    reset(train)
     call = callbacks_module.call
     call(hooks, "on_train_begin")
     model.stop_training = False
@@ -114,6 +115,7 @@ def train_epoch(model, strategy, train, epoch, bar, hooks):
 def run_evaluation(model, strategy, data, what, hooks=()):
     """The loss and metrics over ``data`` in inference mode, calling the test hooks."""
     reset_metrics(model)
+    reset(data)
     call = callbacks_module.call
     call(hooks, "on_test_begin")
     loss_sum, seen = None, 0   # loss_sum stays on the device until the end
@@ -166,7 +168,12 @@ def predict(model, x, batch_size, verbose, steps, callbacks):
     batch_size = batch_size or 32
     hooks = list(callbacks or [])
     call = callbacks_module.call
-    if data_adapter.is_batch_stream(x, None):
+    if py_dataset.is_py_dataset(x):
+        stream = py_dataset.PyDatasetBatches(x, steps, "the input", reset_before=False)
+        steps = stream.steps
+        batches = (inputs.check_x(model, batch[0], what=f"a batch of the input (PyDataset index {stream.index})")
+                   for batch in stream)
+    elif data_adapter.is_batch_stream(x, None):
         batches = (inputs.check_x(model, data_adapter.split_batch(batch, "the input")[0],
                                   what="a batch of the input")
                    for batch in data_adapter.StreamBatches(x, steps, "the input"))
@@ -183,6 +190,12 @@ def predict(model, x, batch_size, verbose, steps, callbacks):
         call(hooks, "on_predict_batch_end", step, {"outputs": parts[-1]})
     call(hooks, "on_predict_end")
     return join_outputs(parts) if parts else empty_outputs(model)
+
+
+def reset(data):
+    """A PyDataset's reader starts a fresh pass where Keras resets its iterator."""
+    if isinstance(data, py_dataset.PyDatasetBatches):
+        data.reset()
 
 
 def reset_metrics(model):
