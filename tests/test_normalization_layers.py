@@ -243,3 +243,37 @@ def test_unit_normalization_near_zero_equals_keras():
     x = np.array([[0, 0, 0], [1e-13, 0, 0], [3, 4, 0]], np.float32)
     np.testing.assert_allclose(np.asarray(layers.UnitNormalization()(x)),
                                np.asarray(keras.layers.UnitNormalization()(x)), rtol=1e-6)
+
+
+# ----- ONNX -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opset", [13, 17, 18])
+def test_onnx_export_equals_predict(tmp_path, dtype, opset):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    x = np.random.default_rng(2).standard_normal((3, 5, 5, 4)).astype(dtype) * 2 + 1
+    inputs = layers.Input((5, 5, 4), dtype=dtype)
+    outs = [layers.LayerNormalization(dtype=dtype)(inputs),
+            layers.LayerNormalization(axis=[1, 3], center=False, dtype=dtype)(inputs),
+            layers.GroupNormalization(groups=2, dtype=dtype)(inputs),
+            layers.GroupNormalization(groups=5, axis=1, scale=False, dtype=dtype)(inputs),
+            layers.UnitNormalization(dtype=dtype)(inputs),
+            layers.UnitNormalization(axis=[1, 2], dtype=dtype)(inputs),
+            layers.Normalization(axis=(2, 3), dtype=dtype)(inputs),
+            layers.Normalization(axis=None, invert=True, dtype=dtype)(inputs),
+            layers.Normalization(mean=[1, 2, 3, 4], variance=[1, 0.5, 2, 0], dtype=dtype)(inputs)]
+    model = models.Model(inputs, outs)
+    rng = np.random.default_rng(3)
+    for layer in model.layers:
+        if isinstance(layer, layers.Normalization) and layer.params:
+            layer.adapt(x)
+        elif layer.params:
+            layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
+    path = tmp_path / "norms.onnx"
+    model.export(path, format="onnx", verbose=False, opset=opset)
+    onnx.checker.check_model(str(path), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})
+    for g, e in zip(got, model.predict(x, verbose=0)):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * np.abs(e).max())
