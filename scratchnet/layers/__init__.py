@@ -5,7 +5,8 @@ from .conv_transpose import Conv2DTranspose
 from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, ReLU, Sigmoid,
                    Softmax)
 from .merging import Add, Concatenate, Multiply, add, concatenate, multiply
-from .normalization import BatchNormalization
+from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization, Normalization,
+                            UnitNormalization)
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .augmentation import RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .preprocessing import Rescaling, Resizing
@@ -27,6 +28,7 @@ _CLASSES = (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooli
 _CLASSES += (Conv2DTranspose,)
 
 _CLASSES += (UpSampling2D, Cropping2D)
+_CLASSES += (LayerNormalization, GroupNormalization, UnitNormalization, Normalization)
 
 _CLASSES += (SpatialDropout2D, GaussianNoise, GaussianDropout)
 

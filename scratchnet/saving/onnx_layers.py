@@ -6,6 +6,7 @@ from .. import activations, layers
 from ..arrays import to_host
 from ..layers.preprocessing import aspect_window
 from .onnx_builder import OnnxExportError, Value, check_float64_kernel, replace
+from . import onnx_normalization
 
 # ----- activations -------------------------------------------------------------------------------
 
@@ -444,6 +445,10 @@ def _exporters():
         layers.Sigmoid: export_activation_layer,
         layers.Softmax: export_activation_layer,
         layers.BatchNormalization: export_batch_normalization,
+        layers.LayerNormalization: onnx_normalization.export_layer_normalization,
+        layers.GroupNormalization: onnx_normalization.export_group_normalization,
+        layers.UnitNormalization: onnx_normalization.export_unit_normalization,
+        layers.Normalization: onnx_normalization.export_normalization,
         layers.Add: export_elementwise("Add"),
         layers.Multiply: export_elementwise("Mul"),
         layers.Concatenate: export_concatenate,
