@@ -7,7 +7,6 @@ NEAREST = {
     "layers.RandomBrightness": "RandomContrast",
     "layers.CenterCrop": "Resizing(crop_to_aspect_ratio=True)",
     "layers.Conv1D": "Conv2D", "layers.Conv3D": "Conv2D",
-    "layers.LayerNormalization": "BatchNormalization",
     "optimizers.Lion": "AdamW", "optimizers.Ftrl": "Adagrad",
     "metrics.Accuracy": "BinaryAccuracy or CategoricalAccuracy (or metrics=['accuracy'])",
     "metrics.AUC": None, "datasets.cifar100": "cifar10", "datasets.imdb": None,
