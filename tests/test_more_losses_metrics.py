@@ -3,6 +3,7 @@ against Keras 3, gradients against central differences in float64, the fused-log
 against activation-then-loss, one SGD step of a model), and the classification metrics (top-k,
 Precision, Recall, AUC, F1Score) and confusion_matrix against Keras / TensorFlow."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -174,3 +175,195 @@ def test_one_sgd_step_equals_keras(case, head):
     np.testing.assert_allclose(ours.history.history["loss"], theirs.history.history["loss"], rtol=1e-5)
     for a, b in zip(theirs.get_weights(), ours.get_weights()):
         np.testing.assert_allclose(b, np.asarray(a), rtol=1e-5, atol=1e-6)
+
+
+# ----- metrics ---------------------------------------------------------------------------------
+from scratchnet import metrics  # noqa: E402
+
+METRICS = {   # name: (settings, target kind, output activation)
+    "TopKCategoricalAccuracy": ({"k": 2}, "onehot", "softmax"),
+    "SparseTopKCategoricalAccuracy": ({"k": 2}, "sparse", "softmax"),
+    "Precision": ({}, "binary", "sigmoid"),
+    "Recall": ({"thresholds": 0.3}, "binary", "sigmoid"),
+    "Precision-topk-class": ({"top_k": 2, "class_id": 1}, "onehot", "softmax"),
+    "Recall-thresholds": ({"thresholds": [0.2, 0.5, 0.7]}, "binary", "sigmoid"),
+    "Recall-topk": ({"top_k": 1}, "onehot", "softmax"),
+    "AUC": ({}, "binary", "sigmoid"),
+    "AUC-PR": ({"curve": "PR"}, "binary", "sigmoid"),
+    "AUC-PR-minoring": ({"curve": "PR", "summation_method": "minoring", "num_thresholds": 17}, "binary", "sigmoid"),
+    "AUC-majoring": ({"summation_method": "majoring"}, "binary", "sigmoid"),
+    "AUC-thresholds": ({"thresholds": [0.1, 0.35, 0.6, 0.9]}, "binary", "sigmoid"),
+    "F1Score": ({}, "onehot", "softmax"),
+    "F1Score-micro": ({"average": "micro", "threshold": 0.3}, "onehot", "softmax"),
+    "F1Score-macro": ({"average": "macro"}, "onehot", "softmax"),
+    "F1Score-weighted": ({"average": "weighted", "threshold": 0.4}, "binary", "sigmoid"),
+}
+
+
+def _metric_batch(kind, act, rng, n=6, k=4):
+    z = rng.standard_normal((n, k)).astype(np.float32) * 2
+    p = activation(act)(z).astype(np.float32)
+    if kind == "sparse":
+        y = rng.integers(0, k, n)
+    elif kind == "onehot":
+        y = np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]
+    else:
+        y = rng.integers(0, 2, (n, k)).astype(np.float32)
+    return y, z, p
+
+
+@pytest.mark.parametrize("case", list(METRICS))
+@given(seeds, st.booleans())
+@settings(max_examples=8, deadline=None)
+def test_metrics_equal_keras_after_several_batches(case, seed, weighted):
+    """update_state on probabilities, and update on a fused head's logits, equal Keras's result."""
+    keras = real_keras()
+    kwargs, kind, act = METRICS[case]
+    name = case.split("-")[0]
+    theirs, ours, fused = (getattr(keras.metrics, name)(**kwargs), getattr(metrics, name)(**kwargs),
+                           getattr(metrics, name)(**kwargs))
+    assert ours.name == re.sub(r"_\d+$", "", theirs.name)      # Keras numbers its second 'auc' 'auc_1'
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        y, z, p = _metric_batch(kind, act, rng)
+        w = rng.uniform(0, 2, len(y)).astype(np.float32) if weighted else None
+        theirs.update_state(y, p, sample_weight=w)
+        ours.update_state(y, p, sample_weight=w)
+        fused.update(y, z, act, None if w is None else w.astype(np.float64))
+    expected = np.asarray(theirs.result())
+    np.testing.assert_allclose(np.asarray(ours.result()), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(fused.result()), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_auc_edges_and_ties_equal_keras():
+    keras = real_keras()
+    y = np.array([0, 1, 1, 0, 1, 0, 1, 1], np.float32)
+    p = np.array([0.0, 1.0, 0.5, 0.5, 1 / 199, 2 / 199, 0.3, 1.2], np.float32).clip(0, 1)
+    for curve in ("ROC", "PR"):
+        theirs, ours = keras.metrics.AUC(curve=curve), metrics.AUC(curve=curve)
+        theirs.update_state(y, p)
+        ours.update_state(y, p)
+        assert ours.result() == pytest.approx(float(theirs.result()), rel=1e-6)
+    theirs, ours = keras.metrics.AUC(from_logits=True), metrics.AUC(from_logits=True)
+    z = np.array([-3, 2, 0.5, -0.1, 1, -2, 0, 4], np.float32)
+    theirs.update_state(y, z)
+    ours.update_state(y, z)
+    assert ours.result() == pytest.approx(float(theirs.result()), rel=1e-6)
+
+
+def test_top_k_ties_count_as_in_the_top_k_as_tf_in_top_k():
+    keras = real_keras()
+    p = np.array([[0.3, 0.3, 0.3, 0.1], [0.1, 0.2, 0.3, 0.4]], np.float32)
+    y = np.array([2, 0])
+    np.testing.assert_array_equal(metrics.sparse_top_k_categorical_accuracy(y, p, k=1),
+                                  np.asarray(keras.metrics.sparse_top_k_categorical_accuracy(y, p, k=1)))
+    onehot = np.eye(4, dtype=np.float32)[y]
+    np.testing.assert_array_equal(metrics.top_k_categorical_accuracy(onehot, p, k=2),
+                                  np.asarray(keras.metrics.top_k_categorical_accuracy(onehot, p, k=2)))
+
+
+@pytest.mark.parametrize("identifier", ["top_k_categorical_accuracy", "precision", "recall", "auc",
+                                        "sparse_top_k_categorical_accuracy"])
+def test_metric_names_in_compile_and_fit_logs_equal_keras(identifier):
+    keras = real_keras()
+    sparse = identifier.startswith("sparse")
+    binary = identifier in ("precision", "recall", "auc")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((24, 5)).astype(np.float32)
+    labels = rng.integers(0, 2 if binary else 3, 24)
+    y = labels.astype(np.float32)[:, None] if binary else (labels if sparse else np.eye(3, dtype=np.float32)[labels])
+    loss = "binary_crossentropy" if binary else ("sparse_categorical_crossentropy" if sparse
+                                                 else "categorical_crossentropy")
+    theirs, ours = twin(keras, "sigmoid" if binary else "softmax", 1 if binary else 3)
+    for model, lib in ((theirs, keras), (ours, sn)):
+        model.compile(lib.optimizers.SGD(0.1), loss, metrics=[identifier])
+        model.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
+    assert identifier in ours.history.history
+    np.testing.assert_allclose(ours.history.history[identifier], theirs.history.history[identifier], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_metric_objects_in_fit_on_a_fused_head_equal_keras():
+    keras = real_keras()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((30, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 30)]
+
+    def made(lib):
+        return [lib.metrics.TopKCategoricalAccuracy(k=2), lib.metrics.Precision(top_k=1, class_id=2, name="precision"),
+                lib.metrics.Recall(thresholds=0.4, name="recall"), lib.metrics.AUC(curve="PR", name="auc"),
+                lib.metrics.F1Score(average="macro")]
+    theirs, ours = twin(keras, "softmax", 3)
+    for model, lib in ((theirs, keras), (ours, sn)):
+        model.compile(lib.optimizers.SGD(0.3), "categorical_crossentropy", metrics=made(lib))
+        model.fit(x, y, batch_size=7, epochs=2, shuffle=False, verbose=0)
+    for key in ("top_k_categorical_accuracy", "precision", "recall", "auc", "f1_score"):
+        np.testing.assert_allclose(ours.history.history[key], theirs.history.history[key], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("metric", [metrics.Precision(thresholds=[0.3, 0.6]), metrics.Recall(top_k=2),
+                                    metrics.AUC(num_thresholds=9), metrics.F1Score(),
+                                    metrics.F1Score(average="micro"), metrics.TopKCategoricalAccuracy(k=2)])
+def test_sums_over_two_ranks_give_the_result_of_all_the_data(metric):
+    """What data-parallel training does: each rank's sums(), added, set_sums() on each."""
+    rng = np.random.default_rng(0)
+    batches = [_metric_batch("onehot", "softmax", rng) for _ in range(4)]
+    whole, ranks = type(metric)(**metric.get_config()), [type(metric)(**metric.get_config()) for _ in range(2)]
+    for i, (y, _, p) in enumerate(batches):
+        whole.update_state(y, p)
+        ranks[i % 2].update_state(y, p)
+    assert ranks[0].result() is not None
+    summed = np.add(ranks[0].sums(), ranks[1].sums())
+    for rank in ranks:
+        rank.set_sums(list(summed))
+        np.testing.assert_allclose(np.asarray(rank.result()), np.asarray(whole.result()), rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", [metrics.Precision(thresholds=0.3, class_id=1), metrics.AUC(curve="PR"),
+                                    metrics.AUC(thresholds=[0.2, 0.4]), metrics.F1Score("weighted", 0.5),
+                                    metrics.SparseTopKCategoricalAccuracy(k=3, name="top3"), metrics.Recall(top_k=2)])
+def test_configured_metrics_are_saved_as_class_and_config(metric):
+    saved = metrics.MetricSpec(metric).saved
+    assert saved["class_name"] == type(metric).__name__
+    again = metrics.from_saved(saved)
+    assert type(again) is type(metric) and again.get_config() == metric.get_config()
+    keras = real_keras()
+    theirs = getattr(keras.metrics, type(metric).__name__).from_config(saved["config"])
+    assert re.sub(r"_\d+$", "", theirs.name) == metric.name
+
+
+def test_an_array_valued_metric_in_fit_logs_says_what_to_do():
+    model = sn.Sequential([sn.Input((5,)), sn.layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=[metrics.F1Score()])
+    x = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    with pytest.raises(TypeError, match="average='macro'"):
+        model.fit(x, np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]], verbose=0)
+
+
+def test_bad_metric_settings_are_refused():
+    with pytest.raises(ValueError, match="k must be a positive integer, got 0"):
+        metrics.TopKCategoricalAccuracy(k=0)
+    with pytest.raises(ValueError, match="thresholds must be numbers in \\[0, 1\\]"):
+        metrics.Precision(thresholds=1.5)
+    with pytest.raises(ValueError, match="curve must be 'ROC' or 'PR'"):
+        metrics.AUC(curve="PRGAIN")
+    with pytest.raises(ValueError, match="average"):
+        metrics.F1Score(average="samples")
+
+
+@given(seeds, st.integers(1, 5), st.booleans(), st.booleans())
+@settings(max_examples=20, deadline=None)
+def test_confusion_matrix_equals_tensorflows(seed, classes, given_classes, weighted):
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    true, pred = rng.integers(0, classes, 12), rng.integers(0, classes, 12)
+    w = rng.integers(0, 4, 12) if weighted else None
+    k = classes + 1 if given_classes else None
+    np.testing.assert_array_equal(metrics.confusion_matrix(true, pred, num_classes=k, weights=w),
+                                  tf.math.confusion_matrix(true, pred, num_classes=k, weights=w).numpy())
+
+
+def test_confusion_matrix_refuses_labels_beyond_num_classes():
+    with pytest.raises(ValueError, match="must be < num_classes=2, got 3"):
+        metrics.confusion_matrix([0, 3], [1, 1], num_classes=2)
