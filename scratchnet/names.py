@@ -10,6 +10,7 @@ NEAREST = {
     "layers.LayerNormalization": "BatchNormalization",
     "layers.SpatialDropout2D": "Dropout",
     "optimizers.Lion": "AdamW", "optimizers.Ftrl": "Adagrad",
+    "losses.LogCosh": "Huber", "losses.Hinge": "BinaryCrossentropy",
     "metrics.Accuracy": "BinaryAccuracy or CategoricalAccuracy (or metrics=['accuracy'])",
     "datasets.cifar100": "cifar10", "datasets.imdb": None,
     "callbacks.TensorBoard": "CSVLogger (the logs as a table) or History", "callbacks.BackupAndRestore":
