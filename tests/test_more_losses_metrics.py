@@ -367,3 +367,33 @@ def test_confusion_matrix_equals_tensorflows(seed, classes, given_classes, weigh
 def test_confusion_matrix_refuses_labels_beyond_num_classes():
     with pytest.raises(ValueError, match="must be < num_classes=2, got 3"):
         metrics.confusion_matrix([0, 3], [1, 1], num_classes=2)
+
+
+def test_a_saved_model_keeps_its_loss_settings_and_metric_configs(tmp_path):
+    model = sn.Sequential([sn.Input((5,)), sn.layers.Dense(3, activation="sigmoid")])
+    model.compile("sgd", losses.BinaryFocalCrossentropy(True, 0.4, 1.5, label_smoothing=0.1),
+                  metrics=[metrics.Precision(thresholds=0.3, class_id=2), metrics.AUC(curve="PR", num_thresholds=50),
+                           "recall"])
+    model.save(tmp_path / "m.npz")
+    loaded = sn.models.load_model(tmp_path / "m.npz")
+    assert loaded.loss.get_config() == model.loss.get_config()
+    built = {spec.name: spec.identifier for spec in loaded.metric_specs}
+    assert built["precision"].get_config() == model.metric_specs[0].identifier.get_config()
+    assert built["auc"].get_config() == model.metric_specs[1].identifier.get_config() and built["recall"] == "recall"
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((9, 5)).astype(np.float32), rng.integers(0, 2, (9, 3)).astype(np.float32)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(
+        model.evaluate(x, y, verbose=0, return_dict=True))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_kerass_config_of_each_loss_builds_ours(case):
+    """What a Keras file keeps of a loss object (class and config) makes the same loss here."""
+    keras = real_keras()
+    cls, keras_name, kwargs, _, _ = CASES[case]
+    config = getattr(keras.losses, keras_name)(**kwargs).get_config()
+    ours = losses.get_class(keras_name)(**config)
+    for key, value in kwargs.items():
+        assert getattr(ours, key) == (value if key in config else getattr(cls(), key))   # Keras's Huber keeps no delta
+    assert ours.name == config["name"]
+    assert cls(**kwargs).get_config().items() >= kwargs.items()        # ours keeps every setting
