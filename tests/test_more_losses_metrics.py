@@ -397,3 +397,36 @@ def test_kerass_config_of_each_loss_builds_ours(case):
         assert getattr(ours, key) == (value if key in config else getattr(cls(), key))   # Keras's Huber keeps no delta
     assert ours.name == config["name"]
     assert cls(**kwargs).get_config().items() >= kwargs.items()        # ours keeps every setting
+
+
+def test_data_parallel_sum_totals_adds_the_new_metrics_over_ranks():
+    """DataParallelStrategy.sum_totals (one Allreduce of every metric's sums) with two ranks'
+    metrics, the Allreduce played by a communicator that adds the ranks' buffers."""
+    from scratchnet.distributed.strategy import DataParallelStrategy
+
+    def made():
+        return [metrics.Precision(thresholds=[0.2, 0.6]), metrics.AUC(num_thresholds=11), metrics.F1Score(),
+                metrics.TopKCategoricalAccuracy(k=2), metrics.OneHotMeanIoU(4)]
+    rng = np.random.default_rng(5)
+    whole, ranks = made(), [made(), made()]
+    for i in range(4):
+        y, _, p = _metric_batch("onehot", "softmax", rng)
+        for metric, mine in zip(whole, ranks[i % 2]):
+            metric.update_state(y, p)
+            mine.update_state(y, p)
+    buffers = [[0.0, 0.0] + [v for metric in mine for v in metric.sums()] for mine in ranks]
+
+    class Ranks:          # the Allreduce: each rank's buffer plus the other rank's
+        def __init__(self, other):
+            self.other = other
+
+        def sum_floats(self, values, what=""):
+            return list(np.add(values, buffers[self.other]))
+
+    for rank, mine in enumerate(ranks):
+        strategy = DataParallelStrategy.__new__(DataParallelStrategy)
+        strategy.communicator = Ranks(1 - rank)
+        assert strategy.sum_totals(0.0, 0, mine) == (0.0, 0)
+    for mine in ranks:
+        for metric, summed in zip(whole, mine):
+            np.testing.assert_allclose(np.asarray(summed.result()), np.asarray(metric.result()), rtol=1e-6)
