@@ -5,7 +5,8 @@ respect to the model output. The last axis of the output is reduced to one loss 
 or, for an output with pixels such as a segmentation model's (N, H, W, K), one loss per
 pixel; the mean then runs over every pixel of every sample, as in Keras, and sample weights
 may weigh samples (N,) or pixels (N, H, W). When the model's last activation is the one a
-loss can absorb (sigmoid for binary, softmax for categorical cross-entropy) the model hands
+loss can absorb (sigmoid for the binary cross-entropies, focal included, softmax for the
+categorical ones) the model hands
 the loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
 logits of any size, and with the simple gradient ``activation(z) - y``.
 """

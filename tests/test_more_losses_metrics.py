@@ -430,3 +430,22 @@ def test_data_parallel_sum_totals_adds_the_new_metrics_over_ranks():
     for mine in ranks:
         for metric, summed in zip(whole, mine):
             np.testing.assert_allclose(np.asarray(summed.result()), np.asarray(metric.result()), rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["bfocal_balanced", "cfocal_set", "huber", "kld", "cce_smooth"])
+def test_per_pixel_outputs_check_and_equal_keras(case):
+    """(N, H, W, K) outputs: one loss per pixel, as Keras; per-pixel weights too."""
+    keras = real_keras()
+    cls, keras_name, kwargs, _, act = CASES[case]
+    rng = np.random.default_rng(7)
+    y = _targets(CASES[case][3], 2 * 3 * 2, 4, rng).reshape(2, 3, 2, 4)
+    z = rng.standard_normal((2, 3, 2, 4))
+    p = activation(act)(z) if act else (activation("softmax")(z) if case == "kld" else z)
+    assert gradcheck.check_loss(cls(**kwargs), y, p) < 1e-6
+    if act:
+        assert gradcheck.check_loss(cls(from_logits=True, **kwargs), y, z, from_logits=True) < 1e-6
+    w = rng.uniform(0, 2, (2, 3, 2)).astype(np.float32)
+    y32, p32 = y.astype(np.float32), p.astype(np.float32)
+    np.testing.assert_allclose(cls(**kwargs)(y32, p32, sample_weight=w),
+                               float(getattr(keras.losses, keras_name)(**kwargs)(y32, p32, sample_weight=w)),
+                               rtol=2e-5)
