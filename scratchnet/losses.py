@@ -5,7 +5,8 @@ respect to the model output. The last axis of the output is reduced to one loss 
 or, for an output with pixels such as a segmentation model's (N, H, W, K), one loss per
 pixel; the mean then runs over every pixel of every sample, as in Keras, and sample weights
 may weigh samples (N,) or pixels (N, H, W). When the model's last activation is the one a
-loss can absorb (sigmoid for binary, softmax for categorical cross-entropy) the model hands
+loss can absorb (sigmoid for the binary cross-entropies, focal included, softmax for the
+categorical ones) the model hands
 the loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
 logits of any size, and with the simple gradient ``activation(z) - y``.
 """
@@ -14,95 +15,8 @@ import re
 import numpy as np
 
 from .arrays import module_of, to_host
-
-EPSILON = 1e-7  # Keras's clip for probabilities
-
-
-def _sigmoid(z):
-    return np.exp(-np.logaddexp(0, -z)).astype(z.dtype, copy=False)
-
-
-def _log_softmax(z):
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def _clip(p):
-    """Clipped probabilities and a mask of where the clip did nothing (gradient flows)."""
-    pc = np.clip(p, EPSILON, 1 - EPSILON)
-    return pc, (pc == p)
-
-
-def _as_float(y, dtype, loss_name):
-    y = to_host(y)   # targets are checked on the host (a device array is copied explicitly)
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"{loss_name} expects numeric targets, got dtype {y.dtype}")
-    y = y.astype(dtype, copy=False)
-    if not np.isfinite(y).all():
-        raise ValueError(f"{loss_name}: targets contain NaN or Inf")
-    return y
-
-
-def check_sample_weight(sample_weight, n, dtype, what="sample_weight", pixel_shape=()):
-    """Finite weights in ``dtype``: one per sample, shape (n,), or, for outputs with pixels
-    (``pixel_shape``, e.g. (H, W) of an (N, H, W, K) output), one per pixel, shape
-    (n,) + pixel_shape. Taken too: (n, 1, ...) for one per sample, and a trailing axis of 1
-    on the per-pixel shape, (n, H, W, 1), as Keras's losses squeeze it.
-
-    Where Keras 3 differs: it multiplies (n,) weights into (n, H, W) losses by broadcasting
-    against the last axis (an error unless n == W); here they weigh every pixel of their
-    sample. Its fit fails on (n, H, W, 1) weights; here they are the (n, H, W) ones."""
-    weights = np.asarray(sample_weight)
-    pixel_shape = tuple(pixel_shape)
-    per_pixel = (n,) + pixel_shape
-    if pixel_shape and _fits(weights.shape, per_pixel + (1,)):
-        weights = weights[..., 0]
-    elif weights.ndim >= 2 and not _fits(weights.shape, per_pixel) and weights.shape[0] == n and weights.size == n:
-        weights = weights.reshape(n)
-    if weights.dtype.kind not in "biuf" or not (weights.shape == (n,) or _fits(weights.shape, per_pixel)):
-        pixels = f", or one per pixel, shape {per_pixel}" if pixel_shape else ""
-        raise ValueError(f"{what} must hold one number per sample, shape ({n},){pixels}; got "
-                         f"{weights.dtype.name} of shape {weights.shape}")
-    weights = weights.astype(dtype)
-    if not np.isfinite(weights).all():
-        where = np.argwhere(~np.isfinite(weights))[0]
-        at = f"sample {int(where[0])}" + (f", pixel {tuple(int(i) for i in where[1:])}" if len(where) > 1 else "")
-        raise ValueError(f"{what} must be finite; got {weights[~np.isfinite(weights)][0]} at {at}")
-    return weights
-
-
-def _weights_for(values, weights, loss_name):
-    """``weights`` ((N,) or one per pixel) shaped to multiply ``values`` (per-pixel losses
-    or their gradient)."""
-    if weights.ndim > values.ndim:
-        raise ValueError(f"{loss_name}: sample weights of shape {weights.shape} give one weight per pixel, but "
-                         f"this loss gives one value per sample ({values.shape}); weigh whole samples instead")
-    return weights.reshape(weights.shape + (1,) * (values.ndim - weights.ndim))
-
-
-def _pixels(values):
-    """The loss values of one sample: 1, or the pixels of an (N, H, W) map of them."""
-    return int(np.prod(values.shape[1:], dtype=np.int64))
-
-
-def _fits(shape, pattern):
-    """``shape`` is ``pattern``, where a None in the pattern (a size the model leaves open) fits any size."""
-    return len(shape) == len(pattern) and all(p is None or p == s for s, p in zip(shape, pattern))
-
-
-def _reshape_like(y, output_shape, loss_name):
-    """Targets shaped like the outputs; (N,) targets fit (N, 1) outputs, (N, H, W) ones
-    (N, H, W, 1) outputs."""
-    output_shape = tuple(output_shape)
-    if not _fits(y.shape, output_shape):
-        if output_shape[-1] == 1 and _fits(y.shape, output_shape[:-1]):
-            y = y[..., None]
-        elif None not in output_shape and y.size == np.prod(output_shape) and y.shape[:1] == output_shape[:1]:
-            y = y.reshape(output_shape)
-    if not _fits(y.shape, output_shape):
-        raise ValueError(f"{loss_name}: targets of shape {y.shape} do not match outputs of "
-                         f"shape {output_shape}")
-    return y
+from .loss_utils import (EPSILON, _as_float, _clip, _fits, _log_softmax, _pixels, _reshape_like,  # noqa: F401
+                         _sigmoid, _weights_for, check_sample_weight)
 
 
 class Loss:
@@ -234,11 +148,44 @@ class _BuiltinLoss(Loss):
         super().__init__(name, reduction, dtype, from_logits=from_logits)
 
 
-class BinaryCrossentropy(_BuiltinLoss):
-    """-(y log p + (1-y) log(1-p)), averaged over the last axis then the batch."""
+class _Smoothing:
+    """Keras's label_smoothing: targets squeezed towards the uniform ``1 / classes`` (1/2 for
+    binary targets) by ``label_smoothing`` in [0, 1], before the loss sees them."""
+
+    smoothing_classes = None      # None: the last axis (categorical); 2 for binary targets
+
+    def _set_smoothing(self, label_smoothing, axis):
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.number)) \
+                or not 0 <= label_smoothing <= 1:
+            raise ValueError(f"{type(self).__name__}: label_smoothing must be a number in [0, 1], "
+                             f"got {label_smoothing!r}")
+        if axis != -1:
+            raise ValueError(f"{type(self).__name__}: scratchnet reduces the last axis (axis=-1); got axis={axis!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def _smooth(self, y):
+        if not self.label_smoothing:
+            return y
+        classes = self.smoothing_classes or y.shape[-1]
+        ls = y.dtype.type(self.label_smoothing)
+        return y * (1 - ls) + ls / y.dtype.type(classes)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(_Smoothing, _BuiltinLoss):
+    """-(y log p + (1-y) log(1-p)), averaged over the last axis then the batch; with
+    ``label_smoothing`` the targets are y (1 - ls) + ls / 2, as Keras."""
 
     default_name = "binary_crossentropy"
     fused_activation = "sigmoid"
+    smoothing_classes = 2
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        super().__init__(from_logits, name, reduction, dtype)
+        self._set_smoothing(label_smoothing, axis)
 
     def prepare_targets(self, y, output_shape, dtype):
         y = _reshape_like(_as_float(y, dtype, self.name), output_shape, self.name)
@@ -249,11 +196,13 @@ class BinaryCrossentropy(_BuiltinLoss):
 
     def _from_logits(self, y, z):
         # log(1 + exp(-|z|)) + max(z, 0) - z*y  ==  -(y log s(z) + (1-y) log(1-s(z)))
+        y = self._smooth(y)
         per_element = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
         k = z.shape[-1]
         return per_element.mean(axis=-1), (_sigmoid(z) - y) / z.dtype.type(k)
 
     def _from_probabilities(self, y, p):
+        y = self._smooth(y)
         pc, inside = _clip(p)
         per_element = -(y * np.log(pc) + (1 - y) * np.log1p(-pc))
         k = p.shape[-1]
@@ -261,11 +210,17 @@ class BinaryCrossentropy(_BuiltinLoss):
         return per_element.mean(axis=-1), grad
 
 
-class CategoricalCrossentropy(_BuiltinLoss):
-    """-sum(y log p) over the last axis, y one-hot (or any distribution)."""
+class CategoricalCrossentropy(_Smoothing, _BuiltinLoss):
+    """-sum(y log p) over the last axis, y one-hot (or any distribution); with
+    ``label_smoothing`` the targets are y (1 - ls) + ls / classes, as Keras."""
 
     default_name = "categorical_crossentropy"
     fused_activation = "softmax"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        super().__init__(from_logits, name, reduction, dtype)
+        self._set_smoothing(label_smoothing, axis)
 
     def prepare_targets(self, y, output_shape, dtype):
         y_arr = to_host(y)
@@ -282,11 +237,13 @@ class CategoricalCrossentropy(_BuiltinLoss):
         return y
 
     def _from_logits(self, y, z):
+        y = self._smooth(y)
         log_p = _log_softmax(z)
         total = y.sum(axis=-1, keepdims=True)
         return -(y * log_p).sum(axis=-1), np.exp(log_p) * total - y
 
     def _from_probabilities(self, y, p):
+        y = self._smooth(y)
         s = p.sum(axis=-1, keepdims=True)
         q = p / s
         qc, inside = _clip(q)
@@ -377,10 +334,166 @@ class MeanAbsoluteError(_BuiltinLoss):
     _from_logits = _from_probabilities
 
 
+
+class Huber(_BuiltinLoss):
+    """mean over the last axis of 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2
+    (e = p - y); the gradient e or delta sign(e). Named 'huber_loss', as Keras."""
+
+    default_name = "huber_loss"
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name=None, dtype=None):
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.number)) or not delta >= 0:
+            raise ValueError(f"Huber: delta must be a number >= 0, got {delta!r}")
+        super().__init__(False, name, reduction, dtype)
+        self.delta = float(delta)
+
+    prepare_targets = MeanSquaredError.prepare_targets
+
+    def _from_probabilities(self, y, p):
+        e = p - y
+        d = p.dtype.type(self.delta)
+        small = np.abs(e) <= d
+        values = np.where(small, 0.5 * e * e, d * np.abs(e) - 0.5 * d * d)
+        grad = np.where(small, e, d * np.sign(e))
+        return values.mean(axis=-1), (grad / p.dtype.type(p.shape[-1])).astype(p.dtype, copy=False)
+
+    _from_logits = _from_probabilities
+
+    def get_config(self):
+        return {"name": self.name, "delta": self.delta}
+
+
+class KLDivergence(_BuiltinLoss):
+    """sum over the last axis of y log(y / p), y and p clipped to [1e-7, 1] as Keras; the
+    gradient -y / p where the clip leaves p as it is."""
+
+    default_name = "kl_divergence"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(False, name, reduction, dtype)
+
+    prepare_targets = MeanSquaredError.prepare_targets
+
+    def _from_probabilities(self, y, p):
+        yc = np.clip(y, EPSILON, 1)
+        pc = np.clip(p, EPSILON, 1)
+        values = (yc * np.log(yc / pc)).sum(axis=-1)
+        return values, (-yc / pc * (pc == p)).astype(p.dtype, copy=False)
+
+    _from_logits = _from_probabilities
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def _focal_power(base, gamma):
+    """(base ** gamma, gamma * base ** (gamma - 1)), the second 0 where base is 0 and gamma <= 1
+    (the derivative's one-sided limit is taken as Keras's tape gives it nowhere finite)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = base ** gamma
+        slope = gamma * base ** (gamma - 1) if gamma else np.zeros_like(base)
+    return power, np.where(np.isfinite(slope), slope, 0)
+
+
+class BinaryFocalCrossentropy(_Smoothing, _BuiltinLoss):
+    """Keras 3's binary focal loss: mean over the last axis of w (1 - p_t)^gamma bce, with
+    p_t = y p + (1 - y)(1 - p), bce the binary cross-entropy, w = y alpha + (1 - y)(1 - alpha)
+    where ``apply_class_balancing`` (else 1), y label-smoothed first. From logits (a sigmoid
+    head fused into it) bce is the exact softplus form, not clipped as Keras clips
+    sigmoid(z) (the two differ only for |z| > ~16)."""
+
+    default_name = "binary_focal_crossentropy"
+    fused_activation = "sigmoid"
+    smoothing_classes = 2
+    prepare_targets = BinaryCrossentropy.prepare_targets
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(from_logits, name, reduction, dtype)
+        self._set_smoothing(label_smoothing, axis)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha, self.gamma = _focal_settings(self, alpha, gamma)
+
+    def _focal(self, y, p, bce, dbce, dp):
+        """Per-sample loss and gradient from bce and its derivative; ``dp``: dp/d(input)."""
+        pt = y * p + (1 - y) * (1 - p)
+        factor, slope = _focal_power(1 - pt, self.gamma)
+        weight = y * self.alpha + (1 - y) * (1 - self.alpha) if self.apply_class_balancing else 1
+        values = weight * factor * bce
+        grad = weight * (factor * dbce - slope * (2 * y - 1) * dp * bce)
+        k = p.dtype.type(p.shape[-1])
+        return values.mean(axis=-1), (grad / k).astype(p.dtype, copy=False)
+
+    def _from_logits(self, y, z):
+        y = self._smooth(y)
+        s = _sigmoid(z)
+        bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        return self._focal(y, s, bce, s - y, s * (1 - s))
+
+    def _from_probabilities(self, y, p):
+        y = self._smooth(y)
+        pc, inside = _clip(p)
+        bce = -(y * np.log(pc) + (1 - y) * np.log1p(-pc))
+        return self._focal(y, p, bce, (-y / pc + (1 - y) / (1 - pc)) * inside, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
+                "gamma": self.gamma}
+
+
+class CategoricalFocalCrossentropy(_Smoothing, _BuiltinLoss):
+    """Keras 3's categorical focal loss: -sum over the last axis of alpha (1 - q)^gamma y log q,
+    q = p / sum(p) clipped to [1e-7, 1 - 1e-7], y label-smoothed first. From logits (a softmax
+    head fused into it) q is the exact softmax with log q from log-softmax, unclipped."""
+
+    default_name = "categorical_focal_crossentropy"
+    fused_activation = "softmax"
+    prepare_targets = CategoricalCrossentropy.prepare_targets
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(from_logits, name, reduction, dtype)
+        self._set_smoothing(label_smoothing, axis)
+        self.alpha, self.gamma = _focal_settings(self, alpha, gamma)
+
+    def _from_logits(self, y, z):
+        y = self._smooth(y)
+        log_q = _log_softmax(z)
+        q = np.exp(log_q)
+        factor, slope = _focal_power(1 - q, self.gamma)
+        a = z.dtype.type(self.alpha)
+        values = -(a * factor * y * log_q).sum(axis=-1)
+        b = -a * y * (factor - slope * q * log_q)       # q * dL/dq, finite where q is tiny
+        return values, (b - q * b.sum(axis=-1, keepdims=True)).astype(z.dtype, copy=False)
+
+    def _from_probabilities(self, y, p):
+        y = self._smooth(y)
+        s = p.sum(axis=-1, keepdims=True)
+        q = p / s
+        qc, inside = _clip(q)
+        factor, slope = _focal_power(1 - qc, self.gamma)
+        a = p.dtype.type(self.alpha)
+        log_q = np.log(qc)
+        values = -(a * factor * y * log_q).sum(axis=-1)
+        dq = -a * y * (factor / qc - slope * log_q) * inside
+        return values, ((dq - (dq * q).sum(axis=-1, keepdims=True)) / s).astype(p.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+
+def _focal_settings(loss, alpha, gamma):
+    for what, value in (("alpha", alpha), ("gamma", gamma)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+            raise ValueError(f"{type(loss).__name__}: {what} must be a number >= 0, got {value!r}")
+    return float(alpha), float(gamma)
+
 _CLASSES = {cls.default_name: cls for cls in (BinaryCrossentropy, CategoricalCrossentropy,
                                                SparseCategoricalCrossentropy, MeanSquaredError,
-                                               MeanAbsoluteError)}
-_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+                                               MeanAbsoluteError, Huber, KLDivergence, BinaryFocalCrossentropy,
+                                               CategoricalFocalCrossentropy)}
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber_loss",
+            "kld": "kl_divergence"}
 
 
 def get_class(class_name):
@@ -443,14 +556,13 @@ def _snake_case(name):
 
 
 def _per_sample(loss_class):
-    def function(y_true, y_pred, from_logits=False):
-        loss = loss_class(from_logits=from_logits)
+    def function(y_true, y_pred, *args, **kwargs):
+        loss = loss_class(*args, **kwargs)    # Keras's arguments after y_pred, in the class's order
         xp = module_of(y_pred)
         y_pred = xp.asarray(y_pred)
         y_pred = y_pred.astype(np.result_type(y_pred.dtype, np.float32), copy=False)
         y = xp.asarray(loss.prepare_targets(y_true, y_pred.shape, y_pred.dtype))
-        fn = loss._from_logits if from_logits else loss._from_probabilities
-        return fn(y, y_pred)[0]
+        return (loss._from_logits if loss.from_logits else loss._from_probabilities)(y, y_pred)[0]
     function.__name__ = loss_class.default_name
     function.loss_class = loss_class
     function.__doc__ = f"Per-sample {loss_class.default_name}, as keras.losses.{loss_class.default_name}."
@@ -462,6 +574,13 @@ categorical_crossentropy = _per_sample(CategoricalCrossentropy)
 sparse_categorical_crossentropy = _per_sample(SparseCategoricalCrossentropy)
 mean_squared_error = mse = _per_sample(MeanSquaredError)
 mean_absolute_error = mae = _per_sample(MeanAbsoluteError)
+huber = _per_sample(Huber)
+kl_divergence = kld = _per_sample(KLDivergence)
+binary_focal_crossentropy = _per_sample(BinaryFocalCrossentropy)
+categorical_focal_crossentropy = _per_sample(CategoricalFocalCrossentropy)
+_FUNCTIONS = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "mean_squared_error",
+              "mse", "mean_absolute_error", "mae", "huber", "kl_divergence", "kld", "binary_focal_crossentropy",
+              "categorical_focal_crossentropy"]
 
 
 def __getattr__(name):
@@ -469,7 +588,5 @@ def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
     from .names import missing
-    functions = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-                 "mean_squared_error", "mse", "mean_absolute_error", "mae"]
-    raise missing("losses", name, [cls.__name__ for cls in _CLASSES.values()] + functions,
+    raise missing("losses", name, [cls.__name__ for cls in _CLASSES.values()] + _FUNCTIONS,
                   ", and a Loss subclass of your own (" + HOW_TO_WRITE_ONE + ")")

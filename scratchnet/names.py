@@ -8,11 +8,11 @@ NEAREST = {
     "layers.CenterCrop": "Resizing(crop_to_aspect_ratio=True)",
     "layers.Conv1D": "Conv2D", "layers.Conv3D": "Conv2D",
     "optimizers.Lion": "AdamW", "optimizers.Ftrl": "Adagrad",
+    "losses.LogCosh": "Huber", "losses.Hinge": "BinaryCrossentropy",
     "metrics.Accuracy": "BinaryAccuracy or CategoricalAccuracy (or metrics=['accuracy'])",
-    "metrics.AUC": None, "datasets.cifar100": "cifar10", "datasets.imdb": None,
+    "datasets.cifar100": "cifar10", "datasets.imdb": None,
     "callbacks.TensorBoard": "CSVLogger (the logs as a table) or History", "callbacks.BackupAndRestore":
         "ModelCheckpoint (python -m scratchnet.train resumes a run with --resume)",
-    "losses.Huber": "MeanSquaredError or MeanAbsoluteError",
     # Horovod's names: fit broadcasts rank 0's state and sums the metrics itself
     "distributed.callbacks": "fit itself (with a DistributedOptimizer it broadcasts rank 0's state and sums the "
                              "metrics over the ranks)",

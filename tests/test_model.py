@@ -240,8 +240,8 @@ def test_wrong_order_and_unknown_names():
         layers.Dense(3, kernel_initializer="he_normall")
     with pytest.raises(ValueError, match="unknown optimizer"):
         model.compile(optimizer="lion", loss="mse")
-    with pytest.raises(ValueError, match=r"unknown metric 'auc'"):
-        model.compile(optimizer="adam", loss="mse", metrics=["auc"])
+    with pytest.raises(ValueError, match=r"unknown metric 'auroc'"):
+        model.compile(optimizer="adam", loss="mse", metrics=["auroc"])
     with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):
         layers.Conv2D(3, 3, padding="full")
     with pytest.raises(ValueError, match="does not fit an input of 2x2"):
