@@ -3,8 +3,10 @@ selu, hard_sigmoid, hard_silu, mish, softsign, exponential, elu with alpha), wri
 in elementwise operators onnxruntime's CPU provider runs in either dtype."""
 import math
 
+import numpy as np
+
 from .. import activations
-from .onnx_builder import replace
+from .onnx_builder import OnnxExportError, replace
 
 _SELU_SCALE = 1.0507009873554804934193349852946
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -50,6 +52,10 @@ def _gelu(builder, x, base, dtype, approximate):
                              f"{base}/scaled")
         cdf = builder.node("Add", [builder.node("Tanh", [inner], f"{base}/tanh"), one], f"{base}/one_plus")
     else:               # x/2 (1 + erf(x / sqrt 2))
+        if np.dtype(dtype) == np.float64:
+            raise OnnxExportError(
+                f"{base}: the exact gelu needs the ONNX operator Erf in float64, which onnxruntime's CPU "
+                f"provider does not implement; export a float32 copy of the model, or use gelu(approximate=True)")
         scaled = builder.node("Mul", [x, builder.scalar(f"{base}/inv_sqrt2", 1 / math.sqrt(2), dtype)], f"{base}/scaled")
         cdf = builder.node("Add", [builder.node("Erf", [scaled], f"{base}/erf"), one], f"{base}/one_plus")
     return builder.node("Mul", [builder.node("Mul", [x, half], f"{base}/half_x"), cdf], base)
