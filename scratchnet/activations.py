@@ -98,15 +98,18 @@ def elu_with(alpha=1.0):
 # ----- the activations whose derivative needs the input z (needs_input=True) -----
 
 def _erfc(x):
-    """erfc elementwise, in x's dtype: math.erfc on the host (NumPy has no erf), cupyx's on a GPU."""
+    """erfc elementwise in x's dtype (worked in float64): NumPy has no erf, so a Numba ufunc
+    of math.erfc, compiled on first use; cupyx's on a GPU."""
     if type(x).__module__.startswith("cupy"):
         import cupyx.scipy.special
         return cupyx.scipy.special.erfc(x)
-    host = np.asarray(x, dtype=np.float64)
-    return np.asarray(_ERFC(host), dtype=np.float64).astype(x.dtype, copy=False).reshape(np.shape(x))
+    if not _ERFC:
+        import numba
+        _ERFC.append(numba.vectorize(["float64(float64)"], nopython=True)(lambda v: math.erfc(v)))
+    return _ERFC[0](np.asarray(x, dtype=np.float64)).astype(x.dtype, copy=False)
 
 
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
+_ERFC = []      # the compiled ufunc, once made
 _SQRT_HALF = 0.7071067811865476         # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327      # 1 / sqrt(2 pi)
 _SQRT_2_OVER_PI = 0.7978845608028654    # sqrt(2 / pi)
