@@ -20,11 +20,13 @@ class Plan:
 
 class ActivationContext(NamedTuple):
     """What ``backward`` needs of a call: how it applied the activation, its output ``a``,
-    whether a bias was added, and the backend whose kernels ran."""
+    whether a bias was added, the backend whose kernels ran, and the activation's input
+    (kept only for an activation whose derivative needs it: swish, gelu, ...)."""
     how: Plan
     output: object
     has_bias: bool
     backend: object
+    input: object = None
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,14 +50,15 @@ def forward(z, bias, activation, backend, input_=None):
         else:
             z = backend.bias_activation(z.copy() if shared else z, bias, how.kernel)
     a = how.after.forward(z) if how.after is not None else z
-    return a, ActivationContext(how, a, bias is not None, backend)
+    kept = z if how.after is not None and how.after.needs_input else None
+    return a, ActivationContext(how, a, bias is not None, backend, kept)
 
 
 def backward(da, ctx):
     """(dz, dbias or None) from dL/da and the ActivationContext of the call."""
     how, a = ctx.how, ctx.output
     if how.after is not None:
-        da = how.after.backward(da, a)
+        da = how.after.gradient(da, a, ctx.input)
     if ctx.has_bias or how.kernel != "linear":
         return ctx.backend.bias_activation_backward(da, a, how.kernel, ctx.has_bias)
     return da, None

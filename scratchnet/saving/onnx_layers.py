@@ -5,6 +5,7 @@ import numpy as np
 from .. import activations, layers
 from ..arrays import to_host
 from ..layers.preprocessing import aspect_window
+from .onnx_activations import export_more
 from .onnx_builder import OnnxExportError, Value, check_float64_kernel, replace
 from . import onnx_normalization
 
@@ -18,6 +19,9 @@ def export_activation(builder, activation, x, layer):
     relu_args = relu_arguments(activation, layer)
     if relu_args is not None:
         return export_relu(builder, x, layer, *relu_args)
+    more = export_more(builder, activation, x, f"{layer.name}/{name}")
+    if more is not None:
+        return more
     if not is_registered(activation):
         raise OnnxExportError(f"cannot export the activation {name!r} of {layer.describe()} to ONNX: expected one "
                               f"of the activations scratchnet.activations names, got {activation!r}")
