@@ -7,8 +7,8 @@ from .base import Layer, as_pair
 
 
 def set_convolution_arguments(layer, filters, kernel_size, strides, padding, data_format, dilation_rate):
-    """Check and keep what every full 2-D convolution takes (Conv2D, Conv2DTranspose), as
-    Keras checks it."""
+    """Check and keep what every full 2-D convolution takes (Conv2D, Conv2DTranspose,
+    SeparableConv2D), as Keras checks it."""
     if not isinstance(filters, int) or filters < 1:
         raise ValueError(f"{layer.describe()}: filters must be a positive int, got {filters!r}")
     layer.filters = filters
@@ -171,14 +171,8 @@ class SeparableConv2D(Layer):
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"{self.describe()}: filters must be a positive int, got {filters!r}")
-        self.filters = filters
-        self.kernel_size = as_pair(kernel_size, "kernel_size")
-        self.strides = as_pair(strides, "strides")
-        self.padding = check_padding(self, padding)
-        check_data_format(self, data_format)
-        if as_pair(dilation_rate, "dilation_rate") != (1, 1):
+        set_convolution_arguments(self, filters, kernel_size, strides, padding, data_format, dilation_rate)
+        if self.dilation_rate != (1, 1):
             raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")
         if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
             raise ValueError(f"{self.describe()}: depth_multiplier must be a positive int, got {depth_multiplier!r}")
