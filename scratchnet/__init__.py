@@ -2,8 +2,8 @@
 
     from scratchnet import layers, models, optimizers
 """
-from . import activations, backend, callbacks, gradcheck, initializers, layers, losses, metrics, \
-    models, optimizers, utils
+from . import activations, backend, callbacks, constraints, gradcheck, initializers, layers, losses, metrics, \
+    models, optimizers, regularizers, utils
 from .backend import set_backend
 from .config import floatx, set_floatx, set_random_seed
 from .layers import Activation, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
@@ -34,8 +34,8 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY_MODULES))
 
-__all__ = ["activations", "backend", "callbacks", "gradcheck", "initializers", "layers", "losses",
-           "metrics", "models", "optimizers", "utils", "set_backend", "floatx", "set_floatx",
+__all__ = ["activations", "backend", "callbacks", "constraints", "gradcheck", "initializers", "layers", "losses",
+           "metrics", "models", "optimizers", "regularizers", "utils", "set_backend", "floatx", "set_floatx",
            "set_random_seed", "Model", "Sequential", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout",
            "Activation", "Input", "TrainingDiverged", "set_num_threads", "get_num_threads",
            "load_model", "ModelFileError",

@@ -5,6 +5,10 @@ step kept for its backward pass) and backward through it (consuming that).
     input_grads, param_grads = run_backward(graph, tape, [d_outputs])
     apply_state_updates(tape)        # BatchNormalization's moving statistics, after the update
 
+A layer's ``activity_regularizer`` is a penalty on its output: the forward pass adds its
+value to ``tape.activity_penalty``, and a backward pass given ``activity_scale`` (what the
+training step divides that penalty by) adds its gradient where the output is reached.
+
 A Plan is the graph's nodes in order, each with the ids of the values it reads and makes and
 of the values nobody needs after it; the fused plan runs the pairs ``fusion.RULES`` names as
 one step (a ``fusion.FusedNode``). Each step calls ``layer.forward(x, training) -> (y, ctx)``
@@ -61,9 +65,17 @@ class Plan:
 
 class Tape(list):
     """What a forward pass keeps for the backward one: a (node, layer that ran it, ctx) per
-    step, in the order the steps ran, and ``plan``, the Plan they followed."""
+    step, in the order the steps ran, and ``plan``, the Plan they followed. With activity
+    regularizers: ``activity_penalty``, the sum of their values over the steps (those of a
+    model inside included), and ``activity``, {output tensor id: (regularizer, output)};
+    ``activity_scale`` is what the backward pass multiplies their gradients by (None: no
+    gradient, as for the gradient of an output rather than of the loss)."""
 
-    __slots__ = ("plan",)
+    __slots__ = ("plan", "activity_penalty", "activity", "activity_scale")
+
+    def __init__(self, plan):
+        super().__init__()
+        self.plan, self.activity_penalty, self.activity, self.activity_scale = plan, 0.0, {}, None
 
 
 def _parts(node):
@@ -114,7 +126,8 @@ def _fused_plan(graph):
         fused = None
         if len(node.outputs) == 1 and output_ids[0] not in kept:
             after = readers.get(output_ids[0], [])
-            if len(after) == 1 and len(after[0].inputs) == 1 and after[0].training == node.training:
+            if len(after) == 1 and len(after[0].inputs) == 1 and after[0].training == node.training \
+                    and _activity_regularizer(node) is None and _activity_regularizer(after[0]) is None:
                 fused = fusion.fuse(node, after[0])
         if fused is None:
             steps.append(step)
@@ -140,8 +153,7 @@ def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
     returned tape is empty."""
     plan = plan_for(graph, fusion.is_enabled())
     values = {id(t): v for t, v in zip(graph.inputs, inputs)}
-    tape = Tape()
-    tape.plan = plan
+    tape = Tape(plan)
     for node, input_ids, output_ids, free in plan.steps:
         layer = node.layer if layer_for is None else layer_for(node)
         mode = training if node.training is None else node.training
@@ -157,9 +169,22 @@ def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
             values.update(zip(output_ids, out))
         if keep_tape:
             tape.append((node, layer, ctx))
+        if isinstance(ctx, Tape):      # a model inside: its penalties count here too
+            tape.activity_penalty += ctx.activity_penalty
+        regularizer = _activity_regularizer(node)
+        if regularizer is not None:
+            for tensor_id in output_ids:
+                tape.activity_penalty += regularizer(values[tensor_id])
+                if keep_tape:
+                    tape.activity[tensor_id] = (regularizer, values[tensor_id])
         for tensor_id in free:
             del values[tensor_id]
     return [values[id(t)] for t in graph.outputs], tape
+
+
+def _activity_regularizer(node):
+    """The activity regularizer of a graph node's layer (a fused step has none), or None."""
+    return getattr(node.layer, "activity_regularizer", None)
 
 
 def apply_state_updates(tape):
@@ -174,7 +199,7 @@ def _accumulate(table, key, value):
     table[key] = value if key not in table else table[key] + value
 
 
-def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None):
+def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None, activity_scale=None):
     """Gradients of a scalar L from dL/d(outputs) and the Tape of the forward pass.
 
     Returns (input_grads, param_grads): dL/d(each graph input), or None where not asked,
@@ -182,7 +207,11 @@ def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None
     tensor feeds several nodes (a fork), the gradients reaching it add up. A node computes its
     dL/dx only where a weight lies below it, or when the inputs' gradients are asked for.
     ``capture`` (a dict keyed by ids of tensors the graph computes) receives dL/d(each of
-    those tensors), complete once every node reading it has run backward."""
+    those tensors), complete once every node reading it has run backward. With
+    ``activity_scale`` (else the tape's own, set by the model a nested graph is in), the
+    gradients of the activity penalties times that scale join those of their outputs: L is
+    then the loss of a training step."""
+    scale = tape.activity_scale if activity_scale is None else activity_scale
     grads = {}
     for tensor, g in zip(graph.outputs, output_grads):
         if g is not None:
@@ -191,6 +220,10 @@ def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None
     param_grads = {}
     for node, layer, ctx in reversed(tape):
         douts = [grads.pop(id(t), None) for t in node.outputs]
+        if scale is not None and tape.activity:
+            douts = [_with_activity(g, tape.activity.get(id(t)), scale) for t, g in zip(node.outputs, douts)]
+        if isinstance(ctx, Tape):
+            ctx.activity_scale = scale
         if capture is not None:
             for t, g in zip(node.outputs, douts):
                 if id(t) in capture:
@@ -207,6 +240,16 @@ def run_backward(graph, tape, output_grads, need_input_grads=False, capture=None
         for key, g in dparams.items():
             _accumulate(param_grads, key if isinstance(key, tuple) else (node.layer, key), g)
     return [grads.get(id(t)) for t in graph.inputs], param_grads
+
+
+def _with_activity(grad, penalty, scale):
+    """dL/dy plus ``scale`` times the gradient of the activity penalty on y (if any)."""
+    if penalty is None:
+        return grad
+    regularizer, y = penalty
+    extra = regularizer.gradient(y)
+    extra *= extra.dtype.type(scale)
+    return extra if grad is None else grad + extra
 
 
 def _zeros_like_output(node, index, douts):

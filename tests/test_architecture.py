@@ -118,6 +118,8 @@ def test_the_circle_finder_finds_a_circle_hidden_inside_a_function(tmp_path):
     ("scratchnet.graph", "scratchnet.layers"),
     ("scratchnet.execute", "scratchnet.layers"),
     ("scratchnet.fusion", "scratchnet.layers"),
+    ("scratchnet.regularizers", "scratchnet.functions"),     # foundations: below the functions
+    ("scratchnet.constraints", "scratchnet.functions"),
 ])
 def test_a_floor_imports_nothing_above_it(floor, above):
     graph = import_graph()

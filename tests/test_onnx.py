@@ -182,11 +182,12 @@ def test_global_pooling_flatten_reshape_and_zero_padding(tmp_path, keepdims):
     assert_exports_exactly(functional(inputs, outputs), images((3, 5, 6, 3)), tmp_path / "shapes.onnx")
 
 
-def test_dense_on_two_three_and_four_axes_and_dropout(tmp_path):
+def test_dense_on_two_three_and_four_axes_dropout_and_activity_regularization(tmp_path):
     inputs = layers.Input((4, 5, 3))
     four = layers.Dense(6, activation="tanh", bias_initializer=random_bias)(inputs)
     three = layers.Dense(2, use_bias=False)(layers.Reshape((20, 6))(four))
-    flat = layers.Dropout(0.5)(layers.Flatten()(layers.Conv2D(2, 3)(four)))
+    flat = layers.Dropout(0.5)(layers.Flatten()(layers.Conv2D(2, 3, activity_regularizer="l2")(four)))
+    flat = layers.ActivityRegularization(l1=0.1)(flat)
     two = layers.Dense(3, activation="softmax")(layers.Dense(7, use_bias=False)(flat))
     model = functional(inputs, [four, three, two, layers.Dropout(0.3)(inputs)])
     assert_exports_exactly(model, images((4, 4, 5, 3)), tmp_path / "dense.onnx")

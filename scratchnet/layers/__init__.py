@@ -13,6 +13,7 @@ from .preprocessing import Rescaling, Resizing
 from .reshaping import Reshape, ZeroPadding2D
 from .reshaping import Cropping2D, UpSampling2D
 from .noise import GaussianDropout, GaussianNoise, SpatialDropout2D
+from .regularization import ActivityRegularization
 from . import fused  # noqa: F401  (puts the fused steps' rules in scratchnet.fusion.RULES)
 
 Convolution2D = Conv2D
@@ -30,7 +31,7 @@ _CLASSES += (Conv2DTranspose,)
 _CLASSES += (UpSampling2D, Cropping2D)
 _CLASSES += (LayerNormalization, GroupNormalization, UnitNormalization, Normalization)
 
-_CLASSES += (SpatialDropout2D, GaussianNoise, GaussianDropout)
+_CLASSES += (SpatialDropout2D, GaussianNoise, GaussianDropout, ActivityRegularization)
 
 __all__ = [cls.__name__ for cls in _CLASSES] + [
     "Layer", "Input", "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",

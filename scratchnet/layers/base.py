@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from .. import activations, backend, config
+from .. import activations, backend, config, constraints, regularizers
 from ..arrays import as_tensor, to_host, to_module
 from ..geometry import has_unknown_size, shape_fits
 from ..graph import Node, SymbolicTensor, flatten_tensors
@@ -56,7 +56,10 @@ class Layer:
         super().__init_subclass__(**kwargs)
         register(cls)   # saving finds layer and model classes by name, without importing models
 
-    def __init__(self, name=None, input_shape=None, dtype=None, activation=None, trainable=True, **kwargs):
+    penalized_weights = {}      # {weight name: the prefix of its Keras arguments}, e.g. {'kernel': 'kernel'}
+
+    def __init__(self, name=None, input_shape=None, dtype=None, activation=None, trainable=True,
+                 activity_regularizer=None, **kwargs):
         if "batch_input_shape" in kwargs:
             input_shape = tuple(kwargs.pop("batch_input_shape"))[1:]
         if "input_dim" in kwargs:
@@ -72,6 +75,7 @@ class Layer:
             if input_shape is not None else None
         self.activation = activations.get(activation) if self.has_activation else None
         self._trainable = bool(trainable)
+        self.activity_regularizer = regularizers.get(activity_regularizer, f"{self.describe()}: activity_regularizer")
         self.params = {}
         self.built = False
         self.input_shape = None       # per sample (no batch axis); a list for layers taking a list
@@ -92,6 +96,8 @@ class Layer:
         params = {}
         for name, shape in self.weight_shapes(input_shape).items():
             self._check_known(name, shape, input_shape)
+            if self.regularizer_for(name) is not None:
+                self.regularizer_for(name).check(shape, f"{self.describe()}: {self.penalized_weights[name]}_regularizer")
             values = initializers.get(self.initializer_for(name))(tuple(shape), self.dtype)
             params[name] = xp.asarray(values)
         self.params = params
@@ -126,6 +132,30 @@ class Layer:
         layers' builds with this)."""
         self.params, self.built, self.input_shape, self.output_shape = {}, False, None, None
         self._backend_name, self._configs = None, {}
+
+    def set_penalties(self, arguments):
+        """Keep Keras's NAME_regularizer and NAME_constraint arguments ({argument: value}) for
+        the weights of ``penalized_weights`` (a name fails now, not at build)."""
+        for argument, value in arguments.items():
+            module = regularizers if argument.endswith("_regularizer") else constraints
+            setattr(self, argument, module.get(value, f"{self.describe()}: {argument}"))
+
+    def regularizer_for(self, name):
+        """The penalty on weight ``name`` (its NAME_regularizer argument), or None."""
+        prefix = self.penalized_weights.get(name)
+        return getattr(self, f"{prefix}_regularizer", None) if prefix else None
+
+    def constraint_for(self, name):
+        """The projection applied to weight ``name`` after each update (NAME_constraint), or None."""
+        prefix = self.penalized_weights.get(name)
+        return getattr(self, f"{prefix}_constraint", None) if prefix else None
+
+    @property
+    def losses(self):
+        """The penalties on this layer's trainable weights as they are now, as Keras's
+        ``layer.losses`` (an activity penalty is counted in the loss of each step instead)."""
+        return [layer.regularizer_for(name)(layer.params[name]) for layer, name in self.weight_pairs(trainable=True)
+                if layer.regularizer_for(name) is not None]
 
     def initializer_for(self, name):
         """The initializer of weight ``name`` (an attribute NAME_initializer, by default)."""
@@ -329,6 +359,11 @@ class Layer:
         config_ = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
         if self.activation is not None:
             config_["activation"] = activations.serialize(self.activation)
+        for prefix in dict.fromkeys(self.penalized_weights.values()):
+            config_[f"{prefix}_regularizer"] = regularizers.serialize(getattr(self, f"{prefix}_regularizer", None))
+            config_[f"{prefix}_constraint"] = constraints.serialize(getattr(self, f"{prefix}_constraint", None))
+        if self.activity_regularizer is not None:
+            config_["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config_
 
     def __repr__(self):

@@ -37,11 +37,15 @@ class Conv2D(Layer):
     kernels of its own; with ``dilation_rate`` d, a kernel reads every d-th pixel."""
 
     has_activation = True
+    penalized_weights = {"kernel": "kernel", "bias": "bias"}
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self.set_penalties({"kernel_regularizer": kernel_regularizer, "bias_regularizer": bias_regularizer,
+                            "kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint})
         set_convolution_arguments(self, filters, kernel_size, strides, padding, data_format, dilation_rate)
         if not isinstance(groups, int) or groups < 1:
             raise ValueError(f"{self.describe()}: groups must be a positive int, got {groups!r}")
@@ -110,11 +114,15 @@ class DepthwiseConv2D(Layer):
     named 'kernel' as in Keras 3."""
 
     has_activation = True
+    penalized_weights = {"kernel": "depthwise", "bias": "bias"}
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self.set_penalties({"depthwise_regularizer": depthwise_regularizer, "bias_regularizer": bias_regularizer,
+                            "depthwise_constraint": depthwise_constraint, "bias_constraint": bias_constraint})
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.strides = as_pair(strides, "strides")
         self.padding = check_padding(self, padding)
@@ -165,12 +173,19 @@ class SeparableConv2D(Layer):
     weights depthwise_kernel (kh, kw, C, M), pointwise_kernel (1, 1, C*M, filters), bias."""
 
     has_activation = True
+    penalized_weights = {"depthwise_kernel": "depthwise", "pointwise_kernel": "pointwise", "bias": "bias"}
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self.set_penalties({"depthwise_regularizer": depthwise_regularizer,
+                            "pointwise_regularizer": pointwise_regularizer, "bias_regularizer": bias_regularizer,
+                            "depthwise_constraint": depthwise_constraint, "pointwise_constraint": pointwise_constraint,
+                            "bias_constraint": bias_constraint})
         set_convolution_arguments(self, filters, kernel_size, strides, padding, data_format, dilation_rate)
         if self.dilation_rate != (1, 1):
             raise NotImplementedError(f"{self.describe()}: dilation_rate other than 1 is not supported")

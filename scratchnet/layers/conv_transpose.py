@@ -12,11 +12,15 @@ class Conv2DTranspose(Layer):
     the output size follows Keras's rule (see ``functions.conv_transpose.padding_1d``)."""
 
     has_activation = True
+    penalized_weights = {"kernel": "kernel", "bias": "bias"}
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self.set_penalties({"kernel_regularizer": kernel_regularizer, "bias_regularizer": bias_regularizer,
+                            "kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint})
         set_convolution_arguments(self, filters, kernel_size, strides, padding, data_format, dilation_rate)
         if output_padding is not None:
             output_padding = (output_padding,) * 2 if isinstance(output_padding, int) else tuple(output_padding)

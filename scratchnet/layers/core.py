@@ -13,10 +13,14 @@ class Dense(Layer):
     """y = activation(x @ kernel + bias), applied along the last axis."""
 
     has_activation = True
+    penalized_weights = {"kernel": "kernel", "bias": "bias"}
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self.set_penalties({"kernel_regularizer": kernel_regularizer, "bias_regularizer": bias_regularizer,
+                            "kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint})
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"{self.describe()}: units must be a positive int, got {units!r}")
         self.units = int(units)

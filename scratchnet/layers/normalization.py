@@ -18,11 +18,15 @@ class BatchNormalization(Layer):
     and shift by beta."""
 
     non_trainable_names = ("moving_mean", "moving_variance")
+    penalized_weights = {"gamma": "gamma", "beta": "beta"}
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", **kwargs):
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        self.set_penalties({"beta_regularizer": beta_regularizer, "gamma_regularizer": gamma_regularizer,
+                            "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint})
         if not 0 <= momentum <= 1:
             raise ValueError(f"{self.describe()}: momentum must be in [0, 1], got {momentum!r}")
         if not epsilon > 0:
@@ -94,13 +98,14 @@ class _AffineNormalization(Layer):
     """What LayerNormalization and GroupNormalization share: epsilon, center, scale, and
     gamma then beta (Keras's order) shaped by ``param_shape``."""
 
+    penalized_weights = {"gamma": "gamma", "beta": "beta"}
+
     def __init__(self, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", **kwargs):
-        for key in ("beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"):
-            if kwargs.get(key) is not None:
-                raise NotImplementedError(f"{type(self).__name__}: {key} is not supported")
-            kwargs.pop(key, None)
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        self.set_penalties({"beta_regularizer": beta_regularizer, "gamma_regularizer": gamma_regularizer,
+                            "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint})
         if not epsilon > 0:
             raise ValueError(f"{self.describe()}: epsilon must be positive, got {epsilon!r}")
         self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)

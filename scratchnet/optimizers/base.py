@@ -1,7 +1,9 @@
 """The Optimizer base class: the learning rate (a number or a schedule), the step count, one
 slot dict per weight, and what Keras 3 does around every update rule: loss-scale division,
 gradient clipping (``clipnorm``, ``global_clipnorm``, ``clipvalue``) and decoupled weight decay
-(``weight_decay``: w -= w * weight_decay * learning_rate before the update), in that order."""
+(``weight_decay``: w -= w * weight_decay * learning_rate before the update), in that order;
+after the update, each weight's constraint (``kernel_constraint=`` of its layer), as Keras 3's
+``apply`` does."""
 import re
 
 import numpy as np
@@ -55,6 +57,7 @@ class Optimizer:
         self.iterations = 0
         self.slots = None
         self._kernels = None
+        self._constraints = {}      # id(weight) -> (weight, constraint): what set_constraints was told
 
     # ----- the learning rate ----------------------------------------------------------------------
     @property
@@ -119,6 +122,18 @@ class Optimizer:
         self.before_updates()
         for p, g, slot in zip(params, grads, self.slots):
             self.update(p, g, slot, lr)
+        if self._constraints:
+            for p in params:
+                entry = self._constraints.get(id(p))
+                if entry is not None and entry[0] is p:
+                    p[...] = entry[1](p)
+
+    def set_constraints(self, params, constraints):
+        """Project each weight of ``params`` by its constraint (or none, for None) after every
+        update from now on, as Keras's optimizer does with its variables' constraints; a
+        model's training step (built-in or one's own through ``model.trained_weights()``)
+        tells its optimizer its weights' constraints this way."""
+        self._constraints = {id(p): (p, c) for p, c in zip(params, constraints) if c is not None}
 
     def new_slots(self, p):
         """The slots of weight ``p`` before its first update (zeros, where ``p`` lives)."""

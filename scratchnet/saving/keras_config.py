@@ -15,7 +15,7 @@ import math
 import re
 import warnings
 
-from .. import layers as layers_module
+from .. import constraints, layers as layers_module, regularizers
 from .architecture import ArchitectureError, is_model, is_sequential, local_node_indices
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
@@ -39,8 +39,8 @@ _ACCEPTED_DEFAULTS = {
 }
 _ALWAYS_DROPPED = ("sparse", "ragged", "optional", "renorm_momentum", "fused", "lora_alpha",
                    "quantization_config", "gradient_checkpointing")
-# training-only extras scratchnet does not apply: the layer loads without them, with a warning
-_TRAINING_ONLY = re.compile(r"^(\w+_regularizer|\w+_constraint|activity_regularizer)$")
+# a layer's penalties and constraints: read by name only (a custom one is refused)
+_PENALTY = re.compile(r"^\w+_(regularizer|constraint)$")
 _RENAMED = {"LeakyReLU": {"alpha": "negative_slope"}}
 
 
@@ -100,7 +100,6 @@ def spec_from_keras(config, where):
 class _Reader:
     def __init__(self, where):
         self.where = where
-        self.dropped = []
 
     def model(self, entry):
         config = entry.get("config")
@@ -110,10 +109,6 @@ class _Reader:
             self._functional(config)
         if config.get("trainable") is False:
             spec["trainable"] = False
-        if self.dropped:
-            warnings.warn(f"{self.where}: scratchnet does not apply these training-only settings; the layers "
-                          f"load without them: {'; '.join(self.dropped)}", stacklevel=4)
-            self.dropped = []
         return spec
 
     def _sequential(self, entry, config):
@@ -227,9 +222,12 @@ class _Reader:
                                         f"scratchnet reads activations by name")
             elif key.endswith("_initializer") or key in _ALWAYS_DROPPED:
                 continue    # the weights come from the file
-            elif _TRAINING_ONLY.match(key):
-                if value is not None:
-                    self.dropped.append(f"{config.get('name')}.{key}={_short(value)}")
+            elif _PENALTY.match(key) and key in accepted and value is not None:
+                module = regularizers if key.endswith("_regularizer") else constraints
+                try:
+                    kwargs[key] = module.get(value, f"{where}: {key}")
+                except ValueError as error:
+                    raise ArchitectureError(str(error)) from None
             elif key in accepted:
                 kwargs[key] = value
             elif key in _ACCEPTED_DEFAULTS and _equal_any(value, _ACCEPTED_DEFAULTS[key]):
@@ -376,6 +374,10 @@ def _layer_entry(layer, legacy):
         config["data_format"] = "channels_last"
     if legacy and name == "LeakyReLU":
         config["alpha"] = config.pop("negative_slope")
+    if legacy:     # tf.keras 2 writes a regularizer or constraint as {class_name, config}
+        for key, value in config.items():
+            if _PENALTY.match(key) and isinstance(value, dict):
+                config[key] = {"class_name": value["class_name"], "config": value["config"]}
     if name == "Sigmoid":     # Keras has no Sigmoid layer: the same thing is Activation('sigmoid')
         name, config["activation"] = "Activation", "sigmoid"
     if name == "ZeroPadding2D":

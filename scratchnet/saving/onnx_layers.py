@@ -269,6 +269,11 @@ def export_noise(builder, layer, x, training):
     return x
 
 
+def export_identity(builder, layer, x, training):
+    """ActivityRegularization: the identity (its penalty is for training only)."""
+    return x
+
+
 def export_augmentation(builder, layer, x, training):
     """A random augmentation layer: the identity at inference."""
     if training:
@@ -443,6 +448,7 @@ def _exporters():
         layers.SpatialDropout2D: export_dropout,
         layers.GaussianDropout: export_noise,
         layers.GaussianNoise: export_noise,
+        layers.ActivityRegularization: export_identity,
         layers.Activation: export_activation_layer,
         layers.ReLU: export_activation_layer,
         layers.LeakyReLU: export_activation_layer,

@@ -1,5 +1,5 @@
-"""What ``compile`` decides, as one object: the metrics, which weights a step updates, and
-the head (whether the output's sigmoid/softmax fuses into the
+"""What ``compile`` decides, as one object: the metrics, which weights a step updates (with
+their penalties and constraints), and the head (whether the output's sigmoid/softmax fuses into the
 loss, which then takes logits). Settled once the model's graph exists (at compile, or at
 the first step of a Sequential model that learns its input shape from data)."""
 import warnings
@@ -15,13 +15,20 @@ class CompileState:
         self.loss, self.metric_specs = loss, list(metric_specs)     # the loss the head was decided for
         self.trained_pairs = model.weight_pairs(trainable=True)     # (layer, weight name), in order
         self.trainable_at_compile = {layer: layer.trainable for layer in model.all_layers()}
+        # the weight penalties and constraints of the trained weights: (position, regularizer or constraint)
+        self.penalties = [(i, layer.regularizer_for(name)) for i, (layer, name) in enumerate(self.trained_pairs)
+                          if layer.regularizer_for(name) is not None]
+        self.constraints = [(i, layer.constraint_for(name)) for i, (layer, name) in enumerate(self.trained_pairs)
+                            if layer.constraint_for(name) is not None]
         output = model.graph.outputs[0]
         layer = output.node.layer if output.node is not None else None
         activation = getattr(layer, "activation", None)
-        # the output's activation fuses into the loss where the loss has a form for it
+        # the output's activation fuses into the loss where the loss has a form for it (and no
+        # activity penalty asks for the activation's output)
         self.fused = (len(model.graph.outputs) == 1 and not loss.from_logits
                       and loss.fused_activation is not None and activation is not None
-                      and activation.name == loss.fused_activation and not getattr(layer, "is_model", False))
+                      and activation.name == loss.fused_activation and not getattr(layer, "is_model", False)
+                      and getattr(layer, "activity_regularizer", None) is None)
         self.logits = self.fused or loss.from_logits      # the loss takes the outputs as logits
         self.head_node = output.node if self.fused else None
         self._head_layer = None
@@ -48,6 +55,28 @@ class CompileState:
     # ----- the weights a step updates -------------------------------------------------------
     def trained_params(self):
         return [layer.params[name] for layer, name in self.trained_pairs]
+
+    def weight_penalty(self, params):
+        """The sum of the trained weights' penalties (0.0 without any), as a float."""
+        return float(sum(regularizer(params[i]) for i, regularizer in self.penalties))
+
+    def with_penalty_gradients(self, gradients, params, scale=None):
+        """``gradients`` with each penalty's gradient (times ``scale``, the loss scale) added:
+        new arrays, the given ones untouched."""
+        gradients = list(gradients)
+        for i, regularizer in self.penalties:
+            extra = regularizer.gradient(params[i])
+            if scale:
+                extra *= extra.dtype.type(scale)
+            gradients[i] = gradients[i] + extra
+        return gradients
+
+    def constraints_of(self, params):
+        """[constraint or None] for each trained weight, as the optimizer applies them."""
+        table = [None] * len(params)
+        for i, constraint in self.constraints:
+            table[i] = constraint
+        return table
 
     def gradients_in_order(self, grads, params):
         """The gradient of each trained weight from {(layer, name): gradient}; zeros for a

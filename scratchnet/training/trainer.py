@@ -105,27 +105,34 @@ class Trainer:
         return (outs[0] if len(outs) == 1 else outs), tape
 
     def _gradients(self, x, y, sample_weight=None, params=None, batch_size=None, scope=None, need_dx=False,
-                   scaled=True, stop_if_not_finite=True):
+                   scaled=True, stop_if_not_finite=True, weight_penalty=True):
         """Forward (inside ``scope``: a data-parallel share's) and backward through the
         compiled head: (loss, outputs, tape, the gradients of ``params`` (the trained
-        weights), dL/dx). ``batch_size`` divides the loss instead of the samples given;
-        ``scaled`` multiplies the gradients by the optimizer's loss_scale_factor, as its
-        apply_gradients expects; with ``stop_if_not_finite`` a loss that is not finite stops
-        before the backward pass, with gradients None."""
+        weights), dL/dx). The loss is Keras's total: the compiled loss, the activity
+        penalties over the batch size and (with ``weight_penalty``) the weights' penalties.
+        ``batch_size`` divides the loss instead of the samples given; ``scaled`` multiplies
+        the gradients by the optimizer's loss_scale_factor, as its apply_gradients expects;
+        with ``stop_if_not_finite`` a loss that is not finite stops before the backward pass,
+        with gradients None."""
         state = self.compile_state()
         with scope or contextlib.nullcontext():
             out, tape = self.run_graph(x, training=True, head=True)
         loss, grad = self.loss.value_and_grad(y, out, from_logits=state.logits, sample_weight=sample_weight,
                                               **({} if batch_size is None else {"batch_size": batch_size}))
+        divisor = data_adapter.num_samples(x) if batch_size is None else batch_size
+        params = state.trained_params() if params is None else params
+        loss += tape.activity_penalty / divisor + (state.weight_penalty(params) if weight_penalty else 0.0)
         if stop_if_not_finite and not math.isfinite(loss):   # nothing is stored: no weights, no statistics
             return loss, out, tape, None, None
         scale = getattr(self.optimizer, "loss_scale_factor", None) if scaled else None
         if scale:                     # the loss scaled up as Keras's scale_loss does; the optimizer divides back
             grad = grad * grad.dtype.type(scale)
         dx, grads = run_backward(self.graph, tape, grad if isinstance(grad, list) else [grad],
-                                 need_input_grads=need_dx)
-        params = state.trained_params() if params is None else params
-        return loss, out, tape, state.gradients_in_order(grads, params), dx
+                                 need_input_grads=need_dx, activity_scale=(scale or 1) / divisor)
+        gradients = state.gradients_in_order(grads, params)
+        if weight_penalty and state.penalties:
+            gradients = state.with_penalty_gradients(gradients, params, scale)
+        return loss, out, tape, gradients, dx
 
     def loss_and_gradients(self, x, y, sample_weight=None):
         """For a train_step of one's own: (loss, outputs, gradients) of one batch on the
@@ -136,8 +143,12 @@ class Trainer:
         return loss, out, gradients
 
     def trained_weights(self):
-        """The arrays a training step updates (fixed at compile), for apply_gradients."""
-        return self.compile_state().trained_params()
+        """The arrays a training step updates (fixed at compile), for apply_gradients (which
+        applies their layers' constraints after the update)."""
+        state = self.compile_state()
+        params = state.trained_params()
+        self.optimizer.set_constraints(params, state.constraints_of(params))
+        return params
 
     # ----- the steps ----------------------------------------------------------------------
     def train_step(self, data):
@@ -176,10 +187,16 @@ class Trainer:
             state.check_trainable_unchanged(self)
             loss, out, tape, gradients, _ = self._gradients(
                 x, y, sample_weight, params, batch_size=None if share.total == n else share.total,
-                scope=strategy.batch_scope(share))
+                scope=strategy.batch_scope(share), weight_penalty=False)
         gradients, loss, finite = strategy.reduce(gradients, loss, math.isfinite(loss), share, params)
+        if finite and state.penalties:    # the weights' penalties, once for the whole step (every rank alike)
+            loss += state.weight_penalty(params)
+            finite = math.isfinite(loss)
+            gradients = state.with_penalty_gradients(gradients, params, getattr(self.optimizer, "loss_scale_factor",
+                                                                                  None))
         if not finite:             # nothing is stored: neither weights nor moving statistics
             return StepResult(loss, out, share.total)
+        self.optimizer.set_constraints(params, state.constraints_of(params))
         self.optimizer.apply_gradients(params, gradients, self.backend, reduced=True)
         if tape is not None:
             apply_state_updates(tape)
@@ -192,9 +209,13 @@ class Trainer:
         samples). An override may return a dict of logs instead, as in Keras 3."""
         x, y, sample_weight = data_adapter.split_batch(data, "test_step's data")
         state = self.compile_state()
-        out, _ = self.run_graph(x, training=False, head=True, keep_tape=False)
+        out, tape = self.run_graph(x, training=False, head=True, keep_tape=False)
         total = self.loss.total(y, out, from_logits=state.logits, sample_weight=sample_weight)
-        return StepResult(total, out, data_adapter.num_samples(x))
+        n = data_adapter.num_samples(x)
+        penalties = tape.activity_penalty + n * state.weight_penalty(state.trained_params())
+        if penalties:     # Keras's batch loss includes them; a batch counts n times in the total
+            total = total + total.dtype.type(penalties)
+        return StepResult(total, out, n)
 
     def predict_step(self, data):
         """The model's outputs for one batch of inputs (checked, on the host), on the host."""
@@ -280,13 +301,16 @@ class Trainer:
 
     # ----- gradients, for checks and for learning -------------------------------------------
     def compute_loss(self, x, y, training=True):
-        """Mean loss of one batch (with ``training=True``, dropout is active)."""
+        """Mean loss of one batch, with the penalties of the regularizers as in a step (with
+        ``training=True``, dropout is active)."""
         self._require_compiled("compute_loss")
         x = inputs.check_x(self, x)
         y = inputs.prepare_targets(self, y, x)
         state = self.compile_state()
-        out, _ = self.run_graph(inputs.to_device(self, x), training=training, head=True, keep_tape=False)
-        return self.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits)[0]
+        out, tape = self.run_graph(inputs.to_device(self, x), training=training, head=True, keep_tape=False)
+        loss = self.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits)[0]
+        return loss + tape.activity_penalty / data_adapter.num_samples(x) + \
+            state.weight_penalty(state.trained_params())
 
     def compute_gradients(self, x, y, need_dx=False):
         """Loss and gradients for one batch, without updating anything.

@@ -12,18 +12,21 @@ import time
 import numpy as np
 
 import scratchnet
-from scratchnet import callbacks, distributed, layers, models, optimizers
+from scratchnet import callbacks, constraints, distributed, layers, models, optimizers, regularizers
 from scratchnet.train import mnist_model
 
 
 def model_named(name, seeded=False):
     if name == "mnist":
         return mnist_model()
-    if name == "dropout":        # per-sample random draws: dropout and augmentation (with generators of their own)
-        return models.Sequential([
+    if name == "dropout":        # per-sample random draws: dropout and augmentation (with generators of their own),
+        return models.Sequential([  # and penalties on weights (once per step) and activities (per sample), a constraint
             layers.Input((28, 28, 1)), layers.RandomTranslation(0.1, 0.1, seed=4 if seeded else None),
-            layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
-            layers.Dropout(0.4, seed=3 if seeded else None), layers.Flatten(), layers.Dense(10, activation="softmax")])
+            layers.Conv2D(8, 3, activation="relu", kernel_regularizer=regularizers.L2(1e-3),
+                          activity_regularizer=regularizers.L1(1e-4),
+                          kernel_constraint=constraints.MaxNorm(0.5, axis=[0, 1, 2])),
+            layers.MaxPooling2D(2), layers.Dropout(0.4, seed=3 if seeded else None), layers.Flatten(),
+            layers.Dense(10, activation="softmax", bias_regularizer="l1")])
     if name == "segment":        # per-pixel labels and a metric whose state is a confusion matrix
         inputs = layers.Input((None, None, 1))
         x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
