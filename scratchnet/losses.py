@@ -10,168 +10,12 @@ categorical ones) the model hands
 the loss the logits instead, and the loss uses the fused log-sum-exp form: finite for
 logits of any size, and with the simple gradient ``activation(z) - y``.
 """
-import re
-
 import numpy as np
 
 from .arrays import module_of, to_host
+from .loss_base import HOW_TO_WRITE_ONE, Loss, _BuiltinLoss, _Smoothing, _check_defined  # noqa: F401
 from .loss_utils import (EPSILON, _as_float, _clip, _fits, _log_softmax, _pixels, _reshape_like,  # noqa: F401
                          _sigmoid, _weights_for, check_sample_weight)
-
-
-class Loss:
-    """Base class of the losses. A loss of your own subclasses it and defines two methods
-    (scratchnet differentiates nothing it was not told how to):
-
-    - ``call(y_true, y_pred)``: the loss of each sample, shape (N,) (or (N, ...): then the
-      mean over all its values, as Keras reduces it);
-    - ``gradient(y_true, y_pred)``: the gradient of the sum of call's values with respect
-      to ``y_pred``, shaped like it.
-
-    ``scratchnet.gradcheck.check_loss`` compares the two with central differences. y_true
-    arrives as floats shaped like y_pred (override ``prepare_targets`` for other targets).
-    The built-in losses implement ``_from_logits`` and ``_from_probabilities`` instead, each
-    returning (per-sample loss, gradient of their sum)."""
-
-    fused_activation = None   # the output activation this loss can take the logits of
-    default_name = None
-
-    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, *, from_logits=False):
-        # Keras's order (name, reduction, dtype): a loss of your own may call super().__init__(name)
-        if reduction not in ("sum_over_batch_size", "auto"):
-            raise ValueError(f"{type(self).__name__}: scratchnet reduces a batch's loss as Keras's default does "
-                             f"(reduction='sum_over_batch_size'); got reduction={reduction!r}")
-        if not isinstance(from_logits, (bool, np.bool_)):
-            raise TypeError(f"{type(self).__name__}: from_logits must be True or False, got {from_logits!r}")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
-        self.from_logits = bool(from_logits)
-        self.name = name or self.default_name or _snake_case(type(self).__name__)
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__ != __name__ and _own_math(cls):
-            cls.fused_activation = None    # its call sees the model's outputs as they are, never logits
-
-    def _value_and_grad_of(self, logits):
-        """The function computing (per-sample loss, gradient of their sum): a user's own
-        call/gradient where the class defines them (a subclass of a built-in loss included)."""
-        if _own_math(type(self)):
-            return Loss._from_probabilities.__get__(self)
-        return self._from_logits if logits else self._from_probabilities
-
-    def call(self, y_true, y_pred):
-        """The loss of each sample (what a loss of your own defines)."""
-        return self._from_logits(y_true, y_pred)[0] if self.from_logits else \
-            self._from_probabilities(y_true, y_pred)[0]
-
-    def gradient(self, y_true, y_pred):
-        """The gradient of sum(call(y_true, y_pred)) with respect to y_pred (what a loss of
-        your own defines)."""
-        return self._from_logits(y_true, y_pred)[1] if self.from_logits else \
-            self._from_probabilities(y_true, y_pred)[1]
-
-    def _from_probabilities(self, y, p):
-        # a loss of your own: its call and gradient, reduced to one value per sample
-        _check_defined(type(self))
-        values, grad = self.call(y, p), self.gradient(y, p)
-        if getattr(grad, "shape", None) != p.shape:
-            raise ValueError(f"{self.name}: gradient() must return an array shaped like y_pred {p.shape}, got "
-                             f"{getattr(grad, 'shape', type(grad).__name__)}")
-        values = values.reshape(p.shape[0], -1)
-        per_sample = values.mean(axis=1)
-        return per_sample, (grad / grad.dtype.type(values.shape[1])).astype(p.dtype, copy=False)
-
-    _from_logits = _from_probabilities
-
-    @classmethod
-    def is_defined_by_user(cls):
-        return cls.__module__ != __name__
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        """Mean loss of a batch, as a float (``y_pred`` on the host or the device); with
-        ``sample_weight`` (one weight per sample, or per pixel), the weighted sum over the batch
-        size (times the pixels of a sample), as Keras."""
-        xp = module_of(y_pred)
-        if xp is np:
-            y_pred = np.asarray(y_pred)
-        if y_pred.dtype.kind != "f":
-            y_pred = y_pred.astype(np.float64)
-        y = self.prepare_targets(to_host(y_true), y_pred.shape, y_pred.dtype)
-        if sample_weight is not None:
-            sample_weight = xp.asarray(check_sample_weight(to_host(sample_weight), y_pred.shape[0], y_pred.dtype,
-                                                           pixel_shape=y_pred.shape[1:-1]))
-        return self.value_and_grad(xp.asarray(y), y_pred, sample_weight=sample_weight)[0]
-
-    def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None, batch_size=None):
-        """(mean loss over the batch as a float, d(mean loss)/d(y_pred)); y_true already
-        prepared, ``sample_weight`` None, one weight per sample or one per pixel (the loss is
-        then sum(w * loss) / (batch size * pixels of a sample), as Keras reduces it).
-        ``batch_size`` divides instead of the samples given: the global batch of which they
-        are one process's share, in data-parallel training. The float is the one copy from
-        the device a training step makes."""
-        logits = self.from_logits if from_logits is None else from_logits
-        values, grad = self._value_and_grad_of(logits)(y_true, y_pred)
-        n = y_pred.shape[0] if batch_size is None else batch_size
-        count = n * _pixels(values)     # Keras's 'sum_over_batch_size' divides by every loss value
-        if sample_weight is not None:
-            values = values * _weights_for(values, sample_weight, self.name)
-            grad *= _weights_for(grad, sample_weight, self.name)
-        grad /= grad.dtype.type(count)
-        return float(values.sum(dtype=np.float64) / count), grad
-
-    def total(self, y_true, y_pred, from_logits=None, sample_weight=None):
-        """Sum of the (weighted) per-sample losses of a batch (a sample's loss: the mean over
-        its pixels), as a 0-d float64 array where the outputs are (evaluation adds these up
-        on the device and reads the sum once)."""
-        logits = self.from_logits if from_logits is None else from_logits
-        values, _ = self._value_and_grad_of(logits)(y_true, y_pred)
-        if sample_weight is not None:
-            values = values * _weights_for(values, sample_weight, self.name)
-        return values.sum(dtype=np.float64) / _pixels(values)
-
-    def prepare_targets(self, y, output_shape, dtype):
-        """Targets as the loss reads them: floats shaped like the outputs."""
-        return _reshape_like(_as_float(y, dtype, self.name), output_shape, self.name)
-
-    def get_config(self):
-        return {"name": self.name, "from_logits": self.from_logits}
-
-    def __repr__(self):
-        return f"<{type(self).__name__} from_logits={self.from_logits}>"
-
-
-class _BuiltinLoss(Loss):
-    """The built-in losses take from_logits first, as Keras's do."""
-
-    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
-        super().__init__(name, reduction, dtype, from_logits=from_logits)
-
-
-class _Smoothing:
-    """Keras's label_smoothing: targets squeezed towards the uniform ``1 / classes`` (1/2 for
-    binary targets) by ``label_smoothing`` in [0, 1], before the loss sees them."""
-
-    smoothing_classes = None      # None: the last axis (categorical); 2 for binary targets
-
-    def _set_smoothing(self, label_smoothing, axis):
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.number)) \
-                or not 0 <= label_smoothing <= 1:
-            raise ValueError(f"{type(self).__name__}: label_smoothing must be a number in [0, 1], "
-                             f"got {label_smoothing!r}")
-        if axis != -1:
-            raise ValueError(f"{type(self).__name__}: scratchnet reduces the last axis (axis=-1); got axis={axis!r}")
-        self.label_smoothing = float(label_smoothing)
-
-    def _smooth(self, y):
-        if not self.label_smoothing:
-            return y
-        classes = self.smoothing_classes or y.shape[-1]
-        ls = y.dtype.type(self.label_smoothing)
-        return y * (1 - ls) + ls / y.dtype.type(classes)
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 class BinaryCrossentropy(_Smoothing, _BuiltinLoss):
@@ -252,10 +96,45 @@ class CategoricalCrossentropy(_Smoothing, _BuiltinLoss):
 
 
 class SparseCategoricalCrossentropy(_BuiltinLoss):
-    """-log p[label] with integer labels in [0, classes)."""
+    """-log p[label] with integer labels in [0, classes). With ``ignore_class``, a label of
+    that value (e.g. 255 or -1 for a segmentation's unlabelled pixels) adds nothing, and the
+    batch's loss is the mean over the other labels, as Keras 3."""
 
     default_name = "sparse_categorical_crossentropy"
     fused_activation = "softmax"
+
+    def __init__(self, from_logits=False, ignore_class=None, name=None, reduction="sum_over_batch_size",
+                 dtype=None):
+        super().__init__(from_logits, name, reduction, dtype)
+        if ignore_class is not None and (isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer))):
+            raise TypeError(f"{type(self).__name__}: ignore_class must be an int label or None, got {ignore_class!r}")
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_class": self.ignore_class}
+
+    def _count(self, y_true, values, batch_size=None):
+        if self.ignore_class is None:
+            return super()._count(y_true, values, batch_size)
+        if batch_size is not None and batch_size != values.shape[0]:
+            raise NotImplementedError(f"{self.name}: ignore_class in data-parallel training is not supported: the mean "
+                                      f"over the labels kept needs their count over every rank's share")
+        return int((y_true != self.ignore_class).sum())
+
+    def _from_logits(self, y, z):
+        return self._kept(self._logits_loss, y, z)
+
+    def _from_probabilities(self, y, p):
+        return self._kept(self._probabilities_loss, y, p)
+
+    def _kept(self, loss, y, z):
+        """The per-label loss and its gradient, zero where the label is ``ignore_class``."""
+        if self.ignore_class is None:
+            return loss(y, z)
+        ignored = y == self.ignore_class
+        values, grad = loss(module_of(z).where(ignored, 0, y), z)
+        values[ignored], grad[ignored] = 0, 0
+        return values, grad
 
     def prepare_targets(self, y, output_shape, dtype):
         """Integer labels: (N,) or (N, 1) for an (N, K) output; (N, H, W) or (N, H, W, 1),
@@ -275,6 +154,8 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
         elif y.dtype.kind not in "biu":
             raise TypeError(f"{self.name} expects integer class labels, got dtype {y.dtype}")
         bad = (y < 0) | (y >= classes)
+        if self.ignore_class is not None:
+            bad &= y != self.ignore_class
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             at = f"sample {where[0]}" + (f", pixel {where[1:]}" if len(where) > 1 else "")
@@ -283,7 +164,7 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
                              f"from {y.min()} to {y.max()})")
         return y.astype(np.intp)
 
-    def _from_logits(self, y, z):
+    def _logits_loss(self, y, z):
         flat, labels = z.reshape(-1, z.shape[-1]), y.reshape(-1)     # one row per pixel (per sample)
         log_p = _log_softmax(flat)
         rows = module_of(z).arange(flat.shape[0])
@@ -291,7 +172,7 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
         grad[rows, labels] -= 1
         return -log_p[rows, labels].reshape(z.shape[:-1]), grad.reshape(z.shape)
 
-    def _from_probabilities(self, y, p):
+    def _probabilities_loss(self, y, p):
         flat, labels = p.reshape(-1, p.shape[-1]), y.reshape(-1)
         rows = module_of(p).arange(flat.shape[0])
         s = flat.sum(axis=-1, keepdims=True)
@@ -504,11 +385,6 @@ def get_class(class_name):
     return classes[class_name]
 
 
-HOW_TO_WRITE_ONE = ("write it as a subclass of scratchnet.losses.Loss with call(y_true, y_pred) (the loss of each "
-                    "sample) and gradient(y_true, y_pred) (the gradient of their sum with respect to y_pred), "
-                    "and check the pair with scratchnet.gradcheck.check_loss")
-
-
 def get(identifier):
     """A Loss instance from a Keras name ('binary_crossentropy', ...), a Loss class or
     instance, or one of this module's loss functions (losses.categorical_crossentropy)."""
@@ -529,30 +405,6 @@ def get(identifier):
                         f"(it has no tape); {HOW_TO_WRITE_ONE}")
     valid = sorted(_CLASSES) + sorted(_ALIASES)
     raise ValueError(f"unknown loss {identifier!r}; expected one of {valid}, a Loss class or instance")
-
-
-def _own_math(cls):
-    """True where a user's class defines call and gradient (its own value and derivative)."""
-    return cls.is_defined_by_user() and cls.call is not Loss.call and cls.gradient is not Loss.gradient
-
-
-def _check_defined(cls):
-    """TypeError unless a loss class of the user's says how to compute its value and gradient:
-    both call and gradient, or neither (a subclass of a built-in loss, which computes both)."""
-    if not cls.is_defined_by_user():
-        return
-    defined = [m for m in ("call", "gradient") if getattr(cls, m) is not getattr(Loss, m)]
-    if len(defined) == 2 or (not defined and cls._from_probabilities is not Loss._from_probabilities):
-        return
-    missing = [m for m in ("call", "gradient") if m not in defined]
-    if missing:
-        raise TypeError(f"the loss {cls.__name__} defines no {' and no '.join(m + '()' for m in missing)}; "
-                        f"{HOW_TO_WRITE_ONE}")
-
-
-def _snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def _per_sample(loss_class):

@@ -449,3 +449,72 @@ def test_per_pixel_outputs_check_and_equal_keras(case):
     np.testing.assert_allclose(cls(**kwargs)(y32, p32, sample_weight=w),
                                float(getattr(keras.losses, keras_name)(**kwargs)(y32, p32, sample_weight=w)),
                                rtol=2e-5)
+
+
+def _ignored_labels(rng, shape, classes, ignore):
+    labels = rng.integers(0, classes, shape)
+    labels[rng.random(shape) < 0.3] = ignore
+    return labels
+
+
+@pytest.mark.parametrize("shape, ignore, from_logits, weighted", [
+    ((5, 4), -1, True, False), ((5, 4), 3, False, True), ((3, 4, 5, 4), 255, True, True),
+    ((3, 4, 5, 4), 255, False, False)])
+def test_ignore_class_is_kerass_mean_over_the_labels_kept(shape, ignore, from_logits, weighted):
+    keras = real_keras()
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(shape).astype(np.float32)
+    y_pred = z if from_logits else np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    y = _ignored_labels(rng, shape[:-1], shape[-1], ignore)
+    w = rng.uniform(0.2, 2, shape[:-1]).astype(np.float32) if weighted else None     # per sample or per pixel
+    ours = losses.SparseCategoricalCrossentropy(from_logits=from_logits, ignore_class=ignore)
+    theirs = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits, ignore_class=ignore)
+    assert ours(y, y_pred, sample_weight=w) == pytest.approx(float(theirs(y, y_pred, sample_weight=w)), rel=1e-5)
+    assert ours(np.full_like(y, ignore), y_pred) == 0.0 == float(theirs(np.full_like(y, ignore), y_pred))
+    assert gradcheck.check_loss(losses.SparseCategoricalCrossentropy(from_logits, ignore), y,
+                                y_pred.astype(np.float64), from_logits) < 1e-6
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 4\) for a 4-class output; got 7"):
+        ours(np.where(y == ignore, 7, y), y_pred)
+
+
+def test_a_segmenter_with_unlabelled_pixels_trains_as_in_keras():
+    keras = real_keras()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((10, 6, 6, 2)).astype(np.float32)
+    y = _ignored_labels(rng, (10, 6, 6), 3, 255)
+    model = sn.Sequential([sn.Input((6, 6, 2)), sn.layers.Conv2D(3, 3, padding="same", activation="softmax")])
+    twin = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, padding="same", activation="softmax")])
+    twin.set_weights(model.get_weights())
+    histories = []
+    for library, net in ((sn, model), (keras, twin)):
+        net.compile(library.optimizers.SGD(0.5), library.losses.SparseCategoricalCrossentropy(ignore_class=255),
+                    metrics=["accuracy", library.metrics.MeanIoU(3, ignore_class=255, sparse_y_pred=False, name="miou")])
+        histories.append(net.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
+                                 validation_data=(x[:3], y[:3])).history)
+    assert set(histories[0]) == set(histories[1])
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5, err_msg=key)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    loss = losses.SparseCategoricalCrossentropy(ignore_class=255)
+    probabilities = np.full((4, 3), 1 / 3, np.float32)
+    with pytest.raises(NotImplementedError, match="ignore_class in data-parallel training is not supported"):
+        loss.value_and_grad(loss.prepare_targets(np.array([0, 1, 255, 2]), (4, 3), np.float32), probabilities,
+                            batch_size=8)
+
+
+@pytest.mark.parametrize("make", [lambda m: m.CategoricalCrossentropy(label_smoothing=0.1),
+                                  lambda m: m.SparseCategoricalCrossentropy(from_logits=False, ignore_class=255),
+                                  lambda m: m.BinaryFocalCrossentropy(gamma=3.0)])
+def test_keras_files_keep_every_loss_setting_both_ways(tmp_path, make):
+    keras = real_keras()
+    model = sn.Sequential([sn.Input((5,)), sn.layers.Dense(3, activation="softmax")])
+    model.compile("sgd", make(losses))
+    for name in ("m.keras", "m.h5"):
+        model.save(tmp_path / name)
+        theirs = keras.models.load_model(tmp_path / name)
+        expected = make(keras.losses).get_config()
+        assert {k: v for k, v in theirs.loss.get_config().items() if k in expected} == expected
+        assert sn.models.load_model(tmp_path / name).loss.get_config() == model.loss.get_config()
+    theirs.save(tmp_path / "theirs.keras")
+    assert sn.models.load_model(tmp_path / "theirs.keras").loss.get_config() == model.loss.get_config()

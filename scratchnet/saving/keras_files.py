@@ -121,16 +121,16 @@ def _compile_config(model, legacy=False):
 
 
 def _loss_config(loss):
-    """Keras's name for the loss ('binary_crossentropy'), its class and config with from_logits,
-    or, for a loss of the user's own, its class under the user's module (which Keras, as
-    scratchnet, loads only when given it)."""
+    """Keras's name for a loss at its defaults ('binary_crossentropy'); else its class and its
+    every setting (from_logits, label_smoothing, ignore_class, ...); for a loss of the user's
+    own, its class under the user's module (which Keras, as scratchnet, loads only when given it)."""
     if type(loss).is_defined_by_user():
         return {"module": type(loss).__module__, "class_name": type(loss).__name__,
                 "config": {"name": loss.name}, "registered_name": type(loss).__name__}
-    if not loss.get_config().get("from_logits"):
+    config = loss.get_config()
+    if config == type(loss)().get_config():
         return type(loss).default_name
-    return {"module": "keras.losses", "class_name": type(loss).__name__,
-            "config": {"name": loss.name, "from_logits": True}, "registered_name": None}
+    return {"module": "keras.losses", "class_name": type(loss).__name__, "config": config, "registered_name": None}
 
 
 # ----- reading ---------------------------------------------------------------------------------
