@@ -6,32 +6,17 @@ takes them as ``kernel_constraint=`` and ``bias_constraint=`` (and ``depthwise_`
 ``pointwise_``/``gamma_``/``beta_constraint`` where it has those weights). Any function
 ``w -> w`` may be one; only the built-in ones can be saved in a model file.
 """
+from . import keras_objects
 from .arrays import module_of
 
 EPSILON = 1e-7      # Keras's backend.epsilon(), added to the norms divided by
 
 
-class Constraint:
+class Constraint(keras_objects.KerasObject):
     """Base class: ``__call__(w) -> w`` projected (the identity here), ``get_config``."""
 
     def __call__(self, w):
         return w
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    __hash__ = object.__hash__
 
 
 def _axis(axis):
@@ -126,29 +111,13 @@ def get(identifier, where="constraint"):
 
 def serialize(constraint):
     """Keras 3's form, {'module', 'class_name', 'config', 'registered_name'}; None for None."""
-    if constraint is None:
-        return None
-    name = type(constraint).__name__
-    if _CLASSES.get(name) is not type(constraint):
-        raise ValueError(f"{constraint!r} is a constraint of one's own: a model file keeps only the built-in ones "
-                         f"({', '.join(sorted(_CLASSES))}), so it cannot be saved")
-    return {"module": "keras.constraints", "class_name": name, "config": constraint.get_config(),
-            "registered_name": None}
+    return keras_objects.serialize(constraint, _CLASSES, "keras.constraints", "constraint")
 
 
 def deserialize(config, where="constraint"):
     """The constraint a Keras config dict describes (Keras 3's or tf.keras 2's form); nothing
     in it is run."""
-    name = config.get("class_name")
-    cls = _CLASSES.get(name) or _NAMES.get(name)
-    settings = config.get("config") or {}
-    if cls is None or not isinstance(settings, dict):
-        raise ValueError(f"{where}: unknown constraint {name!r} (registered as {config.get('registered_name')!r}); "
-                         f"scratchnet reads {', '.join(sorted(_CLASSES))}")
-    try:
-        return cls(**settings)
-    except TypeError as error:
-        raise ValueError(f"{where}: {name} does not take {sorted(settings)}: {error}") from None
+    return keras_objects.deserialize(config, {**_NAMES, **_CLASSES}, "constraint", where)
 
 
 def __getattr__(name):

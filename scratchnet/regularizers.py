@@ -12,12 +12,13 @@ A regularizer of one's own subclasses ``Regularizer`` and gives both ``__call__`
 """
 import math
 
+from . import keras_objects
 from .arrays import module_of
 
 EPSILON = 1e-7      # Keras's backend.epsilon(): the smallest norm OrthogonalRegularizer divides by
 
 
-class Regularizer:
+class Regularizer(keras_objects.KerasObject):
     """Base class: ``__call__(x) -> float``, ``gradient(x) -> array like x``, ``get_config``."""
 
     def __call__(self, x):
@@ -29,22 +30,6 @@ class Regularizer:
 
     def check(self, shape, where):
         """ValueError, naming ``where``, when the penalty cannot apply to arrays of ``shape``."""
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    __hash__ = object.__hash__
 
 
 def _factor(value, name, who):
@@ -127,32 +112,31 @@ class OrthogonalRegularizer(Regularizer):
                              f"compare, got a weight of shape {tuple(shape)}")
 
     def _unit_rows(self, w):
-        # the rows of w (columns: rows of w.T), each over max(|row|, EPSILON), and the norms |row|
+        # (U: the rows of w (columns: rows of w.T) each over max(|row|, EPSILON), the norms |row|,
+        # U U^T), after checking the shape
+        self.check(w.shape, "OrthogonalRegularizer")
         xp = module_of(w)
         rows = w if self.mode == "rows" else w.T
         norms = xp.sqrt((rows * rows).sum(axis=1, keepdims=True))
-        scale = 1 / xp.maximum(norms, w.dtype.type(EPSILON))
-        return rows, rows * scale, norms
+        u = rows / xp.maximum(norms, w.dtype.type(EPSILON))
+        return u, norms, u @ u.T
 
     def __call__(self, w):
-        self.check(w.shape, "OrthogonalRegularizer")
-        xp = module_of(w)
-        _, u, _ = self._unit_rows(w)
+        u, _, product = self._unit_rows(w)
         n = u.shape[0]
-        product = xp.abs(u @ u.T)
-        off_diagonal = product.sum() - xp.trace(product)
+        product = module_of(w).abs(product)
+        off_diagonal = product.sum() - module_of(w).trace(product)
         return float(w.dtype.type(self.factor) * off_diagonal / w.dtype.type(n * (n - 1)))
 
     def gradient(self, w):
-        self.check(w.shape, "OrthogonalRegularizer")
         xp = module_of(w)
-        rows, u, norms = self._unit_rows(w)
+        u, norms, product = self._unit_rows(w)
         n = u.shape[0]
-        signs = xp.sign(u @ u.T)
+        signs = xp.sign(product)
         signs[xp.arange(n), xp.arange(n)] = 0
         du = (2 * self.factor / (n * (n - 1))) * (signs @ u)          # d/dU of sum |U U^T| off the diagonal
         du = du.astype(w.dtype, copy=False)
-        # through u = rows * scale: where the norm is above EPSILON, scale = 1/|row| also moves
+        # through U = rows / max(|row|, EPSILON): where the norm is above EPSILON, it moves too
         eps = w.dtype.type(EPSILON)
         radial = (u * du).sum(axis=1, keepdims=True)
         drows = xp.where(norms <= eps, du, du - u * radial) / xp.maximum(norms, eps)
@@ -195,29 +179,13 @@ def get(identifier, where="regularizer"):
 
 def serialize(regularizer):
     """Keras 3's form, {'module', 'class_name', 'config', 'registered_name'}; None for None."""
-    if regularizer is None:
-        return None
-    name = type(regularizer).__name__
-    if _CLASSES.get(name) is not type(regularizer):
-        raise ValueError(f"{name} is a regularizer of one's own: a model file keeps only the built-in ones "
-                         f"({', '.join(sorted(_CLASSES))}), so it cannot be saved")
-    return {"module": "keras.regularizers", "class_name": name, "config": regularizer.get_config(),
-            "registered_name": None}
+    return keras_objects.serialize(regularizer, _CLASSES, "keras.regularizers", "regularizer")
 
 
 def deserialize(config, where="regularizer"):
     """The regularizer a Keras config dict describes (Keras 3's or tf.keras 2's form); nothing
     in it is run."""
-    name = config.get("class_name")
-    cls = _CLASSES.get(name) or _NAMES.get(name)
-    settings = config.get("config") or {}
-    if cls is None or not isinstance(settings, dict):
-        raise ValueError(f"{where}: unknown regularizer {name!r} (registered as {config.get('registered_name')!r}); "
-                         f"scratchnet reads {', '.join(sorted(_CLASSES))}")
-    try:
-        return cls(**settings)
-    except TypeError as error:
-        raise ValueError(f"{where}: {name} does not take {sorted(settings)}: {error}") from None
+    return keras_objects.deserialize(config, {**_NAMES, **_CLASSES}, "regularizer", where)
 
 
 def __getattr__(name):
