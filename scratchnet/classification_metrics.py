@@ -226,9 +226,11 @@ class AUC(_Counts):
     """The area under the ROC or precision-recall curve, as keras.metrics.AUC: the counts at
     ``num_thresholds`` thresholds, -1e-7, 1/(n-1), ..., (n-2)/(n-1), 1 + 1e-7 (an output counts
     as positive above a threshold; Keras's buckets ceil(p (n-1)) - 1 of outputs clipped to
-    [0, 1]), or at ``thresholds`` given; the targets as booleans, all outputs as one label
-    (multi_label=False); summed by 'interpolation' (the trapezoids, and for 'PR' Davis &
-    Goadrich's interpolation, as Keras), 'minoring' or 'majoring'."""
+    [0, 1]), or at ``thresholds`` given; the targets as booleans; summed by 'interpolation'
+    (the trapezoids, and for 'PR' Davis & Goadrich's interpolation, as Keras), 'minoring' or
+    'majoring'. All outputs make one curve, each weighed by its label's ``label_weights``; with
+    ``multi_label``, each label of (samples, labels) outputs has a curve of its own, and the
+    value is their mean, weighted by ``label_weights`` when given."""
 
     default_name = "auc"
     state_names = ("true_positives", "false_positives", "true_negatives", "false_negatives")
@@ -240,11 +242,16 @@ class AUC(_Counts):
         if str(summation_method).lower() not in ("interpolation", "minoring", "majoring"):
             raise ValueError(f"AUC: summation_method must be 'interpolation', 'minoring' or 'majoring', got "
                              f"{summation_method!r}")
-        if multi_label or num_labels is not None or label_weights is not None:
-            raise ValueError("AUC: scratchnet computes one curve over all outputs (multi_label=False, no "
-                             "num_labels, no label_weights)")
+        if num_labels is not None and not multi_label:
+            raise ValueError("AUC: `num_labels` is needed only when `multi_label` is True.")
+        self.num_labels = self.labels = None if num_labels is None else _positive_int("AUC", "num_labels", num_labels)
+        if label_weights is not None:
+            label_weights = np.asarray(label_weights, np.float64).ravel()
+            if not np.isfinite(label_weights).all() or (label_weights < 0).any():
+                raise ValueError(f"AUC: label_weights must be non-negative numbers, got {label_weights.tolist()}")
+        self.label_weights = label_weights
         self.curve, self.summation_method = str(curve).upper(), str(summation_method).lower()
-        self.from_logits, self.multi_label = bool(from_logits), False
+        self.from_logits, self.multi_label = bool(from_logits), bool(multi_label)
         self._given = thresholds is not None
         if self._given:
             inner = sorted(_thresholds("AUC", thresholds, None))
@@ -259,7 +266,16 @@ class AUC(_Counts):
         super().__init__(name, dtype)
 
     def state_shape(self):
-        return (self.num_thresholds,)
+        if not self.multi_label:
+            return (self.num_thresholds,)
+        if self.labels is None:
+            raise ValueError(f"{self.name}: the number of labels is known after the first batch (or num_labels)")
+        return (self.num_thresholds, self.labels)
+
+    def _host_state(self, state):
+        if state is None and self.multi_label and self.labels is None:
+            return {k: np.zeros((self.num_thresholds, 1)) for k in self.state_names}
+        return super()._host_state(state)
 
     def counts(self, y_true, y_pred, logits, sample_weight):
         xp = module_of(y_pred)
@@ -270,21 +286,52 @@ class AUC(_Counts):
         if y.size != p.size:
             raise ValueError(f"{self.name}: targets of shape {tuple(y.shape)} do not match outputs of shape "
                              f"{tuple(p.shape)}")
-        true = (y.reshape(-1) != 0).astype(np.float64)
-        w = self._weights(sample_weight, p.shape, xp).reshape(-1)
-        p, n = p.reshape(-1), self.num_thresholds
+        w = self._weights(sample_weight, p.shape, xp)
+        if self.label_weights is not None and not self.multi_label:
+            w = w * xp.asarray(self._label_weights(p.shape[-1]))
+        if self.multi_label:
+            if p.ndim != 2:
+                raise ValueError(f"{self.name}: multi_label=True takes outputs of shape (samples, labels), got "
+                                 f"{tuple(p.shape)}")
+            self.labels = self.labels or p.shape[1]
+            if p.shape[1] != self.labels:
+                raise ValueError(f"{self.name}: outputs of {p.shape[1]} labels, after {self.labels} before")
+        labels = self.labels if self.multi_label else 1
+        true = (y.reshape(-1, labels) != 0).astype(np.float64)        # (values, labels): one column unless multi_label
+        w, p, n = w.reshape(-1, labels), p.reshape(-1, labels), self.num_thresholds
         if self._given:
-            positive = p[None, :] > xp.asarray(np.asarray(self.thresholds, np.float32))[:, None]
+            positive = p[None] > xp.asarray(np.asarray(self.thresholds, np.float32))[:, None, None]
             tp, fp = (positive * (true * w)).sum(axis=1), (positive * ((1 - true) * w)).sum(axis=1)
-        else:
+        else:       # bucket b of label l at b * labels + l: one bincount for every label
             buckets = np.ceil(np.clip(p, 0, 1) * np.float32(n - 1)) - 1
-            buckets = np.maximum(buckets, 0).astype(np.int64)
-            tp = xp.bincount(buckets, weights=true * w, minlength=n)[::-1].cumsum()[::-1]
-            fp = xp.bincount(buckets, weights=(1 - true) * w, minlength=n)[::-1].cumsum()[::-1]
-        return {"true_positives": tp, "false_positives": fp, "true_negatives": ((1 - true) * w).sum() - fp,
-                "false_negatives": (true * w).sum() - tp}
+            buckets = (np.maximum(buckets, 0).astype(np.int64) * labels + xp.arange(labels)).ravel()
+            tp, fp = (xp.bincount(buckets, weights=(v * w).ravel(), minlength=n * labels).reshape(n, labels)
+                      [::-1].cumsum(axis=0)[::-1] for v in (true, 1 - true))
+        counts = {"true_positives": tp, "false_positives": fp, "true_negatives": ((1 - true) * w).sum(axis=0) - fp,
+                  "false_negatives": (true * w).sum(axis=0) - tp}
+        return counts if self.multi_label else {k: v[:, 0] for k, v in counts.items()}
+
+    def _label_weights(self, labels):
+        if len(self.label_weights) != labels:
+            raise ValueError(f"{self.name}: {len(self.label_weights)} label_weights for outputs of {labels} labels")
+        return self.label_weights
+
+    def set_sums(self, values):
+        if self.multi_label and self.labels is None:
+            self.labels = len(values) // (len(self.state_names) * self.num_thresholds)
+        super().set_sums(values)
 
     def value_of(self, s):
+        by_label = self._by_label(s)
+        if not self.multi_label:
+            return by_label
+        if self.label_weights is None:
+            return by_label.mean()
+        weights = self._label_weights(by_label.shape[0])
+        return _divide((by_label * weights).sum(), weights.sum())
+
+    def _by_label(self, s):
+        """The area under each label's curve (one curve: a number)."""
         tp, fp, tn, fn = (s[k] for k in self.state_names)
         if self.curve == "PR" and self.summation_method == "interpolation":
             dtp = tp[:-1] - tp[1:]
@@ -295,17 +342,18 @@ class AUC(_Counts):
             both = (p[:-1] > 0) & (p[1:] > 0)
             ratio = np.where(both, _divide(p[:-1], np.maximum(p[1:], 0)), 1.0)
             return _divide(slope * (dtp + intercept * np.log(np.where(ratio > 0, ratio, 1))),
-                           np.maximum(tp[1:] + fn[1:], 0)).sum()
+                           np.maximum(tp[1:] + fn[1:], 0)).sum(axis=0)
         recall = _divide(tp, tp + fn)
         x, y = (_divide(fp, fp + tn), recall) if self.curve == "ROC" else (recall, _divide(tp, tp + fp))
         heights = {"interpolation": (y[:-1] + y[1:]) / 2, "minoring": np.minimum(y[:-1], y[1:]),
                    "majoring": np.maximum(y[:-1], y[1:])}[self.summation_method]
-        return ((x[:-1] - x[1:]) * heights).sum()
+        return ((x[:-1] - x[1:]) * heights).sum(axis=0)
 
     def get_config(self):
         config = {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
-                  "summation_method": self.summation_method, "multi_label": False, "num_labels": None,
-                  "label_weights": None, "from_logits": self.from_logits}
+                  "summation_method": self.summation_method, "multi_label": self.multi_label,
+                  "num_labels": self.num_labels, "from_logits": self.from_logits,
+                  "label_weights": None if self.label_weights is None else self.label_weights.tolist()}
         if self._given:
             config["thresholds"] = self.thresholds[1:-1]
         return config

@@ -193,6 +193,12 @@ METRICS = {   # name: (settings, target kind, output activation)
     "AUC-PR-minoring": ({"curve": "PR", "summation_method": "minoring", "num_thresholds": 17}, "binary", "sigmoid"),
     "AUC-majoring": ({"summation_method": "majoring"}, "binary", "sigmoid"),
     "AUC-thresholds": ({"thresholds": [0.1, 0.35, 0.6, 0.9]}, "binary", "sigmoid"),
+    "AUC-multi": ({"multi_label": True}, "binary", "sigmoid"),
+    "AUC-multi-PR-weights": ({"multi_label": True, "curve": "PR", "num_labels": 4, "label_weights": [1, 0, 2, 0.5]},
+                             "binary", "sigmoid"),
+    "AUC-multi-thresholds-minoring": ({"multi_label": True, "thresholds": [0.2, 0.5, 0.8],
+                                       "summation_method": "minoring"}, "binary", "sigmoid"),
+    "AUC-label-weights": ({"label_weights": [0.5, 1, 2, 0]}, "binary", "sigmoid"),
     "F1Score": ({}, "onehot", "softmax"),
     "F1Score-micro": ({"average": "micro", "threshold": 0.3}, "onehot", "softmax"),
     "F1Score-macro": ({"average": "macro"}, "onehot", "softmax"),
@@ -303,7 +309,7 @@ def test_metric_objects_in_fit_on_a_fused_head_equal_keras():
 
 
 @pytest.mark.parametrize("metric", [metrics.Precision(thresholds=[0.3, 0.6]), metrics.Recall(top_k=2),
-                                    metrics.AUC(num_thresholds=9), metrics.F1Score(),
+                                    metrics.AUC(num_thresholds=9), metrics.AUC(multi_label=True), metrics.F1Score(),
                                     metrics.F1Score(average="micro"), metrics.TopKCategoricalAccuracy(k=2)])
 def test_sums_over_two_ranks_give_the_result_of_all_the_data(metric):
     """What data-parallel training does: each rank's sums(), added, set_sums() on each."""
@@ -321,6 +327,7 @@ def test_sums_over_two_ranks_give_the_result_of_all_the_data(metric):
 
 
 @pytest.mark.parametrize("metric", [metrics.Precision(thresholds=0.3, class_id=1), metrics.AUC(curve="PR"),
+                                    metrics.AUC(multi_label=True, label_weights=[1, 2, 3]),
                                     metrics.AUC(thresholds=[0.2, 0.4]), metrics.F1Score("weighted", 0.5),
                                     metrics.SparseTopKCategoricalAccuracy(k=3, name="top3"), metrics.Recall(top_k=2)])
 def test_configured_metrics_are_saved_as_class_and_config(metric):
@@ -350,6 +357,14 @@ def test_bad_metric_settings_are_refused():
         metrics.AUC(curve="PRGAIN")
     with pytest.raises(ValueError, match="average"):
         metrics.F1Score(average="samples")
+    with pytest.raises(ValueError, match="num_labels` is needed only when `multi_label` is True"):
+        metrics.AUC(num_labels=3)
+    with pytest.raises(ValueError, match=r"label_weights must be non-negative numbers, got \[1.0, -1.0\]"):
+        metrics.AUC(label_weights=[1, -1])
+    with pytest.raises(ValueError, match=r"multi_label=True takes outputs of shape \(samples, labels\)"):
+        metrics.AUC(multi_label=True).update_state(np.ones((2, 3, 4)), np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="3 label_weights for outputs of 4 labels"):
+        metrics.AUC(label_weights=[1, 2, 3]).update_state(np.ones((2, 4)), np.ones((2, 4)))
 
 
 @given(seeds, st.integers(1, 5), st.booleans(), st.booleans())
