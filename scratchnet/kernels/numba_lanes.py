@@ -24,6 +24,9 @@ import numpy as np
 from numba import njit
 
 from .blas import one_blas_thread
+from .numba_cache import install as _lock_the_cache
+
+_lock_the_cache()    # several processes may compile the same kernel at once (see numba_cache)
 
 JIT = dict(nogil=True, cache=True, fastmath=False)
 # For kernels whose inner loop divides: a float division by zero gives inf/nan, as in NumPy,
