@@ -9,6 +9,7 @@
 - asking for the GPU without CuPy or a GPU gives one clear error.
 Tests marked ``gpu`` need a real GPU: ``pytest -m gpu`` on a GPU machine."""
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -204,3 +205,29 @@ def test_kernels_queue_on_cupys_current_stream_without_a_host_sync(monkeypatch):
     assert len(cupy_gpu._STREAMS) == 2   # each stream wrapped once
     with pytest.raises(TypeError, match="host \\(NumPy\\) array"):
         cupy_gpu._launch(kernel, 5, np.zeros(5, np.float32))
+
+
+def test_the_gpu_check_script_skips_cleanly_without_a_gpu(tmp_path):
+    """benchmarks/gpu_check.sh, meant for a machine with an NVIDIA GPU, exits 0 here and says why."""
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here: the script would run the real checks")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run(["bash", str(HERE.parent / "benchmarks" / "gpu_check.sh"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "SKIPPED").read_text().startswith("no CuPy")
+    assert "gpu_check: skipped: no CuPy" in done.stdout
+    assert "numba" in (tmp_path / "out" / "environment.txt").read_text()
+
+
+def test_the_gpu_checks_comparison_of_two_runs(tmp_path):
+    sys.path.insert(0, str(HERE.parent / "benchmarks"))
+    import gpu_check
+    for name, loss, accuracy in (("cpu", [0.50, 0.30], [0.80, 0.90]), ("same", [0.505, 0.301], [0.81, 0.90]),
+                                 ("off", [0.50, 0.40], [0.80, 0.90])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.json").write_text(json.dumps({"history": {"loss": loss, "accuracy": accuracy}}))
+    assert gpu_check.compare(tmp_path / "cpu", tmp_path / "same", tmp_path / "same.md")
+    assert not gpu_check.compare(tmp_path / "cpu", tmp_path / "off", tmp_path / "off.md")
+    assert (tmp_path / "off.md").read_text().startswith("DIFFER") and "| loss | 2 | 0.3000 | 0.4000 |" in \
+        (tmp_path / "off.md").read_text()

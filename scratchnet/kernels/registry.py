@@ -29,7 +29,8 @@ _BACKENDS = {
     "numpy": ("numpy_ref", "plain NumPy reference kernels"),
     "gpu": ("cupy_gpu", "CuPy arrays, cuBLAS and numba.cuda kernels on an NVIDIA GPU"),
 }
-GPU_INSTALL = "pip install 'scratchnet[gpu]'  (CuPy for CUDA 12 and numba-cuda)"
+GPU_INSTALL = ("pip install 'scratchnet[gpu]'  (CuPy and numba-cuda for CUDA 13; 'scratchnet[gpu-cuda12]' for a "
+               "CUDA 12 driver)")
 
 
 class GPUUnavailable(RuntimeError):
