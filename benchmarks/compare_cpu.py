@@ -274,17 +274,21 @@ def timed_calls(run, calls):
     return times
 
 
+def workload_data(task, kind):
+    """The images and labels a workload runs on."""
+    if task == "mnist":
+        return mnist_images(LATENCY_CALLS if kind == "latency" else MNIST_IMAGES)
+    if task == "unet":
+        return unet_data(UNET_IMAGES)
+    return catsdogs_images(PHOTOS)
+
+
 def worker(contender, workload, threads, epochs):
     """Run one workload for one contender; print a JSON line with its figures."""
     task, kind, batch = workload.split("_")
     batch = int(batch)
     spec, shape = TASKS[task]
-    if task == "mnist":
-        x, y = mnist_images(LATENCY_CALLS if kind == "latency" else MNIST_IMAGES)
-    elif task == "unet":
-        x, y = unet_data(UNET_IMAGES)
-    else:
-        x, y = catsdogs_images(PHOTOS)
+    x, y = workload_data(task, kind)
     n = len(x)
 
     if contender.startswith("scratchnet") or contender == "keras":

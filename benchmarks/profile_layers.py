@@ -122,8 +122,7 @@ def worker(workload, threads):
     task, kind, batch = workload.split("_")
     batch = int(batch)
     spec, shape = compare_cpu.TASKS[task]
-    x, y = (compare_cpu.mnist_images(compare_cpu.MNIST_IMAGES) if task == "mnist"
-            else compare_cpu.catsdogs_images(compare_cpu.PHOTOS))
+    x, y = compare_cpu.workload_data(task, kind)
     model = compare_cpu.build_scratchnet(spec, shape, "cpu", threads)
     if kind == "train":
         run = lambda: model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0)  # noqa: E731
