@@ -49,9 +49,10 @@ class Loss:
         if cls.__module__ not in BUILTIN_MODULES and _own_math(cls):
             cls.fused_activation = None    # its call sees the model's outputs as they are, never logits
 
-    def _value_and_grad_of(self, logits):
+    def _value_and_grad_of(self, logits, kernels=None):
         """The function computing (per-sample loss, gradient of their sum): a user's own
-        call/gradient where the class defines them (a subclass of a built-in loss included)."""
+        call/gradient where the class defines them (a subclass of a built-in loss included);
+        ``kernels``, the model's kernel set, for a loss that has a kernel of its own."""
         if _own_math(type(self)):
             return Loss._from_probabilities.__get__(self)
         return self._from_logits if logits else self._from_probabilities
@@ -99,15 +100,16 @@ class Loss:
                                                            pixel_shape=y_pred.shape[1:-1]))
         return self.value_and_grad(xp.asarray(y), y_pred, sample_weight=sample_weight)[0]
 
-    def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None, batch_size=None):
+    def value_and_grad(self, y_true, y_pred, from_logits=None, sample_weight=None, batch_size=None, kernels=None):
         """(mean loss over the batch as a float, d(mean loss)/d(y_pred)); y_true already
         prepared, ``sample_weight`` None, one weight per sample or one per pixel (the loss is
         then sum(w * loss) / (batch size * pixels of a sample), as Keras reduces it).
         ``batch_size`` divides instead of the samples given: the global batch of which they
         are one process's share, in data-parallel training. The float is the one copy from
-        the device a training step makes."""
+        the device a training step makes. ``kernels``: the model's kernel set (backend), for
+        the losses that have a kernel there."""
         logits = self.from_logits if from_logits is None else from_logits
-        values, grad = self._value_and_grad_of(logits)(y_true, y_pred)
+        values, grad = self._value_and_grad_of(logits, kernels)(y_true, y_pred)
         count = max(self._count(y_true, values, batch_size), 1)
         if sample_weight is not None:
             values = values * _weights_for(values, sample_weight, self.name)
@@ -120,12 +122,12 @@ class Loss:
         values (``batch_size`` samples, when given, instead of those here)."""
         return (values.shape[0] if batch_size is None else batch_size) * _pixels(values)
 
-    def total(self, y_true, y_pred, from_logits=None, sample_weight=None):
+    def total(self, y_true, y_pred, from_logits=None, sample_weight=None, kernels=None):
         """Sum of the (weighted) per-sample losses of a batch (a sample's loss: the mean over
         its pixels), as a 0-d float64 array where the outputs are (evaluation adds these up
         on the device and reads the sum once)."""
         logits = self.from_logits if from_logits is None else from_logits
-        values, _ = self._value_and_grad_of(logits)(y_true, y_pred)
+        values, _ = self._value_and_grad_of(logits, kernels)(y_true, y_pred)
         if sample_weight is not None:
             values = values * _weights_for(values, sample_weight, self.name)
         per_sample = self._count(y_true, values) / values.shape[0]     # a batch's mean loss counts n times

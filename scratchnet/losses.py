@@ -121,6 +121,18 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
                                       f"over the labels kept needs their count over every rank's share")
         return int((y_true != self.ignore_class).sum())
 
+    def _value_and_grad_of(self, logits, kernels=None):
+        compute = super()._value_and_grad_of(logits)
+        fused = getattr(kernels, "softmax_cross_entropy", None)
+        if fused is None or compute != self._from_logits:
+            return compute
+        return lambda y, z: self._kept(lambda labels, logits_: self._kernel_loss(fused, labels, logits_), y, z)
+
+    @staticmethod
+    def _kernel_loss(fused, y, z):
+        values, grad = fused(z.reshape(-1, z.shape[-1]), y.reshape(-1))   # the kernel set's, one row per pixel
+        return values.reshape(z.shape[:-1]), grad.reshape(z.shape)
+
     def _from_logits(self, y, z):
         return self._kept(self._logits_loss, y, z)
 

@@ -423,3 +423,22 @@ def test_projective_transform_matches_reference(n, height, width, channels, dtyp
     assert dx.dtype == dtype
     np.testing.assert_allclose(dx, ref.projective_transform_backward(dy, rows, interpolation, fill_mode),
                                **tolerance(dtype))
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.integers(1, 300), classes=st.integers(1, 12), scale=st.sampled_from([1.0, 30.0, 200.0]),
+       dtype=dtypes, seed=seeds, parallel=st.booleans())
+def test_softmax_cross_entropy_matches_the_losss_numpy_form(monkeypatch, rows, classes, scale, dtype, seed, parallel):
+    """The kernel against the NumPy code of SparseCategoricalCrossentropy (its reference, which
+    runs where a kernel set has no such kernel), logits up to +-200 included."""
+    from scratchnet.losses import SparseCategoricalCrossentropy
+    if parallel:
+        monkeypatch.setattr(numba_lanes, "PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(seed)
+    z = (rng.standard_normal((rows, classes)) * scale).astype(dtype)
+    labels = rng.integers(0, classes, rows)
+    loss, grad = fast.softmax_cross_entropy(z, labels)
+    loss_ref, grad_ref = SparseCategoricalCrossentropy()._logits_loss(labels, z)
+    assert loss.dtype == grad.dtype == dtype and np.isfinite(loss).all() and np.isfinite(grad).all()
+    np.testing.assert_allclose(loss, loss_ref, rtol=tolerance(dtype)["rtol"] * 10, atol=tolerance(dtype)["atol"] * 10)
+    np.testing.assert_allclose(grad, grad_ref, **tolerance(dtype))

@@ -7,7 +7,7 @@ set of the 'cpu' backend, gathered here from the modules that hold them by subje
   it, in bands; depthwise) and Dense's matrix product;
 - ``numba_pool``: max- and average-pooling;
 - ``numba_norm``: batch normalisation;
-- ``numba_elementwise``: bias + activation, the Adam and RMSprop updates, dropout masks;
+- ``numba_elementwise``: bias + activation, the Adam and RMSprop updates, dropout masks, softmax cross-entropy;
 - ``numba_image``: the projective image transform and the bilinear resize.
 
 The sizes that tune them (``CHUNK_BYTES`` and ``BAND_CHUNK_BYTES`` in ``numba_conv``,
@@ -18,7 +18,7 @@ from .numba_conv import (BAND_CHUNK_BYTES, CHUNK_BYTES, conv2d_backward, conv2d_
                          conv2d_forward, conv2d_maxpool_backward, conv2d_maxpool_forward,
                          depthwise_conv2d_backward, depthwise_conv2d_forward, matmul)
 from .numba_elementwise import (adam_update, bias_activation, bias_activation_backward, dropout_mask,  # noqa: F401
-                                rmsprop_update)
+                                rmsprop_update, softmax_cross_entropy)
 from .numba_image import (projective_transform, projective_transform_backward, resize_bilinear,  # noqa: F401
                           resize_bilinear_backward)
 from .numba_lanes import LANES, Lanes  # noqa: F401

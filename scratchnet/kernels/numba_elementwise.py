@@ -1,5 +1,5 @@
-"""Numba CPU kernels that go element by element: bias + activation (and its backward), the
-Adam and RMSprop updates, and dropout masks."""
+"""Numba CPU kernels that go element by element (or row by row): bias + activation (and its
+backward), the Adam and RMSprop updates, dropout masks, and softmax cross-entropy."""
 import numpy as np
 from numba import prange
 
@@ -74,6 +74,39 @@ def _dropout_mask(mask, seed, threshold, scale, zero):
 
 
 # ----- the kernel API -------------------------------------------------------------------------
+@kernel
+def _softmax_cross_entropy(z, labels, loss, grad, zero):
+    # per row i: loss[i] = log(sum_k exp(z[i,k])) - z[i,labels[i]] and grad[i] = softmax(z[i]) - onehot,
+    # shifted by the row's max so exp never overflows
+    rows, cols = z.shape
+    for i in prange(rows):
+        row, g = z[i], grad[i]
+        top = row[0]
+        for k in range(cols):
+            top = max(top, row[k])
+        total = zero
+        for k in range(cols):
+            g[k] = np.exp(row[k] - top)
+            total += g[k]
+        inverse = 1 / total
+        for k in range(cols):
+            g[k] *= inverse
+        label = labels[i]
+        loss[i] = np.log(total) + top - row[label]
+        g[label] -= 1
+
+
+def softmax_cross_entropy(logits, labels):
+    """(loss per row, its gradient) of softmax cross-entropy with integer labels: rows of
+    ``logits`` (rows, classes), each label in [0, classes) (unchecked). The reference is the
+    NumPy form of ``losses.SparseCategoricalCrossentropy`` (what runs where a kernel set has
+    none of this)."""
+    z = np.ascontiguousarray(logits)
+    loss, grad = np.empty(z.shape[0], z.dtype), np.empty_like(z)
+    _softmax_cross_entropy(z.size, z, np.ascontiguousarray(labels, np.intp), loss, grad, z.dtype.type(0))
+    return loss, grad
+
+
 def bias_activation(z, b, activation):
     """In place: z = activation(z + b) over the last axis ('linear' or 'relu'). Returns z."""
     z2 = z.reshape(-1, z.shape[-1])

@@ -18,10 +18,11 @@ KERNEL_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "conv2d_backward_input"
                     "batchnorm_backward", "batchnorm_inference", "projective_transform",
                     "projective_transform_backward")
 # Kernels a backend may have; where it has not, the attribute is None: the graph runs the layers
-# one by one instead of the fused conv + max-pool, Dense multiplies with the array module's @, and
-# UpSampling2D's 'bilinear' resizes with the array module's matrix products (image_transform).
+# one by one instead of the fused conv + max-pool, Dense multiplies with the array module's @,
+# UpSampling2D's 'bilinear' resizes with the array module's matrix products (image_transform), and
+# the sparse categorical cross-entropy on logits computes with the array module (losses.py).
 OPTIONAL_KERNEL_FUNCTIONS = ("conv2d_maxpool_forward", "conv2d_maxpool_backward", "matmul", "resize_bilinear",
-                             "resize_bilinear_backward")
+                             "resize_bilinear_backward", "softmax_cross_entropy")
 
 # name -> (kernel module in this package, description)
 _BACKENDS = {

@@ -118,6 +118,7 @@ class Trainer:
         with scope or contextlib.nullcontext():
             out, tape = self.run_graph(x, training=True, head=True)
         loss, grad = self.loss.value_and_grad(y, out, from_logits=state.logits, sample_weight=sample_weight,
+                                              kernels=self.backend,
                                               **({} if batch_size is None else {"batch_size": batch_size}))
         divisor = data_adapter.num_samples(x) if batch_size is None else batch_size
         params = state.trained_params() if params is None else params
@@ -210,7 +211,7 @@ class Trainer:
         x, y, sample_weight = data_adapter.split_batch(data, "test_step's data")
         state = self.compile_state()
         out, tape = self.run_graph(x, training=False, head=True, keep_tape=False)
-        total = self.loss.total(y, out, from_logits=state.logits, sample_weight=sample_weight)
+        total = self.loss.total(y, out, from_logits=state.logits, sample_weight=sample_weight, kernels=self.backend)
         n = data_adapter.num_samples(x)
         penalties = tape.activity_penalty + n * state.weight_penalty(state.trained_params())
         if penalties:     # Keras's batch loss includes them; a batch counts n times in the total
@@ -308,7 +309,7 @@ class Trainer:
         y = inputs.prepare_targets(self, y, x)
         state = self.compile_state()
         out, tape = self.run_graph(inputs.to_device(self, x), training=training, head=True, keep_tape=False)
-        loss = self.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits)[0]
+        loss = self.loss.value_and_grad(inputs.to_device(self, y), out, from_logits=state.logits, kernels=self.backend)[0]
         return loss + tape.activity_penalty / data_adapter.num_samples(x) + \
             state.weight_penalty(state.trained_params())
 
