@@ -247,8 +247,7 @@ def _with_activity(grad, penalty, scale):
     if penalty is None:
         return grad
     regularizer, y = penalty
-    extra = regularizer.gradient(y)
-    extra *= extra.dtype.type(scale)
+    extra = regularizer.gradient(y) * y.dtype.type(scale)     # a new array: a penalty's own may be kept
     return extra if grad is None else grad + extra
 
 

@@ -66,9 +66,7 @@ class CompileState:
         gradients = list(gradients)
         for i, regularizer in self.penalties:
             extra = regularizer.gradient(params[i])
-            if scale:
-                extra *= extra.dtype.type(scale)
-            gradients[i] = gradients[i] + extra
+            gradients[i] = gradients[i] + (extra * extra.dtype.type(scale) if scale else extra)
         return gradients
 
     def constraints_of(self, params):
