@@ -37,12 +37,22 @@ class Plan:
     def __init__(self, steps):
         self.steps = steps
         self._below_weights = None
+        self._chain = False       # not worked out yet (None: the plan is not a chain)
 
     def __iter__(self):
         return iter(self.steps)
 
     def __len__(self):
         return len(self.steps)
+
+    def chain(self, graph):
+        """For a prediction: [(layer, the call's training argument, the layer's default)] of
+        each step, when the steps form one line from the graph's one input to its one output
+        (each step reads only the value the one before it made, and no layer has an activity
+        penalty to add up); None otherwise. Worked out once."""
+        if self._chain is False:
+            self._chain = _chain_of(self, graph)
+        return self._chain
 
     @property
     def below_weights(self):
@@ -76,6 +86,19 @@ class Tape(list):
     def __init__(self, plan):
         super().__init__()
         self.plan, self.activity_penalty, self.activity, self.activity_scale = plan, 0.0, {}, None
+
+
+def _chain_of(plan, graph):
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        return None
+    previous, chain = id(graph.inputs[0]), []
+    for node, input_ids, output_ids, _ in plan.steps:
+        if input_ids != [previous] or len(output_ids) != 1 or node.layer.takes_list or \
+                any(_activity_regularizer(part) is not None for part in _parts(node)):
+            return None
+        chain.append((node.layer, node.training, getattr(node.layer, "training_by_default", False)))
+        previous = output_ids[0]
+    return chain if previous == id(graph.outputs[0]) else None
 
 
 def _parts(node):
@@ -152,8 +175,15 @@ def run_forward(graph, inputs, training=False, layer_for=None, keep_tape=True):
     (a prediction: no backward pass, no state to store) so are the contexts, and the
     returned tape is empty."""
     plan = plan_for(graph, fusion.is_enabled())
-    values = {id(t): v for t, v in zip(graph.inputs, inputs)}
     tape = Tape(plan)
+    chain = plan.chain(graph) if not keep_tape and layer_for is None else None
+    if chain is not None:       # a prediction through a line of layers: no table of values to keep
+        value = inputs[0]
+        for layer, call_mode, default in chain:
+            mode = training if call_mode is None else call_mode
+            value = layer.forward(value, default if mode is None else mode)[0]
+        return [value], tape
+    values = {id(t): v for t, v in zip(graph.inputs, inputs)}
     for node, input_ids, output_ids, free in plan.steps:
         layer = node.layer if layer_for is None else layer_for(node)
         mode = training if node.training is None else node.training

@@ -91,3 +91,27 @@ def test_predict_keeps_no_call_contexts():
     finally:
         tracemalloc.stop()
     assert peak < 2.5 * 2**20, f"{peak / 2**20:.1f} MB traced at the peak of a prediction"
+
+
+def test_a_prediction_through_a_line_of_layers_skips_the_value_table_and_computes_the_same(monkeypatch):
+    from scratchnet import execute, fusion, regularizers
+    line = mnist_model()
+    inputs = layers.Input((8, 8, 2))
+    a = layers.Conv2D(3, 3, padding="same")(inputs)
+    forked = models.Model(inputs, layers.Add()([a, layers.Conv2D(3, 3, padding="same")(a)]))
+    penalised = models.Sequential([layers.Input((5,)), layers.Dense(3, activity_regularizer=regularizers.L1(0.1))])
+    for fused in (True, False):
+        with fusion.enabled(fused):
+            assert execute.plan_for(line.graph, fused).chain(line.graph) is not None
+            assert execute.plan_for(forked.graph, fused).chain(forked.graph) is None
+            assert execute.plan_for(penalised.graph, fused).chain(penalised.graph) is None
+            x = np.random.default_rng(0).random((7, 28, 28, 1)).astype(np.float32)
+            quick = line.predict(x, verbose=0)
+            monkeypatch.setattr(execute.Plan, "chain", lambda plan, graph: None)
+            np.testing.assert_array_equal(line.predict(x, verbose=0), quick)
+            monkeypatch.undo()
+    x, y = np.ones((2, 5), np.float32), np.zeros((2, 3), np.float32)
+    penalised.compile("sgd", "mse")
+    out = penalised.predict(x, verbose=0)                  # the activity penalty still counts in evaluate:
+    expected = (out ** 2).mean() + 0.1 * np.abs(out).sum() / 2
+    assert penalised.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
