@@ -261,24 +261,23 @@ def export_dropout(builder, layer, x, training):
     return x
 
 
-def export_noise(builder, layer, x, training):
-    """GaussianNoise, GaussianDropout: the identity at inference."""
-    if training:
-        raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
-                              f"so at inference it still adds noise at random")
-    return x
+def _identity_at_inference(does):
+    """The exporter of a layer that is the identity at inference and ``does`` something at
+    random in training (refused where the graph calls it with training=True)."""
+    def export(builder, layer, x, training):
+        if training:
+            raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
+                                  f"so at inference it still {does} at random")
+        return x
+    return export
+
+
+export_noise = _identity_at_inference("adds noise")                   # GaussianNoise, GaussianDropout
+export_augmentation = _identity_at_inference("transforms images")     # the random augmentation layers
 
 
 def export_identity(builder, layer, x, training):
     """ActivityRegularization: the identity (its penalty is for training only)."""
-    return x
-
-
-def export_augmentation(builder, layer, x, training):
-    """A random augmentation layer: the identity at inference."""
-    if training:
-        raise OnnxExportError(f"cannot export {layer.describe()}: it is called with training=True in the graph, "
-                              f"so at inference it still transforms images at random")
     return x
 
 
