@@ -1,4 +1,5 @@
-"""Independent loop-by-loop definitions, slow and obvious, for checking the kernels."""
+"""Independent loop-by-loop definitions, slow and obvious, for checking the kernels; and the small
+model built alike in Keras and scratchnet that several Keras comparisons start from."""
 import numpy as np
 
 
@@ -96,3 +97,16 @@ def depthwise_naive(x, k, strides, pads):
                     for q in range(m):
                         y[s, i, j, ch * m + q] = (window[:, :, ch] * k[:, :, ch, q]).sum()
     return y
+
+
+def dense_twins(keras, activation="softmax", units=3):
+    """(Keras's, scratchnet's) Input(5) -> Dense(4, tanh) -> Dense(units, activation): the same
+    model in both, scratchnet's with Keras's initial weights."""
+    import scratchnet
+
+    def build(lib):
+        return lib.Sequential([lib.Input((5,)), lib.layers.Dense(4, activation="tanh"),
+                               lib.layers.Dense(units, activation=activation)])
+    theirs, ours = build(keras), build(scratchnet)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    return theirs, ours

@@ -8,6 +8,7 @@ import pytest
 
 import scratchnet as sn
 from scratchnet import gradcheck, layers, losses, metrics, optimizers
+from oracles import dense_twins as twin
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -19,15 +20,6 @@ def real_keras():
 def data(n=20, seed=0, classes=3):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, 5)).astype(np.float32), rng.integers(0, classes, n)
-
-
-def twin(keras, activation="softmax", units=3):
-    def build(lib):
-        return lib.Sequential([lib.Input((5,)), lib.layers.Dense(4, activation="tanh"),
-                               lib.layers.Dense(units, activation=activation)])
-    theirs, ours = build(keras), build(sn)
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
-    return theirs, ours
 
 
 @pytest.mark.parametrize("form", ["name", "class", "instance", "function"])

@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 import scratchnet as sn
 from scratchnet import gradcheck, losses
 from scratchnet.activations import get as activation
+from oracles import dense_twins as twin
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 seeds = st.integers(0, 2**31 - 1)
@@ -143,15 +144,6 @@ def test_configs_rebuild_the_same_loss():
                  losses.CategoricalCrossentropy(label_smoothing=0.2), losses.KLDivergence()):
         again = losses.get_class(type(loss).__name__)(**loss.get_config())
         assert again.get_config() == loss.get_config()
-
-
-def twin(keras, activation_name, units):
-    def build(lib):
-        return lib.Sequential([lib.Input((5,)), lib.layers.Dense(4, activation="tanh"),
-                               lib.layers.Dense(units, activation=activation_name)])
-    theirs, ours = build(keras), build(sn)
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
-    return theirs, ours
 
 
 @pytest.mark.parametrize("case, head", [(c, h) for c in CASES for h in ("fused", "logits")
