@@ -48,6 +48,29 @@ def test_conv2d_matches_reference(chunk_bytes, case, c_out, dtype, seed, need_dx
         assert dx is None
 
 
+@settings(max_examples=40)
+@given(case=window_case(max_stride=1, max_channels=6), c_out=st.integers(1, 6), dtype=dtypes, seed=seeds)
+def test_conv2d_backward_turns_stride_one_dx_into_a_convolution(monkeypatch, chunk_bytes, case, c_out, dtype, seed):
+    # at stride 1 with c_out <= c_in, dx is computed as a convolution of dy with the turned
+    # kernel; it must equal the reference's dx, and the turn must be taken exactly then
+    n, h, w, c, kernel, strides, _, pads = case
+    turned = []
+    original = im2col_gemm._transposed_pads
+    monkeypatch.setattr(im2col_gemm, "_transposed_pads", lambda *a: turned.append(original(*a)) or turned[-1])
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal(kernel + (c, c_out)).astype(dtype)
+    y, cache = fast.conv2d_forward(x, wt, strides, pads)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw = fast.conv2d_backward(dy, cache, True)
+    dx_ref, dw_ref = ref.conv2d_backward(dy, ref.conv2d_forward(x, wt, strides, pads)[1], True)
+    np.testing.assert_allclose(dx, dx_ref, **tolerance(dtype))
+    np.testing.assert_allclose(dw, dw_ref, **tolerance(dtype))
+    assert dx.shape == x.shape and dx.dtype == dtype
+    pointwise = kernel == (1, 1) and pads == (0, 0, 0, 0)
+    assert (turned[0] is not None) == (c_out <= c and not pointwise)
+
+
 @settings(max_examples=25)
 @given(case=cut_window_case(), c_out=st.integers(1, 5), dtype=dtypes, seed=seeds, lanes=st.booleans())
 def test_conv2d_backward_input_matches_reference(monkeypatch, chunk_bytes, case, c_out, dtype, seed, lanes):

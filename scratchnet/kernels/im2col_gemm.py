@@ -75,7 +75,14 @@ def conv2d_backward(dy, cache, need_dx, *, xp, im2col, col2im, chunk_bytes, lane
     rows, k = geo[6] * geo[7], w.shape[0] * w.shape[1] * w.shape[2]
     dy2 = xp.ascontiguousarray(dy).reshape(n * rows, c_out)
     w2 = w.reshape(k, c_out)
-    dx = xp.empty(x.shape, x.dtype) if need_dx else None
+    flipped_pads = _transposed_pads(geo, pads, w.shape) if need_dx else None
+    if flipped_pads is not None:     # dx as a convolution of dy: see _transposed_pads
+        flipped = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+        dx = conv2d_forward(dy2.reshape(n, geo[6], geo[7], c_out), flipped, (1, 1), flipped_pads, xp=xp,
+                            im2col=im2col, chunk_bytes=chunk_bytes, lanes=lanes, gemm=gemm)[0]
+        need_dx = False
+    else:
+        dx = xp.empty(x.shape, x.dtype) if need_dx else None
 
     def lane(first, last, kept_cols):
         """This lane's images' dx (written in place) and its share of dw."""
@@ -102,6 +109,24 @@ def conv2d_backward(dy, cache, need_dx, *, xp, im2col, col2im, chunk_bytes, lane
     parts = _run(lanes, [lambda r=r, c=c: lane(*r, c) for r, c in zip(ranges, kept)])
     dw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return dx, dw.reshape(w.shape)
+
+
+def _transposed_pads(geo, pads, w_shape):
+    """Pads under which dx is a plain stride-1 convolution of dy with the kernel turned by
+    180 degrees and its channel axes swapped, or None where that does not pay or apply.
+
+    At stride 1, dx[h] = sum_di dy[h + pad_top - di] w[di]: a correlation of dy, padded by
+    kh - 1 - pad_top above (and likewise on every side), with the turned kernel. That unfolds
+    dy (c_out channels) and multiplies with an inner dimension of kh*kw*c_out, where the
+    default path multiplies with an inner dimension of c_out alone (little arithmetic per
+    byte) and writes kh*kw*c_in columns that col2im folds back. The turn pays where
+    c_out <= c_in; it needs stride 1 and pads of at most the kernel's size - 1."""
+    kh, kw, sh, sw = geo[:4]
+    c_in, c_out = w_shape[2], w_shape[3]
+    if (sh, sw) != (1, 1) or _pointwise(geo, pads) or c_out > c_in:
+        return None
+    turned = (kh - 1 - pads[0], kh - 1 - pads[1], kw - 1 - pads[2], kw - 1 - pads[3])
+    return turned if min(turned) >= 0 else None
 
 
 def _fold_chunk(dy_part, w2, dcols, geo, start, stop, dx, gemm, col2im):
