@@ -465,3 +465,31 @@ def test_softmax_cross_entropy_matches_the_losss_numpy_form(monkeypatch, rows, c
     assert loss.dtype == grad.dtype == dtype and np.isfinite(loss).all() and np.isfinite(grad).all()
     np.testing.assert_allclose(loss, loss_ref, rtol=tolerance(dtype)["rtol"] * 10, atol=tolerance(dtype)["atol"] * 10)
     np.testing.assert_allclose(grad, grad_ref, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_vectorised_exp_is_within_two_ulps_of_numpys(dtype):
+    # the softmax kernels' exp of t <= 0, against NumPy's in float64, over its whole normal range
+    from scratchnet.kernels import numba_elementwise
+    lowest = -87.0 if dtype == np.float32 else -708.0
+    t = np.concatenate([np.linspace(lowest, 0, 200_001), -np.logspace(-12, 0, 1001)]).astype(dtype)
+    got = t.copy()
+    numba_elementwise._exp_in_place(got, numba_elementwise._EXP_CONSTANTS[np.dtype(dtype)])
+    exact = np.exp(t.astype(np.float64))
+    assert got.dtype == dtype
+    assert np.abs(got / exact - 1).max() <= 2 * np.finfo(dtype).eps
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_keeps_nan_and_infinite_logits_as_numpy_does(dtype):
+    # a NaN or +inf logit anywhere in a row makes its loss NaN (the fit loop then stops); a -inf one is exp 0
+    from scratchnet.losses import SparseCategoricalCrossentropy
+    z = np.zeros((4, 5), dtype)
+    z[0, 3], z[1, 1], z[2, 2], z[3] = np.nan, np.inf, -np.inf, [-1e30, 0, 1, 2, 3]
+    labels = np.array([0, 0, 0, 4])
+    loss, grad = fast.softmax_cross_entropy(z, labels)
+    with np.errstate(invalid="ignore"):
+        loss_ref, grad_ref = SparseCategoricalCrossentropy()._logits_loss(labels, z)
+    assert np.isnan(loss[:2]).all() and np.isnan(loss_ref[:2]).all()
+    np.testing.assert_allclose(loss[2:], loss_ref[2:], **tolerance(dtype))
+    np.testing.assert_allclose(grad[2:], grad_ref[2:], **tolerance(dtype))

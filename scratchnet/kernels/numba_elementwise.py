@@ -1,9 +1,13 @@
 """Numba CPU kernels that go element by element (or row by row): bias + activation (and its
 backward), the Adam and RMSprop updates, dropout masks, and softmax cross-entropy."""
-import numpy as np
-from numba import prange
+import math
 
-from .numba_lanes import DIVIDING, kernel
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from .numba_lanes import DIVIDING, JIT, kernel
 from .numpy_ref import GOLDEN, MIX_1, MIX_2, RANDOM_BITS, dropout_threshold
 
 
@@ -74,26 +78,88 @@ def _dropout_mask(mask, seed, threshold, scale, zero):
 
 
 # ----- the kernel API -------------------------------------------------------------------------
-@kernel
-def _softmax_cross_entropy(z, labels, loss, grad, zero):
+@intrinsic
+def _pow2(typingctx, n, like):
+    # 2.0 ** n in like's float type, built from its IEEE bits, for an integer n within that
+    # type's normal exponents (float32: -126..127, float64: -1022..1023)
+    if not isinstance(n, types.Integer) or like not in (types.float32, types.float64):
+        return None
+    single = like == types.float32
+
+    def codegen(context, builder, signature, args):
+        wide = ir.IntType(64)
+        exponent = builder.add(builder.sext(args[0], wide) if n.bitwidth < 64 else args[0],
+                               ir.Constant(wide, 127 if single else 1023))
+        bits = builder.shl(exponent, ir.Constant(wide, 23 if single else 52))
+        if single:
+            return builder.bitcast(builder.trunc(bits, ir.IntType(32)), ir.FloatType())
+        return builder.bitcast(bits, ir.DoubleType())
+    return like(n, like), codegen
+
+
+@njit(inline="always", **JIT)
+def _exp_in_place(t, c):
+    # t[j] = exp(t[j]) for t <= 0: 2^m * e^r with m = round(t / ln 2) and |r| <= ln(2) / 2 (r from a
+    # two-part ln 2, exact for these m), e^r by its Taylor series to r^12 (an ulp or so in float64);
+    # t below c[3] (where 2^m leaves the normal floats) counts as c[3]; NaN stays NaN. Plain
+    # arithmetic and bit operations, so that the loop vectorises (np.exp calls libm per element)
+    log2e, ln2_hi, ln2_lo, lowest, half = c[0], c[1], c[2], c[3], c[4]
+    for j in range(t.size):
+        x = t[j]
+        if x < lowest:
+            x = lowest
+        m = np.floor(x * log2e + half)
+        r = (x - m * ln2_hi) - m * ln2_lo
+        p = ((((((((((c[16] * r + c[15]) * r + c[14]) * r + c[13]) * r + c[12]) * r + c[11]) * r + c[10]) * r
+                   + c[9]) * r + c[8]) * r + c[7]) * r + c[6])     # sum of r^(k-2) / k! for k = 2..12
+        t[j] = (c[5] + (r + r * r * p)) * _pow2(np.int64(m), x)
+
+
+def _exp_constants(dtype):
+    """_exp_in_place's constants in ``dtype``: log2(e), ln 2 in two parts (the first with few
+    enough bits that m * it is exact), the lowest argument, 1/2 (for rounding), then 1/k! for
+    k = 1..12."""
+    single = np.dtype(dtype) == np.float32
+    ln2_hi, ln2_lo = (0.693359375, -2.12194440e-4) if single else (6.93147180369123816490e-01,
+                                                                      1.90821492927058770002e-10)
+    lowest = -87.0 if single else -708.0
+    factorials = [1 / math.factorial(k) for k in range(2, 13)]
+    return np.array([1 / math.log(2), ln2_hi, ln2_lo, lowest, 0.5, 1.0] + factorials, dtype)
+
+
+_EXP_CONSTANTS = {np.dtype(t): _exp_constants(t) for t in (np.float32, np.float64)}
+_SOFTMAX_BLOCK_ROWS = 256   # rows whose exponentials are taken in one vectorised loop
+
+
+@kernel(fastmath={"reassoc", "contract", "nsz", "arcp"})    # not nnan/ninf: a NaN logit gives a NaN loss
+def _softmax_cross_entropy(z, labels, loss, grad, c, zero):
     # per row i: loss[i] = log(sum_k exp(z[i,k])) - z[i,labels[i]] and grad[i] = softmax(z[i]) - onehot,
-    # shifted by the row's max so exp never overflows
+    # shifted by the row's max so exp never overflows; blocks of rows: shift, exp (vectorised), normalise
     rows, cols = z.shape
-    for i in prange(rows):
-        row, g = z[i], grad[i]
-        top = row[0]
-        for k in range(cols):
-            top = max(top, row[k])
-        total = zero
-        for k in range(cols):
-            g[k] = np.exp(row[k] - top)
-            total += g[k]
-        inverse = 1 / total
-        for k in range(cols):
-            g[k] *= inverse
-        label = labels[i]
-        loss[i] = np.log(total) + top - row[label]
-        g[label] -= 1
+    flat = grad.reshape(rows * cols)
+    for block in prange((rows + _SOFTMAX_BLOCK_ROWS - 1) // _SOFTMAX_BLOCK_ROWS):
+        first = block * _SOFTMAX_BLOCK_ROWS
+        last = min(rows, first + _SOFTMAX_BLOCK_ROWS)
+        for i in range(first, last):
+            row, g = z[i], grad[i]
+            top = row[0]
+            for k in range(cols):
+                top = max(top, row[k])
+            loss[i] = top                      # kept here until the row's sum is known
+            for k in range(cols):
+                g[k] = row[k] - top
+        _exp_in_place(flat[first * cols:last * cols], c)
+        for i in range(first, last):
+            row, g = z[i], grad[i]
+            total = zero
+            for k in range(cols):
+                total += g[k]
+            inverse = 1 / total
+            for k in range(cols):
+                g[k] *= inverse
+            label = labels[i]
+            loss[i] = np.log(total) + loss[i] - row[label]
+            g[label] -= 1
 
 
 def softmax_cross_entropy(logits, labels):
@@ -103,7 +169,8 @@ def softmax_cross_entropy(logits, labels):
     none of this)."""
     z = np.ascontiguousarray(logits)
     loss, grad = np.empty(z.shape[0], z.dtype), np.empty_like(z)
-    _softmax_cross_entropy(z.size, z, np.ascontiguousarray(labels, np.intp), loss, grad, z.dtype.type(0))
+    _softmax_cross_entropy(z.size, z, np.ascontiguousarray(labels, np.intp), loss, grad,
+                           _EXP_CONSTANTS[z.dtype], z.dtype.type(0))
     return loss, grad
 
 
