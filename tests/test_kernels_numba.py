@@ -494,3 +494,18 @@ def test_softmax_cross_entropy_keeps_nan_and_infinite_logits_as_numpy_does(dtype
     assert np.isnan(loss[:2]).all() and np.isnan(loss_ref[:2]).all()
     np.testing.assert_allclose(loss[2:], loss_ref[2:], **tolerance(dtype))
     np.testing.assert_allclose(grad[2:], grad_ref[2:], **tolerance(dtype))
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=st.integers(1, 300), cols=st.integers(1, 9), part_bytes=st.integers(4, 400), dtype=dtypes, seed=seeds)
+def test_batchnorm_moments_from_many_uneven_parts_match_numpys(monkeypatch, rows, cols, part_bytes, dtype, seed):
+    # the mean and variance combined from parts of one row or a few each equal NumPy's
+    # two-pass ones, for data far from zero too
+    from scratchnet.kernels import numba_norm
+    monkeypatch.setattr(numba_norm, "BN_PART_BYTES", part_bytes)
+    x = (np.random.default_rng(seed).standard_normal((rows, cols)) * 3 + 1000).astype(dtype)
+    mean, var = numba_norm._moments(x)
+    assert mean.dtype == var.dtype == dtype
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=0), rtol=1e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(var, x.astype(np.float64).var(axis=0), rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-4 if dtype == np.float32 else 1e-10)
