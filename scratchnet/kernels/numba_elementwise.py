@@ -193,7 +193,7 @@ def bias_activation_backward(dy, a, activation, need_db):
         return dy, None
     c = dy.shape[-1]
     dy2 = np.ascontiguousarray(dy).reshape(-1, c)
-    dz = np.empty(dy.shape, dy.dtype) if relu else dy
+    dz = np.empty(dy.shape, dy.dtype) if relu else dy2.reshape(dy.shape)   # contiguous, as the next kernel reads it
     parts = np.empty((DB_PARTS, c), dy.dtype)
     _bias_activation_backward(dy2.size, dy2, a.reshape(-1, c), relu, dz.reshape(-1, c), parts,
                               dy.dtype.type(0))
