@@ -7,6 +7,8 @@ both; the loops of fit / evaluate / predict come from ``scratchnet.trainer``.
     outputs = Dense(10, activation="softmax")(Flatten()(x))
     model = Model(inputs, outputs)
 """
+import json
+
 import numpy as np
 
 from . import backend as backend_module
@@ -354,6 +356,12 @@ class Model(Trainer, Layer):
         ``format='onnx'`` (an ONNX graph taking the model's NHWC inputs; ``opset=`` optional)."""
         from .saving.onnx_export import export_model
         export_model(self, filepath, format=format, verbose=verbose, **kwargs)
+
+    def to_json(self, **kwargs):
+        """The model's architecture as Keras's JSON (what a '.keras' file's config.json holds);
+        ``kwargs`` go to json.dumps."""
+        from .saving.keras_config import keras_model_config
+        return json.dumps(keras_model_config(self), **kwargs)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):

@@ -11,7 +11,7 @@ NEAREST = {
     "losses.LogCosh": "Huber", "losses.Hinge": "BinaryCrossentropy",
     "metrics.Accuracy": "BinaryAccuracy or CategoricalAccuracy (or metrics=['accuracy'])",
     "datasets.cifar100": "cifar10", "datasets.imdb": None,
-    "callbacks.TensorBoard": "CSVLogger (the logs as a table) or History", "callbacks.BackupAndRestore":
+    "callbacks.BackupAndRestore":
         "ModelCheckpoint (python -m scratchnet.train resumes a run with --resume)",
     # Horovod's names: fit broadcasts rank 0's state and sums the metrics itself
     "distributed.callbacks": "fit itself (with a DistributedOptimizer it broadcasts rank 0's state and sums the "

@@ -363,7 +363,7 @@ def test_the_shared_cats_and_dogs_jpegs_equal_tensorflow_s_decoding(tmp_path):
 
 
 @pytest.mark.parametrize("module, name, nearest", [
-    ("callbacks", "TensorBoard", "CSVLogger"), ("callbacks", "EarlyStoping", "EarlyStopping"),
+    ("callbacks", "BackupAndRestore", "ModelCheckpoint"), ("callbacks", "EarlyStoping", "EarlyStopping"),
     ("losses", "SparseCategoricalCrossEntropy", "SparseCategoricalCrossentropy"), ("losses", "LogCosh", "Huber"),
     ("metrics", "MeanIou", "MeanIoU"), ("optimizers", "Adamm", "Adam"), ("utils", "to_categorial", "to_categorical")])
 def test_a_missing_name_is_answered_with_the_nearest_and_the_whole_list(module, name, nearest):
