@@ -172,6 +172,7 @@ ERRORS = {
     "negative batch": (lambda t, m, p: ["mnist", "--data", m, "--batch-size", -4],
                        "--batch-size must be at least 1, got -4"),
     "zero lr": (lambda t, m, p: ["mnist", "--data", m, "--lr", 0], "--lr must be a positive number, got 0.0"),
+    "zero inspect": (lambda t, m, p: ["mnist", "--data", m, "--inspect", 0], "--inspect must be at least 1, got 0"),
     "not a number": (lambda t, m, p: ["mnist", "--epochs", "five"], "invalid int value: 'five'"),
     "missing mnist files": (lambda t, m, p: ["mnist", "--data", t / "nowhere"], "MNIST files missing in"),
     "no catsdogs data": (lambda t, m, p: ["catsdogs"], "catsdogs needs --data"),
@@ -488,3 +489,15 @@ def test_a_from_run_resumes_bit_for_bit_without_its_source_file(mnist_dir, tmp_p
     assert resumed["settings"]["from"] == str(source) and resumed["settings"]["freeze_base"] is True
     assert run(["mnist", "--out", tmp_path / "split", "--resume", "--no-freeze-base", "--epochs", 4]) == 2
     assert "--no-freeze-base differs from this run's --freeze-base" in capsys.readouterr().err
+
+
+def test_inspect_draws_the_inspector_and_writes_it_for_tensorboard(mnist_dir, photos, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(["mnist", "--data", mnist_dir, "--epochs", 1, "--batch-size", 16, "--seed", 1, "--inspect", 2,
+                "--out", out]) == 0
+    assert (out / "inspector.png").read_bytes()[:4] == b"\x89PNG"
+    assert list((out / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    assert json.loads((out / "history.json").read_text())["settings"]["inspect"] == 2
+    assert run(["catsdogs", "--data", photos, "--epochs", 1, "--image-size", 48, "--batch-size", 8, "--seed", 1,
+                "--workers", 1, "--inspect", 1, "--out", tmp_path / "photos-run"]) == 0
+    assert (tmp_path / "photos-run" / "inspector.png").exists()

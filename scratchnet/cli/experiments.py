@@ -12,6 +12,7 @@ from .data import arrays_fingerprint, catsdogs_iterators, close_catsdogs, mnist_
 from .segment import run_segment, segment_data, segment_model
 
 MISCLASSIFIED_SHOWN = 25   # examples in misclassified.png
+PROBE_SIZE = 256           # held-out samples --inspect measures on (the first ones)
 
 
 # ----- the reference models ----------------------------------------------------------------------
@@ -161,6 +162,14 @@ def run_catsdogs(settings, model, data, initial_epoch, hooks, report=True):
 
 
 # ----- the experiments ---------------------------------------------------------------------------
+def first_validation_batch(val):
+    """The validation iterator's first batch, the iterator then back at its start."""
+    try:
+        return next(val)
+    finally:
+        val.reset()
+
+
 @dataclass
 class Experiment:
     """How the command line runs one reference experiment. The functions are looked up
@@ -174,6 +183,7 @@ class Experiment:
     loss: str
     held_out: str            # the split the reported accuracy is measured on
     metrics: object = lambda: ["accuracy"]    # () -> compile's metrics (fresh instances for each model)
+    probe: object = lambda data: (data[2][:PROBE_SIZE], data[3][:PROBE_SIZE])   # data -> the inspector's (x, y)
 
 
 EXPERIMENTS = {
@@ -182,7 +192,8 @@ EXPERIMENTS = {
                         "test"),
     "catsdogs": Experiment(lambda s: CATSDOGS_MODELS[s["model"]][0](s["image_size"]), lambda s: catsdogs_iterators(s),
                            lambda d: photos_fingerprint(d), lambda *a: run_catsdogs(*a),
-                           lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy", "validation"),
+                           lambda d: close_catsdogs(d), "rmsprop", "binary_crossentropy", "validation",
+                           probe=lambda d: first_validation_batch(d[1])),
     "segment": Experiment(lambda s: segment_model(), lambda s: segment_data(s), lambda d: arrays_fingerprint(d),
                           lambda *a: run_segment(*a), lambda d: None, "adam", "sparse_categorical_crossentropy",
                           "test", lambda: ["accuracy", metrics.MeanIoU(num_classes=11, sparse_y_pred=False)]),

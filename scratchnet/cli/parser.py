@@ -66,6 +66,10 @@ def make_parser():
     parser.add_argument("--seed", type=int, default=None, help="seed for weights, shuffling and "
                         "augmentation (default: drawn, and printed): the same seed gives the same run")
     parser.add_argument("--limit", type=int, default=None, help="use only N training samples per epoch")
+    parser.add_argument("--inspect", type=int, default=None, metavar="STEPS",
+                        help="every STEPS training steps, measure each layer on a held-out batch (gradient norm, "
+                             "update-to-weight ratio, activation mean and spread, dead ReLUs, saturated sigmoids): "
+                             "drawn in RUN/inspector.png and written for TensorBoard in RUN/tensorboard")
     parser.add_argument("--out", default=None, help="run folder (default runs/EXPERIMENT-TIMESTAMP)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out (or the newest runs/EXPERIMENT-*) from its last "

@@ -14,9 +14,9 @@ from .experiments import catsdogs_min_size
 RUN_SETTINGS = ("model", "batch_size", "lr", "image_size", "augment", "seed", "limit", "from", "freeze_base",
                 "scenes")
 # Settings of the process that runs it (same results whatever they are, up to the last
-# bits on another backend; the data's location, which may move): restored by --resume
-# unless given again.
-PROCESS_SETTINGS = ("data", "backend", "threads", "workers")
+# bits on another backend; the data's location, which may move; what the inspector
+# watches): restored by --resume unless given again.
+PROCESS_SETTINGS = ("data", "backend", "threads", "workers", "inspect")
 CATSDOGS_ONLY = ("model", "image_size", "augment", "workers")
 SEGMENT_ONLY = ("scenes",)
 DEFAULTS = {
@@ -64,7 +64,7 @@ def given_settings(args):
 
 def check_settings(settings):
     """Ranges, and that the settings fit together; raises UsageError naming the flag."""
-    for name in ("epochs", "batch_size", "threads", "workers", "limit", "scenes"):
+    for name in ("epochs", "batch_size", "threads", "workers", "limit", "scenes", "inspect"):
         value = settings.get(name)
         if value is not None and value < 1:
             raise UsageError(f"{flag(name)} must be at least 1, got {value}")

@@ -35,6 +35,7 @@ import sys
 from .. import backend, callbacks, config, distributed, optimizers
 from ..datasets.download import DownloadError
 from ..distributed import DistributedError
+from ..inspector import TrainingInspector
 from ..models import TrainingDiverged
 from ..saving import ModelFileError, load_model
 from . import report
@@ -161,6 +162,10 @@ def train_and_report(settings, experiment, model, data, progress, out, ranks=Non
     hooks = [hook]
     if "model" in settings and CATSDOGS_MODELS[settings["model"]][3]:
         hooks.insert(0, callbacks.LearningRateScheduler(cosine_schedule(settings["lr"], settings["epochs"])))
+    if settings.get("inspect") and root:
+        x, y = experiment.probe(data)
+        hooks.append(TrainingInspector(x, y, every=settings["inspect"], log_dir=out / "tensorboard",
+                                       picture=out / "inspector.png"))
     try:
         result = experiment.run(settings, model, data, progress.initial_epoch, hooks, root)
         if not root:

@@ -44,6 +44,37 @@ def _event_writing():
 _FILE_NUMBERS = itertools.count()      # with the process id, a new file's name is its own
 
 
+class EventFiles:
+    """The event files of a log folder's runs (sub-folders such as 'train'), each opened on
+    first use under a name of its own (time, host, process, number), written as it goes."""
+
+    def __init__(self, log_dir):
+        self.log_dir = os.fspath(log_dir)
+        self._events_writer, self._event, self.summaries = _event_writing()
+        self._open = {}
+
+    def write(self, run, summary, step):
+        """Append a tensorboardX ``Summary`` (see ``summaries``) to ``run`` at ``step``."""
+        if run not in self._open:
+            folder = os.path.join(self.log_dir, run)
+            os.makedirs(folder, exist_ok=True)
+            self._open[run] = self._events_writer(os.path.join(folder, "events"),
+                                                  f".{os.getpid()}.{next(_FILE_NUMBERS)}")
+        self._open[run].write_event(self._event(summary=summary, step=int(step), wall_time=time.time()))
+
+    def scalar(self, run, tag, value, step):
+        self.write(run, self.summaries.scalar(tag, float(value)), step)
+
+    def flush(self):
+        for writer in self._open.values():
+            writer.flush()
+
+    def close(self):
+        for writer in self._open.values():
+            writer.close()
+        self._open = {}
+
+
 class TensorBoard(Callback):
     """Logs for TensorBoard, as keras.callbacks.TensorBoard (see the module's docstring for what
     is written where); run ``tensorboard --logdir <log_dir>`` to watch them.
@@ -57,8 +88,8 @@ class TensorBoard(Callback):
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
                  write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
                  embeddings_metadata=None):
-        self._events_writer, self._event, self._summary = _event_writing()
         self.log_dir = os.fspath(log_dir)
+        self._files = EventFiles(self.log_dir)
         self.histogram_freq = _frequency(histogram_freq, "histogram_freq")
         self.write_graph = bool(write_graph)
         self.write_images = bool(write_images)
@@ -73,36 +104,14 @@ class TensorBoard(Callback):
         if self.embeddings_freq:
             warnings.warn(f"TensorBoard: scratchnet has no Embedding layer to project, embeddings_freq="
                           f"{embeddings_freq!r} is ignored", stacklevel=2)
-        self._writers = {}
         self._graph_pending = False
         self._global_train_batch = 0
         self._batch_started = self._epoch_started = 0.0
         self._epoch_first_iteration = 0
 
-    # ----- the two runs ------------------------------------------------------------------
-    def _writer(self, run):
-        """The event file of ``run`` ('train' or 'validation'), opened on first use."""
-        if run not in self._writers:
-            folder = os.path.join(self.log_dir, run)
-            os.makedirs(folder, exist_ok=True)
-            self._writers[run] = self._events_writer(os.path.join(folder, "events"),
-                                                     f".{os.getpid()}.{next(_FILE_NUMBERS)}")
-        return self._writers[run]
-
-    def _write(self, run, summary, step):
-        self._writer(run).write_event(self._event(summary=summary, step=int(step), wall_time=time.time()))
-
-    def _scalar(self, run, tag, value, step):
-        self._write(run, self._summary.scalar(tag, float(value)), step)
-
-    def _close(self):
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
-
     # ----- Keras's hooks -----------------------------------------------------------------
     def set_model(self, model):
-        self._close()           # a new fit or evaluate starts new event files, as in Keras
+        self._files.close()           # a new fit or evaluate starts new event files, as in Keras
         self.model = model
         self._graph_pending = self.write_graph
 
@@ -110,7 +119,7 @@ class TensorBoard(Callback):
         self._global_train_batch = 0
 
     def on_train_end(self, logs=None):
-        self._close()
+        self._files.close()
 
     def on_train_batch_begin(self, batch, logs=None):
         self._global_train_batch += 1
@@ -124,9 +133,9 @@ class TensorBoard(Callback):
         if self.update_freq == "epoch" or step % self.update_freq:
             return
         if self.write_steps_per_second:
-            self._scalar("train", "batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_started), step)
+            self._files.scalar("train", "batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_started), step)
         for name, value in _scalars(logs):
-            self._scalar("train", "batch_" + name, value, step)
+            self._files.scalar("train", "batch_" + name, value, step)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -142,22 +151,21 @@ class TensorBoard(Callback):
             steps = (self._iterations() or 0) - self._epoch_first_iteration
             train["steps_per_second"] = steps / (time.perf_counter() - self._epoch_started)
         for name, value in train.items():
-            self._scalar("train", "epoch_" + name, value, epoch)
+            self._files.scalar("train", "epoch_" + name, value, epoch)
         for name, value in logs.items():
             if name.startswith("val_"):
-                self._scalar("validation", "epoch_" + name[len("val_"):], value, epoch)
+                self._files.scalar("validation", "epoch_" + name[len("val_"):], value, epoch)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._write_weights(epoch)
-        for writer in self._writers.values():   # each epoch is on disk when it ends
-            writer.flush()
+        self._files.flush()       # each epoch is on disk when it ends
 
     def on_test_end(self, logs=None):
         step = self._iterations()
         if step is None:
             return
         for name, value in _scalars(logs):
-            self._scalar("validation", f"evaluation_{name}_vs_iterations", value, step)
-        self._writer("validation").flush()
+            self._files.scalar("validation", f"evaluation_{name}_vs_iterations", value, step)
+        self._files.flush()
 
     # ----- what is read from the model ---------------------------------------------------
     def _iterations(self):
@@ -173,10 +181,10 @@ class TensorBoard(Callback):
             values = to_host(values)
             finite = values[np.isfinite(values)]
             if finite.size:
-                self._write("train", self._summary.histogram(path + "/histogram", finite, HISTOGRAM_BUCKETS), epoch)
+                self._files.write("train", self._files.summaries.histogram(path + "/histogram", finite, HISTOGRAM_BUCKETS), epoch)
             image = weight_image(values) if self.write_images else None
             if image is not None:
-                self._write("train", self._summary.image(path + "/image", image, dataformats="HWC"), epoch)
+                self._files.write("train", self._files.summaries.image(path + "/image", image, dataformats="HWC"), epoch)
 
     def _write_graph(self):
         """The model's Keras config under the tag 'keras', as Keras writes it for TensorBoard's
@@ -192,7 +200,7 @@ class TensorBoard(Callback):
                                                                           content=b"1"))
         tensor = TensorProto(dtype="DT_STRING", string_val=[config.encode()])
         summary = Summary(value=[Summary.Value(tag="keras", metadata=metadata, tensor=tensor)])
-        self._write("train", summary, 0)
+        self._files.write("train", summary, 0)
 
 
 def weight_paths(model, prefix=""):
