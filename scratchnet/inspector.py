@@ -153,6 +153,8 @@ class TrainingInspector(Callback):
             found = self.series(measure)
             for layer, (steps, values) in found.items():
                 axis.plot(steps, values, marker=".", color=colours[layer], label=layer)
+            if not found:
+                axis.text(0.5, 0.5, "no layer of this kind", ha="center", va="center", transform=axis.transAxes)
             axis.set_title(measure.replace("_", " "))
             axis.set_xlabel("step")
             if measure in ("dead_relu", "saturated"):
