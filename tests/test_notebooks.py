@@ -50,3 +50,75 @@ def test_notebook_runs_and_checks_its_claims(path):
     assert not errors, "\n".join(f"{e['ename']}: {e['evalue']}" for e in errors)
     assert any(o.get("output_type") == "display_data" for cell in book.cells for o in cell.get("outputs", [])), \
         "expected at least one figure"
+
+
+# ----- the exercises ----------------------------------------------------------------------------
+def notebook_tools():
+    """run_all (how notebooks run, with their answers) and exercises (the checkers)."""
+    if str(NOTEBOOKS) not in sys.path:
+        sys.path.insert(0, str(NOTEBOOKS))
+    import exercises
+    import run_all
+    return run_all, exercises
+
+
+def exercise_stubs():
+    """(notebook, function name, the stub's source) of every exercise cell."""
+    run_all, _ = notebook_tools()
+    found = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for cell in run_all.exercise_cells(nbformat.read(path, as_version=4)):
+            found += [(path, name, cell.source) for name in run_all.defined_functions(cell.source)]
+    return found
+
+
+def test_every_exercise_has_a_checker_an_answer_and_a_check_cell():
+    run_all, exercises = notebook_tools()
+    stubs = exercise_stubs()
+    assert {name for _, name, _ in stubs} == set(exercises.CHECKS)
+    for path, name, _ in stubs:
+        assert name in run_all.solutions(path), f"{name} has no answer in solutions/{path.stem}.py"
+        book = nbformat.read(path, as_version=4)
+        assert any(cell.source.strip() == f"check({name})" for cell in book.cells), f"{path.name}: check({name})"
+
+
+def answer(path, name):
+    run_all, _ = notebook_tools()
+    space = {"np": __import__("numpy")}
+    exec(run_all.solutions(path)[name], space)
+    return space[name]
+
+
+@pytest.mark.parametrize("path, name, stub_source",
+                         [pytest.param(*found, id=found[1]) for found in exercise_stubs()])
+def test_the_checker_passes_the_answer_and_refuses_the_stub_and_wrong_answers(path, name, stub_source):
+    import numpy as np
+    _, exercises = notebook_tools()
+    stub = {}
+    exec(stub_source, {"np": np}, stub)
+    with pytest.raises(NotImplementedError):
+        exercises.check(stub[name])
+    right, results = answer(path, name), []
+
+    def recorded(*args):
+        results.append(right(*args))
+        return results[-1]
+    recorded.__name__ = name
+    exercises.check(recorded)
+    count = len(results[-1]) if isinstance(results[-1], tuple) else 1
+    for k in range(count):             # each returned value in turn, 1% off
+        def wrong(*args, k=k):
+            result = right(*args)
+            if not isinstance(result, tuple):
+                return result * 1.01
+            return tuple(value * 1.01 if i == k else value for i, value in enumerate(result))
+        wrong.__name__ = name
+        with pytest.raises(AssertionError):
+            exercises.check(wrong)
+
+
+def test_a_notebook_without_its_answers_stops_at_its_first_exercise():
+    run_all, _ = notebook_tools()
+    from nbclient.exceptions import CellExecutionError
+    with pytest.raises(CellExecutionError, match="write softmax_cross_entropy, then run the next cell"):
+        run_all.execute(NOTEBOOKS / "01_dense_and_softmax.ipynb", write=False, solved=False)

@@ -1,0 +1,157 @@
+"""The notebooks' exercises and their checkers. Each exercise is a function the learner
+writes in a notebook cell tagged "exercise" (it starts as a stub that raises
+NotImplementedError); the cell after it calls ``check(function)``, which runs the function on
+fresh random float64 inputs and compares what it returns with the definition: finite
+differences for every gradient (``scratchnet.gradcheck``), direct loops for forward passes.
+
+The reference answers live in ``solutions/``; the test suite runs every notebook with them
+filled in, and checks that each checker refuses a wrong answer."""
+import numpy as np
+
+from scratchnet import gradcheck
+
+CHECKS = {}     # exercise name -> its checker
+
+
+def check(function):
+    """Check the learner's ``function`` (found by its name); prints what passed, raises
+    AssertionError saying what is wrong, or NotImplementedError if it is still a stub."""
+    name = function.__name__
+    if name not in CHECKS:
+        raise KeyError(f"no exercise is called {name!r}; the exercises are {sorted(CHECKS)}")
+    CHECKS[name](function)
+    print(f"{name}: correct")
+
+
+def checker(function):
+    CHECKS[function.__name__.removeprefix("check_")] = function
+    return function
+
+
+def _close(what, got, expected, tol=1e-7):
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape, f"{what}: expected shape {expected.shape}, got {got.shape}"
+    error = gradcheck.relative_error(got, expected, tiny=1e-12)
+    assert error < tol, f"{what}: largest relative difference {error:.1e} from the expected values"
+
+
+def _like_differences(what, analytic, f, x):
+    """``analytic`` against central differences of the scalar f() in x (changed in place)."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    assert analytic.shape == x.shape, f"{what}: expected shape {x.shape}, got {analytic.shape}"
+    error = gradcheck.compare_with_differences(analytic, f, x, scale=abs(f()) + 1.0)
+    assert error < gradcheck.TOLERANCE, \
+        f"{what}: largest relative difference {error:.1e} from central differences (the bar is {gradcheck.TOLERANCE})"
+
+
+def _rng():
+    return np.random.default_rng(2026)
+
+
+# ----- notebook 1: a dense layer and softmax cross-entropy ------------------------------------
+def _mean_cross_entropy(z, y):
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y].mean()
+
+
+@checker
+def check_softmax_cross_entropy(softmax_cross_entropy):
+    rng = _rng()
+    for n, k, scale in ((4, 3, 1.0), (7, 5, 3.0), (3, 4, 400.0)):   # the last: exp(z) would overflow unshifted
+        z = rng.standard_normal((n, k)) * scale
+        y = rng.integers(0, k, n)
+        loss, dz = softmax_cross_entropy(z.copy(), y)
+        _close(f"the loss for {n}x{k} logits of scale {scale:g}", loss, _mean_cross_entropy(z, y))
+        if scale < 100:
+            _like_differences(f"dL/dz for {n}x{k} logits", dz, lambda: _mean_cross_entropy(z, y), z)
+        else:                                     # differences cannot resolve these: the formula instead
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            _close("dL/dz for logits of scale 400", dz, (p - np.eye(k)[y]) / n)
+
+
+@checker
+def check_dense_backward(dense_backward):
+    rng = _rng()
+    n, d, k = 5, 4, 3
+    x, w, b = rng.standard_normal((n, d)), rng.standard_normal((d, k)), rng.standard_normal(k)
+    r = rng.standard_normal((n, k))               # L = sum(r * (x W + b)), so dL/dz = r
+    dw, db, dx = dense_backward(r.copy(), x.copy(), w.copy())
+    loss = lambda: float((r * (x @ w + b)).sum())
+    _like_differences("dW", dw, loss, w)
+    _like_differences("db", db, loss, b)
+    _like_differences("dx", dx, loss, x)
+
+
+# ----- notebook 2: convolution as im2col + matrix multiply ------------------------------------
+def _conv_by_loops(x, w, b, stride):
+    n, h, wd, _ = x.shape
+    kh, kw, _, f = w.shape
+    ho, wo = (h - kh) // stride + 1, (wd - kw) // stride + 1
+    y = np.empty((n, ho, wo, f))
+    for i in range(ho):
+        for j in range(wo):
+            window = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            y[:, i, j, :] = np.tensordot(window, w, axes=3) + b
+    return y
+
+
+def _conv_cases():
+    rng = _rng()
+    for shape, kernel, stride in (((2, 5, 6, 3), (3, 3, 3, 4), 1), ((1, 7, 7, 2), (3, 2, 2, 3), 2),
+                                  ((2, 4, 4, 1), (2, 2, 1, 2), 2)):
+        yield rng.standard_normal(shape), rng.standard_normal(kernel), rng.standard_normal(kernel[-1]), stride
+
+
+@checker
+def check_conv_forward(conv_forward):
+    for x, w, b, stride in _conv_cases():
+        _close(f"conv_forward of x {x.shape}, w {w.shape}, stride {stride}", conv_forward(x.copy(), w.copy(),
+                                                                                          b.copy(), stride),
+               _conv_by_loops(x, w, b, stride))
+
+
+@checker
+def check_conv_backward(conv_backward):
+    for x, w, b, stride in _conv_cases():
+        r = _rng().standard_normal(_conv_by_loops(x, w, b, stride).shape)   # L = sum(r * y)
+        dx, dw, db = conv_backward(r.copy(), x.copy(), w.copy(), stride)
+        loss = lambda: float((r * _conv_by_loops(x, w, b, stride)).sum())
+        where = f"for x {x.shape}, w {w.shape}, stride {stride}"
+        _like_differences(f"dx {where}", dx, loss, x)
+        _like_differences(f"dw {where}", dw, loss, w)
+        _like_differences(f"db {where}", db, loss, b)
+
+
+# ----- notebook 3: max-pooling and ReLU backward ----------------------------------------------
+def _pool_by_loops(x, pool, stride):
+    n, h, w, c = x.shape
+    ho, wo = (h - pool) // stride + 1, (w - pool) // stride + 1
+    y = np.empty((n, ho, wo, c))
+    for i in range(ho):
+        for j in range(wo):
+            y[:, i, j, :] = x[:, i * stride:i * stride + pool, j * stride:j * stride + pool, :].max(axis=(1, 2))
+    return y
+
+
+@checker
+def check_maxpool_backward(maxpool_backward):
+    rng = _rng()
+    for shape, pool, stride in (((2, 4, 4, 3), 2, 2), ((1, 7, 7, 2), 3, 2), ((1, 5, 6, 1), 2, 1)):
+        x = rng.permutation(np.prod(shape)).reshape(shape) / 10.0     # no ties: the derivative exists everywhere
+        r = rng.standard_normal(_pool_by_loops(x, pool, stride).shape)
+        dx = maxpool_backward(r.copy(), x.copy(), pool, stride)
+        _like_differences(f"dx for x {shape}, pool {pool}, stride {stride}", dx,
+                          lambda: float((r * _pool_by_loops(x, pool, stride)).sum()), x)
+
+
+@checker
+def check_relu_backward(relu_backward):
+    rng = _rng()
+    z = rng.standard_normal((4, 6))
+    z[np.abs(z) < 0.1] = 0.5                     # away from the kink
+    da = rng.standard_normal(z.shape)
+    _like_differences("dz", relu_backward(da.copy(), z.copy()), lambda: float((da * np.maximum(z, 0)).sum()), z)
+    assert np.all(relu_backward(da, np.zeros_like(z)) == 0), "dz at z = 0: expected 0 (the convention here)"
