@@ -16,9 +16,9 @@ learning process"):
 The probe batch runs in inference mode for the activations (dropout off, normalisation by
 the moving statistics) and in training mode for the gradients, as a step would; nothing of
 the model changes, and the random draws of its dropout layers are given back, so a run
-inspected trains exactly as one that is not. The numbers go to ``records`` (and ``series``), to TensorBoard (``log_dir``:
-tags ``<measure>/<layer>`` in its 'train' run) and to a picture (``plot``; saved as
-``picture`` when training ends).
+inspected trains exactly as one that is not. The numbers go to ``records`` (and
+``series``), to TensorBoard (``log_dir``: tags ``<measure>/<layer>`` in its 'train' run) and
+to a picture (``plot``; saved as ``picture`` when training ends).
 """
 import math
 
@@ -37,10 +37,11 @@ SATURATION = 0.01      # a sigmoid below this or above 1 - this (a tanh beyond +
 
 class TrainingInspector(Callback):
     """``TrainingInspector(x, y, every=50, log_dir=None, picture=None)``: every ``every``
-    training steps (and at the first), the measures of the module's docstring for each layer
-    with weights or a ReLU, sigmoid or tanh output, on the probe batch (x, y) (keep it small:
-    a few hundred samples). ``records`` lists dicts (step, layer, and each measure, None
-    where it does not apply)."""
+    training steps (and at the first), the measures of the module's docstring for each
+    top-level layer with weights (a nested model counts as one) or a ReLU, sigmoid or tanh
+    output, on the probe batch (x, y) (keep it small: a few hundred samples). ``records``
+    lists dicts (step, counted over every fit it watches; layer; each measure, None where it
+    does not apply)."""
 
     def __init__(self, x, y, every=50, log_dir=None, picture=None):
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
@@ -97,15 +98,18 @@ class TrainingInspector(Callback):
         finally:
             for rng, state in saved:
                 rng.bit_generator.state = state
-        pairs = model.compile_state().trained_pairs
+        owner = {}      # a weight of a nested model (a pretrained base) counts for that model's layer
+        for top in model.layers:
+            for inner in top.all_layers() if hasattr(top, "all_layers") else (top,):
+                owner.setdefault(id(inner), top.name)
         weights = model.trained_weights()
         grad_sq, weight_sq, change_sq = {}, {}, {}
-        for i, (layer, _) in enumerate(pairs):
-            grad_sq[layer.name] = grad_sq.get(layer.name, 0.0) + _sum_sq(to_host(gradients[i]))
+        for i, (layer, _) in enumerate(model.compile_state().trained_pairs):
+            name = owner.get(id(layer), layer.name)
+            grad_sq[name] = grad_sq.get(name, 0.0) + _sum_sq(to_host(gradients[i]))
             if before is not None:
-                now = to_host(weights[i])
-                weight_sq[layer.name] = weight_sq.get(layer.name, 0.0) + _sum_sq(before[i])
-                change_sq[layer.name] = change_sq.get(layer.name, 0.0) + _sum_sq(now - before[i])
+                weight_sq[name] = weight_sq.get(name, 0.0) + _sum_sq(before[i])
+                change_sq[name] = change_sq.get(name, 0.0) + _sum_sq(to_host(weights[i]) - before[i])
         inspected = [layer for layer in model.layers
                      if layer.name in grad_sq or _kind(layer) is not None]
         outputs = [tensor_of(model, layer.name, "TrainingInspector") for layer in inspected]

@@ -107,3 +107,19 @@ def test_bad_arguments_are_refused():
         TrainingInspector(np.zeros((1, 6)), np.zeros((1, 1)), every=0)
     with pytest.raises(ValueError, match=r"the measures are \[.*'dead_relu'.*\]; got 'dead'"):
         TrainingInspector(np.zeros((1, 6)), np.zeros((1, 1))).series("dead")
+
+
+def test_a_nested_model_counts_as_one_layer():
+    rng = np.random.default_rng(2)
+    base = models.Sequential([layers.Input((5,)), layers.Dense(4, activation="relu", name="inner_a"),
+                              layers.Dense(4, activation="relu", name="inner_b")], name="base")
+    model = models.Sequential([layers.Input((5,)), base, layers.Dense(1, name="head")])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = rng.standard_normal((16, 5)).astype(np.float32), rng.standard_normal((16, 1)).astype(np.float32)
+    inspector = TrainingInspector(x, y, every=1)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[inspector])
+    by_layer = {r["layer"]: r for r in inspector.records}
+    assert set(by_layer) == {"base", "head"}
+    _, gradients, _ = model.compute_gradients(x, y)
+    np.testing.assert_allclose(by_layer["base"]["gradient_norm"],
+                               np.sqrt(sum(np.sum(np.square(g.astype(np.float64))) for g in gradients[:4])), rtol=1e-5)

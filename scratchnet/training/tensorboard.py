@@ -9,8 +9,8 @@ Two runs, ``log_dir/train`` and ``log_dir/validation``, with Keras 3's tag names
   counted from 1 over the whole ``fit``;
 - ``evaluation_<name>_vs_iterations`` in validation after each evaluation, at step = the
   optimizer's iterations;
-- ``<layer>/<weight>/histogram`` (after ``<model>/`` for a Sequential, as in Keras) every ``histogram_freq`` epochs, and with ``write_images``
-  ``<layer>/<weight>/image``;
+- ``<layer>/<weight>/histogram`` (after ``<model>/`` for a Sequential, as in Keras) every
+  ``histogram_freq`` epochs, and with ``write_images`` ``<layer>/<weight>/image``;
 - ``keras``: the model's Keras config, which TensorBoard's graph dashboard draws.
 """
 import itertools
@@ -133,7 +133,8 @@ class TensorBoard(Callback):
         if self.update_freq == "epoch" or step % self.update_freq:
             return
         if self.write_steps_per_second:
-            self._files.scalar("train", "batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_started), step)
+            seconds = time.perf_counter() - self._batch_started
+            self._files.scalar("train", "batch_steps_per_second", 1.0 / seconds, step)
         for name, value in _scalars(logs):
             self._files.scalar("train", "batch_" + name, value, step)
 
@@ -179,12 +180,13 @@ class TensorBoard(Callback):
     def _write_weights(self, epoch):
         for path, values in weight_paths(self.model):
             values = to_host(values)
+            summaries = self._files.summaries
             finite = values[np.isfinite(values)]
             if finite.size:
-                self._files.write("train", self._files.summaries.histogram(path + "/histogram", finite, HISTOGRAM_BUCKETS), epoch)
+                self._files.write("train", summaries.histogram(path + "/histogram", finite, HISTOGRAM_BUCKETS), epoch)
             image = weight_image(values) if self.write_images else None
             if image is not None:
-                self._files.write("train", self._files.summaries.image(path + "/image", image, dataformats="HWC"), epoch)
+                self._files.write("train", summaries.image(path + "/image", image, dataformats="HWC"), epoch)
 
     def _write_graph(self):
         """The model's Keras config under the tag 'keras', as Keras writes it for TensorBoard's
