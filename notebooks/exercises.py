@@ -155,3 +155,70 @@ def check_relu_backward(relu_backward):
     da = rng.standard_normal(z.shape)
     _like_differences("dz", relu_backward(da.copy(), z.copy()), lambda: float((da * np.maximum(z, 0)).sum()), z)
     assert np.all(relu_backward(da, np.zeros_like(z)) == 0), "dz at z = 0: expected 0 (the convention here)"
+
+
+# ----- notebook 4: what fit does at every step ------------------------------------------------
+@checker
+def check_adam_step(adam_step):
+    from scratchnet import optimizers
+    rng = _rng()
+    w = rng.standard_normal((3, 4))
+    reference, optimizer = w.copy(), optimizers.Adam(learning_rate=0.01)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t in range(1, 6):                         # five steps: the bias corrections change every step
+        g = rng.standard_normal(w.shape)
+        w, m, v = adam_step(w.copy(), g.copy(), m.copy(), v.copy(), t, lr=0.01)
+        optimizer.apply_gradients([reference], [g])
+        _close(f"the weights after step {t} (against scratchnet's Adam)", w, reference, tol=1e-10)
+
+
+# ----- notebook 7: batch normalization's backward pass ----------------------------------------
+def _batchnorm(x, gamma, beta, eps):
+    xhat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+    return gamma * xhat + beta
+
+
+@checker
+def check_batchnorm_backward(batchnorm_backward):
+    rng = _rng()
+    for n, c, eps in ((16, 3, 1e-3), (5, 4, 1e-5)):
+        x = rng.standard_normal((n, c)) * rng.uniform(0.1, 5, c) + rng.standard_normal(c)
+        gamma, beta = rng.standard_normal(c), rng.standard_normal(c)
+        g = rng.standard_normal((n, c))            # L = sum(g * y)
+        dx, dgamma, dbeta = batchnorm_backward(g.copy(), x.copy(), gamma.copy(), eps)
+        loss = lambda: float((g * _batchnorm(x, gamma, beta, eps)).sum())
+        _like_differences(f"dx ({n} samples, {c} channels)", dx, loss, x)
+        _like_differences("dgamma", dgamma, loss, gamma)
+        _like_differences("dbeta", dbeta, loss, beta)
+
+
+# ----- notebook 10: the transposed convolution ------------------------------------------------
+@checker
+def check_conv_transpose(conv_transpose):
+    rng = _rng()
+    for shape, kernel, stride in (((2, 3, 3, 4), (3, 3, 2, 4), 2), ((1, 4, 5, 3), (2, 2, 1, 3), 2),
+                                  ((1, 3, 3, 2), (3, 3, 2, 2), 1)):
+        x = rng.standard_normal(shape)                              # C's output, C^T's input
+        w = rng.standard_normal(kernel)                             # C's kernel (kh, kw, in, out)
+        out = conv_transpose(x.copy(), w.copy(), stride)
+        kh, kw = kernel[:2]
+        expected_shape = (shape[0], (shape[1] - 1) * stride + kh, (shape[2] - 1) * stride + kw, kernel[2])
+        assert out.shape == expected_shape, f"C^T x for x {shape}: expected shape {expected_shape}, got {out.shape}"
+        z = rng.standard_normal(expected_shape)                     # <C z, x> = <z, C^T x>
+        _close(f"<C z, x> against <z, C^T x> for x {shape}, kernel {kernel}, stride {stride}",
+               (z * out).sum(), (_conv_by_loops(z, w, np.zeros(kernel[3]), stride) * x).sum(), tol=1e-10)
+
+
+# ----- notebook 11: the inspector's measures ---------------------------------------------------
+@checker
+def check_dead_relu_fraction(dead_relu_fraction):
+    assert np.isclose(dead_relu_fraction(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])), 2 / 3), \
+        "features 0 and 2 are zero for both samples: expected 2/3"
+    images = np.zeros((2, 3, 3, 4))
+    images[1, 2, 2, 1] = 0.5
+    assert np.isclose(dead_relu_fraction(images), 0.75), \
+        "an image's unit is a channel: 3 of 4 channels are zero everywhere, expected 0.75"
+    rng = _rng()
+    values = np.maximum(rng.standard_normal((8, 5, 5, 6)) - 2.5, 0)
+    expected = np.mean([not values[..., c].any() for c in range(6)])
+    assert np.isclose(dead_relu_fraction(values), expected), f"expected {expected} for random ReLU outputs"

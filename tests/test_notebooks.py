@@ -100,21 +100,26 @@ def test_the_checker_passes_the_answer_and_refuses_the_stub_and_wrong_answers(pa
         exercises.check(stub[name])
     right, results = answer(path, name), []
 
-    def recorded(*args):
-        results.append(right(*args))
+    def recorded(*args, **kwargs):
+        results.append(right(*args, **kwargs))
         return results[-1]
     recorded.__name__ = name
     exercises.check(recorded)
     count = len(results[-1]) if isinstance(results[-1], tuple) else 1
     for k in range(count):             # each returned value in turn, 1% off
-        def wrong(*args, k=k):
-            result = right(*args)
-            if not isinstance(result, tuple):
-                return result * 1.01
-            return tuple(value * 1.01 if i == k else value for i, value in enumerate(result))
-        wrong.__name__ = name
         with pytest.raises(AssertionError):
-            exercises.check(wrong)
+            exercises.check(off_by_one_percent(right, name, k))
+
+
+def off_by_one_percent(right, name, k):
+    """``right`` with its k-th returned value (or its only one) multiplied by 1.01."""
+    def wrong(*args, **kwargs):
+        result = right(*args, **kwargs)
+        if not isinstance(result, tuple):
+            return result * 1.01
+        return tuple(value * 1.01 if i == k else value for i, value in enumerate(result))
+    wrong.__name__ = name
+    return wrong
 
 
 def test_a_notebook_without_its_answers_stops_at_its_first_exercise():
