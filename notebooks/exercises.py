@@ -222,3 +222,68 @@ def check_dead_relu_fraction(dead_relu_fraction):
     values = np.maximum(rng.standard_normal((8, 5, 5, 6)) - 2.5, 0)
     expected = np.mean([not values[..., c].any() for c in range(6)])
     assert np.isclose(dead_relu_fraction(values), expected), f"expected {expected} for random ReLU outputs"
+
+
+# ----- notebook 5: a kernel of your own ---------------------------------------------------------
+@checker
+def check_im2col_loops(im2col_loops):
+    from scratchnet.kernels import numpy_ref
+    rng = _rng()
+    for shape, kh, kw in (((2, 5, 6, 3), 3, 3), ((1, 4, 4, 1), 2, 2), ((3, 7, 5, 2), 3, 1)):
+        x = rng.standard_normal(shape)
+        _close(f"the windows of x {shape}, {kh}x{kw}", im2col_loops(x.copy(), kh, kw),
+               numpy_ref.im2col(x, kh, kw, (1, 1), (0, 0, 0, 0)), tol=1e-12)     # copies: exactly equal
+
+
+# ----- notebook 6: a sigmoid output and binary cross-entropy -----------------------------------
+def _mean_binary_crossentropy(z, y):
+    # -[y log s(z) + (1 - y) log(1 - s(z))] = log(1 + e^z) - y z, computed without overflow
+    return float(np.mean(np.logaddexp(0, z) - y * z))
+
+
+@checker
+def check_sigmoid_binary_crossentropy(sigmoid_binary_crossentropy):
+    rng = _rng()
+    z = rng.standard_normal(7) * 2
+    y = rng.integers(0, 2, 7).astype(float)
+    loss, dz = sigmoid_binary_crossentropy(z.copy(), y)
+    _close("the loss", loss, _mean_binary_crossentropy(z, y))
+    _like_differences("dL/dz", dz, lambda: _mean_binary_crossentropy(z, y), z)
+    big = np.array([-60.0, -30.0, 30.0, 60.0])       # exp(60) is fine, but 1 - sigmoid(60) rounds to 0
+    loss, dz = sigmoid_binary_crossentropy(big.copy(), np.array([1.0, 0.0, 1.0, 0.0]))
+    assert np.isfinite(loss) and np.all(np.isfinite(dz)), \
+        "large logits: the loss must stay finite (write it with the logits, not with log(sigmoid))"
+    _close("the loss for logits of +-30 and +-60", loss, _mean_binary_crossentropy(big, np.array([1.0, 0, 1, 0])))
+
+
+# ----- notebook 9: Grad-CAM ------------------------------------------------------------------------
+@checker
+def check_grad_cam_heatmap(grad_cam_heatmap):
+    rng = _rng()
+    activation = np.maximum(rng.standard_normal((3, 5, 5, 8)), 0)
+    grads = rng.standard_normal((3, 5, 5, 8))
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    heat = np.maximum((weights * activation).sum(axis=-1), 0)
+    expected = heat / heat.reshape(3, -1).max(axis=1).reshape(3, 1, 1)
+    _close("the heat maps (N, H, W)", grad_cam_heatmap(activation.copy(), grads.copy()), expected)
+    silent = grad_cam_heatmap(activation, -np.abs(grads) * (activation > 0))   # every channel votes against
+    assert np.all(silent == 0), "where nothing contributes (every weighted sum <= 0) the map must be 0, not nan"
+
+
+# ----- notebook 8: BatchNormalization in a frozen base ------------------------------------------
+@checker
+def check_batchnorm_inference(batchnorm_inference):
+    from scratchnet import layers
+    rng = _rng()
+    x = rng.standard_normal((2, 4, 4, 3)) * 3 + 1
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    mean, var = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    layer = layers.BatchNormalization(epsilon=1e-3, dtype="float64")
+    layer.build((4, 4, 3))
+    layer.set_weights([gamma, beta, mean, var])
+    expected, _ = layer.forward(x, training=False)
+    _close("the output (against scratchnet's BatchNormalization in inference mode)",
+           batchnorm_inference(x.copy(), gamma, beta, mean, var, 1e-3), np.asarray(expected))
+    batch_stats = (gamma * (x - x.mean(axis=(0, 1, 2))) / np.sqrt(x.var(axis=(0, 1, 2)) + 1e-3) + beta)
+    assert not np.allclose(batchnorm_inference(x, gamma, beta, mean, var, 1e-3), batch_stats), \
+        "in inference the layer uses its moving mean and variance, not the batch's"

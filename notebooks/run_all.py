@@ -55,9 +55,10 @@ def solutions(path):
     answers = HERE / "solutions" / (path.stem + ".py")
     if not answers.exists():
         return {}
-    text = answers.read_text()
-    return {node.name: ast.get_source_segment(text, node) for node in ast.parse(text).body
-            if isinstance(node, ast.FunctionDef)}
+    lines = answers.read_text().splitlines()
+    return {node.name: "\n".join(lines[min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1:
+                                        node.end_lineno])      # with its decorators (@njit)
+            for node in ast.parse("\n".join(lines)).body if isinstance(node, ast.FunctionDef)}
 
 
 def save_first_figure(book, target):

@@ -76,15 +76,23 @@ def test_every_exercise_has_a_checker_an_answer_and_a_check_cell():
     run_all, exercises = notebook_tools()
     stubs = exercise_stubs()
     assert {name for _, name, _ in stubs} == set(exercises.CHECKS)
+    assert {path for path, _, _ in stubs} == set(NOTEBOOKS.glob("*.ipynb")), "every notebook asks for something"
     for path, name, _ in stubs:
         assert name in run_all.solutions(path), f"{name} has no answer in solutions/{path.stem}.py"
         book = nbformat.read(path, as_version=4)
         assert any(cell.source.strip() == f"check({name})" for cell in book.cells), f"{path.name}: check({name})"
 
 
+def names_cells_use():
+    """What an exercise's cell (stub or answer) takes from the notebook's first cell."""
+    import numba
+    import numpy
+    return {"np": numpy, "njit": numba.njit}
+
+
 def answer(path, name):
     run_all, _ = notebook_tools()
-    space = {"np": __import__("numpy")}
+    space = names_cells_use()
     exec(run_all.solutions(path)[name], space)
     return space[name]
 
@@ -94,8 +102,8 @@ def answer(path, name):
 def test_the_checker_passes_the_answer_and_refuses_the_stub_and_wrong_answers(path, name, stub_source):
     import numpy as np
     _, exercises = notebook_tools()
-    stub = {}
-    exec(stub_source, {"np": np}, stub)
+    stub = names_cells_use()
+    exec(stub_source, stub)
     with pytest.raises(NotImplementedError):
         exercises.check(stub[name])
     right, results = answer(path, name), []
