@@ -144,15 +144,18 @@ class TrainingInspector(Callback):
         return found
 
     def plot(self):
-        """A matplotlib figure: one panel per measure, one line per layer, over the steps."""
-        import matplotlib
-        if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-        figure, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+        """A matplotlib figure: one panel per measure, one line per layer, over the steps. Built
+        without pyplot, so it changes no backend and keeps no global figure (a notebook shows
+        it; ``figure.savefig`` writes it anywhere, no screen needed)."""
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        figure = Figure(figsize=(15, 8), layout="constrained")
+        axes = figure.subplots(2, 3)
         names = list(dict.fromkeys(record["layer"] for record in self.records))
-        colours = {name: plt.get_cmap("tab10" if len(names) <= 10 else "viridis")(
-            i if len(names) <= 10 else i / max(1, len(names) - 1)) for i, name in enumerate(names)}
+        palette = colormaps["tab10" if len(names) <= 10 else "viridis"]
+        colours = {name: palette(i if len(names) <= 10 else i / max(1, len(names) - 1))
+                   for i, name in enumerate(names)}
         for axis, measure in zip(axes.flat, MEASURES):
             found = self.series(measure)
             for layer, (steps, values) in found.items():
@@ -165,11 +168,10 @@ class TrainingInspector(Callback):
                 axis.set_ylim(-0.02, 1.02)
             elif measure in ("gradient_norm", "update_ratio") and any(v > 0 for _, vs in found.values() for v in vs):
                 axis.set_yscale("log")
-        handles = [plt.Line2D([], [], color=colours[name], marker=".", label=name) for name in names]
+        handles = [Line2D([], [], color=colours[name], marker=".", label=name) for name in names]
         if handles:
             figure.legend(handles=handles, loc="outside right upper", fontsize="small")
         figure.suptitle(f"training inspector: {self.model.name}")
-        plt.close(figure)
         return figure
 
 
