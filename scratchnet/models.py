@@ -540,3 +540,25 @@ def load_model(filepath, compile=True):
     """The model in a '.keras', '.h5' or '.npz' file, as ``keras.models.load_model``."""
     from .saving import load_model as load
     return load(filepath, compile=compile)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model, freshly initialised, from ``model.to_json()``'s text (Keras's too), as
+    ``keras.models.model_from_json``; only scratchnet's own layers (no ``custom_objects``)."""
+    if custom_objects:
+        raise ValueError(f"model_from_json: custom_objects={sorted(custom_objects)!r}: scratchnet builds only its own "
+                         f"layers from a config (a config never brings code)")
+    from .saving import model_from_json as build
+    return build(json_string)
+
+
+def clone_model(model, input_tensors=None, clone_function=None, **kwargs):
+    """A new model with ``model``'s architecture and freshly initialised weights, as
+    ``keras.models.clone_model`` (which also re-initialises); not compiled."""
+    for name, value in (("input_tensors", input_tensors), ("clone_function", clone_function), *kwargs.items()):
+        if value is not None:
+            raise ValueError(f"clone_model: {name}= is not supported by scratchnet; it clones the model as it is, "
+                             f"with new weights")
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a Model or Sequential, got {type(model).__name__}")
+    return model_from_json(model.to_json())

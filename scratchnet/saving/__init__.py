@@ -17,7 +17,10 @@ imports scratchnet.models: Model and Sequential are found through ``scratchnet.r
 import zipfile
 from pathlib import Path
 
-from . import keras_files, native
+import json
+
+from . import keras_config, keras_files, native
+from .architecture import ArchitectureError, model_from_spec
 from .files import ModelFileError, atomic_write
 from .native import read_model_file
 
@@ -103,6 +106,27 @@ def load_model(path, compile=True):
     model = keras_files.load_h5(path, compile)
     model.saved_extra = {}
     return model
+
+
+def model_from_json(json_string):
+    """A new model, freshly initialised, from the architecture ``Model.to_json()`` (or
+    Keras's) wrote; as ``keras.models.model_from_json`` (no weights, not compiled)."""
+    if not isinstance(json_string, (str, bytes, bytearray)):
+        raise TypeError(f"model_from_json: expected the JSON text model.to_json() returns, got "
+                        f"{type(json_string).__name__}")
+    where = "model_from_json"
+    try:
+        config = json.loads(json_string)
+    except ValueError as error:
+        raise ValueError(f"{where}: expected the JSON text model.to_json() returns; it does not parse: {error}") \
+            from None
+    except RecursionError:
+        raise ValueError(f"{where}: the JSON nests deeper than Python can follow; refused") from None
+    try:
+        spec = keras_config.spec_from_keras(config, where)
+        return model_from_spec(spec, lambda name, shape, layer: None, where=where)
+    except RecursionError:
+        raise ArchitectureError(f"{where}: the model's config nests deeper than Python can follow; refused") from None
 
 
 def save_weights(model, path, overwrite=True):

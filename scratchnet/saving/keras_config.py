@@ -86,7 +86,7 @@ def spec_from_keras(config, where):
     """scratchnet's spec of the model a Keras config describes (ArchitectureError if not)."""
     if not isinstance(config, dict) or config.get("class_name") not in MODEL_CLASSES:
         got = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-        raise ArchitectureError(f"{where}: the file's model is a {got!r}; scratchnet reads Keras Sequential and "
+        raise ArchitectureError(f"{where}: the model config's class is {got!r}; scratchnet reads Keras Sequential and "
                                 f"functional models (a subclassed model's code is not in its file)")
     refuse_code(config, where)
     unknown = unknown_layers(config)
