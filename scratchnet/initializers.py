@@ -52,6 +52,11 @@ _REGISTRY = {
 }
 
 
+def names():
+    """The initializers scratchnet has, by Keras name."""
+    return tuple(_REGISTRY)
+
+
 def get(identifier):
     """An initializer ``f(shape, dtype) -> array`` by Keras name, or a callable passed through."""
     if isinstance(identifier, str) and identifier in _REGISTRY:

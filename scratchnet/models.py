@@ -23,7 +23,8 @@ from .threads import blas_pinned_on_cpu
 from .training import Trainer, TrainingDiverged
 from .training import inputs as inputs_module
 
-__all__ = ["Model", "Functional", "Sequential", "TrainingDiverged", "GraphError", "load_model"]
+__all__ = ["Model", "Functional", "Sequential", "TrainingDiverged", "GraphError", "load_model", "model_from_json",
+           "clone_model"]
 
 
 class Model(Trainer, Layer):
@@ -546,19 +547,26 @@ def model_from_json(json_string, custom_objects=None):
     """A new model, freshly initialised, from ``model.to_json()``'s text (Keras's too), as
     ``keras.models.model_from_json``; only scratchnet's own layers (no ``custom_objects``)."""
     if custom_objects:
-        raise ValueError(f"model_from_json: custom_objects={sorted(custom_objects)!r}: scratchnet builds only its own "
-                         f"layers from a config (a config never brings code)")
+        raise ValueError(f"model_from_json: expected custom_objects=None (scratchnet builds only its own layers from "
+                         f"a config, and a config never brings code); got {sorted(custom_objects)!r}")
     from .saving import model_from_json as build
     return build(json_string)
 
 
-def clone_model(model, input_tensors=None, clone_function=None, **kwargs):
-    """A new model with ``model``'s architecture and freshly initialised weights, as
-    ``keras.models.clone_model`` (which also re-initialises); not compiled."""
-    for name, value in (("input_tensors", input_tensors), ("clone_function", clone_function), *kwargs.items()):
-        if value is not None:
-            raise ValueError(f"clone_model: {name}= is not supported by scratchnet; it clones the model as it is, "
-                             f"with new weights")
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None, recursive=False, **kwargs):
+    """A new model with ``model``'s architecture (layer names and settings kept) and freshly
+    initialised weights, not compiled, as ``keras.models.clone_model``; Keras's other options
+    are accepted at their defaults only."""
+    if kwargs:
+        raise TypeError(f"clone_model: unexpected keyword arguments {sorted(kwargs)}")
+    for name, value, default in (("input_tensors", input_tensors, None), ("clone_function", clone_function, None),
+                                 ("call_function", call_function, None), ("recursive", recursive, False)):
+        if value is not default:
+            raise ValueError(f"clone_model: expected {name}={default!r} (scratchnet clones the model as it is, with "
+                             f"new weights), got {name}={value!r:.80}")
     if not isinstance(model, Model):
         raise TypeError(f"clone_model: expected a Model or Sequential, got {type(model).__name__}")
-    return model_from_json(model.to_json())
+    if not isinstance(model, Sequential):
+        model.require_graph("architecture to clone")
+    from .saving import clone_model as clone
+    return clone(model)

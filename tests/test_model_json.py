@@ -60,12 +60,19 @@ def test_keras_json_builds_here_and_ours_builds_in_keras():
     back = keras.models.model_from_json(ours.to_json())
     assert [layer.name for layer in back.layers] == [layer.name for layer in theirs.layers]
     assert keras.models.clone_model(theirs).name == models.clone_model(ours).name == "branchy"
+    ones = models.Sequential([layers.Input((3,)), layers.Dense(2, kernel_initializer="ones", name="d")])
+    assert np.all(keras.models.model_from_json(ones.to_json()).get_weights()[0] == 1)
+    he = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="he_normal", bias_initializer="ones")])
+    from_keras = models.model_from_json(he.to_json())
+    assert from_keras.layers[0].kernel_initializer == "he_normal" and np.all(from_keras.get_weights()[1] == 1)
 
 
 @pytest.mark.parametrize("text, error, words", [
     (42, TypeError, "expected the JSON text model.to_json() returns, got int"),
     ("{not json", ValueError, "it does not parse"),
-    (json.dumps({"class_name": "Dense", "config": {"units": 2}}), ValueError, "the model config's class is 'Dense'"),
+    (json.dumps({"class_name": "Dense", "config": {"units": 2}}), ValueError,
+     "expected the config of a Keras Sequential or functional model, got the config of a 'Dense' layer"),
+    (json.dumps({"class_name": "MyModel", "config": {}}), ValueError, "got class 'MyModel' (a subclassed model"),
     (json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
         {"class_name": "Lambda", "config": {"name": "l", "function": "print"}}]}}), ValueError, "Lambda"),
 ])
@@ -77,9 +84,58 @@ def test_model_from_json_refuses_what_is_not_a_model_config(text, error, words):
 
 def test_the_options_scratchnet_does_not_have_are_refused_by_name():
     model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
-    with pytest.raises(ValueError, match="custom_objects=\\['MyLayer'\\]"):
+    with pytest.raises(ValueError, match="expected custom_objects=None .*got \\['MyLayer'\\]"):
         models.model_from_json(model.to_json(), custom_objects={"MyLayer": object})
-    with pytest.raises(ValueError, match="clone_function= is not supported"):
+    with pytest.raises(ValueError, match="expected clone_function=None .*got clone_function=<function"):
         models.clone_model(model, clone_function=lambda layer: layer)
+    with pytest.raises(ValueError, match="expected recursive=False .*got recursive=True"):
+        models.clone_model(model, recursive=True)
+    with pytest.raises(TypeError, match="unexpected keyword arguments \\['clone_functon'\\]"):
+        models.clone_model(model, clone_functon=None)
     with pytest.raises(TypeError, match="expected a Model or Sequential, got Dense"):
         models.clone_model(layers.Dense(2))
+    assert models.clone_model(model, input_tensors=None, clone_function=None, call_function=None, recursive=False)
+
+
+def test_initializers_travel_with_the_architecture_as_in_keras():
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2, kernel_initializer="ones", bias_initializer="ones"),
+                               layers.BatchNormalization(gamma_initializer="zeros", name="bn"),
+                               layers.Dense(4, kernel_initializer="he_normal")])
+    for copy in (models.clone_model(model), models.model_from_json(model.to_json())):
+        kernel, bias, gamma = copy.get_weights()[:3]
+        assert np.all(kernel == 1) and np.all(bias == 1) and np.all(gamma == 0)
+        assert copy.layers[2].kernel_initializer == "he_normal"
+    entry = json.loads(model.to_json())["config"]["layers"][1]["config"]["kernel_initializer"]
+    assert entry == {"module": "keras.initializers", "class_name": "Ones", "config": {}, "registered_name": None}
+
+
+def test_an_initializer_scratchnet_cannot_read_is_named_in_a_warning():
+    config = json.loads(models.Sequential([layers.Input((3,)), layers.Dense(2, name="d")]).to_json())
+    config["config"]["layers"][1]["config"]["kernel_initializer"] = {
+        "class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 3.0, "seed": None}}
+    with pytest.warns(UserWarning, match="replaced by their layer's default: 'd': kernel_initializer="):
+        rebuilt = models.model_from_json(json.dumps(config))
+    assert rebuilt.layers[0].kernel_initializer == "glorot_uniform"
+
+
+def test_clone_keeps_every_layer_class_trainable_flags_and_drops_the_compile():
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2, name="frozen"), layers.Sigmoid(name="s")])
+    model.layers[0].trainable = False
+    model.compile(optimizer="adam", loss="mse")
+    clone = models.clone_model(model)
+    assert [type(layer).__name__ for layer in clone.layers] == ["Dense", "Sigmoid"]
+    assert clone.layers[0].trainable is False and clone.optimizer is None
+
+
+def test_an_unbuilt_sequential_clones_unbuilt_and_a_subclassed_model_is_refused():
+    unbuilt = models.Sequential([layers.Dense(2, kernel_initializer="ones")], name="later")
+    clone = models.clone_model(unbuilt)
+    assert clone.name == "later" and clone.layers[0] is not unbuilt.layers[0]
+    clone.build((None, 3))
+    assert np.all(clone.get_weights()[0] == 1)
+
+    class Subclassed(models.Model):
+        def call(self, x):
+            return x
+    with pytest.raises(ValueError, match="has not been built, so it has no architecture to clone"):
+        models.clone_model(Subclassed())

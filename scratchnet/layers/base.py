@@ -357,6 +357,9 @@ class Layer:
 
     def get_config(self):
         config_ = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        for key, value in vars(self).items():      # initializers given by name (a callable has no name to write)
+            if key.endswith("_initializer") and isinstance(value, str):
+                config_[key] = value
         if self.activation is not None:
             config_["activation"] = activations.serialize(self.activation)
         for prefix in dict.fromkeys(self.penalized_weights.values()):

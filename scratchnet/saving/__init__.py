@@ -14,13 +14,14 @@ files), ``architecture`` (a model's graph as JSON, and back), ``onnx_export`` wi
 ``onnx_builder`` and ``onnx_layers`` (ONNX), ``files`` (the error, atomic writes). Nothing here
 imports scratchnet.models: Model and Sequential are found through ``scratchnet.registry``.
 """
+import json
+import warnings
 import zipfile
 from pathlib import Path
 
-import json
-
+from .. import layers as layers_module, registry
 from . import keras_config, keras_files, native
-from .architecture import ArchitectureError, model_from_spec
+from .architecture import ArchitectureError, build_from_config, is_model, is_sequential, model_from_spec, model_to_spec
 from .files import ModelFileError, atomic_write
 from .native import read_model_file
 
@@ -122,11 +123,31 @@ def model_from_json(json_string):
             from None
     except RecursionError:
         raise ValueError(f"{where}: the JSON nests deeper than Python can follow; refused") from None
+    unread = []
     try:
-        spec = keras_config.spec_from_keras(config, where)
-        return model_from_spec(spec, lambda name, shape, layer: None, where=where)
+        spec = keras_config.spec_from_keras(config, where, unread_initializers=unread)
+        model = model_from_spec(spec, lambda name, shape, layer: None, where=where)
     except RecursionError:
         raise ArchitectureError(f"{where}: the model's config nests deeper than Python can follow; refused") from None
+    if unread:
+        warnings.warn(f"{where}: initializers scratchnet does not have (or with arguments it does not read) were "
+                      f"replaced by their layer's default: {'; '.join(unread[:5])}"
+                      f"{f' and {len(unread) - 5} more' if len(unread) > 5 else ''}", stacklevel=3)
+    return model
+
+
+def clone_model(model):
+    """A new model with ``model``'s layers, names and settings and freshly initialised weights
+    (through scratchnet's own architecture spec, so every layer class is kept)."""
+    where = "clone_model"
+    if is_sequential(model) and model._graph is None:      # not built yet: a Sequential of unbuilt copies
+        copies = [clone_model(layer) if is_model(layer) else
+                  build_from_config(layers_module.get, type(layer).__name__, layer.get_config(), where)
+                  for layer in model.layers]
+        clone = registry.get("Sequential")(copies, name=model.name)
+        clone.trainable = model.trainable
+        return clone
+    return model_from_spec(model_to_spec(model), lambda name, shape, layer: None, where=where)
 
 
 def save_weights(model, path, overwrite=True):

@@ -15,7 +15,7 @@ import math
 import re
 import warnings
 
-from .. import constraints, layers as layers_module, regularizers
+from .. import constraints, initializers, layers as layers_module, regularizers
 from .architecture import ArchitectureError, is_model, is_sequential, local_node_indices
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
@@ -42,6 +42,27 @@ _ALWAYS_DROPPED = ("sparse", "ragged", "optional", "renorm_momentum", "fused", "
 # a layer's penalties and constraints: read by name only (a custom one is refused)
 _PENALTY = re.compile(r"^\w+_(regularizer|constraint)$")
 _RENAMED = {"LeakyReLU": {"alpha": "negative_slope"}}
+
+
+def _initializer_name(value):
+    """scratchnet's name of a Keras initializer config ('glorot_uniform', or Keras 3's and
+    tf.keras 2's {class_name: 'GlorotUniform', config: {seed: ...}}), or None when scratchnet
+    has no such initializer (one with arguments: a seed is not honoured, the rest is not read)."""
+    if isinstance(value, dict):
+        arguments = {k: v for k, v in (value.get("config") or {}).items() if v is not None and k != "seed"}
+        if arguments or not isinstance(value.get("class_name"), str):
+            return None
+        value = re.sub(r"(?<!^)(?=[A-Z])", "_", value["class_name"]).lower()    # GlorotUniform -> glorot_uniform
+    return value if isinstance(value, str) and value in initializers.names() else None
+
+
+def _initializer_entry(name, legacy):
+    """Keras's config of the initializer scratchnet calls ``name``."""
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    config = {} if name in ("zeros", "ones") else {"seed": None}
+    if legacy:
+        return {"class_name": class_name, "config": config}
+    return {"module": "keras.initializers", "class_name": class_name, "config": config, "registered_name": None}
 
 
 # ----- reading ---------------------------------------------------------------------------------
@@ -82,24 +103,33 @@ def unknown_layers(config, found=None):
     return found
 
 
-def spec_from_keras(config, where):
-    """scratchnet's spec of the model a Keras config describes (ArchitectureError if not)."""
+def spec_from_keras(config, where, unread_initializers=None):
+    """scratchnet's spec of the model a Keras config describes (ArchitectureError if not);
+    initializers it cannot read (their layer's default is used) are added to the list
+    ``unread_initializers`` when one is given."""
     if not isinstance(config, dict) or config.get("class_name") not in MODEL_CLASSES:
-        got = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-        raise ArchitectureError(f"{where}: the model config's class is {got!r}; scratchnet reads Keras Sequential and "
-                                f"functional models (a subclassed model's code is not in its file)")
+        got = config.get("class_name") if isinstance(config, dict) else None
+        what = (f"the config of a {got!r} layer" if got in layers_module._BY_NAME else
+                f"class {got!r} (a subclassed model's code is not in its config)" if isinstance(got, str) else
+                f"a {type(config).__name__}" if not isinstance(config, dict) else "a config with no class_name")
+        raise ArchitectureError(f"{where}: expected the config of a Keras Sequential or functional model, got {what}")
     refuse_code(config, where)
     unknown = unknown_layers(config)
     if unknown:
         listed = ", ".join(f"{name}{note}" for name, note in sorted(unknown.items()))
         raise ArchitectureError(f"{where} uses layer types scratchnet does not have: {listed}; scratchnet has "
                                 f"{', '.join(sorted(layers_module._BY_NAME))}")
-    return _Reader(where).model(config)
+    reader = _Reader(where)
+    spec = reader.model(config)
+    if unread_initializers is not None:
+        unread_initializers.extend(reader.unread_initializers)
+    return spec
 
 
 class _Reader:
     def __init__(self, where):
         self.where = where
+        self.unread_initializers = []     # initializers scratchnet does not have: their layer's default is used
 
     def model(self, entry):
         config = entry.get("config")
@@ -220,8 +250,12 @@ class _Reader:
             elif key == "activation" and isinstance(value, dict):
                 raise ArchitectureError(f"{where} has an activation given as an object ({value.get('class_name')!r}); "
                                         f"scratchnet reads activations by name")
-            elif key.endswith("_initializer") or key in _ALWAYS_DROPPED:
-                continue    # the weights come from the file
+            elif key.endswith("_initializer") and key in accepted and _initializer_name(value) is not None:
+                kwargs[key] = _initializer_name(value)     # for a clone; a loaded model's weights come from the file
+            elif key.endswith("_initializer"):
+                self.unread_initializers.append(f"{config.get('name')!r}: {key}={_short(value)}")
+            elif key in _ALWAYS_DROPPED:
+                continue
             elif _PENALTY.match(key) and key in accepted and value is not None:
                 module = regularizers if key.endswith("_regularizer") else constraints
                 try:
@@ -378,6 +412,9 @@ def _layer_entry(layer, legacy):
         for key, value in config.items():
             if _PENALTY.match(key) and isinstance(value, dict):
                 config[key] = {"class_name": value["class_name"], "config": value["config"]}
+    for key, value in config.items():
+        if key.endswith("_initializer") and isinstance(value, str):
+            config[key] = _initializer_entry(value, legacy)
     if name == "Sigmoid":     # Keras has no Sigmoid layer: the same thing is Activation('sigmoid')
         name, config["activation"] = "Activation", "sigmoid"
     if name == "ZeroPadding2D":
