@@ -2,7 +2,7 @@
 API reference cannot read fails the build), every internal link and picture of every page
 points at something that is there, and a real headless browser (Debian's chromium with its
 chromedriver) loads every page with every picture, the notebooks' mathematics typeset and
-no console error. Set SCRATCHNET_SCREENSHOTS to a folder to keep screenshots of three pages."""
+no console error. Set SCRATCHNET_SCREENSHOTS to a folder to keep screenshots of four pages."""
 import functools
 import http.server
 import os
@@ -19,8 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "site"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-SHOWN = {"index.html": "guide", "notebooks/02_convolution_im2col/index.html": "chapter-2",
-         "notebooks/11_training_inspector/index.html": "chapter-11"}
+SHOWN = {"index.html": ("guide", None), "notebooks/02_convolution_im2col/index.html": ("chapter-2", None),
+         "notebooks/06_cats_vs_dogs/index.html": ("chapter-6", 2),     # scrolled to its receptive fields
+         "notebooks/11_training_inspector/index.html": ("chapter-11", 0)}
 
 
 @pytest.fixture(scope="module")
@@ -156,9 +157,11 @@ def test_a_real_browser_renders_every_page_with_its_pictures_and_mathematics(bro
         problems += [f"{name}: console: {entry['message']}" for entry in driver.get_log("browser")
                      if entry["level"] in ("SEVERE", "WARNING")]
         if name in SHOWN:
-            if name.startswith("notebooks/11"):      # its first figure: the inspector's picture
-                driver.execute_script("document.querySelector('img[src^=\"data:\"]').scrollIntoView({block: \"center\"})")
-            driver.save_screenshot(str(shots / f"{SHOWN[name]}.png"))
+            label, figure = SHOWN[name]
+            if figure is not None:      # one of the notebook's figures in the middle of the window
+                driver.execute_script("document.querySelectorAll('img[src^=\"data:\"]')[arguments[0]]"
+                                      ".scrollIntoView({block: 'center'})", figure)
+            driver.save_screenshot(str(shots / f"{label}.png"))
     assert not problems, "\n".join(problems[:20])
-    for shot in SHOWN.values():
-        assert (shots / f"{shot}.png").stat().st_size > 20_000, shot
+    for label, _ in SHOWN.values():
+        assert (shots / f"{label}.png").stat().st_size > 20_000, label
