@@ -139,3 +139,13 @@ def test_an_unbuilt_sequential_clones_unbuilt_and_a_subclassed_model_is_refused(
             return x
     with pytest.raises(ValueError, match="has not been built, so it has no architecture to clone"):
         models.clone_model(Subclassed())
+
+
+def test_an_initializer_given_as_a_function_is_named_when_a_clone_cannot_keep_it():
+    def constant(shape, dtype=None):
+        return np.full(shape, 0.5, dtype)
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2, kernel_initializer=constant, name="d")])
+    assert np.all(model.get_weights()[0] == 0.5)
+    with pytest.warns(UserWarning, match="the clone uses their layer's default for d.kernel_initializer"):
+        clone = models.clone_model(model)
+    assert clone.layers[0].kernel_initializer == "glorot_uniform"

@@ -136,10 +136,28 @@ def model_from_json(json_string):
     return model
 
 
+def _function_initializers(model):
+    """'layer.attribute' of every initializer given as a function (a config holds names only)."""
+    found = []
+    for layer in model.layers:
+        if is_model(layer):
+            found += _function_initializers(layer)
+            continue
+        found += [f"{layer.name}.{key}" for key, value in vars(layer).items()
+                  if key.endswith("_initializer") and not isinstance(value, str)]
+    return found
+
+
 def clone_model(model):
     """A new model with ``model``'s layers, names and settings and freshly initialised weights
-    (through scratchnet's own architecture spec, so every layer class is kept)."""
+    (through scratchnet's own architecture spec, so every layer class is kept). An initializer
+    given as a function has no name to carry: its layer's default is used, with a warning."""
     where = "clone_model"
+    functions = _function_initializers(model)
+    if functions:
+        warnings.warn(f"{where}: initializers given as functions cannot go into an architecture; the clone uses "
+                      f"their layer's default for {', '.join(functions[:5])}"
+                      f"{f' and {len(functions) - 5} more' if len(functions) > 5 else ''}", stacklevel=3)
     if is_sequential(model) and model._graph is None:      # not built yet: a Sequential of unbuilt copies
         copies = [clone_model(layer) if is_model(layer) else
                   build_from_config(layers_module.get, type(layer).__name__, layer.get_config(), where)
